@@ -1,0 +1,55 @@
+package ci
+
+import "time"
+
+// Plan is what one pipeline runs: the jobs that rules and only/except keep,
+// parallel and matrix jobs expanded, each with its resolved when,
+// allow_failure, needs and variables. The engine works only on a Plan.
+type Plan struct {
+	Stages []string
+	// Variables are the pipeline's variables: predefined ones, then the
+	// file's global ones, then those given for the run (highest priority).
+	Variables Variables
+	Jobs      []*PlannedJob // stage order, then file order
+}
+
+// Job looks up a planned job by name.
+func (p *Plan) Job(name string) *PlannedJob {
+	for _, j := range p.Jobs {
+		if j.Name == name {
+			return j
+		}
+	}
+	return nil
+}
+
+// PlannedJob is one job instance of a Plan.
+type PlannedJob struct {
+	Name       string // "build 1/3", "deploy: [aws, eu]"
+	Stage      string
+	StageIndex int
+	Def        *Job // the definition it comes from
+
+	When         When
+	StartIn      time.Duration
+	AllowFailure AllowFailure
+
+	// Needs names planned jobs; nil means "all jobs of earlier stages".
+	Needs []PlannedNeed
+	// Dependencies names the planned jobs whose artifacts are restored.
+	Dependencies []string
+
+	// Variables are the job's own: definition, matrix and rule variables,
+	// plus CI_JOB_NAME, CI_JOB_STAGE, CI_NODE_INDEX and CI_NODE_TOTAL. The
+	// engine layers them over Plan.Variables and expands them.
+	Variables Variables
+
+	NodeIndex int // 1-based for parallel jobs, 0 otherwise
+	NodeTotal int // 1 for ordinary jobs
+}
+
+// PlannedNeed is an edge of the DAG.
+type PlannedNeed struct {
+	Job       string
+	Artifacts bool
+}

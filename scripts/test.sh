@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs Slipway's whole test suite: formatting, vet, staticcheck, unit and
+# integration tests (against real services this script starts), short fuzz runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:$(go env GOPATH)/bin"
+
+scripts/setup.sh
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
+if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+staticcheck ./...
+
+echo "== go test"
+go test -count=1 -timeout 45m ./...
+
+echo "== fuzz (short)"
+for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do
+  for fn in $(grep -h '^func Fuzz' "$target"/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
+    go test -run '^$' -fuzz "^${fn}\$" -fuzztime 10s "./$target"
+  done
+done
