@@ -1,0 +1,231 @@
+package workspace
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// gitRepo makes a repository with one commit of files (path -> content;
+// a content starting with "->" makes a symlink) and returns its dir.
+func gitRepo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if target, ok := strings.CutPrefix(content, "->"); ok {
+			err = os.Symlink(target, p)
+		} else {
+			mode := os.FileMode(0o644)
+			if strings.HasSuffix(name, ".sh") {
+				mode = 0o755
+			}
+			err = os.WriteFile(p, []byte(content), mode)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("add", "-A")
+	git("commit", "-q", "-m", "init")
+	return dir
+}
+
+func write(t *testing.T, dir, name, content string) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestSnapshotCopiesAreFreshAndKeepModesAndLinks(t *testing.T) {
+	repo := gitRepo(t, map[string]string{"a.txt": "A", "sub/run.sh": "echo hi", "link": "->a.txt"})
+	s, err := Extract(context.Background(), repo, "HEAD", filepath.Join(t.TempDir(), "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, two := filepath.Join(t.TempDir(), "one"), filepath.Join(t.TempDir(), "two")
+	if err := s.CopyTo(one); err != nil {
+		t.Fatal(err)
+	}
+	write(t, one, "a.txt", "changed")
+	if err := s.CopyTo(two); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, filepath.Join(two, "a.txt")); got != "A" {
+		t.Errorf("second copy sees the first one's change: %q", got)
+	}
+	fi, err := os.Stat(filepath.Join(two, "sub/run.sh"))
+	if err != nil || fi.Mode().Perm()&0o100 == 0 {
+		t.Errorf("run.sh lost its executable bit: %v %v", fi, err)
+	}
+	if target, err := os.Readlink(filepath.Join(two, "link")); err != nil || target != "a.txt" {
+		t.Errorf("link: %q %v", target, err)
+	}
+	if !s.Tracked("sub/run.sh") || s.Tracked("new.txt") {
+		t.Error("Tracked is wrong")
+	}
+}
+
+func TestExtractUnknownCommitSaysWhich(t *testing.T) {
+	repo := gitRepo(t, map[string]string{"a": "a"})
+	_, err := Extract(context.Background(), repo, "deadbeef", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "deadbeef") {
+		t.Errorf("err %v", err)
+	}
+}
+
+func TestCollectGlobsFoldersExcludeAndUntracked(t *testing.T) {
+	repo := gitRepo(t, map[string]string{"src/main.c": "x", "README": "r"})
+	s, err := Extract(context.Background(), repo, "HEAD", filepath.Join(t.TempDir(), "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := t.TempDir()
+	if err := s.CopyTo(job); err != nil {
+		t.Fatal(err)
+	}
+	write(t, job, "dist/app", "bin")
+	write(t, job, "dist/app.o", "obj")
+	write(t, job, "dist/deep/x.o", "obj")
+	write(t, job, "dist/deep/keep.txt", "k")
+	write(t, job, "report.xml", "xml")
+	write(t, job, "notes.tmp", "t")
+
+	cases := []struct {
+		name string
+		sel  Selection
+		want []string
+	}{
+		{"folder", Selection{Paths: []string{"./dist/"}}, []string{"dist/app", "dist/app.o", "dist/deep/keep.txt", "dist/deep/x.o"}},
+		{"exclude", Selection{Paths: []string{"dist"}, Exclude: []string{"**/*.o"}}, []string{"dist/app", "dist/deep/keep.txt"}},
+		{"exclude folder", Selection{Paths: []string{"dist"}, Exclude: []string{"dist/deep"}}, []string{"dist/app", "dist/app.o"}},
+		{"glob", Selection{Paths: []string{"*.xml", "src/*.c"}}, []string{"report.xml", "src/main.c"}},
+		{"untracked", Selection{Untracked: true, Tracked: s.Tracked, Exclude: []string{"dist/**"}}, []string{"notes.tmp", "report.xml"}},
+		{"nothing", Selection{Paths: []string{"missing/**"}}, []string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dst := t.TempDir()
+			got, err := Collect(job, c.sel, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+			for _, f := range c.want {
+				if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
+					t.Errorf("not copied: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestCollectRefusesPathsOutsideTheWorkingCopy(t *testing.T) {
+	for _, p := range []string{"../secret", "/etc/passwd", "a/../../b"} {
+		if _, err := Collect(t.TempDir(), Selection{Paths: []string{p}}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "outside the project directory") {
+			t.Errorf("%s: err %v", p, err)
+		}
+	}
+}
+
+func TestCacheRoundTripReplacesAndFallsBack(t *testing.T) {
+	c := Cache{Dir: t.TempDir()}
+	job := t.TempDir()
+	write(t, job, "vendor/lib.txt", "v1")
+	write(t, job, "vendor/old.txt", "old")
+	if n, err := c.Save("main/deps", job, Selection{Paths: []string{"vendor"}}); err != nil || n != 2 {
+		t.Fatalf("save: %d %v", n, err)
+	}
+	if err := os.Remove(filepath.Join(job, "vendor/old.txt")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, job, "vendor/lib.txt", "v2")
+	if _, err := c.Save("main/deps", job, Selection{Paths: []string{"vendor"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := t.TempDir()
+	hit, err := c.Restore([]string{"other", "main/deps"}, fresh)
+	if err != nil || hit != "main/deps" {
+		t.Fatalf("restore: %q %v", hit, err)
+	}
+	if got := read(t, filepath.Join(fresh, "vendor/lib.txt")); got != "v2" {
+		t.Errorf("lib.txt %q, want v2", got)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "vendor/old.txt")); err == nil {
+		t.Error("a save did not replace the entry: old.txt came back")
+	}
+	if hit, err := c.Restore([]string{"nope"}, fresh); err != nil || hit != "" {
+		t.Errorf("miss: %q %v", hit, err)
+	}
+	entries, _ := os.ReadDir(c.Dir)
+	if len(entries) != 1 {
+		t.Errorf("cache dir holds %d entries, want 1 (no leftovers)", len(entries))
+	}
+}
+
+func TestFilesKeyFollowsContents(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "go.sum", "a")
+	k1, _ := FilesKey(dir, []string{"go.sum", "missing"}, "deps")
+	write(t, dir, "go.sum", "b")
+	k2, _ := FilesKey(dir, []string{"go.sum"}, "deps")
+	k3, _ := FilesKey(dir, []string{"missing"}, "")
+	if k1 == k2 || !strings.HasPrefix(k1, "deps-") {
+		t.Errorf("keys %q %q", k1, k2)
+	}
+	if k3 != "default" {
+		t.Errorf("no file: %q, want default", k3)
+	}
+}
+
+func TestParseDotenv(t *testing.T) {
+	got, err := ParseDotenv("build.env", strings.NewReader("# c\n\nVERSION=1.2\nURL=\"http://x/?a=b\"\n  SPACED = 'v'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []EnvVar{{"VERSION", "1.2"}, {"URL", "http://x/?a=b"}, {"SPACED", "v"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v", got)
+	}
+	_, err = ParseDotenv("build.env", strings.NewReader("A=1\n  1BAD=x\n"))
+	if err == nil || !strings.Contains(err.Error(), "build.env:2:3:") {
+		t.Errorf("err %v, want build.env:2:3", err)
+	}
+	_, err = ParseDotenv("build.env", strings.NewReader("JUSTTEXT\n"))
+	if err == nil || !strings.Contains(err.Error(), "build.env:1:1: want NAME=VALUE") {
+		t.Errorf("err %v", err)
+	}
+}
