@@ -123,6 +123,9 @@ type Job struct {
 	Script       []string
 	AfterScript  []string
 	Variables    Variables
+	// GlobalVariables are the file's global variables this job inherits
+	// (all of them unless `inherit:variables` says otherwise).
+	GlobalVariables Variables
 
 	Rules  []Rule
 	Only   *RefFilter

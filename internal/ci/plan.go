@@ -7,8 +7,7 @@ import "time"
 // allow_failure, needs and variables. The engine works only on a Plan.
 type Plan struct {
 	Stages []string
-	// Variables are the pipeline's variables: predefined ones, then the
-	// file's global ones, then those given for the run (highest priority).
+	// Variables are the pipeline's predefined variables (CI_COMMIT_SHA...).
 	Variables Variables
 	Jobs      []*PlannedJob // stage order, then file order
 }
@@ -39,13 +38,17 @@ type PlannedJob struct {
 	// Dependencies names the planned jobs whose artifacts are restored.
 	Dependencies []string
 
-	// Variables are the job's own: definition, matrix and rule variables,
-	// plus CI_JOB_NAME, CI_JOB_STAGE, CI_NODE_INDEX and CI_NODE_TOTAL. The
+	// Variables are the job's, lowest priority first: inherited global
+	// variables, the job's own, matrix and rule variables, CI_JOB_NAME,
+	// CI_JOB_STAGE, CI_NODE_INDEX, CI_NODE_TOTAL, then the variables given
+	// for the run (which win, as pipeline variables do in GitLab). The
 	// engine layers them over Plan.Variables and expands them.
 	Variables Variables
 
 	NodeIndex int // 1-based for parallel jobs, 0 otherwise
 	NodeTotal int // 1 for ordinary jobs
+
+	pendingNeeds []Need // definition-level needs, until resolved to instances
 }
 
 // PlannedNeed is an edge of the DAG.

@@ -1,0 +1,238 @@
+package ci
+
+import (
+	"fmt"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// node is the YAML tree after aliases and merge keys are resolved, with a
+// position on every value. Includes, !reference and extends work on nodes;
+// decoding turns them into typed structs once, at the end.
+type node struct {
+	kind   nodeKind
+	tag    string // explicit tags only ("!reference")
+	value  string // scalars
+	quoted bool   // a scalar written in quotes
+	keys   []*node
+	vals   []*node // mapping values, parallel to keys
+	items  []*node // sequence items
+	pos    Pos
+}
+
+type nodeKind int
+
+const (
+	nullNode nodeKind = iota
+	scalarNode
+	mapNode
+	seqNode
+)
+
+func (k nodeKind) String() string {
+	switch k {
+	case scalarNode:
+		return "a string"
+	case mapNode:
+		return "a hash"
+	case seqNode:
+		return "an array"
+	}
+	return "null"
+}
+
+// get returns the value of key in a mapping node, or nil.
+func (n *node) get(key string) *node {
+	if n == nil || n.kind != mapNode {
+		return nil
+	}
+	for i, k := range n.keys {
+		if k.value == key {
+			return n.vals[i]
+		}
+	}
+	return nil
+}
+
+// set replaces or appends key in a mapping node.
+func (n *node) set(key *node, val *node) {
+	for i, k := range n.keys {
+		if k.value == key.value {
+			n.vals[i] = val
+			return
+		}
+	}
+	n.keys = append(n.keys, key)
+	n.vals = append(n.vals, val)
+}
+
+// without returns a shallow copy of a mapping without the given keys.
+func (n *node) without(drop ...string) *node {
+	out := &node{kind: mapNode, pos: n.pos}
+	for i, k := range n.keys {
+		skip := false
+		for _, d := range drop {
+			if k.value == d {
+				skip = true
+			}
+		}
+		if !skip {
+			out.keys = append(out.keys, k)
+			out.vals = append(out.vals, n.vals[i])
+		}
+	}
+	return out
+}
+
+// parseYAML reads one YAML document into a node tree.
+func parseYAML(file string, data []byte) (*node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return &node{kind: mapNode, pos: Pos{File: file, Line: 1, Col: 1}}, nil
+	}
+	c := converter{file: file}
+	root, err := c.convert(doc.Content[0], 0)
+	if err != nil {
+		return nil, err
+	}
+	// A file may begin with a `spec:` header document; the config follows.
+	if len(doc.Content) == 1 && root.kind == mapNode {
+		return root, nil
+	}
+	return root, nil
+}
+
+type converter struct{ file string }
+
+func (c converter) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line, Col: n.Column} }
+
+// convert resolves aliases and merge keys; depth guards alias bombs.
+func (c converter) convert(n *yaml.Node, depth int) (*node, error) {
+	if depth > 200 {
+		return nil, &Error{Pos: c.pos(n), Msg: "nesting too deep (recursive anchors?)"}
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return c.convert(n.Alias, depth+1)
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return &node{kind: nullNode, pos: c.pos(n)}, nil
+		}
+		quoted := n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+		return &node{kind: scalarNode, value: n.Value, quoted: quoted, tag: customTag(n.Tag), pos: c.pos(n)}, nil
+	case yaml.SequenceNode:
+		out := &node{kind: seqNode, tag: customTag(n.Tag), pos: c.pos(n)}
+		for _, it := range n.Content {
+			v, err := c.convert(it, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out.items = append(out.items, v)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		out := &node{kind: mapNode, tag: customTag(n.Tag), pos: c.pos(n)}
+		var merges []*node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Tag == "!!merge" {
+				m, err := c.convert(v, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				merges = append(merges, m)
+				continue
+			}
+			key, err := c.convert(k, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			if key.kind != scalarNode {
+				return nil, &Error{Pos: key.pos, Msg: "a key must be a string"}
+			}
+			if out.get(key.value) != nil {
+				return nil, &Error{Pos: key.pos, Msg: fmt.Sprintf("duplicate key %q", key.value)}
+			}
+			val, err := c.convert(v, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out.keys = append(out.keys, key)
+			out.vals = append(out.vals, val)
+		}
+		// Merge keys: explicit keys win, earlier merged maps win over later.
+		for _, m := range merges {
+			srcs := []*node{m}
+			if m.kind == seqNode {
+				srcs = m.items
+			}
+			for _, s := range srcs {
+				if s.kind != mapNode {
+					return nil, &Error{Pos: s.pos, Msg: "a merge key (<<) takes a hash or a list of hashes"}
+				}
+				for i, k := range s.keys {
+					if out.get(k.value) == nil {
+						out.keys = append(out.keys, k)
+						out.vals = append(out.vals, s.vals[i])
+					}
+				}
+			}
+		}
+		return out, nil
+	}
+	return &node{kind: nullNode, pos: c.pos(n)}, nil
+}
+
+func customTag(t string) string {
+	if strings.HasPrefix(t, "!!") || t == "!" {
+		return ""
+	}
+	return t
+}
+
+// deepMerge merges over onto base: hashes merge key by key, everything else
+// (arrays included) is replaced by over. Neither input is changed.
+func deepMerge(base, over *node) *node {
+	if base == nil {
+		return over
+	}
+	if over == nil {
+		return base
+	}
+	if base.kind != mapNode || over.kind != mapNode || over.tag != "" {
+		return over
+	}
+	out := &node{kind: mapNode, pos: over.pos}
+	out.keys = append(out.keys, base.keys...)
+	out.vals = append(out.vals, base.vals...)
+	for i, k := range over.keys {
+		if b := out.get(k.value); b != nil {
+			out.set(k, deepMerge(b, over.vals[i]))
+		} else {
+			out.keys = append(out.keys, k)
+			out.vals = append(out.vals, over.vals[i])
+		}
+	}
+	return out
+}
+
+// yamlError turns a yaml.v3 error into one with the file name and line.
+func yamlError(file string, err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	line := 0
+	if strings.HasPrefix(msg, "line ") {
+		var rest string
+		if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
+			if i := strings.Index(msg, ":"); i >= 0 {
+				rest = strings.TrimSpace(msg[i+1:])
+			}
+			msg = rest
+		}
+	}
+	return &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + msg}
+}

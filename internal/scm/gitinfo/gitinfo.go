@@ -1,0 +1,137 @@
+// Package gitinfo reads the facts a pipeline needs from a local git
+// repository: the commit, its branch and tags, its files and what changed.
+// It runs the real git command.
+package gitinfo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Repo is a local git repository.
+type Repo struct{ Dir string }
+
+// Open finds the repository that contains dir.
+func Open(dir string) (*Repo, error) {
+	top, err := run(context.Background(), dir, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return nil, fmt.Errorf("%s is not inside a git repository: %w", dir, err)
+	}
+	return &Repo{Dir: filepath.Clean(top)}, nil
+}
+
+// Commit is what the pipeline variables say about a commit.
+type Commit struct {
+	SHA       string
+	Message   string
+	Timestamp string // ISO 8601 strict
+	Author    string // Name <email>
+}
+
+// Resolve returns the full SHA of a revision.
+func (r *Repo) Resolve(rev string) (string, error) {
+	return r.git("rev-parse", "--verify", "--end-of-options", rev+"^{commit}")
+}
+
+// Commit reads one commit.
+func (r *Repo) Commit(rev string) (Commit, error) {
+	out, err := r.git("show", "-s", "--format=%H%x00%cI%x00%an <%ae>%x00%B", "--end-of-options", rev)
+	if err != nil {
+		return Commit{}, err
+	}
+	parts := strings.SplitN(out, "\x00", 4)
+	if len(parts) != 4 {
+		return Commit{}, fmt.Errorf("git show %s: unexpected output", rev)
+	}
+	return Commit{SHA: parts[0], Timestamp: parts[1], Author: parts[2], Message: strings.TrimRight(parts[3], "\n")}, nil
+}
+
+// CurrentBranch is the checked-out branch, or "" on a detached HEAD.
+func (r *Repo) CurrentBranch() string {
+	out, err := r.git("symbolic-ref", "--quiet", "--short", "HEAD")
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
+// IsBranch reports whether name is a local branch.
+func (r *Repo) IsBranch(name string) bool {
+	_, err := r.git("show-ref", "--verify", "--quiet", "refs/heads/"+name)
+	return err == nil
+}
+
+// IsTag reports whether name is a tag.
+func (r *Repo) IsTag(name string) bool {
+	_, err := r.git("show-ref", "--verify", "--quiet", "refs/tags/"+name)
+	return err == nil
+}
+
+// DefaultBranch is origin's HEAD when there is one, else main or master
+// when they exist, else the current branch.
+func (r *Repo) DefaultBranch() string {
+	if out, err := r.git("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"); err == nil {
+		return strings.TrimPrefix(out, "origin/")
+	}
+	for _, b := range []string{"main", "master"} {
+		if r.IsBranch(b) {
+			return b
+		}
+	}
+	return r.CurrentBranch()
+}
+
+// Files lists the files of a commit.
+func (r *Repo) Files(rev string) ([]string, error) {
+	out, err := r.git("ls-tree", "-r", "-z", "--name-only", "--end-of-options", rev)
+	if err != nil {
+		return nil, err
+	}
+	return splitZ(out), nil
+}
+
+// Changed lists the files that differ between two commits.
+func (r *Repo) Changed(from, to string) ([]string, error) {
+	out, err := r.git("diff", "--name-only", "-z", "--end-of-options", from, to)
+	if err != nil {
+		return nil, err
+	}
+	return splitZ(out), nil
+}
+
+// MergeBase is the best common ancestor of two commits.
+func (r *Repo) MergeBase(a, b string) (string, error) {
+	return r.git("merge-base", "--end-of-options", a, b)
+}
+
+func splitZ(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, "\x00") {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *Repo) git(args ...string) (string, error) {
+	return run(context.Background(), r.Dir, args...)
+}
+
+func run(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", fmt.Errorf("git %s: %s", args[0], msg)
+	}
+	return strings.TrimRight(stdout.String(), "\n"), nil
+}
