@@ -94,7 +94,8 @@ func parseYAML(file string, data []byte) (*node, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return &node{kind: mapNode, pos: Pos{File: file, Line: 1, Col: 1}}, nil
 	}
-	c := converter{file: file}
+	c := converter{file: file, budget: new(int)}
+	*c.budget = maxNodes
 	root, err := c.convert(doc.Content[0], 0)
 	if err != nil {
 		return nil, err
@@ -106,7 +107,13 @@ func parseYAML(file string, data []byte) (*node, error) {
 	return root, nil
 }
 
-type converter struct{ file string }
+// maxNodes bounds the tree aliases may expand to ("billion laughs").
+const maxNodes = 1 << 20
+
+type converter struct {
+	file   string
+	budget *int
+}
 
 func (c converter) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line, Col: n.Column} }
 
@@ -114,6 +121,9 @@ func (c converter) pos(n *yaml.Node) Pos { return Pos{File: c.file, Line: n.Line
 func (c converter) convert(n *yaml.Node, depth int) (*node, error) {
 	if depth > 200 {
 		return nil, &Error{Pos: c.pos(n), Msg: "nesting too deep (recursive anchors?)"}
+	}
+	if *c.budget--; *c.budget < 0 {
+		return nil, &Error{Pos: c.pos(n), Msg: "the file expands to too many values (aliases of aliases?)"}
 	}
 	switch n.Kind {
 	case yaml.AliasNode:

@@ -1,6 +1,9 @@
 package ci
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Plan is what one pipeline runs: the jobs that rules and only/except keep,
 // parallel and matrix jobs expanded, each with its resolved when,
@@ -55,4 +58,63 @@ type PlannedJob struct {
 type PlannedNeed struct {
 	Job       string
 	Artifacts bool
+}
+
+// Select keeps only the named jobs and, with withNeeds, every job they
+// need, directly or not. Edges to jobs left out are dropped. Unknown
+// names are an error.
+func (p *Plan) Select(names []string, withNeeds bool) error {
+	keep := map[string]bool{}
+	var add func(name string)
+	add = func(name string) {
+		if keep[name] {
+			return
+		}
+		keep[name] = true
+		if !withNeeds {
+			return
+		}
+		j := p.Job(name)
+		for _, n := range j.Needs {
+			add(n.Job)
+		}
+	}
+	for _, n := range names {
+		matched := false
+		for _, j := range p.Jobs {
+			// A parallel job's base name selects all its instances.
+			if j.Name == n || j.Def.Name == n {
+				add(j.Name)
+				matched = true
+			}
+		}
+		if !matched {
+			return fmt.Errorf("job %q is not in this pipeline", n)
+		}
+	}
+	var jobs []*PlannedJob
+	for _, j := range p.Jobs {
+		if !keep[j.Name] {
+			continue
+		}
+		if j.Needs != nil {
+			needs := []PlannedNeed{}
+			for _, n := range j.Needs {
+				if keep[n.Job] {
+					needs = append(needs, n)
+				}
+			}
+			j.Needs = needs
+		}
+		deps := []string{}
+		for _, d := range j.Dependencies {
+			if keep[d] {
+				deps = append(deps, d)
+			}
+		}
+		j.Dependencies = deps
+		jobs = append(jobs, j)
+	}
+	p.Jobs = jobs
+	return nil
 }

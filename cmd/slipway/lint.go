@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
+)
+
+func init() {
+	lintCmd.Args = cobra.MaximumNArgs(1)
+	lintCmd.Long = "Check a pipeline file (default: .gitlab-ci.yml of the repository here) and everything it\n" +
+		"includes. Every problem is printed as file:line:col: message. Exit 1 when there is one."
+	lintCmd.RunE = func(cmd *cobra.Command, args []string) error {
+		file := ".gitlab-ci.yml"
+		if len(args) == 1 {
+			file = args[0]
+		}
+		_, err := loadPipeline(file)
+		if err != nil {
+			for _, e := range ci.Errors(err) {
+				fmt.Fprintln(cmd.ErrOrStderr(), e.Error())
+			}
+			return exitError{code: 1}
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", file)
+		return nil
+	}
+}
+
+// loadPipeline loads a pipeline file with includes resolved against the
+// repository that holds it.
+func loadPipeline(file string) (*ci.Config, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("pipeline file: %w", err)
+	}
+	return ci.Load(abs, ci.LoadOptions{ProjectDir: projectRoot(filepath.Dir(abs))})
+}
+
+// projectRoot is the git repository root above dir, or dir itself.
+func projectRoot(dir string) string {
+	if r, err := gitinfo.Open(dir); err == nil {
+		return r.Dir
+	}
+	return dir
+}

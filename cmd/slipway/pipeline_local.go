@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
+)
+
+// localRun describes a pipeline of the repository the CLI stands in.
+type localRun struct {
+	Repo   *gitinfo.Repo
+	Info   ci.PipelineInfo
+	Ctx    ci.Context
+	Config *ci.Config
+}
+
+var pipelineSources = []string{"push", "merge_request_event", "schedule", "web", "api", "trigger"}
+
+// newLocalRun resolves ref in the repository at dir, loads file and builds
+// the pipeline's predefined variables and rule context.
+func newLocalRun(dir, file, ref, source string, vars ci.Variables) (*localRun, error) {
+	if !slices.Contains(pipelineSources, source) {
+		return nil, fmt.Errorf("--source %q: one of %s", source, strings.Join(pipelineSources, ", "))
+	}
+	repo, err := gitinfo.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if ref == "" {
+		ref = repo.CurrentBranch()
+		if ref == "" {
+			ref = "HEAD"
+		}
+	}
+	sha, err := repo.Resolve(ref)
+	if err != nil {
+		return nil, fmt.Errorf("--ref %s: %w", ref, err)
+	}
+	commit, err := repo.Commit(sha)
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Base(repo.Dir)
+	info := ci.PipelineInfo{
+		Source:        source,
+		PipelineID:    time.Now().Unix(),
+		SHA:           sha,
+		Message:       commit.Message,
+		Timestamp:     commit.Timestamp,
+		Author:        commit.Author,
+		DefaultBranch: repo.DefaultBranch(),
+		ProjectDir:    repo.Dir,
+		ProjectName:   name,
+		ProjectPath:   "local/" + name,
+	}
+	ctx := ci.Context{Run: vars}
+	switch {
+	case repo.IsTag(ref):
+		info.Tag = ref
+	case source == "merge_request_event":
+		info.MergeRequest, ctx.Changed, err = localMergeRequest(repo, ref, sha, info.DefaultBranch)
+		if err != nil {
+			return nil, err
+		}
+		ctx.ChangesKnown = true
+	case ref != "HEAD":
+		info.Branch = ref
+	}
+	if ctx.Files, err = repo.Files(sha); err != nil {
+		return nil, err
+	}
+	ctx.CompareTo = func(base string) ([]string, error) { return repo.Changed(base, sha) }
+	ctx.Predefined = ci.Predefined(info)
+
+	if file == "" {
+		file = ".gitlab-ci.yml"
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(repo.Dir, file)
+	}
+	cfg, err := ci.Load(file, ci.LoadOptions{ProjectDir: repo.Dir})
+	if err != nil {
+		return nil, err
+	}
+	return &localRun{Repo: repo, Info: info, Ctx: ctx, Config: cfg}, nil
+}
+
+// localMergeRequest makes the merge request a local branch would open
+// against the default branch.
+func localMergeRequest(repo *gitinfo.Repo, branch, sha, target string) (*ci.MergeRequestInfo, []string, error) {
+	mr := &ci.MergeRequestInfo{IID: 1, SourceBranch: branch, TargetBranch: target, SourceSHA: sha, Title: branch}
+	targetSHA, err := repo.Resolve(target)
+	if err != nil {
+		return nil, nil, fmt.Errorf("merge request target branch %q: %w", target, err)
+	}
+	mr.TargetSHA = targetSHA
+	if mr.DiffBaseSHA, err = repo.MergeBase(targetSHA, sha); err != nil {
+		return nil, nil, err
+	}
+	changed, err := repo.Changed(mr.DiffBaseSHA, sha)
+	return mr, changed, err
+}
