@@ -19,6 +19,9 @@ eval "$(scripts/dockerd.sh up)"  # real Docker engine for the Docker tests (expo
 echo "== go test"
 go test -count=1 -timeout 45m ./...
 
+echo "== OCI conformance (embedded registry)"
+scripts/conformance.sh
+
 echo "== fuzz (short)"
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do
   for fn in $(grep -h '^func Fuzz' "$target"/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do

@@ -1,0 +1,203 @@
+package registry
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Access is what a principal may do in a repository. Push includes pull and delete.
+type Access int
+
+// The access levels, weakest first.
+const (
+	AccessNone Access = iota
+	AccessPull
+	AccessPush
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessPull:
+		return "pull"
+	case AccessPush:
+		return "push"
+	}
+	return "none"
+}
+
+// TokenSource finds the project token a secret belongs to. The token file
+// (LoadTokenFile) is one; Slipway's server can be another, backed by its store.
+type TokenSource interface {
+	LookupToken(secret string) (Token, bool)
+}
+
+// Auth authenticates registry requests. Users from an htpasswd file may do
+// everything (they administer the registry); project tokens may pull or
+// push only in the repositories their globs match.
+type Auth struct {
+	// Users maps a user name to its bcrypt hash (from an htpasswd file).
+	Users map[string][]byte
+	// Tokens resolves project tokens; nil means no tokens.
+	Tokens TokenSource
+	// Realm is shown in the WWW-Authenticate challenge.
+	Realm string
+
+	verified sync.Map // user + sha256(password) of passwords bcrypt already accepted
+}
+
+// LoadHtpasswd reads an htpasswd file whose entries are bcrypt hashes
+// (htpasswd -B). Other hash kinds are refused: they are too weak to accept.
+func LoadHtpasswd(path string) (map[string][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("htpasswd: %w", err)
+	}
+	defer f.Close()
+	users := map[string][]byte{}
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		user, hash, ok := strings.Cut(text, ":")
+		if !ok || user == "" {
+			return nil, fmt.Errorf("%s:%d:1: want user:bcrypt-hash", path, line)
+		}
+		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+			return nil, fmt.Errorf("%s:%d:%d: user %q: not a bcrypt hash (create it with htpasswd -B): %w", path, line, len(user)+2, user, err)
+		}
+		users[user] = []byte(hash)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("htpasswd %s: %w", path, err)
+	}
+	return users, nil
+}
+
+// principal is who a request comes from.
+type principal struct {
+	admin bool
+	token Token
+}
+
+func (p principal) may(repo string, want Access) bool {
+	if p.admin {
+		return true
+	}
+	return p.token.Allows(repo) >= want
+}
+
+func (a *Auth) identify(req *http.Request) (principal, bool) {
+	h := req.Header.Get("Authorization")
+	if secret, ok := strings.CutPrefix(h, "Bearer "); ok {
+		if a.Tokens == nil {
+			return principal{}, false
+		}
+		t, ok := a.Tokens.LookupToken(secret)
+		return principal{token: t}, ok
+	}
+	user, pass, ok := req.BasicAuth()
+	if !ok {
+		return principal{}, false
+	}
+	if hash, ok := a.Users[user]; ok && a.checkPassword(user, pass, hash) {
+		return principal{admin: true}, true
+	}
+	// A token goes in the password, whatever the user name, as docker login sends it.
+	if a.Tokens != nil {
+		if t, ok := a.Tokens.LookupToken(pass); ok {
+			return principal{token: t}, true
+		}
+	}
+	return principal{}, false
+}
+
+// checkPassword remembers accepted passwords (by hash) because bcrypt costs
+// tens of milliseconds and a docker push makes dozens of requests.
+func (a *Auth) checkPassword(user, pass string, hash []byte) bool {
+	sum := sha256.Sum256([]byte(pass))
+	key := user + "\x00" + string(sum[:]) + "\x00" + string(hash)
+	if _, ok := a.verified.Load(key); ok {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
+		return false
+	}
+	a.verified.Store(key, struct{}{})
+	return true
+}
+
+// authorize answers 401 or 403 and returns false when the request may not
+// proceed. It may strip a cross-repository mount the principal cannot read,
+// which turns the request into a plain upload, as the spec allows.
+func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route) bool {
+	a := r.auth
+	if a == nil {
+		return true
+	}
+	p, ok := a.identify(req)
+	if !ok {
+		realm := a.Realm
+		if realm == "" {
+			realm = "Slipway registry"
+		}
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", realm))
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+		return false
+	}
+	want := AccessPull
+	if isWrite(req.Method) {
+		want = AccessPush
+	}
+	switch rt.kind {
+	case routeBase:
+		return true
+	case routeCatalog:
+		if p.admin {
+			return true
+		}
+	case routeOther:
+		if p.admin {
+			return true
+		}
+	default:
+		if p.may(rt.repo, want) {
+			if rt.kind == routeUpload {
+				stripUnreadableMount(req, p)
+			}
+			return true
+		}
+	}
+	r.log.Info("registry access denied", "repository", rt.repo, "want", want.String(), "token", p.token.Name)
+	writeError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("%s access to %q denied", want, rt.repo))
+	return false
+}
+
+func stripUnreadableMount(req *http.Request, p principal) {
+	q := req.URL.Query()
+	from := q.Get("from")
+	if q.Get("mount") == "" || from == "" || p.may(from, AccessPull) {
+		return
+	}
+	q.Del("mount")
+	q.Del("from")
+	req.URL.RawQuery = q.Encode()
+}
+
+// writeError answers in the distribution spec's error format.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]string{{"code": code, "message": message}},
+	})
+}
