@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
@@ -48,7 +47,6 @@ func newLocalRun(dir, file, ref, source string, vars ci.Variables) (*localRun, e
 	name := filepath.Base(repo.Dir)
 	info := ci.PipelineInfo{
 		Source:        source,
-		PipelineID:    time.Now().Unix(),
 		SHA:           sha,
 		Message:       commit.Message,
 		Timestamp:     commit.Timestamp,

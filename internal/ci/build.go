@@ -17,7 +17,7 @@ var jobKeywords = []string{"after_script", "allow_failure", "artifacts", "before
 	"dast_configuration", "dependencies", "environment", "except", "extends", "hooks", "id_tokens", "identity",
 	"image", "inherit", "interruptible", "manual_confirmation", "needs", "only", "pages", "parallel", "release",
 	"resource_group", "retry", "rules", "run", "script", "secrets", "services", "stage", "start_in", "tags",
-	"timeout", "trigger", "variables", "when"}
+	"timeout", "trigger", "type", "variables", "when"}
 
 // defaultKeywords are the job keywords `default:` may set.
 var defaultKeywords = []string{"after_script", "artifacts", "before_script", "cache", "hooks", "id_tokens",
@@ -245,6 +245,9 @@ func (d decoder) job(name string, n *node, pos Pos) *Job {
 		return nil
 	}
 	j.Stage = d.str(n.get("stage"), f+": stage")
+	if j.Stage == "" {
+		j.Stage = d.str(n.get("type"), f+": type") // the old name of stage
+	}
 	if j.Stage == "" {
 		j.Stage = "test"
 	}
