@@ -1,0 +1,37 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// idCounter hands out pipeline and job IDs that stay unique across runs
+// (and concurrent slipway processes) sharing a work folder, like GitLab's
+// global job IDs.
+type idCounter struct{ path string }
+
+// next returns a new ID.
+func (c idCounter) next() (int64, error) {
+	f, err := os.OpenFile(c.path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("ids: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, fmt.Errorf("ids: lock %s: %w", c.path, err)
+	}
+	buf := make([]byte, 32)
+	n, _ := f.ReadAt(buf, 0)
+	last, _ := strconv.ParseInt(strings.TrimSpace(string(buf[:n])), 10, 64)
+	id := last + 1
+	if err := f.Truncate(0); err != nil {
+		return 0, fmt.Errorf("ids: %w", err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.FormatInt(id, 10)+"\n"), 0); err != nil {
+		return 0, fmt.Errorf("ids: %w", err)
+	}
+	return id, nil
+}
