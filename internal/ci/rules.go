@@ -81,11 +81,9 @@ func ruleMatches(r *Rule, vars lookup, ctx *Context) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("if: %w", err)
 		}
-		ok, err := e.Eval(vars.get)
-		if err != nil {
-			return false, fmt.Errorf("if %s: %w", r.If, err)
-		}
-		if !ok {
+		// An expression that fails to evaluate (a bad pattern in a
+		// variable) does not match, as in GitLab.
+		if ok, err := e.Eval(vars.get); err != nil || !ok {
 			return false, nil
 		}
 	}
@@ -151,11 +149,7 @@ func refFilterMatches(f *RefFilter, vars lookup, ctx *Context) (bool, error) {
 			if err != nil {
 				return false, fmt.Errorf("variables: %w", err)
 			}
-			ok, err := e.Eval(vars.get)
-			if err != nil {
-				return false, fmt.Errorf("variables %s: %w", s, err)
-			}
-			if ok {
+			if ok, err := e.Eval(vars.get); err == nil && ok {
 				any = true
 				break
 			}
