@@ -118,6 +118,34 @@ func ensureBusybox(ctx context.Context, cli *client.Client) (string, error) {
 	return ref, nil
 }
 
+// BuildImage builds dockerfile (with an empty context) as tag on the engine
+// and returns tag; images FROM BusyboxImage build without any pull.
+func BuildImage(t testing.TB, cli *client.Client, tag, dockerfile string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte(dockerfile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{tag}, Remove: true, Labels: map[string]string{"slipway.test": "image"}})
+	if err != nil {
+		t.Fatalf("build %s: %v", tag, err)
+	}
+	defer res.Body.Close()
+	if err := buildError(res.Body); err != nil {
+		t.Fatalf("build %s: %v", tag, err)
+	}
+	return tag
+}
+
 func busyboxApplets() ([]string, error) {
 	out, err := exec.Command(BusyboxBinary, "--list").Output()
 	if err != nil {

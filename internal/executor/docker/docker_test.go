@@ -1,0 +1,320 @@
+package docker_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/executor"
+	"github.com/slipway-cd/slipway/internal/executor/docker"
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
+
+// syncBuffer is a job log that tests read while the job writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newExecutor(t *testing.T) (*docker.Executor, *client.Client, string) {
+	t.Helper()
+	cli := testenv.Docker(t)
+	img := testenv.BusyboxImage(t, cli)
+	e, err := docker.New(context.Background(), docker.Options{Client: cli})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, cli, img
+}
+
+// spec is a job in img with a fresh working copy; the ID is unique per
+// test so that tests running at once never see each other's containers.
+func spec(t *testing.T, img string, script ...string) *executor.Spec {
+	return &executor.Spec{
+		JobName: t.Name(),
+		ID:      fmt.Sprintf("t%d", time.Now().UnixNano()),
+		Dir:     t.TempDir(),
+		Script:  script,
+		Image:   &ci.Image{Name: img},
+		Output:  &syncBuffer{},
+	}
+}
+
+func logOf(s *executor.Spec) string { return s.Output.(*syncBuffer).String() }
+
+// created lists what the engine still holds for job id.
+func created(t *testing.T, cli *client.Client, id string) []string {
+	t.Helper()
+	ctx := context.Background()
+	f := client.Filters{}.Add("label", docker.LabelJob+"="+id)
+	var left []string
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs.Items {
+		left = append(left, "container "+strings.Join(c.Names, ","))
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns.Items {
+		left = append(left, "network "+n.Name)
+	}
+	return left
+}
+
+func TestJobRunsInImageOnItsWorkingCopy(t *testing.T) {
+	e, cli, img := newExecutor(t)
+	s := spec(t, img, "cat input.txt", "pwd", "echo \"$GREETING\" > output.txt", "uname -s")
+	s.Env = []string{"GREETING=hello from the job"}
+	if err := os.WriteFile(filepath.Join(s.Dir, "input.txt"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run = %+v, %v; log:\n%s", res, err, logOf(s))
+	}
+	log := logOf(s)
+	for _, want := range []string{"$ cat input.txt\nfrom the host\n", "$ pwd\n" + e.ProjectDir(s.Dir) + "\n", "$ uname -s\nLinux\n"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(s.Dir, "output.txt"))
+	if err != nil || string(got) != "hello from the job\n" {
+		t.Errorf("output.txt on the host = %q, %v; want the job's output", got, err)
+	}
+	if left := created(t, cli, s.ID); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestScriptStopsAtFirstFailingCommand(t *testing.T) {
+	e, _, img := newExecutor(t)
+	s := spec(t, img, "echo one", "exit 3", "echo never")
+	res, err := e.Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 3 || res.SystemFailure {
+		t.Errorf("result %+v, want exit code 3 and no system failure", res)
+	}
+	if log := logOf(s); !strings.Contains(log, "$ exit 3\n") || strings.Contains(log, "never") {
+		t.Errorf("log:\n%s", log)
+	}
+}
+
+func TestAfterScriptRunsInTheSameContainerAfterAFailure(t *testing.T) {
+	e, _, img := newExecutor(t)
+	// /tmp is the container's own, not the mounted working copy.
+	s := spec(t, img, "echo left by the script > /tmp/state", "exit 7")
+	s.AfterScript = []string{"cat /tmp/state", "echo status=$CI_JOB_STATUS", "exit 1"}
+	res, err := e.Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 7 {
+		t.Errorf("exit code %d, want the script's 7 (after_script never changes it)", res.ExitCode)
+	}
+	log := logOf(s)
+	for _, want := range []string{"Running after_script\n$ cat /tmp/state\nleft by the script\n", "status=failed\n", "WARNING: after_script failed with exit code 1"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// httpdImage is busybox serving /www on the port it exposes, so that the
+// executor has a port to wait for.
+func httpdImage(t *testing.T, cli *client.Client, busybox string) string {
+	return testenv.BuildImage(t, cli, "slipway-test/httpd:1",
+		"FROM "+busybox+"\nEXPOSE 80\nCMD [\"sh\", \"-c\", \"mkdir -p /www && echo \\\"$MESSAGE\\\" > /www/index.html && exec httpd -f -p 80 -h /www\"]\n")
+}
+
+func TestJobTalksToServiceByAliasAndImageName(t *testing.T) {
+	e, cli, img := newExecutor(t)
+	httpd := httpdImage(t, cli, img)
+	s := spec(t, img, "wget -qO- http://web/", "wget -qO- http://slipway-test__httpd/", "wget -qO- http://slipway-test-httpd/")
+	s.Env = []string{"WHO=service"}
+	s.Services = []ci.Service{{
+		Name:      httpd,
+		Alias:     "web",
+		Variables: ci.Variables{{Name: "MESSAGE", Value: "hello from the $WHO"}},
+	}}
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run = %+v, %v; log:\n%s", res, err, logOf(s))
+	}
+	if n := strings.Count(logOf(s), "hello from the service\n"); n != 3 {
+		t.Errorf("service answered %d times of 3:\n%s", n, logOf(s))
+	}
+	if left := created(t, cli, s.ID); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestServiceCommandAndEntrypointOverrideTheImage(t *testing.T) {
+	e, _, img := newExecutor(t)
+	s := spec(t, img, "wget -qO- http://api:8080/")
+	s.Services = []ci.Service{{
+		Name:       img,
+		Alias:      "api",
+		Entrypoint: []string{"sh", "-c"},
+		Command:    []string{"mkdir /www && echo from the command > /www/index.html && exec httpd -f -p 8080 -h /www"},
+	}}
+	// Without an exposed port there is nothing to wait for: retry briefly.
+	s.Script = []string{"for i in $(seq 50); do wget -qO- http://api:8080/ && exit 0; sleep 0.1; done; exit 1"}
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 || !strings.Contains(logOf(s), "from the command\n") {
+		t.Fatalf("Run = %+v, %v; log:\n%s", res, err, logOf(s))
+	}
+}
+
+func TestImageEntrypointCanBeOverridden(t *testing.T) {
+	e, cli, img := newExecutor(t)
+	broken := testenv.BuildImage(t, cli, "slipway-test/entrypoint-false:1", "FROM "+img+"\nENTRYPOINT [\"false\"]\n")
+	s := spec(t, broken, "echo ran")
+	s.Image.Entrypoint = []string{""}
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 || !strings.Contains(logOf(s), "$ echo ran\nran\n") {
+		t.Fatalf("Run = %+v, %v; log:\n%s", res, err, logOf(s))
+	}
+}
+
+func TestTimedOutJobLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
+	e, cli, img := newExecutor(t)
+	s := spec(t, img, "echo started", "sleep 300")
+	s.Services = []ci.Service{{Name: img, Alias: "idle", Command: []string{"sleep", "300"}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := e.Run(ctx, s)
+	if !errors.Is(err, context.DeadlineExceeded) || res.ExitCode != -1 {
+		t.Fatalf("Run = %+v, %v; want exit code -1 and DeadlineExceeded; log:\n%s", res, err, logOf(s))
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("Run returned %s after the start, long after the 3s timeout", took)
+	}
+	if !strings.Contains(logOf(s), "started") {
+		t.Errorf("the script never ran:\n%s", logOf(s))
+	}
+	if left := created(t, cli, s.ID); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestCanceledJobRunsAfterScriptAndLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
+	e, cli, img := newExecutor(t)
+	s := spec(t, img, "echo started", "sleep 300")
+	s.AfterScript = []string{"echo after: $CI_JOB_STATUS"}
+	s.Services = []ci.Service{{Name: img, Alias: "idle", Command: []string{"sleep", "300"}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for !strings.Contains(logOf(s), "started") {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+	}()
+	res, err := e.Run(ctx, s)
+	if !errors.Is(err, context.Canceled) || res.ExitCode != -1 {
+		t.Fatalf("Run = %+v, %v; want exit code -1 and Canceled; log:\n%s", res, err, logOf(s))
+	}
+	if !strings.Contains(logOf(s), "after: canceled\n") {
+		t.Errorf("after_script did not run with CI_JOB_STATUS=canceled:\n%s", logOf(s))
+	}
+	if left := created(t, cli, s.ID); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func TestLongScriptRuns(t *testing.T) {
+	e, _, img := newExecutor(t)
+	long := "echo " + strings.Repeat("x", 100<<10) + " >/dev/null"
+	s := spec(t, img, long, "echo done")
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 || !strings.Contains(logOf(s), "\ndone\n") {
+		t.Fatalf("Run = %+v, %v; log tail: %q", res, err, tail(logOf(s)))
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 300 {
+		return s[len(s)-300:]
+	}
+	return s
+}
+
+func TestMissingImageWithPullNeverSaysSo(t *testing.T) {
+	e, _, _ := newExecutor(t)
+	s := spec(t, "slipway-test/does-not-exist:1", "true")
+	s.Image.PullPolicy = []string{docker.PullNever}
+	res, err := e.Run(context.Background(), s)
+	if err == nil || !strings.Contains(err.Error(), "slipway-test/does-not-exist:1") || !strings.Contains(err.Error(), "not present") {
+		t.Fatalf("err = %v, want one naming the image and saying it is not present", err)
+	}
+	if res.ExitCode != -1 || !res.SystemFailure {
+		t.Errorf("result %+v, want exit code -1, system failure", res)
+	}
+}
+
+func TestBadPullPolicyIsAConfigurationError(t *testing.T) {
+	e, _, img := newExecutor(t)
+	s := spec(t, img, "true")
+	s.Image.PullPolicy = []string{"sometimes"}
+	res, err := e.Run(context.Background(), s)
+	if err == nil || !strings.Contains(err.Error(), `image:pull_policy: unknown pull policy "sometimes"`) {
+		t.Fatalf("err = %v", err)
+	}
+	if res.SystemFailure {
+		t.Error("a configuration mistake is reported as a runner system failure")
+	}
+}
+
+func TestJobWithoutImageUsesTheDefault(t *testing.T) {
+	cli := testenv.Docker(t)
+	img := testenv.BusyboxImage(t, cli)
+	e, err := docker.New(context.Background(), docker.Options{Client: cli, DefaultImage: img})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec(t, img, "echo default image")
+	s.Image = nil
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run = %+v, %v; log:\n%s", res, err, logOf(s))
+	}
+
+	noDefault, _, _ := newExecutor(t)
+	s = spec(t, img, "true")
+	s.Image = nil
+	if _, err := noDefault.Run(context.Background(), s); err == nil || !strings.Contains(err.Error(), "no image") {
+		t.Fatalf("err = %v, want one saying the job has no image", err)
+	}
+}
