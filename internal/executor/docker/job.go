@@ -50,7 +50,7 @@ type job struct {
 	main       string   // the job's container id
 	// dirty is set when a create call failed: the engine may have created
 	// something we have no id for, so cleanup sweeps by label too.
-	dirty bool
+	dirty   bool
 	scripts int // long scripts copied in so far
 }
 
