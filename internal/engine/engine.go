@@ -82,16 +82,23 @@ func Run(ctx context.Context, plan *ci.Plan, opts Options) (*Result, error) {
 	if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	ids := idCounter{path: filepath.Join(workDir, "ids")}
-	pipelineID := opts.PipelineID
-	if pipelineID == 0 {
-		if pipelineID, err = ids.next(); err != nil {
-			return nil, fmt.Errorf("engine: %w", err)
-		}
-	}
 	jobs, err := graph(plan)
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
+	}
+	// One reservation gives the pipeline and every first attempt an ID;
+	// retries take theirs one by one.
+	ids := idCounter{path: filepath.Join(workDir, "ids")}
+	first, err := ids.reserve(1 + len(jobs))
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	pipelineID := opts.PipelineID
+	if pipelineID == 0 {
+		pipelineID = first
+	}
+	for i, j := range jobs {
+		j.firstID = first + 1 + int64(i)
 	}
 
 	start := time.Now()
@@ -174,6 +181,7 @@ type jobState struct {
 	blockedBy  string
 	manualSkip string
 
+	firstID      int64  // CI_JOB_ID of the first attempt
 	artifactsDir string // "" when the job left none
 	dotenv       []workspace.EnvVar
 }

@@ -14,7 +14,10 @@ import (
 type idCounter struct{ path string }
 
 // next returns a new ID.
-func (c idCounter) next() (int64, error) {
+func (c idCounter) next() (int64, error) { return c.reserve(1) }
+
+// reserve returns the first of n new consecutive IDs.
+func (c idCounter) reserve(n int) (int64, error) {
 	f, err := os.OpenFile(c.path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("ids: %w", err)
@@ -24,14 +27,15 @@ func (c idCounter) next() (int64, error) {
 		return 0, fmt.Errorf("ids: lock %s: %w", c.path, err)
 	}
 	buf := make([]byte, 32)
-	n, _ := f.ReadAt(buf, 0)
-	last, _ := strconv.ParseInt(strings.TrimSpace(string(buf[:n])), 10, 64)
-	id := last + 1
-	if err := f.Truncate(0); err != nil {
+	read, _ := f.ReadAt(buf, 0)
+	last, _ := strconv.ParseInt(strings.TrimSpace(string(buf[:read])), 10, 64)
+	// Write, then cut: a crash in between never lowers the counter.
+	text := []byte(strconv.FormatInt(last+int64(n), 10) + "\n")
+	if _, err := f.WriteAt(text, 0); err != nil {
 		return 0, fmt.Errorf("ids: %w", err)
 	}
-	if _, err := f.WriteAt([]byte(strconv.FormatInt(id, 10)+"\n"), 0); err != nil {
+	if err := f.Truncate(int64(len(text))); err != nil {
 		return 0, fmt.Errorf("ids: %w", err)
 	}
-	return id, nil
+	return last + 1, nil
 }

@@ -99,9 +99,12 @@ type attemptResult struct {
 // attempt runs a job once in a fresh working copy.
 func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, attempt int) attemptResult {
 	pj := j.job
-	jobID, err := r.ids.next()
-	if err != nil {
-		return attemptResult{status: Failed, exitCode: -1, reason: RunnerSystemFailure, detail: err.Error()}
+	jobID := j.firstID
+	if attempt > 1 {
+		var err error
+		if jobID, err = r.ids.next(); err != nil {
+			return attemptResult{status: Failed, exitCode: -1, reason: RunnerSystemFailure, detail: err.Error()}
+		}
 	}
 	r.events.emit(Event{Kind: JobStarted, Job: pj.Name, Stage: pj.Stage, JobID: jobID, Attempt: attempt, Status: Running})
 	out := &lineWriter{emit: func(line string) { r.log(j, jobID, attempt, line) }}

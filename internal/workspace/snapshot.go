@@ -5,6 +5,7 @@ package workspace
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ type Snapshot struct {
 	Dir     string
 	entries []entry // tar order: parents before children
 	tracked map[string]bool
+	memLeft int64
 }
 
 type entry struct {
@@ -31,7 +33,17 @@ type entry struct {
 	typ  byte   // tar.TypeDir, tar.TypeReg, tar.TypeSymlink
 	mode fs.FileMode
 	link string
+	// data holds small files, so that a copy writes them without opening
+	// the snapshot's file: on some file systems each open costs a lot more
+	// than the few bytes.
+	data []byte
 }
+
+// Small files up to these sizes are kept in memory.
+const (
+	maxMemFile  = 32 << 10
+	maxMemTotal = 4 << 20
+)
 
 // Extract writes the tree of commit (any revision git understands) of the
 // repository at repo into dir, which must not exist or be empty.
@@ -49,7 +61,7 @@ func Extract(ctx context.Context, repo, commit, dir string) (*Snapshot, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("extract %s: git archive: %w", commit, err)
 	}
-	s := &Snapshot{Dir: dir, tracked: map[string]bool{}}
+	s := &Snapshot{Dir: dir, tracked: map[string]bool{}, memLeft: maxMemTotal}
 	readErr := s.untar(stdout)
 	if readErr != nil {
 		// Let git stop on a closed pipe rather than block.
@@ -86,7 +98,16 @@ func (s *Snapshot) untar(r io.Reader) error {
 				return err
 			}
 		case tar.TypeReg:
-			if err := writeFile(dst, tr, e.mode); err != nil {
+			var r io.Reader = tr
+			if h.Size <= maxMemFile && h.Size <= s.memLeft {
+				data, err := io.ReadAll(tr)
+				if err != nil {
+					return err
+				}
+				e.data, r = data, bytes.NewReader(data)
+				s.memLeft -= h.Size
+			}
+			if err := writeFile(dst, r, e.mode); err != nil {
 				return err
 			}
 		case tar.TypeSymlink:
@@ -120,7 +141,11 @@ func (s *Snapshot) CopyTo(dst string) error {
 		case tar.TypeDir:
 			err = os.Mkdir(to, 0o755)
 		case tar.TypeReg:
-			err = copyFile(from, to, e.mode)
+			if e.data != nil {
+				err = writeFile(to, bytes.NewReader(e.data), e.mode)
+			} else {
+				err = copyFile(from, to, e.mode)
+			}
 		case tar.TypeSymlink:
 			err = os.Symlink(e.link, to)
 		}
