@@ -260,3 +260,19 @@ func FuzzLint(f *testing.F) {
 		_ = Write(&bytes.Buffer{}, "gitlab", findings)
 	})
 }
+
+func TestStyleFindingAndThreshold(t *testing.T) {
+	findings, err := Source("Dockerfile", strings.NewReader("FROM a:1\nLABEL Version=1\n"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 1 || findings[0].Rule != "DL3048" || findings[0].Severity != SeverityStyle {
+		t.Fatalf("findings %+v, want one DL3048 style finding", findings)
+	}
+	if (Config{}).Fails(findings) {
+		t.Error("a style finding fails at the default threshold (info)")
+	}
+	if !(Config{FailureThreshold: SeverityStyle}).Fails(findings) {
+		t.Error("a style finding does not fail at threshold style")
+	}
+}

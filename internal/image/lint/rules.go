@@ -77,6 +77,7 @@ var rules = []rule{
 	{"DL3045", SeverityWarning, "`COPY` to a relative destination without `WORKDIR` set.", checkCopyRelative},
 	{"DL3046", SeverityWarning, "`useradd` without flag `-l` and high UID will result in excessively large Image.", runUses(useraddLargeUID)},
 	{"DL3047", SeverityInfo, "Avoid use of wget without progress bar. Use `wget --progress=dot:giga <url>`. Or consider using `-q` or `-nv` (shorthands for `--quiet` or `--no-verbose`).", runUses(wgetVerbose)},
+	{"DL3048", SeverityStyle, "Invalid label key.", checkLabelKeys},
 	{"DL3059", SeverityInfo, "Multiple consecutive `RUN` instructions. Consider consolidation.", checkConsecutiveRun},
 	{"DL3060", SeverityInfo, "`yarn cache clean` missing after `yarn install` was run.", runScripts(yarnNotCleaned)},
 	{"DL3061", SeverityError, "Invalid instruction order. Dockerfile must begin with `FROM`, `ARG` or comment.", checkInstructionOrder},
@@ -573,4 +574,28 @@ func shellIsSafe(args []string) bool {
 		}
 	}
 	return false
+}
+
+var labelKeyRe = regexp.MustCompile(`^[a-z]([a-z0-9.-]*[a-z0-9])?$`)
+
+// checkLabelKeys follows Docker's key format: lower-case letters, digits,
+// dots and dashes, starting with a letter, no doubled separators, and
+// none of Docker's reserved namespaces.
+func checkLabelKeys(df *dockerfile, _ *Config) []int {
+	var lines []int
+	for _, in := range df.instrs {
+		if in.cmd != "label" {
+			continue
+		}
+		// The parser yields key, value, separator triples.
+		for i := 0; i < len(in.args); i += 3 {
+			k := unquote(in.args[i])
+			if !labelKeyRe.MatchString(k) || strings.Contains(k, "..") || strings.Contains(k, "--") ||
+				strings.HasPrefix(k, "com.docker.") || strings.HasPrefix(k, "io.docker.") || strings.HasPrefix(k, "org.dockerproject.") {
+				lines = append(lines, in.line)
+				break
+			}
+		}
+	}
+	return lines
 }

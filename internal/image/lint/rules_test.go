@@ -60,6 +60,8 @@ var ruleCases = []struct {
 	{"DL3045", "FROM a:1 AS base\nFROM b:1\nCOPY x .\n", "FROM a:1 AS base\nWORKDIR /src\nFROM base\nCOPY x .\n"},
 	{"DL3046", "FROM a:1\nRUN useradd -u 123456 app\n", "FROM a:1\nRUN useradd -l -u 123456 app\nRUN useradd -u 1000 app\n"},
 	{"DL3047", "FROM a:1\nRUN wget http://x/y\n", "FROM a:1\nRUN wget --progress=dot:giga http://x/y\nRUN wget -nv http://x/y\nRUN wget -qO- http://x/y\n"},
+	{"DL3048", "FROM a:1\nLABEL org.example.ok=1 Maintainer=me\n", "FROM a:1\nLABEL org.opencontainers.image.version=1.0 \"a-b\"=2\nLABEL x y\n"},
+	{"DL3048", "FROM a:1\nLABEL com.docker.thing=1\n", "FROM a:1\nLABEL com.example.thing=1\n"},
 	{"DL3059", "FROM a:1\nRUN a\nRUN b\n", "FROM a:1\nRUN a && b\nRUN --mount=type=cache,target=/c c\nWORKDIR /\nRUN d\n"},
 	{"DL3060", "FROM a:1\nRUN yarn install\n", "FROM a:1\nRUN yarn install && yarn cache clean\n"},
 	{"DL3061", "LABEL a=b\nFROM a:1\n", "ARG V=1\nFROM a:$V\n"},
