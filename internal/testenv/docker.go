@@ -74,7 +74,7 @@ func BusyboxImage(t testing.TB, cli *client.Client) string {
 	if ref, ok := busyboxOnce.refs[cli.DaemonHost()]; ok {
 		return ref
 	}
-	ref, err := ensureBusybox(context.Background(), cli)
+	ref, err := EnsureBusybox(context.Background(), cli)
 	if err != nil {
 		t.Fatalf("busybox test image: %v", err)
 	}
@@ -85,7 +85,9 @@ func BusyboxImage(t testing.TB, cli *client.Client) string {
 	return ref
 }
 
-func ensureBusybox(ctx context.Context, cli *client.Client) (string, error) {
+// EnsureBusybox is BusyboxImage for programs that are not tests
+// (benchmarks): it builds the image unless the engine has it already.
+func EnsureBusybox(ctx context.Context, cli *client.Client) (string, error) {
 	bin, err := os.ReadFile(BusyboxBinary)
 	if err != nil {
 		return "", fmt.Errorf("read %s (install Debian's busybox-static): %w", BusyboxBinary, err)
