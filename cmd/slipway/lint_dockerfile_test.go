@@ -1,61 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
-
-var (
-	lintBinOnce sync.Once
-	lintBinPath string
-	lintBinErr  error
-)
-
-// lintBinary builds the real command once for the end-to-end tests.
-func lintBinary(t *testing.T) string {
-	t.Helper()
-	lintBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "slipway-bin")
-		if err != nil {
-			lintBinErr = err
-			return
-		}
-		lintBinPath = filepath.Join(dir, "slipway")
-		out, err := exec.Command("go", "build", "-o", lintBinPath, ".").CombinedOutput()
-		if err != nil {
-			lintBinErr = errors.New(string(out))
-		}
-	})
-	if lintBinErr != nil {
-		t.Fatalf("go build: %v", lintBinErr)
-	}
-	return lintBinPath
-}
-
-// runLintCLI runs the binary in dir and returns stdout, stderr and exit code.
-func runLintCLI(t *testing.T, dir string, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(lintBinary(t), args...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
-}
 
 func writeLintFile(t *testing.T, path, content string) {
 	t.Helper()
@@ -73,12 +24,12 @@ func TestLintDockerfileCommand(t *testing.T) {
 	// A Dockerfile an earlier step generated, with any name.
 	writeLintFile(t, filepath.Join(dir, "out", "app.dockerfile"), "FROM alpine:latest\nRUN apk add curl\nWORKDIR app\n")
 
-	stdout, stderr, code := runLintCLI(t, dir, "lint", "dockerfile", "Dockerfile")
+	stdout, stderr, code := slipway(t, dir, "lint", "dockerfile", "Dockerfile")
 	if code != 0 || stdout != "" {
 		t.Errorf("clean Dockerfile: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 
-	stdout, _, code = runLintCLI(t, dir, "lint", "dockerfile", "Dockerfile", "out/app.dockerfile")
+	stdout, _, code = slipway(t, dir, "lint", "dockerfile", "Dockerfile", "out/app.dockerfile")
 	for _, want := range []string{
 		"out/app.dockerfile:1 DL3007 warning: Using latest",
 		"out/app.dockerfile:2 DL3018 warning:",
@@ -94,27 +45,27 @@ func TestLintDockerfileCommand(t *testing.T) {
 	}
 
 	// The threshold flag: only the error counts.
-	if _, _, code = runLintCLI(t, dir, "lint", "dockerfile", "--failure-threshold", "error", "--ignore", "DL3000", "out/app.dockerfile"); code != 0 {
+	if _, _, code = slipway(t, dir, "lint", "dockerfile", "--failure-threshold", "error", "--ignore", "DL3000", "out/app.dockerfile"); code != 0 {
 		t.Errorf("threshold error with the error ignored: exit %d, want 0", code)
 	}
 
 	// The config file in the current folder is found on its own, and the
 	// flag overrides its threshold.
 	writeLintFile(t, filepath.Join(dir, ".hadolint.yaml"), "ignored: [DL3000]\nfailure-threshold: warning\n")
-	stdout, _, code = runLintCLI(t, dir, "lint", "dockerfile", "out/app.dockerfile")
+	stdout, _, code = slipway(t, dir, "lint", "dockerfile", "out/app.dockerfile")
 	if strings.Contains(stdout, "DL3000") || code != 1 {
 		t.Errorf("with .hadolint.yaml: exit %d, output\n%s", code, stdout)
 	}
-	if _, _, code = runLintCLI(t, dir, "lint", "dockerfile", "--failure-threshold", "none", "out/app.dockerfile"); code != 0 {
+	if _, _, code = slipway(t, dir, "lint", "dockerfile", "--failure-threshold", "none", "out/app.dockerfile"); code != 0 {
 		t.Errorf("--failure-threshold none: exit %d, want 0", code)
 	}
 
-	stdout, _, _ = runLintCLI(t, dir, "lint", "dockerfile", "--format", "gitlab", "out/app.dockerfile")
+	stdout, _, _ = slipway(t, dir, "lint", "dockerfile", "--format", "gitlab", "out/app.dockerfile")
 	var issues []map[string]any
 	if err := json.Unmarshal([]byte(stdout), &issues); err != nil || len(issues) != 3 {
 		t.Errorf("gitlab output (%v):\n%s", err, stdout)
 	}
-	stdout, _, _ = runLintCLI(t, dir, "lint", "dockerfile", "-f", "json", "--config", "/dev/null", "out/app.dockerfile")
+	stdout, _, _ = slipway(t, dir, "lint", "dockerfile", "-f", "json", "--config", "/dev/null", "out/app.dockerfile")
 	if err := json.Unmarshal([]byte(stdout), &issues); err != nil || len(issues) != 4 {
 		t.Errorf("json output with an empty config (%v):\n%s", err, stdout)
 	}
@@ -125,19 +76,19 @@ func TestLintDockerfileCommandErrors(t *testing.T) {
 	writeLintFile(t, filepath.Join(dir, "Dockerfile"), "FROM debian:12\nFORM x\n")
 	writeLintFile(t, filepath.Join(dir, "bad.yaml"), "failure-threshold: loud\n")
 
-	_, stderr, code := runLintCLI(t, dir, "lint", "dockerfile", "Dockerfile")
+	_, stderr, code := slipway(t, dir, "lint", "dockerfile", "Dockerfile")
 	if code != 1 || !strings.Contains(stderr, "Dockerfile:2:1: unknown instruction \"FORM\"") {
 		t.Errorf("parse error: exit %d, stderr %q", code, stderr)
 	}
-	_, stderr, code = runLintCLI(t, dir, "lint", "dockerfile", "--config", "bad.yaml", "Dockerfile")
+	_, stderr, code = slipway(t, dir, "lint", "dockerfile", "--config", "bad.yaml", "Dockerfile")
 	if code != 1 || !strings.Contains(stderr, "bad.yaml:1:20:") {
 		t.Errorf("bad config: exit %d, stderr %q", code, stderr)
 	}
-	_, stderr, code = runLintCLI(t, dir, "lint", "dockerfile", "--format", "xml", "Dockerfile")
+	_, stderr, code = slipway(t, dir, "lint", "dockerfile", "--format", "xml", "Dockerfile")
 	if code != 1 || !strings.Contains(stderr, "--format") {
 		t.Errorf("bad format: exit %d, stderr %q", code, stderr)
 	}
-	_, stderr, code = runLintCLI(t, dir, "lint", "dockerfile", "missing")
+	_, stderr, code = slipway(t, dir, "lint", "dockerfile", "missing")
 	if code != 1 || !strings.Contains(stderr, "missing") {
 		t.Errorf("missing file: exit %d, stderr %q", code, stderr)
 	}
