@@ -76,7 +76,9 @@ func (r request) post(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: invalid request to %s", ErrPermanent, target)
 	}
-	req.Header = r.headers.Clone()
+	if r.headers != nil {
+		req.Header = r.headers.Clone()
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Slipway")
 	client := r.client

@@ -38,13 +38,14 @@ type WebhookPayload struct {
 
 // Notify posts the event once.
 func (w Webhook) Notify(ctx context.Context, e Event) error {
-	body, err := json.Marshal(WebhookPayload{EventName: e.Name(), Delivery: deliveryID(ctx), Event: e})
+	delivery := deliveryID(ctx)
+	body, err := json.Marshal(WebhookPayload{EventName: e.Name(), Delivery: delivery, Event: e})
 	if err != nil {
 		return fmt.Errorf("%w: encoding webhook body: %w", ErrPermanent, err)
 	}
 	h := http.Header{}
 	h.Set(HeaderEvent, e.Name())
-	h.Set(HeaderDelivery, deliveryID(ctx))
+	h.Set(HeaderDelivery, delivery)
 	h.Set(HeaderSignature, "sha256="+hex.EncodeToString(Sign(w.Secret, body)))
 	return request{client: w.Client, url: w.URL, headers: h, body: body, secrets: []string{string(w.Secret)}}.post(ctx)
 }
