@@ -127,7 +127,9 @@ func Run(ctx context.Context, plan *ci.Plan, opts Options) (*Result, error) {
 	for _, j := range jobs {
 		r.events.emit(Event{Kind: JobCreated, Job: j.job.Name, Stage: j.job.Stage, Status: Created})
 	}
+	r.startRemover()
 	r.schedule(ctx)
+	r.stopRemover()
 
 	res := &Result{PipelineID: pipelineID, Duration: time.Since(start), Jobs: make([]JobResult, len(jobs))}
 	res.DurationMS = res.Duration.Milliseconds()

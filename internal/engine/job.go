@@ -119,7 +119,7 @@ func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, a
 		return sysFail(err)
 	}
 	if !r.opts.KeepWorkingCopies {
-		defer os.RemoveAll(dir)
+		defer r.remove(dir)
 	}
 	projectDir := dir
 	if pd, ok := exe.(ProjectDirer); ok {

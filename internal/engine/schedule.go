@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"time"
@@ -22,6 +23,30 @@ type run struct {
 	cache    workspace.Cache
 	events   *emitter
 	id       int64
+
+	trash       chan string // working copies to delete
+	trashClosed chan struct{}
+}
+
+// startRemover deletes finished working copies in the background, so that
+// a job's end (and the start of the jobs after it) does not wait for it.
+func (r *run) startRemover() {
+	r.trash = make(chan string, len(r.jobs))
+	r.trashClosed = make(chan struct{})
+	go func() {
+		defer close(r.trashClosed)
+		for dir := range r.trash {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+}
+
+func (r *run) remove(dir string) { r.trash <- dir }
+
+// stopRemover waits until every working copy is gone.
+func (r *run) stopRemover() {
+	close(r.trash)
+	<-r.trashClosed
 }
 
 // outcome is what a job goroutine reports back to the scheduler.
