@@ -60,7 +60,7 @@ func init() {
 	fl.BoolVar(&f.json, "json", false, "with --list: print JSON")
 	fl.StringVar(&f.report, "report", "", "write a JSON report of the run to `FILE`")
 	fl.StringVar(&f.workDir, "work-dir", "", "folder for working copies, artifacts and cache (default: the user cache folder)")
-	fl.StringVar(&f.executor, "executor", "shell", "executor for the jobs: shell or docker")
+	fl.StringVar(&f.executor, "executor", "shell", "executor for the jobs: shell, docker, or auto (docker for jobs with image:, shell for the others)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -89,19 +89,11 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 	if f.list {
 		return listPlan(cmd.OutOrStdout(), plan, f.json)
 	}
-	newExecutor, ok := executors[f.executor]
-	if !ok {
-		return fmt.Errorf("--executor %q: unknown (shell or docker)", f.executor)
-	}
-
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	exec, err := newExecutor(ctx, cmd.ErrOrStderr())
+	pick, err := executorFor(ctx, cmd.ErrOrStderr(), f.executor, plan)
 	if err != nil {
 		return err
-	}
-	if f.executor == "shell" {
-		warnIgnoredImages(cmd.ErrOrStderr(), plan)
 	}
 	workDir := f.workDir
 	if workDir == "" {
@@ -112,7 +104,7 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 	printer := engine.NewPrinter(cmd.OutOrStdout(), plan)
 	result, err := engine.Run(ctx, plan, engine.Options{
 		Repo: run.Repo.Dir, Commit: run.Info.SHA, WorkDir: workDir,
-		Executor: exec, Concurrency: f.concurrency, Manual: f.manual,
+		ExecutorFor: pick, Concurrency: f.concurrency, Manual: f.manual,
 		Events: printer.Handle,
 	})
 	if err != nil {
@@ -170,12 +162,50 @@ func defaultWorkDir(repoDir string) (string, error) {
 	return filepath.Join(base, "slipway", "runs", filepath.Base(repoDir)+"-"+hex.EncodeToString(sum[:4])), nil
 }
 
-func warnIgnoredImages(w io.Writer, plan *ci.Plan) {
+// executorFor makes the executors a run needs, each once, and says which
+// one runs each job.
+func executorFor(ctx context.Context, warn io.Writer, name string, plan *ci.Plan) (func(*ci.PlannedJob) (executor.Executor, error), error) {
+	made := map[string]executor.Executor{}
+	get := func(kind string) (executor.Executor, error) {
+		if e, ok := made[kind]; ok {
+			return e, nil
+		}
+		newExecutor, ok := executors[kind]
+		if !ok {
+			return nil, fmt.Errorf("--executor %q: unknown (shell, docker or auto)", kind)
+		}
+		e, err := newExecutor(ctx, warn)
+		if err != nil {
+			return nil, fmt.Errorf("%s executor: %w", kind, err)
+		}
+		made[kind] = e
+		return e, nil
+	}
+	kindOf := func(j *ci.PlannedJob) string {
+		if name != "auto" {
+			return name
+		}
+		if j.Def.Image != nil {
+			return "docker"
+		}
+		return "shell"
+	}
+	// Make them up front, so a missing engine fails before any job runs.
 	for _, j := range plan.Jobs {
-		if j.Def.Image != nil || len(j.Def.Services) > 0 {
-			fmt.Fprintf(w, "slipway: job %s: image and services are ignored by the shell executor (use --executor docker)\n", j.Name)
+		kind := kindOf(j)
+		if _, err := get(kind); err != nil {
+			return nil, err
+		}
+		if kind == "shell" && (j.Def.Image != nil || len(j.Def.Services) > 0) {
+			fmt.Fprintf(warn, "slipway: job %s: image and services are ignored by the shell executor (use --executor docker or auto)\n", j.Name)
 		}
 	}
+	if name != "auto" {
+		if _, err := get(name); err != nil {
+			return nil, err
+		}
+	}
+	return func(j *ci.PlannedJob) (executor.Executor, error) { return get(kindOf(j)) }, nil
 }
 
 // plannedJob is one row of `run --list --json`.
