@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -110,6 +111,10 @@ func (rf *referrers) serve(w http.ResponseWriter, req *http.Request, rt route) {
 	}
 	artifactType := req.URL.Query().Get("artifactType")
 	list, err := rf.list(rt.repo, subject, artifactType)
+	if errors.Is(err, ErrInvalidName) {
+		writeError(w, http.StatusBadRequest, "NAME_INVALID", "invalid repository name")
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
 		return

@@ -67,9 +67,15 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	// The library logs every request through logrus at info level; Slipway
-	// logs through slog, so keep only the library's warnings and errors.
-	quietLibrary.Do(func() { logrus.SetLevel(logrus.WarnLevel) })
+	// The library logs through logrus, every 404 at error level; Slipway
+	// logs through slog. Silence it unless asked, for debugging.
+	quietLibrary.Do(func() {
+		level, err := logrus.ParseLevel(os.Getenv("SLIPWAY_REGISTRY_LIBRARY_LOG"))
+		if err != nil {
+			level = logrus.PanicLevel
+		}
+		logrus.SetLevel(level)
+	})
 
 	conf := &configuration.Configuration{
 		Storage: configuration.Storage{
@@ -81,7 +87,6 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		},
 	}
 	conf.Log.AccessLog.Disabled = true
-	conf.Log.Level = "warn"
 	// Non-distributable layers carry the URLs they are fetched from; the
 	// registry never fetches them, so any http(s) URL is acceptable.
 	conf.Validation.Manifests.URLs.Allow = []string{"^https?://"}

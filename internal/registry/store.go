@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -72,8 +74,28 @@ func (s *Store) Repositories() ([]string, error) {
 	return repos, nil
 }
 
+var (
+	// The distribution spec's rules for repository names and tags; checked
+	// before any name becomes a path.
+	repoName = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagName  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+)
+
+// ErrInvalidName is returned for repository names or tags the spec forbids.
+var ErrInvalidName = errors.New("invalid repository name or tag")
+
+func checkRepo(repo string) error {
+	if !repoName.MatchString(repo) {
+		return fmt.Errorf("registry: repository %q: %w", repo, ErrInvalidName)
+	}
+	return nil
+}
+
 // Tags lists a repository's tags with their digests and push times, newest first.
 func (s *Store) Tags(repo string) ([]TagInfo, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(s.repoDir(repo), "_manifests", "tags")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -104,12 +126,16 @@ func (s *Store) Tags(repo string) ([]TagInfo, error) {
 
 // revision is a manifest linked into a repository.
 type revision struct {
-	digest digest.Digest
+	digest digest.Digest // the content the link points at
 	linked time.Time
+	path   string // of the link file
 }
 
 // revisions lists the manifests a repository holds, tagged or not.
 func (s *Store) revisions(repo string) ([]revision, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
 	base := filepath.Join(s.repoDir(repo), "_manifests", "revisions")
 	var revs []revision
 	algs, err := os.ReadDir(base)
@@ -125,14 +151,15 @@ func (s *Store) revisions(repo string) ([]revision, error) {
 			return nil, err
 		}
 		for _, h := range hexes {
-			d, mod, err := readLink(filepath.Join(base, alg.Name(), h.Name(), "link"))
+			p := filepath.Join(base, alg.Name(), h.Name(), "link")
+			d, mod, err := readLink(p)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 			if err != nil {
 				return nil, err
 			}
-			revs = append(revs, revision{digest: d, linked: mod})
+			revs = append(revs, revision{digest: d, linked: mod, path: p})
 		}
 	}
 	return revs, nil
@@ -171,6 +198,10 @@ func (r *Registry) serveTags(w http.ResponseWriter, req *http.Request, rt route)
 		writeError(w, http.StatusNotFound, "NAME_UNKNOWN", "repository name not known to registry")
 		return
 	}
+	if errors.Is(err, ErrInvalidName) {
+		writeError(w, http.StatusBadRequest, "NAME_INVALID", "invalid repository name")
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", err.Error())
 		return
@@ -180,4 +211,47 @@ func (r *Registry) serveTags(w http.ResponseWriter, req *http.Request, rt route)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"name": rt.repo, "tags": tags})
+}
+
+// DeleteTag removes a tag and, when no other tag of the repository points at
+// the same manifest, the manifest too (as DELETE /v2/<name>/manifests/<digest>
+// would); its blobs go at the next garbage collection.
+func (r *Registry) DeleteTag(ctx context.Context, repo, tag string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !tagName.MatchString(tag) {
+		return fmt.Errorf("registry: tag %q: %w", tag, ErrInvalidName)
+	}
+	r.writes.RLock()
+	defer r.writes.RUnlock()
+	tags, err := r.store.Tags(repo)
+	if err != nil {
+		return err
+	}
+	var target digest.Digest
+	shared := false
+	for _, t := range tags {
+		if t.Tag == tag {
+			target = t.Digest
+		}
+	}
+	if target == "" {
+		return fmt.Errorf("registry: tag %s:%s: %w", repo, tag, fs.ErrNotExist)
+	}
+	for _, t := range tags {
+		if t.Tag != tag && t.Digest == target {
+			shared = true
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(r.store.repoDir(repo), "_manifests", "tags", tag)); err != nil {
+		return fmt.Errorf("registry: deleting tag %s:%s: %w", repo, tag, err)
+	}
+	if shared {
+		return nil
+	}
+	if err := os.RemoveAll(filepath.Dir(r.store.revisionLink(repo, target))); err != nil {
+		return fmt.Errorf("registry: deleting manifest %s@%s: %w", repo, target, err)
+	}
+	return nil
 }
