@@ -56,6 +56,13 @@ func (p Parser) Parse(r *http.Request, secret []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
+	return p.ParseFrom(provider, r, secret)
+}
+
+// ParseFrom is Parse for a provider known in advance (from the route the
+// delivery came to): a delivery missing its signature is then refused as
+// unauthenticated rather than as unrecognizable.
+func (p Parser) ParseFrom(provider Provider, r *http.Request, secret []byte) (Event, error) {
 	limit := p.MaxBodyBytes
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes

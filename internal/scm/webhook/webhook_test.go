@@ -625,3 +625,15 @@ func TestCommitTimestampKeepsZone(t *testing.T) {
 		t.Errorf("timestamp %v, want %v", e.Commit.Timestamp, want)
 	}
 }
+
+func TestParseFromKnownProvider(t *testing.T) {
+	body := readTestdata(t, "generic_push.json")
+	r := httptest.NewRequest(http.MethodPost, "/hooks/generic", bytes.NewReader(body))
+	if _, err := (Parser{}).ParseFrom(Generic, r, testSecret); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("unsigned generic delivery: err = %v, want ErrUnauthorized", err)
+	}
+	e, err := Parser{}.ParseFrom(Generic, delivery(Generic, "", body, testSecret), testSecret)
+	if err != nil || e.Provider != Generic {
+		t.Errorf("signed: %+v, %v", e, err)
+	}
+}
