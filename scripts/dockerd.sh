@@ -16,6 +16,9 @@
 #   SLIPWAY_DOCKER_ROOT            data root        (/var/lib/slipway-docker)
 #   SLIPWAY_DOCKER_EXEC_ROOT       exec root        (/run/slipway-docker; keep it short: containerd's socket lives there)
 #   SLIPWAY_DOCKER_STORAGE_DRIVER  storage driver   (unset: dockerd picks overlay2 when the backing fs allows it; vfs as a fallback)
+#   SLIPWAY_DOCKER_BRIDGE, SLIPWAY_DOCKER_BRIDGE_CIDR, SLIPWAY_DOCKER_ADDRESS_POOL
+#                                  default bridge (slipway0, 10.213.0.1/24) and the pool of per-job
+#                                  networks (base=10.214.0.0/16,size=24): change all three for a second engine
 set -euo pipefail
 
 sock=${SLIPWAY_DOCKER_SOCK:-/run/slipway-docker.sock}
@@ -23,24 +26,31 @@ data_root=${SLIPWAY_DOCKER_ROOT:-/var/lib/slipway-docker}
 exec_root=${SLIPWAY_DOCKER_EXEC_ROOT:-/run/slipway-docker}
 pidfile=$exec_root/dockerd.pid
 logfile=$data_root/dockerd.log
-bridge=slipway0
-bridge_cidr=10.213.0.1/24
-address_pool=base=10.214.0.0/16,size=24 # per-job networks
+bridge=${SLIPWAY_DOCKER_BRIDGE:-slipway0}
+bridge_cidr=${SLIPWAY_DOCKER_BRIDGE_CIDR:-10.213.0.1/24}
+address_pool=${SLIPWAY_DOCKER_ADDRESS_POOL:-base=10.214.0.0/16,size=24} # per-job networks
 
 log() { echo "dockerd.sh: $*" >&2; }
 
 answers() {
-  curl -fsS --max-time 2 --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1
+  if command -v curl >/dev/null; then
+    curl -fsS --max-time 2 --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1
+  else
+    timeout 5 docker --host "unix://$sock" version >/dev/null 2>&1
+  fi
 }
 
 print_env() { echo "export DOCKER_HOST=unix://$sock"; }
 
 install_engine() {
-  command -v dockerd >/dev/null && return
-  log "installing Debian's docker.io"
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v ip >/dev/null || missing+=(iproute2) # for our bridge
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends docker.io >&2
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
 # Our own bridge instead of docker0, so a system engine's docker0 is left alone.
@@ -115,7 +125,8 @@ up() {
     log "dockerd $pid does not answer; restarting it"
     stop_pid "$pid"
   fi
-  rm -f "$sock"
+  # A stale pidfile naming a live process that is not ours stops dockerd.
+  rm -f "$sock" "$pidfile"
   local driver=${SLIPWAY_DOCKER_STORAGE_DRIVER:-}
   if ! start "$driver"; then
     [ -n "$driver" ] && exit 1
