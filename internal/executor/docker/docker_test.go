@@ -208,10 +208,20 @@ func TestImageEntrypointCanBeOverridden(t *testing.T) {
 func TestTimedOutJobLeavesNothingBehind(t *testing.T) {
 	t.Parallel()
 	e, cli, img := newExecutor(t)
+	// The service's image declares a volume: the engine gives it an
+	// anonymous one, which must go too.
+	withVolume := testenv.BuildImage(t, cli, "slipway-test/volume:1", "FROM "+img+"\nVOLUME /data\n")
 	s := spec(t, img, "echo started", "sleep 300")
-	s.Services = []ci.Service{{Name: img, Alias: "idle", Command: []string{"sleep", "300"}}}
+	s.Services = []ci.Service{{Name: withVolume, Alias: "idle", Command: []string{"sleep", "300"}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	volumes := make(chan []string, 1)
+	go func() {
+		for !strings.Contains(logOf(s), "started") {
+			time.Sleep(20 * time.Millisecond)
+		}
+		volumes <- jobVolumes(t, cli, s.ID)
+	}()
 	start := time.Now()
 	res, err := e.Run(ctx, s)
 	if !errors.Is(err, context.DeadlineExceeded) || res.ExitCode != -1 {
@@ -220,12 +230,34 @@ func TestTimedOutJobLeavesNothingBehind(t *testing.T) {
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("Run returned %s after the start, long after the 3s timeout", took)
 	}
-	if !strings.Contains(logOf(s), "started") {
-		t.Errorf("the script never ran:\n%s", logOf(s))
-	}
 	if left := created(t, cli, s.ID); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
+	vols := <-volumes
+	if len(vols) != 1 {
+		t.Fatalf("the service had volumes %v, want one", vols)
+	}
+	if _, err := cli.VolumeInspect(context.Background(), vols[0], client.VolumeInspectOptions{}); err == nil {
+		t.Errorf("volume %s of the service left behind", vols[0])
+	}
+}
+
+// jobVolumes lists the volumes mounted in job id's containers.
+func jobVolumes(t *testing.T, cli *client.Client, id string) []string {
+	cs, err := cli.ContainerList(context.Background(), client.ContainerListOptions{Filters: client.Filters{}.Add("label", docker.LabelJob+"="+id)})
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	var vols []string
+	for _, c := range cs.Items {
+		for _, m := range c.Mounts {
+			if m.Type == "volume" {
+				vols = append(vols, m.Name)
+			}
+		}
+	}
+	return vols
 }
 
 func TestCanceledJobRunsAfterScriptAndLeavesNothingBehind(t *testing.T) {
