@@ -217,3 +217,38 @@ func TestReadVersionErrors(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+func TestRefs(t *testing.T) {
+	v := Vars{Version: mustVersion(t, "3.0.0-SNAPSHOT"), Ref: "main", SHA: strings.Repeat("ab", 20)}
+	got, err := Refs("127.0.0.1:5000/gravitee/cockpit", []string{
+		"{version}-nightly",
+		"{branch_slug}-{short_sha}",
+		"other.example:443/mirror/cockpit:{version}",
+		"{version}-nightly", // duplicate
+	}, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"127.0.0.1:5000/gravitee/cockpit:3.0.0-nightly",
+		"127.0.0.1:5000/gravitee/cockpit:main-abababa",
+		"other.example:443/mirror/cockpit:3.0.0",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("Refs = %v, want %v", got, want)
+	}
+	if got, _ := Refs("app", nil, v); len(got) != 1 || got[0] != "app:latest" {
+		t.Fatalf("Refs without templates = %v", got)
+	}
+	for tmpl, msg := range map[string]string{
+		"{version}":             "no image repository",
+		"reg/{branch}:x":        "placeholders go in the tag",
+		"reg/app":               "needs a \":\"",
+		"reg/app:{nope}":        "unknown placeholder {nope}",
+		"reg/app:{pipeline_id}": "CI_PIPELINE_ID",
+	} {
+		if _, err := Refs("", []string{tmpl}, v); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("Refs(%q): error %v, want it to mention %q", tmpl, err, msg)
+		}
+	}
+}
