@@ -65,7 +65,6 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 		if ctx.Err() != nil {
 			return executor.Result{ExitCode: -1}, ctx.Err()
 		}
-		fmt.Fprintf(j.out, "ERROR: %v\n", err)
 		return executor.Result{ExitCode: -1, SystemFailure: !errors.As(err, new(configError))}, fmt.Errorf("job %s: %w", spec.JobName, err)
 	}
 
@@ -73,7 +72,6 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 	res := executor.Result{ExitCode: code}
 	if runErr != nil && ctx.Err() == nil {
 		res.SystemFailure = true
-		fmt.Fprintf(j.out, "ERROR: %v\n", runErr)
 		runErr = fmt.Errorf("job %s: %w", spec.JobName, runErr)
 	}
 	if len(spec.AfterScript) > 0 {
@@ -115,7 +113,7 @@ func (e *Executor) newJob(spec *executor.Spec) *job {
 			LabelOwner:   owner(),
 		},
 		// Two Slipways (or test runs) may use the same job ID on one engine.
-		name:       "slipway-" + spec.ID + "-" + hex.EncodeToString(suffix[:]),
+		name:       "slipway-" + strings.TrimPrefix(spec.ID, "slipway-") + "-" + hex.EncodeToString(suffix[:]),
 		projectDir: projectDir,
 	}
 }
