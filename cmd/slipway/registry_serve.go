@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/slipway-cd/slipway/internal/registry"
 	"github.com/spf13/cobra"
@@ -89,7 +91,9 @@ otherwise; give --htpasswd and/or --tokens before exposing it, and
 			log.Info("registry serving", "url", srv.URL(), "data", reg.DataDir(), "auth", auth != nil)
 			fmt.Fprintln(cmd.OutOrStdout(), srv.URL())
 			<-ctx.Done()
-			return srv.Close()
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutdownCtx)
 		},
 	}
 	flags.add(cmd)

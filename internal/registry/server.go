@@ -27,7 +27,8 @@ type Server struct {
 	tls bool
 }
 
-// Start listens and serves in the background until ctx ends or Close is called.
+// Start listens and serves in the background until ctx ends (then it shuts
+// down gracefully) or Close is called.
 func (s *Server) Start(ctx context.Context) error {
 	addr := s.Addr
 	if addr == "" {
@@ -54,7 +55,9 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() { _ = s.srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
-		_ = s.Close()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(shutdownCtx)
 	}()
 	return nil
 }
@@ -76,12 +79,19 @@ func (s *Server) URL() string {
 	return scheme + "://" + s.ListenAddr()
 }
 
-// Close stops the server, letting requests in flight finish for a few seconds.
+// Shutdown stops the server gracefully: it stops accepting connections and
+// waits for requests in flight until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Shutdown(ctx)
+}
+
+// Close stops the server at once, cutting requests in flight.
 func (s *Server) Close() error {
 	if s.srv == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return s.srv.Shutdown(ctx)
+	return s.srv.Close()
 }

@@ -30,8 +30,8 @@ func Start(t testing.TB, auth *registry.Auth) (*registry.Registry, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cancel()
 		_ = srv.Close()
+		cancel()
 		_ = reg.Close()
 	})
 	return reg, srv.ListenAddr()
