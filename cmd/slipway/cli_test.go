@@ -248,3 +248,26 @@ func TestRunBadSourceAndVariable(t *testing.T) {
 		t.Errorf("bad variable accepted: %d %s", code, errOut)
 	}
 }
+
+// TestRunVariablesWinOverDotenv: pipeline variables outrank everything,
+// dotenv reports of earlier jobs included, as in GitLab.
+func TestRunVariablesWinOverDotenv(t *testing.T) {
+	dir := gitProject(t, map[string]string{".gitlab-ci.yml": `
+stages: [a, b]
+write:
+  stage: a
+  script: [echo FOO=from-dotenv > build.env, echo BAR=from-dotenv >> build.env]
+  artifacts:
+    reports:
+      dotenv: build.env
+read:
+  stage: b
+  variables:
+    FOO: from-job
+  script: ['echo "FOO=$FOO BAR=$BAR"']
+`})
+	out, _, code := slipway(t, dir, "run", "--variable", "FOO=from-cli")
+	if code != 0 || !strings.Contains(out, "FOO=from-cli BAR=from-dotenv") {
+		t.Errorf("exit %d, want FOO from the CLI and BAR from dotenv:\n%s", code, out)
+	}
+}

@@ -12,6 +12,10 @@ type Plan struct {
 	Stages []string
 	// Variables are the pipeline's predefined variables (CI_COMMIT_SHA...).
 	Variables Variables
+	// Run are the variables given for this run (CLI, API, schedule): they
+	// win over every other variable, dotenv reports included, as pipeline
+	// variables do in GitLab.
+	Run Variables
 	Jobs      []*PlannedJob // stage order, then file order
 }
 
@@ -43,9 +47,8 @@ type PlannedJob struct {
 
 	// Variables are the job's, lowest priority first: inherited global
 	// variables, the job's own, matrix and rule variables, CI_JOB_NAME,
-	// CI_JOB_STAGE, CI_NODE_INDEX, CI_NODE_TOTAL, then the variables given
-	// for the run (which win, as pipeline variables do in GitLab). The
-	// engine layers them over Plan.Variables and expands them.
+	// CI_JOB_STAGE, CI_NODE_INDEX, CI_NODE_TOTAL and CI_ENVIRONMENT_*. The
+	// engine layers Plan.Variables, these, dotenv reports, then Plan.Run.
 	Variables Variables
 
 	NodeIndex int // 1-based for parallel jobs, 0 otherwise

@@ -18,7 +18,7 @@ var ErrNoPipeline = errors.New("workflow:rules matched no rule (or a rule with w
 // pipeline, expands parallel and matrix jobs and resolves needs and
 // dependencies into a Plan.
 func NewPlan(cfg *Config, ctx Context) (*Plan, error) {
-	p := &Plan{Stages: cfg.Stages, Variables: ctx.Predefined}
+	p := &Plan{Stages: cfg.Stages, Variables: ctx.Predefined, Run: ctx.Run}
 	global := cfg.Variables
 	if cfg.Workflow != nil && cfg.Workflow.Rules != nil {
 		vars := resolveVars(ctx.Predefined, global, ctx.Run)
@@ -211,7 +211,7 @@ func planJob(def *Job, inst instance, global Variables, stageIndex map[string]in
 	if inst.expanded {
 		pj.NodeIndex, pj.NodeTotal = inst.index, inst.total
 	}
-	pj.Variables = own.With(ruleVars).With(jobVariables(pj, def, resolveVars(ctx.Predefined, own.With(ruleVars), ctx.Run))).With(ctx.Run)
+	pj.Variables = own.With(ruleVars).With(jobVariables(pj, def, resolveVars(ctx.Predefined, own.With(ruleVars), ctx.Run)))
 	pj.Needs = nil
 	if needs != nil {
 		pj.Needs = []PlannedNeed{}

@@ -306,8 +306,9 @@ func expandAll(ss []string, lookup expand.Lookup) []string {
 }
 
 // variables are the job's environment, lowest priority first: the
-// pipeline's, the job's, the dotenv reports of its dependencies, then what
-// the engine knows of the run. Values are expanded (expand.Resolve).
+// pipeline's, the job's, the dotenv reports of its dependencies, the run's
+// (pipeline variables win, as in GitLab), then what the engine knows of
+// the run. Values are expanded (expand.Resolve).
 func (r *run) variables(pj *ci.PlannedJob, dotenv []workspace.EnvVar, projectDir string, jobID int64) []expand.KV {
 	defs := make([]expand.Def, 0, len(r.plan.Variables)+len(pj.Variables)+len(dotenv)+3)
 	for _, v := range r.plan.Variables {
@@ -318,6 +319,9 @@ func (r *run) variables(pj *ci.PlannedJob, dotenv []workspace.EnvVar, projectDir
 	}
 	for _, v := range dotenv {
 		defs = append(defs, expand.Def{Name: v.Name, Value: v.Value, Raw: true})
+	}
+	for _, v := range r.plan.Run {
+		defs = append(defs, expand.Def{Name: v.Name, Value: v.Value, Raw: v.Raw})
 	}
 	defs = append(defs,
 		expand.Def{Name: "CI_PROJECT_DIR", Value: projectDir, Raw: true},
