@@ -3,7 +3,7 @@
 # machine (run as root). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(git ca-certificates)
+packages=(git ca-certificates time)  # time: GNU time for the benchmarks
 packages+=(docker.io busybox-static)  # real engine for the Docker executor tests; images built locally
 packages+=(postgresql)                # the server's PostgreSQL store tests
 packages+=(caddy)                     # external-Caddy mode of the proxy

@@ -30,20 +30,22 @@ func newLocalRun(dir, file, ref, source string, vars ci.Variables) (*localRun, e
 	if err != nil {
 		return nil, err
 	}
+	refs, err := repo.Refs()
+	if err != nil {
+		return nil, err
+	}
 	if ref == "" {
-		ref = repo.CurrentBranch()
+		ref = repo.Head
 		if ref == "" {
 			ref = "HEAD"
 		}
 	}
-	sha, err := repo.Resolve(ref)
+	// One git call resolves the ref and reads the commit.
+	commit, err := repo.Commit(ref + "^{commit}")
 	if err != nil {
 		return nil, fmt.Errorf("--ref %s: %w", ref, err)
 	}
-	commit, err := repo.Commit(sha)
-	if err != nil {
-		return nil, err
-	}
+	sha := commit.SHA
 	name := filepath.Base(repo.Dir)
 	info := ci.PipelineInfo{
 		Source:        source,
@@ -51,14 +53,16 @@ func newLocalRun(dir, file, ref, source string, vars ci.Variables) (*localRun, e
 		Message:       commit.Message,
 		Timestamp:     commit.Timestamp,
 		Author:        commit.Author,
-		DefaultBranch: repo.DefaultBranch(),
+		DefaultBranch: refs.DefaultBranch(repo.Head),
 		ProjectDir:    repo.Dir,
 		ProjectName:   name,
 		ProjectPath:   "local/" + name,
 	}
 	ctx := ci.Context{Run: vars}
+	_, isTag := refs.Tags[ref]
+	_, isBranch := refs.Branches[ref]
 	switch {
-	case repo.IsTag(ref):
+	case isTag:
 		info.Tag = ref
 	case source == "merge_request_event":
 		info.MergeRequest, ctx.Changed, err = localMergeRequest(repo, ref, sha, info.DefaultBranch)
@@ -66,11 +70,8 @@ func newLocalRun(dir, file, ref, source string, vars ci.Variables) (*localRun, e
 			return nil, err
 		}
 		ctx.ChangesKnown = true
-	case ref != "HEAD":
+	case isBranch:
 		info.Branch = ref
-	}
-	if ctx.Files, err = repo.Files(sha); err != nil {
-		return nil, err
 	}
 	ctx.CompareTo = func(base string) ([]string, error) { return repo.Changed(base, sha) }
 	ctx.Predefined = ci.Predefined(info)
@@ -84,6 +85,12 @@ func newLocalRun(dir, file, ref, source string, vars ci.Variables) (*localRun, e
 	cfg, err := ci.Load(file, ci.LoadOptions{ProjectDir: repo.Dir})
 	if err != nil {
 		return nil, err
+	}
+	// Listing the commit's files costs a git call: only rules:exists needs it.
+	if cfg.UsesExists() {
+		if ctx.Files, err = repo.Files(sha); err != nil {
+			return nil, err
+		}
 	}
 	return &localRun{Repo: repo, Info: info, Ctx: ctx, Config: cfg}, nil
 }

@@ -275,3 +275,21 @@ type Environment struct {
 	DeploymentTier string
 	Pos            Pos
 }
+
+// UsesExists reports whether any rule looks at rules:exists, which needs
+// the list of the commit's files.
+func (c *Config) UsesExists() bool {
+	rules := []Rule{}
+	if c.Workflow != nil {
+		rules = append(rules, c.Workflow.Rules...)
+	}
+	for _, j := range c.Jobs {
+		rules = append(rules, j.Rules...)
+	}
+	for _, r := range rules {
+		if r.Exists != nil {
+			return true
+		}
+	}
+	return false
+}

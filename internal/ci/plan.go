@@ -15,8 +15,8 @@ type Plan struct {
 	// Run are the variables given for this run (CLI, API, schedule): they
 	// win over every other variable, dotenv reports included, as pipeline
 	// variables do in GitLab.
-	Run Variables
-	Jobs      []*PlannedJob // stage order, then file order
+	Run  Variables
+	Jobs []*PlannedJob // stage order, then file order
 }
 
 // Job looks up a planned job by name.

@@ -13,15 +13,70 @@ import (
 )
 
 // Repo is a local git repository.
-type Repo struct{ Dir string }
+type Repo struct {
+	Dir string
+	// Head is the checked-out branch, or "" on a detached HEAD.
+	Head string
+}
 
 // Open finds the repository that contains dir.
 func Open(dir string) (*Repo, error) {
-	top, err := run(context.Background(), dir, "rev-parse", "--show-toplevel")
+	out, err := run(context.Background(), dir, "rev-parse", "--show-toplevel", "--symbolic-full-name", "HEAD")
 	if err != nil {
 		return nil, fmt.Errorf("%s is not inside a git repository: %w", dir, err)
 	}
-	return &Repo{Dir: filepath.Clean(top)}, nil
+	top, head, _ := strings.Cut(out, "\n")
+	return &Repo{Dir: filepath.Clean(top), Head: strings.TrimPrefix(head, "refs/heads/")}, nil
+}
+
+// Refs are a repository's branches and tags with the commits they name.
+type Refs struct {
+	Branches map[string]string
+	Tags     map[string]string
+	// OriginHead is the branch origin's HEAD points at, if known.
+	OriginHead string
+}
+
+// Refs lists branches, tags and origin's HEAD in one git call.
+func (r *Repo) Refs() (Refs, error) {
+	out, err := r.git("for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)%00%(symref)", "refs/heads", "refs/tags", "refs/remotes/origin/HEAD")
+	if err != nil {
+		return Refs{}, err
+	}
+	refs := Refs{Branches: map[string]string{}, Tags: map[string]string{}}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, "\x00")
+		if len(f) != 4 {
+			continue
+		}
+		switch name := f[0]; {
+		case strings.HasPrefix(name, "refs/heads/"):
+			refs.Branches[strings.TrimPrefix(name, "refs/heads/")] = f[1]
+		case strings.HasPrefix(name, "refs/tags/"):
+			sha := f[1]
+			if f[2] != "" {
+				sha = f[2] // an annotated tag: the commit it points at
+			}
+			refs.Tags[strings.TrimPrefix(name, "refs/tags/")] = sha
+		case name == "refs/remotes/origin/HEAD":
+			refs.OriginHead = strings.TrimPrefix(f[3], "refs/remotes/origin/")
+		}
+	}
+	return refs, nil
+}
+
+// DefaultBranch is origin's HEAD when there is one, else main or master
+// when they exist, else the checked-out branch.
+func (refs Refs) DefaultBranch(head string) string {
+	if refs.OriginHead != "" {
+		return refs.OriginHead
+	}
+	for _, b := range []string{"main", "master"} {
+		if _, ok := refs.Branches[b]; ok {
+			return b
+		}
+	}
+	return head
 }
 
 // Commit is what the pipeline variables say about a commit.
@@ -48,41 +103,6 @@ func (r *Repo) Commit(rev string) (Commit, error) {
 		return Commit{}, fmt.Errorf("git show %s: unexpected output", rev)
 	}
 	return Commit{SHA: parts[0], Timestamp: parts[1], Author: parts[2], Message: strings.TrimRight(parts[3], "\n")}, nil
-}
-
-// CurrentBranch is the checked-out branch, or "" on a detached HEAD.
-func (r *Repo) CurrentBranch() string {
-	out, err := r.git("symbolic-ref", "--quiet", "--short", "HEAD")
-	if err != nil {
-		return ""
-	}
-	return out
-}
-
-// IsBranch reports whether name is a local branch.
-func (r *Repo) IsBranch(name string) bool {
-	_, err := r.git("show-ref", "--verify", "--quiet", "refs/heads/"+name)
-	return err == nil
-}
-
-// IsTag reports whether name is a tag.
-func (r *Repo) IsTag(name string) bool {
-	_, err := r.git("show-ref", "--verify", "--quiet", "refs/tags/"+name)
-	return err == nil
-}
-
-// DefaultBranch is origin's HEAD when there is one, else main or master
-// when they exist, else the current branch.
-func (r *Repo) DefaultBranch() string {
-	if out, err := r.git("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"); err == nil {
-		return strings.TrimPrefix(out, "origin/")
-	}
-	for _, b := range []string{"main", "master"} {
-		if r.IsBranch(b) {
-			return b
-		}
-	}
-	return r.CurrentBranch()
 }
 
 // Files lists the files of a commit.
@@ -135,3 +155,6 @@ func run(ctx context.Context, dir string, args ...string) (string, error) {
 	}
 	return strings.TrimRight(stdout.String(), "\n"), nil
 }
+
+// CurrentBranch is the checked-out branch, or "" on a detached HEAD.
+func (r *Repo) CurrentBranch() string { return r.Head }
