@@ -177,6 +177,25 @@ func TestJobTalksToServiceByAliasAndImageName(t *testing.T) {
 	}
 }
 
+func TestServiceReachesTheJobAsBuild(t *testing.T) {
+	e, _, img := newExecutor(t)
+	// The service fetches a page from the job's container, then serves it.
+	// It waits a moment first: a name asked for before the job's container
+	// exists goes to the host's resolvers, which may take seconds to fail.
+	s := spec(t, img,
+		"mkdir /www && echo pong from the job > /www/index.html && httpd -p 8000 -h /www",
+		"for i in $(seq 100); do wget -qO- http://relay/ && exit 0; sleep 0.1; done; exit 1")
+	s.Services = []ci.Service{{
+		Name:    img,
+		Alias:   "relay",
+		Command: []string{"sh", "-c", "mkdir /www; sleep 0.5; until wget -qO /www/index.html http://build:8000/; do sleep 0.1; done; exec httpd -f -p 80 -h /www"},
+	}}
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 || !strings.Contains(logOf(s), "\npong from the job\n") {
+		t.Fatalf("Run = %+v, %v; log:\n%s", res, err, logOf(s))
+	}
+}
+
 func TestServiceCommandAndEntrypointOverrideTheImage(t *testing.T) {
 	e, _, img := newExecutor(t)
 	s := spec(t, img, "wget -qO- http://api:8080/")

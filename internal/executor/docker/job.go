@@ -77,9 +77,8 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 	if len(spec.AfterScript) > 0 {
 		j.afterScript(ctx, jobStatus(ctx, code, runErr))
 	}
-	if ctx.Err() != nil {
-		return executor.Result{ExitCode: -1}, ctx.Err()
-	}
+	// A script that finished keeps its result even when ctx ended during
+	// after_script, as with the shell executor.
 	return res, runErr
 }
 
@@ -262,8 +261,14 @@ func (j *job) startMain(ctx context.Context, image string) error {
 	if j.spec.Dir != "" {
 		host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: j.spec.Dir, Target: j.projectDir}}
 	}
+	var netConfig *network.NetworkingConfig
 	if j.network != "" {
+		// Services reach the job's container as "build", as in GitLab's
+		// network-per-build mode (a browser service testing the app, say).
 		host.NetworkMode = container.NetworkMode(j.network)
+		netConfig = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			j.network: {Aliases: []string{"build"}},
+		}}
 	}
 	id, err := j.create(ctx, "job", client.ContainerCreateOptions{
 		Name: j.name,
@@ -276,7 +281,8 @@ func (j *job) startMain(ctx context.Context, image string) error {
 			WorkingDir: j.projectDir,
 			Labels:     j.labels,
 		},
-		HostConfig: host,
+		HostConfig:       host,
+		NetworkingConfig: netConfig,
 	})
 	if err != nil {
 		return err
