@@ -21,7 +21,6 @@ import (
 	"github.com/slipway-cd/slipway/internal/image/build"
 	"github.com/slipway-cd/slipway/internal/image/lint"
 	"github.com/slipway-cd/slipway/internal/image/tag"
-	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
 )
 
 // imageBuildFlags are the flags of `slipway image build`.
@@ -192,15 +191,11 @@ func tagVars(contextDir, versionFile string) (tag.Vars, error) {
 		now = time.Unix(sec, 0)
 	}
 	v := tag.FromCI(tag.Vars{Time: now}, os.Getenv)
-	if v.SHA == "" || v.Ref == "" {
-		if repo, err := gitinfo.Open(contextDir); err == nil {
-			if v.SHA == "" {
-				v.SHA, _ = repo.Resolve("HEAD")
-			}
-			if v.Ref == "" {
-				v.Ref = repo.CurrentBranch()
-			}
-		}
+	if v.SHA == "" {
+		v.SHA = gitOutput(contextDir, "rev-parse", "--verify", "-q", "HEAD")
+	}
+	if v.Ref == "" {
+		v.Ref = gitOutput(contextDir, "symbolic-ref", "--short", "-q", "HEAD") // empty when detached
 	}
 	if versionFile != "" {
 		var err error
@@ -216,7 +211,14 @@ func projectURL(dir string) string {
 	if u := os.Getenv("CI_PROJECT_URL"); u != "" {
 		return u
 	}
-	out, err := exec.Command("git", "-C", dir, "remote", "get-url", "origin").Output()
+	return gitOutput(dir, "remote", "get-url", "origin")
+}
+
+// gitOutput runs git in dir and returns its trimmed output, or "" when git
+// fails (no repository, no such ref): template placeholders that need the
+// value then say what is missing.
+func gitOutput(dir string, args ...string) string {
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).Output()
 	if err != nil {
 		return ""
 	}
@@ -245,9 +247,8 @@ func keyValues(flag string, kvs []string, fromEnv bool) (map[string]string, erro
 	return m, nil
 }
 
-// registryCredentials picks the push credentials: flags, then
-// SLIPWAY_REGISTRY_*, then GitLab's CI_REGISTRY_* when every ref is on
-// $CI_REGISTRY (a job token must not be sent to another registry).
+// registryCredentials picks the push credentials: the flags, else the
+// environment (build.CredentialsFromEnv).
 func registryCredentials(f imageBuildFlags, stdin io.Reader, refs []string) (build.Credentials, error) {
 	if f.passwordStdin {
 		if f.user == "" {
@@ -266,19 +267,7 @@ func registryCredentials(f imageBuildFlags, stdin io.Reader, refs []string) (bui
 	if f.user != "" {
 		return build.Credentials{}, errors.New("--registry-user needs --registry-password-stdin (a password is never taken as a flag)")
 	}
-	if u, p := os.Getenv("SLIPWAY_REGISTRY_USER"), os.Getenv("SLIPWAY_REGISTRY_PASSWORD"); u != "" || p != "" {
-		return build.Credentials{Username: u, Password: p}, nil
-	}
-	reg := os.Getenv("CI_REGISTRY")
-	if reg == "" {
-		return build.Credentials{}, nil
-	}
-	for _, r := range refs {
-		if !strings.HasPrefix(r, reg+"/") {
-			return build.Credentials{}, nil
-		}
-	}
-	return build.Credentials{Username: os.Getenv("CI_REGISTRY_USER"), Password: os.Getenv("CI_REGISTRY_PASSWORD")}, nil
+	return build.CredentialsFromEnv(os.Getenv, refs), nil
 }
 
 func writeJSONFile(path string, v any) error {

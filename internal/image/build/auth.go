@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/moby/moby/api/types/registry"
 )
@@ -41,4 +42,24 @@ func (c Credentials) header(server string) (string, error) {
 		return "", fmt.Errorf("encode registry credentials: %w", err)
 	}
 	return base64.URLEncoding.EncodeToString(buf), nil
+}
+
+// CredentialsFromEnv picks push credentials from a job's environment:
+// SLIPWAY_REGISTRY_USER and SLIPWAY_REGISTRY_PASSWORD, else GitLab's
+// CI_REGISTRY_USER and CI_REGISTRY_PASSWORD, but only when every ref is on
+// $CI_REGISTRY: a job token must never be sent to another registry.
+func CredentialsFromEnv(getenv func(string) string, refs []string) Credentials {
+	if u, p := getenv("SLIPWAY_REGISTRY_USER"), getenv("SLIPWAY_REGISTRY_PASSWORD"); u != "" || p != "" {
+		return Credentials{Username: u, Password: p}
+	}
+	reg := getenv("CI_REGISTRY")
+	if reg == "" {
+		return Credentials{}
+	}
+	for _, r := range refs {
+		if !strings.HasPrefix(r, reg+"/") {
+			return Credentials{}
+		}
+	}
+	return Credentials{Username: getenv("CI_REGISTRY_USER"), Password: getenv("CI_REGISTRY_PASSWORD")}
 }

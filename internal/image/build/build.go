@@ -103,7 +103,7 @@ func Build(ctx context.Context, engine Engine, opts Options) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Image = refs[0].Name()
+	res.Image = reference.FamiliarName(refs[0])
 	for _, r := range refs {
 		res.Tags = append(res.Tags, reference.FamiliarString(r))
 	}

@@ -299,6 +299,9 @@ func TestPushToRegistryAndPullBackByDigest(t *testing.T) {
 		}
 	}
 	byDigest := repo + "@" + res.Digest
+	if res.Image != repo || !slices.Equal(res.Tags, refs) {
+		t.Errorf("result image %q tags %v, want %q %v", res.Image, res.Tags, repo, refs)
+	}
 	if !slices.Equal(res.Pushed, []string{byDigest}) {
 		t.Errorf("pushed %v, want [%s]", res.Pushed, byDigest)
 	}

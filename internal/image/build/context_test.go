@@ -108,3 +108,27 @@ func TestCredentialsNeverPrintThePassword(t *testing.T) {
 func fmtAll(c Credentials) string {
 	return fmt.Sprintf("%v %+v %#v %s", c, c, c, c)
 }
+
+func TestCredentialsFromEnv(t *testing.T) {
+	env := map[string]string{
+		"CI_REGISTRY": "registry.example.com", "CI_REGISTRY_USER": "gitlab-ci-token", "CI_REGISTRY_PASSWORD": "job-token",
+	}
+	getenv := func(k string) string { return env[k] }
+	on := []string{"registry.example.com/g/app:1", "registry.example.com/g/app:2"}
+	if c := CredentialsFromEnv(getenv, on); c.Username != "gitlab-ci-token" || c.Password != "job-token" {
+		t.Errorf("refs on $CI_REGISTRY: got %v", c)
+	}
+	// A job token never goes to another registry, even one of several.
+	for _, refs := range [][]string{
+		{"docker.io/g/app:1"},
+		{"registry.example.com/g/app:1", "registry.example.com.evil.net/g/app:1"},
+	} {
+		if c := CredentialsFromEnv(getenv, refs); c.Password != "" {
+			t.Errorf("refs %v got the job token", refs)
+		}
+	}
+	env["SLIPWAY_REGISTRY_USER"], env["SLIPWAY_REGISTRY_PASSWORD"] = "robot", "robot-pw"
+	if c := CredentialsFromEnv(getenv, []string{"docker.io/g/app:1"}); c.Username != "robot" || c.Password != "robot-pw" {
+		t.Errorf("SLIPWAY_REGISTRY_*: got %v", c)
+	}
+}
