@@ -81,7 +81,8 @@ func sweep(ctx context.Context, cli *client.Client, f client.Filters, doomed fun
 // volumes; one already gone is not an error.
 func removeContainer(ctx context.Context, cli *client.Client, id string) error {
 	_, err := cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
+	// A conflict is a removal already in progress (another Slipway's sweep).
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path"
 	"strings"
 	"time"
@@ -90,8 +91,10 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	if opts.ServiceWait <= 0 {
 		opts.ServiceWait = DefaultServiceWait
 	}
+	// Leftovers that cannot be removed now (another Slipway removing them
+	// at the same moment, say) must not keep jobs from running.
 	if err := CleanupLeftovers(ctx, cli); err != nil {
-		return nil, fmt.Errorf("docker executor: clean up leftovers: %w", err)
+		slog.Warn("docker executor: clean up leftovers", "err", err)
 	}
 	return &Executor{cli: cli, opts: opts, probe: strings.HasPrefix(cli.DaemonHost(), "unix://")}, nil
 }
