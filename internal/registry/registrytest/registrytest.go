@@ -20,8 +20,14 @@ import (
 // loopback port and returns it with its host:port. auth may be nil.
 func Start(t testing.TB, auth *registry.Auth) (*registry.Registry, string) {
 	t.Helper()
+	return StartIn(t, t.TempDir(), auth)
+}
+
+// StartIn is Start with the data in dir.
+func StartIn(t testing.TB, dir string, auth *registry.Auth) (*registry.Registry, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	reg, err := registry.New(ctx, registry.Config{DataDir: t.TempDir(), Auth: auth})
+	reg, err := registry.New(ctx, registry.Config{DataDir: dir, Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
