@@ -55,6 +55,12 @@ type Options struct {
 	AfterScriptTimeout time.Duration
 	// KeepWorkingCopies leaves each attempt's folder in place (debugging).
 	KeepWorkingCopies bool
+
+	// Prior are jobs of this pipeline that already finished in an earlier
+	// run, by name: they keep their results, artifacts and dotenv, and the
+	// other jobs are decided against them. A server resumes a pipeline this
+	// way to play a manual job or retry a failed one.
+	Prior map[string]JobResult
 }
 
 // ProjectDirer is implemented by executors that run the job somewhere else
@@ -125,6 +131,12 @@ func Run(ctx context.Context, plan *ci.Plan, opts Options) (*Result, error) {
 	}
 	r.events.emit(Event{Kind: PipelineStarted})
 	for _, j := range jobs {
+		if prior, ok := opts.Prior[j.job.Name]; ok {
+			j.res, j.done = prior, true
+			j.artifactsDir, j.dotenv = prior.ArtifactsDir, prior.Dotenv
+			j.failedUpstream = prior.Status == Failed && !prior.AllowFailure
+			continue
+		}
 		r.events.emit(Event{Kind: JobCreated, Job: j.job.Name, Stage: j.job.Stage, Status: Created})
 	}
 	r.startRemover()

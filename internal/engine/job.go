@@ -48,6 +48,7 @@ func (r *run) runJob(ctx context.Context, j *jobState) outcome {
 	if o.artifactsDir != "" {
 		o.res.ArtifactsDir = o.artifactsDir
 	}
+	o.res.Dotenv = o.dotenv
 	return o
 }
 

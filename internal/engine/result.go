@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/workspace"
+)
 
 // Status is the state of a job or of a whole pipeline, with GitLab's names.
 type Status string
@@ -83,6 +87,9 @@ type JobResult struct {
 	JobID int64 `json:"job_id,omitempty"`
 	// ArtifactsDir holds the job's artifacts after the pipeline.
 	ArtifactsDir string `json:"artifacts_dir,omitempty"`
+	// Dotenv are the variables of the job's dotenv reports, which the jobs
+	// that depend on it get.
+	Dotenv []workspace.EnvVar `json:"dotenv,omitempty"`
 
 	Duration time.Duration `json:"-"`
 }

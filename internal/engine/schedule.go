@@ -72,11 +72,14 @@ func (r *run) schedule(ctx context.Context) {
 		timers   = map[int]*time.Timer{}
 		queue    []int // ready to run, in plan order
 		running  int
-		decided  = make([]bool, len(r.jobs))
+		decided  = make([]bool, len(r.jobs)) // prior jobs are decided already
 		done     = ctx.Done()
 		canceled bool
 	)
 
+	for i, j := range r.jobs {
+		decided[i] = j.done
+	}
 	for {
 		// Decide every job whose predecessors have all finished.
 		for progress := true; progress; {
