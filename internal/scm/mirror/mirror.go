@@ -1,0 +1,86 @@
+// Package mirror keeps a bare mirror of each project's git repository in
+// the server's data folder and fetches it when a trigger arrives, so that
+// pipelines read commits locally.
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Mirrors manages the mirrors under one folder.
+type Mirrors struct {
+	Dir   string
+	locks sync.Map // mirror path -> *sync.Mutex: one git process per mirror
+}
+
+// Sync makes sure the mirror of repoURL named name exists and is up to
+// date, and returns its path. repoURL may be a local path, file://,
+// http(s):// (with credentials in the URL) or ssh.
+func (m *Mirrors) Sync(ctx context.Context, name, repoURL string) (string, error) {
+	path := filepath.Join(m.Dir, name+".git")
+	mu, _ := m.locks.LoadOrStore(path, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+
+	if _, err := os.Stat(filepath.Join(path, "HEAD")); err != nil {
+		if err := os.MkdirAll(m.Dir, 0o755); err != nil {
+			return "", err
+		}
+		tmp := path + ".tmp"
+		os.RemoveAll(tmp)
+		if err := git(ctx, "", repoURL, "clone", "--mirror", "--quiet", "--", repoURL, tmp); err != nil {
+			return "", err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return "", err
+		}
+		return path, nil
+	}
+	// The remote may have changed (credentials rotated): set it each time.
+	if err := git(ctx, path, repoURL, "remote", "set-url", "origin", repoURL); err != nil {
+		return "", err
+	}
+	if err := git(ctx, path, repoURL, "fetch", "--prune", "--quiet", "origin"); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// Redact hides the password or token of a repository URL for logs and
+// API answers.
+func Redact(repoURL string) string {
+	u, err := url.Parse(repoURL)
+	if err != nil || u.User == nil {
+		return repoURL
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	} else {
+		u.User = url.User("xxxxx")
+	}
+	return u.String()
+}
+
+func git(ctx context.Context, dir, repoURL string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	// Never ask for credentials on a terminal: fail instead.
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		// git may echo the URL with its credentials: hide them.
+		msg = strings.ReplaceAll(msg, repoURL, Redact(repoURL))
+		return fmt.Errorf("git %s %s: %s", args[0], Redact(repoURL), msg)
+	}
+	return nil
+}
