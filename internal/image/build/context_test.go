@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -130,5 +131,38 @@ func TestCredentialsFromEnv(t *testing.T) {
 	env["SLIPWAY_REGISTRY_USER"], env["SLIPWAY_REGISTRY_PASSWORD"] = "robot", "robot-pw"
 	if c := CredentialsFromEnv(getenv, []string{"docker.io/g/app:1"}); c.Username != "robot" || c.Password != "robot-pw" {
 		t.Errorf("SLIPWAY_REGISTRY_*: got %v", c)
+	}
+}
+
+// BenchmarkContextTar measures sending a context of 2,000 small files with
+// a .dockerignore that excludes half of them.
+func BenchmarkContextTar(b *testing.B) {
+	dir := b.TempDir()
+	for i := range 1000 {
+		for _, ext := range []string{"go", "log"} {
+			p := filepath.Join(dir, "src", fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%d.%s", i, ext))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(p, bytes.Repeat([]byte("x"), 1024), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte("**/*.log\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	s, err := newContextSpec(dir, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.writeTar(io.Discard); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
