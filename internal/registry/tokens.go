@@ -106,6 +106,15 @@ func LoadTokenFile(path string) (*TokenFile, error) {
 	return tf, nil
 }
 
+// NewTokenFile holds tokens in memory, as LoadTokenFile would after reading them.
+func NewTokenFile(tokens ...Token) *TokenFile {
+	tf := &TokenFile{Tokens: tokens, byHash: map[string]Token{}}
+	for _, t := range tokens {
+		tf.byHash[strings.ToLower(t.SHA256)] = t
+	}
+	return tf
+}
+
 // LookupToken implements TokenSource.
 func (tf *TokenFile) LookupToken(secret string) (Token, bool) {
 	sum := sha256.Sum256([]byte(secret))
