@@ -34,10 +34,11 @@ func checkPullPolicies(field string, policies []string) error {
 // order: like GitLab, a later policy is the fallback when an earlier one
 // fails (`[always, if-not-present]` uses the local image when the registry
 // cannot be reached).
-func ensureImage(ctx context.Context, cli *client.Client, ref string, policies []string, out io.Writer) error {
+// auth is the encoded registry credentials, "" for none.
+func ensureImage(ctx context.Context, cli *client.Client, ref, auth string, policies []string, out io.Writer) error {
 	var errs []error
 	for _, p := range policies {
-		err := applyPolicy(ctx, cli, ref, p, out)
+		err := applyPolicy(ctx, cli, ref, auth, p, out)
 		if err == nil {
 			return nil
 		}
@@ -49,7 +50,7 @@ func ensureImage(ctx context.Context, cli *client.Client, ref string, policies [
 	return fmt.Errorf("image %s: %w", ref, errors.Join(errs...))
 }
 
-func applyPolicy(ctx context.Context, cli *client.Client, ref, policy string, out io.Writer) error {
+func applyPolicy(ctx context.Context, cli *client.Client, ref, auth, policy string, out io.Writer) error {
 	if policy != PullAlways {
 		_, err := cli.ImageInspect(ctx, ref)
 		if err == nil {
@@ -64,7 +65,7 @@ func applyPolicy(ctx context.Context, cli *client.Client, ref, policy string, ou
 		}
 	}
 	fmt.Fprintf(out, "Pulling docker image %s ...\n", ref)
-	resp, err := cli.ImagePull(ctx, pullRef(ref), client.ImagePullOptions{})
+	resp, err := cli.ImagePull(ctx, pullRef(ref), client.ImagePullOptions{RegistryAuth: auth})
 	if err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}

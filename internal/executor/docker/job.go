@@ -137,7 +137,7 @@ func (j *job) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureImage(ctx, j.cli, image, policies, j.out); err != nil {
+	if err := j.ensureImage(ctx, "", image, policies); err != nil {
 		return err
 	}
 	services := make([]ci.Service, len(j.spec.Services))
@@ -146,8 +146,8 @@ func (j *job) prepare(ctx context.Context) error {
 		if s.Name == "" {
 			return configError{fmt.Errorf("services[%d]: name is empty", i)}
 		}
-		if err := ensureImage(ctx, j.cli, s.Name, j.opts.PullPolicy, j.out); err != nil {
-			return fmt.Errorf("services[%d]: %w", i, err)
+		if err := j.ensureImage(ctx, fmt.Sprintf("services[%d]", i), s.Name, j.opts.PullPolicy); err != nil {
+			return err
 		}
 		services[i] = s
 	}
@@ -166,6 +166,21 @@ func (j *job) prepare(ctx context.Context) error {
 		}
 	}
 	return j.startMain(ctx, image)
+}
+
+// ensureImage pulls ref as policies say, with the credentials the job's
+// DOCKER_AUTH_CONFIG variable has for its registry. field prefixes errors
+// ("services[1]").
+func (j *job) ensureImage(ctx context.Context, field, ref string, policies []string) error {
+	auth, err := registryAuth(j.env["DOCKER_AUTH_CONFIG"], ref)
+	if err != nil {
+		return configError{err}
+	}
+	err = ensureImage(ctx, j.cli, ref, auth, policies, j.out)
+	if err != nil && field != "" {
+		err = fmt.Errorf("%s: %w", field, err)
+	}
+	return err
 }
 
 // image is the job's image and pull policies, or the executor's default.
