@@ -1,0 +1,251 @@
+// Package embedded runs Caddy inside the Slipway process as its reverse
+// proxy. The Router keeps the whole Caddy JSON config and loads it with
+// caddy.Load after every change: that config is the one truth, and Caddy's
+// admin endpoint stays off, so nothing else can change it behind our back.
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	// The Caddy modules the config uses, no more: the HTTP app with its
+	// host matcher and static_response, reverse_proxy, file storage.
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
+
+	"github.com/slipway-cd/slipway/internal/proxy"
+)
+
+// Config configures the embedded proxy (config keys under proxy.embedded).
+type Config struct {
+	// Listen is the address the HTTP server listens on (proxy.embedded.listen),
+	// DefaultListen when empty.
+	Listen string `yaml:"listen"`
+	// StorageDir is where Caddy may keep state such as locks; Caddy's own
+	// default (~/.local/share/caddy) when empty (proxy.embedded.storage_dir).
+	StorageDir string `yaml:"storage_dir"`
+	// LogLevel is Caddy's log level (proxy.embedded.log_level), WARN when empty.
+	LogLevel string `yaml:"log_level"`
+	// GracePeriod bounds how long an old config's requests may run after a
+	// change (proxy.embedded.grace_period); DefaultGracePeriod when zero.
+	GracePeriod time.Duration `yaml:"grace_period"`
+	// StreamCloseDelay keeps WebSockets open across config changes
+	// (proxy.embedded.stream_close_delay); DefaultStreamCloseDelay when zero.
+	StreamCloseDelay time.Duration `yaml:"stream_close_delay"`
+}
+
+// Defaults of Config.
+const (
+	DefaultListen           = "127.0.0.1:8080"
+	DefaultGracePeriod      = 30 * time.Second
+	DefaultStreamCloseDelay = 10 * time.Minute
+)
+
+// ServerName is the name of Slipway's server in the Caddy config.
+const ServerName = "slipway"
+
+// running guards Caddy's process-wide state: one embedded proxy at a time.
+var running atomic.Bool
+
+// Router is the embedded Caddy. It implements proxy.Router.
+type Router struct {
+	cfg Config
+
+	mu     sync.Mutex
+	routes map[string]proxy.Route
+	loaded []byte // the config Caddy runs now
+	closed bool
+}
+
+var _ proxy.Router = (*Router)(nil)
+
+// Start starts Caddy with no route: every host gets Slipway's 404. Close
+// stops it. Only one Router may run in a process, as Caddy is a singleton.
+func Start(ctx context.Context, cfg Config) (*Router, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("proxy.embedded.listen %q: %w", cfg.Listen, err)
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "WARN"
+	}
+	if cfg.GracePeriod <= 0 {
+		cfg.GracePeriod = DefaultGracePeriod
+	}
+	if cfg.StreamCloseDelay <= 0 {
+		cfg.StreamCloseDelay = DefaultStreamCloseDelay
+	}
+	if !running.CompareAndSwap(false, true) {
+		return nil, errors.New("embedded proxy: Caddy already runs in this process")
+	}
+	r := &Router{cfg: cfg, routes: map[string]proxy.Route{}}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.load(); err != nil {
+		running.Store(false)
+		return nil, fmt.Errorf("embedded proxy: start on %s: %w", cfg.Listen, err)
+	}
+	return r, nil
+}
+
+// Addr is the address the proxy listens on.
+func (r *Router) Addr() string { return r.cfg.Listen }
+
+// Apply adds or replaces the route. A route equal to the one running loads
+// nothing. Replacing upstreams loads a new config on the same listener; the
+// old one finishes its requests, so none is dropped.
+func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
+	if err := rt.Validate(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("embedded proxy: closed")
+	}
+	for id, other := range r.routes {
+		if id == rt.ID {
+			continue
+		}
+		for _, h := range other.Hosts {
+			for _, mine := range rt.Hosts {
+				if h == mine {
+					return fmt.Errorf("route %s: host %s is already routed by %s", rt.ID, h, id)
+				}
+			}
+		}
+	}
+	prev, had := r.routes[rt.ID]
+	r.routes[rt.ID] = rt
+	if err := r.load(); err != nil {
+		if had {
+			r.routes[rt.ID] = prev
+		} else {
+			delete(r.routes, rt.ID)
+		}
+		return fmt.Errorf("apply route %s: %w", rt.ID, err)
+	}
+	return nil
+}
+
+// Remove deletes the route; a missing route is no error.
+func (r *Router) Remove(ctx context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev, had := r.routes[id]
+	if !had || r.closed {
+		return nil
+	}
+	delete(r.routes, id)
+	if err := r.load(); err != nil {
+		r.routes[id] = prev
+		return fmt.Errorf("remove route %s: %w", id, err)
+	}
+	return nil
+}
+
+// List returns the routes, read back from the config Caddy runs.
+func (r *Router) List(ctx context.Context) ([]proxy.Route, error) {
+	r.mu.Lock()
+	loaded := r.loaded
+	r.mu.Unlock()
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Routes []json.RawMessage `json:"routes"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(loaded, &cfg); err != nil {
+		return nil, fmt.Errorf("embedded proxy: read config: %w", err)
+	}
+	return proxy.RoutesFromCaddy(cfg.Apps.HTTP.Servers[ServerName].Routes)
+}
+
+// Config returns the Caddy JSON config that runs now, for display.
+func (r *Router) Config() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]byte(nil), r.loaded...)
+}
+
+// Close stops Caddy; in-flight requests get the grace period.
+func (r *Router) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	defer running.Store(false)
+	if err := caddy.Stop(); err != nil {
+		return fmt.Errorf("embedded proxy: stop: %w", err)
+	}
+	return nil
+}
+
+// load renders the whole config from r.routes and runs it. r.mu is held.
+func (r *Router) load() error {
+	b, err := json.Marshal(r.render())
+	if err != nil {
+		return err
+	}
+	if err := caddy.Load(b, false); err != nil {
+		return err
+	}
+	r.loaded = b
+	return nil
+}
+
+func (r *Router) render() map[string]any {
+	ids := make([]string, 0, len(r.routes))
+	for id := range r.routes {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	routes := make([]json.RawMessage, 0, len(ids)+1)
+	opt := proxy.CaddyOptions{StreamCloseDelay: r.cfg.StreamCloseDelay}
+	for _, id := range ids {
+		routes = append(routes, proxy.CaddyRoute(r.routes[id], opt))
+	}
+	routes = append(routes, proxy.CaddyNotFound())
+
+	cfg := map[string]any{
+		"admin": map[string]any{
+			"disabled": true,
+			"config":   map[string]any{"persist": false},
+		},
+		"logging": map[string]any{
+			"logs": map[string]any{"default": map[string]any{"level": r.cfg.LogLevel}},
+		},
+		"apps": map[string]any{
+			"http": map[string]any{
+				"grace_period": r.cfg.GracePeriod.String(),
+				"servers": map[string]any{
+					ServerName: map[string]any{
+						"listen":          []string{r.cfg.Listen},
+						"automatic_https": map[string]any{"disable": true},
+						"routes":          routes,
+					},
+				},
+			},
+		},
+	}
+	if r.cfg.StorageDir != "" {
+		cfg["storage"] = map[string]any{"module": "file_system", "root": r.cfg.StorageDir}
+	}
+	return cfg
+}

@@ -1,0 +1,225 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/proxy"
+)
+
+// upstream is a tiny backend that answers its name and records the Host
+// header it was sent.
+func upstream(t *testing.T, name string) (addr string, lastHost *atomic.Value) {
+	t.Helper()
+	lastHost = &atomic.Value{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lastHost.Store(r.Host)
+		fmt.Fprint(w, name)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), lastHost
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func start(t *testing.T) *Router {
+	t.Helper()
+	r, err := Start(context.Background(), Config{Listen: freeAddr(t), StorageDir: t.TempDir(), LogLevel: "ERROR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
+// get asks the proxy for host and returns status and body.
+func get(c *http.Client, proxyAddr, host string) (int, string, error) {
+	req, err := http.NewRequest("GET", "http://"+proxyAddr+"/", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func route(id, host, addr string) proxy.Route {
+	return proxy.Route{ID: id, Hosts: []string{host}, Upstreams: []proxy.Upstream{{Addr: addr}}}
+}
+
+const (
+	appID   = "slipway-review-feature-x--app"
+	appHost = "review-feature-x.review.test"
+)
+
+func TestRouteAnswersThroughProxyWithHostHeader(t *testing.T) {
+	r := start(t)
+	addrA, hostA := upstream(t, "A")
+	ctx := context.Background()
+
+	if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+		t.Fatal(err)
+	}
+	code, body, err := get(http.DefaultClient, r.Addr(), appHost)
+	if err != nil || code != 200 || body != "A" {
+		t.Fatalf("GET %s through proxy = %d %q, %v; want 200 \"A\"", appHost, code, body, err)
+	}
+	if got := hostA.Load(); got != appHost {
+		t.Errorf("upstream saw Host %q, want %q", got, appHost)
+	}
+	code, body, _ = get(http.DefaultClient, r.Addr(), "other.review.test")
+	if code != 404 || body == "A" {
+		t.Errorf("GET of an unrouted host = %d %q, want Slipway's 404", code, body)
+	}
+}
+
+func TestApplyTwiceLeavesOneRoute(t *testing.T) {
+	r := start(t)
+	addrA, _ := upstream(t, "A")
+	ctx := context.Background()
+	for range 2 {
+		if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	routes, err := r.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) != 1 || routes[0].ID != appID || routes[0].Upstreams[0].Addr != addrA {
+		t.Fatalf("routes after two Applies = %+v, want one %s to %s", routes, appID, addrA)
+	}
+	if n := strings.Count(string(r.Config()), `"@id":"`+appID+`"`); n != 1 {
+		t.Fatalf("Caddy config holds @id %s %d times, want 1:\n%s", appID, n, r.Config())
+	}
+}
+
+func TestSwitchUpstreamDropsNoRequest(t *testing.T) {
+	r := start(t)
+	addrA, _ := upstream(t, "A")
+	addrB, _ := upstream(t, "B")
+	ctx := context.Background()
+	if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		failures []string
+		seen     = map[string]int{}
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 5 * time.Second}
+			for !stop.Load() {
+				code, body, err := get(c, r.Addr(), appHost)
+				mu.Lock()
+				if err != nil || code != 200 || (body != "A" && body != "B") {
+					failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
+				} else {
+					seen[body]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range 10 {
+		time.Sleep(50 * time.Millisecond)
+		next := addrB
+		if i%2 == 1 {
+			next = addrA
+		}
+		if err := r.Apply(ctx, route(appID, appHost, next)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d requests failed during 10 upstream switches, first: %s",
+			len(failures), len(failures)+seen["A"]+seen["B"], failures[0])
+	}
+	if seen["A"] == 0 || seen["B"] == 0 {
+		t.Fatalf("answers seen = %v, want both upstreams", seen)
+	}
+	// The last switch went to A: B must no longer be asked.
+	for range 5 {
+		if _, body, _ := get(http.DefaultClient, r.Addr(), appHost); body != "A" {
+			t.Fatalf("after switching back to A the proxy answered %q", body)
+		}
+	}
+	t.Logf("requests during switches: %v", seen)
+}
+
+func TestRemovedRouteIsNotServed(t *testing.T) {
+	r := start(t)
+	addrA, _ := upstream(t, "A")
+	ctx := context.Background()
+	if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // idempotent
+		if err := r.Remove(ctx, appID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body, err := get(http.DefaultClient, r.Addr(), appHost)
+	if err != nil || code != 404 || body == "A" {
+		t.Fatalf("GET after Remove = %d %q, %v; want 404 not from the upstream", code, body, err)
+	}
+	if routes, _ := r.List(ctx); len(routes) != 0 {
+		t.Fatalf("routes after Remove = %+v, want none", routes)
+	}
+}
+
+func TestHostOfAnotherRouteIsRefused(t *testing.T) {
+	r := start(t)
+	addrA, _ := upstream(t, "A")
+	ctx := context.Background()
+	if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Apply(ctx, route("slipway-review-other--app", appHost, addrA))
+	if err == nil || !strings.Contains(err.Error(), "already routed by "+appID) {
+		t.Fatalf("Apply of a second route for %s: err = %v, want already routed", appHost, err)
+	}
+}
+
+func TestOneEmbeddedProxyPerProcess(t *testing.T) {
+	start(t)
+	if _, err := Start(context.Background(), Config{Listen: freeAddr(t)}); err == nil {
+		t.Fatal("second Start succeeded, want an error: Caddy is a process singleton")
+	}
+}
