@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -116,6 +117,23 @@ func (r Route) Validate() error {
 		}
 		if err != nil {
 			return fmt.Errorf("route %s: upstreams[%d].addr %q: want host:port: %w", r.ID, i, u.Addr, err)
+		}
+	}
+	return nil
+}
+
+// HostConflict returns an error when a route of routes other than rt
+// (another id) already matches one of rt's hosts: Caddy would serve only
+// the first, so the second environment would silently get the first's app.
+func HostConflict(routes []Route, rt Route) error {
+	for _, other := range routes {
+		if other.ID == rt.ID {
+			continue
+		}
+		for _, h := range other.Hosts {
+			if slices.Contains(rt.Hosts, h) {
+				return fmt.Errorf("route %s: host %s is already routed by %s", rt.ID, h, other.ID)
+			}
 		}
 	}
 	return nil

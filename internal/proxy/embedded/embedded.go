@@ -114,17 +114,12 @@ func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
 	if r.closed {
 		return errors.New("embedded proxy: closed")
 	}
-	for id, other := range r.routes {
-		if id == rt.ID {
-			continue
-		}
-		for _, h := range other.Hosts {
-			for _, mine := range rt.Hosts {
-				if h == mine {
-					return fmt.Errorf("route %s: host %s is already routed by %s", rt.ID, h, id)
-				}
-			}
-		}
+	others := make([]proxy.Route, 0, len(r.routes))
+	for _, o := range r.routes {
+		others = append(others, o)
+	}
+	if err := proxy.HostConflict(others, rt); err != nil {
+		return err
 	}
 	prev, had := r.routes[rt.ID]
 	r.routes[rt.ID] = rt

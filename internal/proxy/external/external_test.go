@@ -1,0 +1,260 @@
+package external
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/proxy"
+)
+
+// startCaddy runs Debian's caddy binary with config (whose admin endpoint
+// is set to a free loopback port here) and returns the admin URL.
+func startCaddy(t *testing.T, config map[string]any) string {
+	t.Helper()
+	bin, err := exec.LookPath("caddy")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("caddy binary missing (scripts/setup.sh installs Debian's caddy): %v", err)
+		}
+		t.Skipf("caddy binary missing: %v", err)
+	}
+	admin := freeAddr(t)
+	config["admin"] = map[string]any{"listen": admin}
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "caddy.json")
+	if err := os.WriteFile(cfgFile, mustJSON(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", cfgFile)
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	logs := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("caddy output:\n%s", logs)
+		}
+	})
+	url := "http://" + admin
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url + "/config/")
+		if err == nil {
+			resp.Body.Close()
+			return url
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caddy admin at %s not up after 10s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func upstream(t *testing.T, name string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s host=%s", name, r.Host)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+func get(c *http.Client, addr, host string) (int, string, error) {
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func route(id, host, addr string) proxy.Route {
+	return proxy.Route{ID: id, Hosts: []string{host}, Upstreams: []proxy.Upstream{{Addr: addr}}}
+}
+
+const (
+	appID   = "slipway-review-feature-x--app"
+	appHost = "review-feature-x.review.test"
+)
+
+func TestExternalCaddyFromEmptyConfig(t *testing.T) {
+	adminURL := startCaddy(t, map[string]any{})
+	listen := freeAddr(t)
+	r, err := New(Config{AdminURL: adminURL, Listen: listen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	addrA, addrB := upstream(t, "A"), upstream(t, "B")
+
+	for range 2 {
+		if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body, err := get(http.DefaultClient, listen, appHost)
+	if err != nil || code != 200 || body != "A host="+appHost {
+		t.Fatalf("GET %s through caddy = %d %q, %v; want 200 from A with the Host", appHost, code, body, err)
+	}
+	raw := adminGet(t, adminURL+"/config/apps/http/servers/slipway/routes")
+	if n := strings.Count(raw, `"@id":"`+appID+`"`); n != 1 {
+		t.Fatalf("after two Applies the admin API shows @id %s %d times, want 1: %s", appID, n, raw)
+	}
+
+	// Switch upstreams while a client loop runs: no request may fail.
+	var (
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		failures atomic.Int64
+		total    atomic.Int64
+		firstErr atomic.Value
+	)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 5 * time.Second}
+			for !stop.Load() {
+				code, body, err := get(c, listen, appHost)
+				total.Add(1)
+				if err != nil || code != 200 {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %q %v", code, body, err))
+				}
+			}
+		}()
+	}
+	for i := range 6 {
+		time.Sleep(50 * time.Millisecond)
+		next := addrB
+		if i%2 == 1 {
+			next = addrA
+		}
+		if err := r.Apply(ctx, route(appID, appHost, next)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if failures.Load() > 0 {
+		t.Fatalf("%d of %d requests failed during upstream switches, first: %v", failures.Load(), total.Load(), firstErr.Load())
+	}
+	if _, body, _ := get(http.DefaultClient, listen, appHost); !strings.HasPrefix(body, "A ") {
+		t.Fatalf("after the last switch (to A) caddy answered %q", body)
+	}
+	routes, err := r.List(ctx)
+	if err != nil || len(routes) != 1 || routes[0].Upstreams[0].Addr != addrA {
+		t.Fatalf("List = %+v, %v; want one route to %s", routes, err, addrA)
+	}
+
+	for range 2 {
+		if err := r.Remove(ctx, appID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body, _ = get(http.DefaultClient, listen, appHost)
+	if code != 404 || strings.HasPrefix(body, "A ") {
+		t.Fatalf("GET after Remove = %d %q, want 404 not from the upstream", code, body)
+	}
+	resp, err := http.Get(adminURL + "/id/" + appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("admin GET /id/%s after Remove = %d, want 404", appID, resp.StatusCode)
+	}
+}
+
+// The seed's case: Caddy already serves the operator's site with a
+// catch-all route; Slipway's routes go in front and leave it alone.
+func TestExternalCaddyKeepsOperatorRoutes(t *testing.T) {
+	listen := freeAddr(t)
+	operatorRoute := map[string]any{
+		"handle": []any{map[string]any{"handler": "static_response", "body": "main site"}},
+	}
+	adminURL := startCaddy(t, map[string]any{"apps": map[string]any{"http": map[string]any{"servers": map[string]any{
+		"srv0": map[string]any{
+			"listen":          []string{listen},
+			"automatic_https": map[string]any{"disable": true},
+			"routes":          []any{operatorRoute},
+		},
+	}}}})
+	r, err := New(Config{AdminURL: adminURL, Server: "srv0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := r.Apply(ctx, route(appID, appHost, upstream(t, "A"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := get(http.DefaultClient, listen, appHost); body != "A host="+appHost {
+		t.Fatalf("review host answered %q, want the upstream", body)
+	}
+	if _, body, _ := get(http.DefaultClient, listen, "www.example.test"); body != "main site" {
+		t.Fatalf("operator's host answered %q, want main site", body)
+	}
+	if err := r.Remove(ctx, appID); err != nil {
+		t.Fatal(err)
+	}
+	raw := adminGet(t, adminURL+"/config/apps/http/servers/srv0/routes")
+	if want := `[{"handle":[{"body":"main site","handler":"static_response"}]}]`; strings.TrimSpace(raw) != want {
+		t.Fatalf("operator's routes after Remove = %s, want %s", raw, want)
+	}
+}
+
+func TestBadAdminURL(t *testing.T) {
+	_, err := New(Config{AdminURL: "127.0.0.1:2019"})
+	if err == nil || !strings.Contains(err.Error(), "proxy.external.admin_url") {
+		t.Fatalf("New with a URL without scheme: err = %v, want one naming proxy.external.admin_url", err)
+	}
+}
+
+func adminGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
