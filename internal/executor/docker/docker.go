@@ -47,6 +47,10 @@ type Options struct {
 	// copy is mounted: BuildsDir/ProjectName (GitLab: /builds/group/project).
 	BuildsDir   string
 	ProjectName string
+	// Volumes are bind mounts or volumes for every job's container, as in
+	// a GitLab runner's config: "/var/run/docker.sock:/var/run/docker.sock"
+	// lets jobs build images on the engine, "/srv/cache:/cache:ro"...
+	Volumes []string
 	// ServiceWait bounds the wait for services to listen on the ports their
 	// images expose; a service still silent then gets a warning in the log.
 	ServiceWait time.Duration

@@ -369,3 +369,21 @@ func TestJobWithoutImageUsesTheDefault(t *testing.T) {
 		t.Fatalf("err = %v, want one saying the job has no image", err)
 	}
 }
+
+func TestExecutorVolumesAreMountedInJobs(t *testing.T) {
+	cli := testenv.Docker(t)
+	img := testenv.BusyboxImage(t, cli)
+	shared := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shared, "config"), []byte("shared setting\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := docker.New(context.Background(), docker.Options{Client: cli, Volumes: []string{shared + ":/shared:ro"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec(t, img, "cat /shared/config", "touch /shared/x")
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode == 0 || !strings.Contains(logOf(s), "$ cat /shared/config\nshared setting\n") || !strings.Contains(logOf(s), "Read-only file system") {
+		t.Fatalf("Run = %+v, %v; want the file read and the read-only mount refusing a write; log:\n%s", res, err, logOf(s))
+	}
+}

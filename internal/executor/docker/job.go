@@ -272,7 +272,7 @@ func (j *job) startMain(ctx context.Context, image string) error {
 	if j.spec.Image != nil {
 		entrypoint = j.spec.Image.Entrypoint
 	}
-	host := &container.HostConfig{}
+	host := &container.HostConfig{Binds: j.opts.Volumes}
 	if j.spec.Dir != "" {
 		host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: j.spec.Dir, Target: j.projectDir}}
 	}
