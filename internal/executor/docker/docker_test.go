@@ -387,3 +387,29 @@ func TestExecutorVolumesAreMountedInJobs(t *testing.T) {
 		t.Fatalf("Run = %+v, %v; want the file read and the read-only mount refusing a write; log:\n%s", res, err, logOf(s))
 	}
 }
+
+func TestDebugServicesPutsServiceLogsInTheJobLog(t *testing.T) {
+	e, _, img := newExecutor(t)
+	service := ci.Service{Name: img, Alias: "chatty", Command: []string{"sh", "-c", "echo service says hello; echo on stderr >&2; exec sleep 300"}}
+
+	s := spec(t, img, "echo job ran")
+	s.Services = []ci.Service{service}
+	if _, err := e.Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logOf(s), "service says hello") {
+		t.Errorf("service logs without CI_DEBUG_SERVICES:\n%s", logOf(s))
+	}
+
+	s = spec(t, img, "echo job ran")
+	s.Env = []string{"CI_DEBUG_SERVICES=true"}
+	s.Services = []ci.Service{service}
+	if _, err := e.Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"[service:chatty] service says hello\n", "[service:chatty] on stderr\n", "job ran\n"} {
+		if !strings.Contains(logOf(s), want) {
+			t.Errorf("log lacks %q:\n%s", want, logOf(s))
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -52,6 +53,10 @@ type job struct {
 	// something we have no id for, so cleanup sweeps by label too.
 	dirty   bool
 	scripts int // long scripts copied in so far
+
+	// Services' log followers (CI_DEBUG_SERVICES).
+	logs     sync.WaitGroup
+	stopLogs []context.CancelFunc
 }
 
 // Run implements executor.Executor: it starts the services and the job's
@@ -103,7 +108,7 @@ func (e *Executor) newJob(spec *executor.Spec) *job {
 		opts:  &e.opts,
 		probe: e.probe,
 		spec:  spec,
-		out:   out,
+		out:   &lockedWriter{w: out},
 		env:   env,
 		labels: map[string]string{
 			LabelManaged: "true",
@@ -245,7 +250,7 @@ func (j *job) startService(ctx context.Context, i int, s ci.Service) error {
 	}
 	aliases := serviceAliases(s)
 	fmt.Fprintf(j.out, "Starting service %s as %s\n", s.Name, strings.Join(aliases, ", "))
-	_, err := j.create(ctx, "service "+s.Name, client.ContainerCreateOptions{
+	id, err := j.create(ctx, "service "+s.Name, client.ContainerCreateOptions{
 		Name: fmt.Sprintf("%s-svc%d", j.name, i),
 		Config: &container.Config{
 			Image:      s.Name,
@@ -261,6 +266,13 @@ func (j *job) startService(ctx context.Context, i int, s ci.Service) error {
 	})
 	if err != nil {
 		return fmt.Errorf("services[%d]: %w", i, err)
+	}
+	if j.env["CI_DEBUG_SERVICES"] == "true" {
+		name := s.Name
+		if len(aliases) > 0 {
+			name = aliases[0]
+		}
+		j.followServiceLogs(id, name)
 	}
 	return nil
 }
@@ -314,6 +326,7 @@ func (j *job) cleanup(ctx context.Context) {
 	for i := len(j.containers) - 1; i >= 0; i-- {
 		errs = append(errs, removeContainer(bctx, j.cli, j.containers[i]))
 	}
+	j.stopFollowingLogs()
 	if j.network != "" {
 		errs = append(errs, removeNetwork(bctx, j.cli, j.network))
 	}
