@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/slug"
+)
+
+// Environment states.
+const (
+	EnvAvailable = "available"
+	EnvStopping  = "stopping"
+	EnvStopped   = "stopped"
+)
+
+// Environment tiers, with GitLab's names.
+const (
+	TierProduction  = "production"
+	TierStaging     = "staging"
+	TierTesting     = "testing"
+	TierDevelopment = "development"
+	TierOther       = "other"
+)
+
+// Environment is where a project deploys: dev, staging, production,
+// review/<branch>...
+type Environment struct {
+	ID        int64  `json:"id"`
+	ProjectID int64  `json:"project_id"`
+	Name      string `json:"name"`
+	// Slug is CI_ENVIRONMENT_SLUG, computed once from Name.
+	Slug             string     `json:"slug"`
+	URL              string     `json:"url,omitempty"`
+	State            string     `json:"state"`
+	Tier             string     `json:"tier"`
+	LastDeploymentID *int64     `json:"last_deployment_id,omitempty"`
+	AutoStopAt       *time.Time `json:"auto_stop_at,omitempty"`
+	// OnStopJob is the job that stops the environment (environment:on_stop).
+	OnStopJob string `json:"on_stop_job,omitempty"`
+	// Images maps a component to what runs there, by digest
+	// (name → "registry/app@sha256:..."), from the last successful deployment.
+	Images    map[string]string `json:"images,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Tier patterns, GitLab's guess from an environment's name.
+var tierGuesses = []struct {
+	re   *regexp.Regexp
+	tier string
+}{
+	{regexp.MustCompile(`(?i)^(prod|production|live)\b`), TierProduction},
+	{regexp.MustCompile(`(?i)(staging|stage|model|pre|demo)`), TierStaging},
+	{regexp.MustCompile(`(?i)(test|tst|int|ac(ce|)pt|qa|qc|control|quality)`), TierTesting},
+	{regexp.MustCompile(`(?i)(dev|review|trunk)`), TierDevelopment},
+	{regexp.MustCompile(`(?i)(prod|production|live)`), TierProduction},
+}
+
+// GuessTier returns the tier GitLab gives an environment called name.
+func GuessTier(name string) string {
+	for _, g := range tierGuesses {
+		if g.re.MatchString(name) {
+			return g.tier
+		}
+	}
+	return TierOther
+}
+
+const environmentCols = "id, project_id, name, slug, url, state, tier, last_deployment_id, auto_stop_at, on_stop_job, images, created_at, updated_at"
+
+func scanEnvironment(r interface{ Scan(...any) error }) (Environment, error) {
+	var e Environment
+	err := r.Scan(&e.ID, &e.ProjectID, &e.Name, &e.Slug, &e.URL, &e.State, &e.Tier, &e.LastDeploymentID,
+		nullTimeCol{&e.AutoStopAt}, &e.OnStopJob, jsonCol{&e.Images}, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
+	return e, err
+}
+
+// UpsertEnvironment creates the environment e.Name of e.ProjectID, or
+// updates its URL, tier, on_stop job and auto-stop time, as a deployment to
+// it does; either way it is available afterwards. Slug and tier are derived
+// from the name when empty. ID, state, images and last deployment are not
+// taken from e.
+func (s *Store) UpsertEnvironment(ctx context.Context, e Environment) (Environment, error) {
+	if e.Name == "" {
+		return Environment{}, invalid("environment.name", "must not be empty")
+	}
+	if e.Slug == "" {
+		e.Slug = slug.Environment(e.Name)
+	}
+	if e.Tier == "" {
+		e.Tier = GuessTier(e.Name)
+	}
+	switch e.Tier {
+	case TierProduction, TierStaging, TierTesting, TierDevelopment, TierOther:
+	default:
+		return Environment{}, invalid("environment.tier", "unknown tier %q", e.Tier)
+	}
+	t := now()
+	out, err := scanEnvironment(s.conn().row(ctx, `INSERT INTO environments (project_id, name, slug, url, state, tier, auto_stop_at, on_stop_job, images, created_at, updated_at)
+		VALUES (?, ?, ?, ?, 'available', ?, ?, ?, '{}', ?, ?)
+		ON CONFLICT (project_id, name) DO UPDATE SET url = excluded.url, tier = excluded.tier, auto_stop_at = excluded.auto_stop_at,
+			on_stop_job = excluded.on_stop_job, state = 'available', updated_at = excluded.updated_at
+		RETURNING `+environmentCols,
+		e.ProjectID, e.Name, e.Slug, e.URL, e.Tier, e.AutoStopAt, e.OnStopJob, t, t))
+	if err != nil {
+		return Environment{}, fmt.Errorf("store: upsert environment %s: %w", e.Name, constraint(err, "environment slug "+e.Slug))
+	}
+	return out, nil
+}
+
+// GetEnvironment returns the environment with this ID.
+func (s *Store) GetEnvironment(ctx context.Context, id int64) (Environment, error) {
+	e, err := scanEnvironment(s.conn().row(ctx, "SELECT "+environmentCols+" FROM environments WHERE id = ?", id))
+	if err != nil {
+		return Environment{}, fmt.Errorf("store: %w", notFound(err, "environment", id))
+	}
+	return e, nil
+}
+
+// GetEnvironmentByName returns a project's environment called name.
+func (s *Store) GetEnvironmentByName(ctx context.Context, projectID int64, name string) (Environment, error) {
+	e, err := scanEnvironment(s.conn().row(ctx, "SELECT "+environmentCols+" FROM environments WHERE project_id = ? AND name = ?", projectID, name))
+	if err != nil {
+		return Environment{}, fmt.Errorf("store: %w", notFound(err, fmt.Sprintf("project %d environment", projectID), fmt.Sprintf("%q", name)))
+	}
+	return e, nil
+}
+
+// ListEnvironments returns a project's environments by name.
+func (s *Store) ListEnvironments(ctx context.Context, projectID int64) ([]Environment, error) {
+	rows, err := s.conn().query(ctx, "SELECT "+environmentCols+" FROM environments WHERE project_id = ? ORDER BY name", projectID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list environments: %w", err)
+	}
+	return collect(rows, scanEnvironment)
+}
+
+// ListEnvironmentsToStop returns the available environments whose auto-stop
+// time has come at t, for the auto-stop controller.
+func (s *Store) ListEnvironmentsToStop(ctx context.Context, t time.Time) ([]Environment, error) {
+	rows, err := s.conn().query(ctx, "SELECT "+environmentCols+" FROM environments WHERE state = 'available' AND auto_stop_at <= ? ORDER BY auto_stop_at, id", t)
+	if err != nil {
+		return nil, fmt.Errorf("store: list environments to stop: %w", err)
+	}
+	return collect(rows, scanEnvironment)
+}
+
+// SetEnvironmentState moves an environment to available, stopping or stopped.
+func (s *Store) SetEnvironmentState(ctx context.Context, id int64, state string) (Environment, error) {
+	switch state {
+	case EnvAvailable, EnvStopping, EnvStopped:
+	default:
+		return Environment{}, invalid("environment.state", "unknown state %q", state)
+	}
+	e, err := scanEnvironment(s.conn().row(ctx, "UPDATE environments SET state = ?, updated_at = ? WHERE id = ? RETURNING "+environmentCols, state, now(), id))
+	if err != nil {
+		return Environment{}, fmt.Errorf("store: set environment state: %w", notFound(err, "environment", id))
+	}
+	return e, nil
+}
+
+// DeleteEnvironment deletes an environment and its deployments.
+func (s *Store) DeleteEnvironment(ctx context.Context, id int64) error {
+	return s.deleteByID(ctx, "environments", "environment", id)
+}
