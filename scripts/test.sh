@@ -17,6 +17,7 @@ staticcheck ./...
 
 docker_env=$(scripts/dockerd.sh up); eval "$docker_env"  # real Docker engine for the Docker tests (exports DOCKER_HOST); fails the run if it cannot start
 scripts/registry-bin.sh           # Debian's docker-registry, a real registry process for the image push tests
+pg_env=$(scripts/postgres.sh up); eval "$pg_env"  # real PostgreSQL for the store and server tests (exports SLIPWAY_TEST_POSTGRES)
 echo "== go test"
 go test -count=1 -timeout 45m ./...
 

@@ -72,7 +72,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		s, err = openPostgres(rawURL)
 	default:
-		return nil, fmt.Errorf("store: database URL %q: want sqlite:///path/to/slipway.db or postgres://...", redactURL(rawURL))
+		return nil, fmt.Errorf("store: database URL %q: want sqlite:///path/to/slipway.db or a postgres:// URL", redactURL(rawURL))
 	}
 	if err != nil {
 		return nil, err
