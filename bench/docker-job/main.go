@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/slipway-cd/slipway/internal/ci"
@@ -75,12 +77,46 @@ func run(n, warmup int) error {
 		return nil
 	}
 
-	var bareTimes, jobTimes []time.Duration
+	// The same as docker run --rm through the API, without the CLI's
+	// process start: the floor for any container-per-job executor.
+	api := func(i int) error {
+		created, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config:     &container.Config{Image: img, Cmd: []string{"echo", "hi"}, AttachStdout: true, AttachStderr: true},
+			HostConfig: &container.HostConfig{AutoRemove: true},
+		})
+		if err != nil {
+			return err
+		}
+		att, err := cli.ContainerAttach(ctx, created.ID, client.ContainerAttachOptions{Stream: true, Stdout: true, Stderr: true})
+		if err != nil {
+			return err
+		}
+		defer att.Close()
+		wait := cli.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionRemoved})
+		if _, err := cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+			return err
+		}
+		var out bytes.Buffer
+		if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+			return err
+		}
+		select {
+		case <-wait.Result:
+		case err := <-wait.Error:
+			return err
+		}
+		if strings.TrimSpace(out.String()) != "hi" {
+			return fmt.Errorf("api run: %q", out.String())
+		}
+		return nil
+	}
+
+	var bareTimes, apiTimes, jobTimes []time.Duration
 	for i := 0; i < warmup+n; i++ {
 		for _, m := range []struct {
 			f     func(int) error
 			times *[]time.Duration
-		}{{bare, &bareTimes}, {job, &jobTimes}} {
+		}{{bare, &bareTimes}, {api, &apiTimes}, {job, &jobTimes}} {
 			start := time.Now()
 			if err := m.f(i); err != nil {
 				return err
@@ -93,8 +129,10 @@ func run(n, warmup int) error {
 	b, j := median(bareTimes), median(jobTimes)
 	fmt.Printf("engine %s, %d runs each (after %d warm-up runs)\n", host, n, warmup)
 	fmt.Printf("docker run --rm busybox echo hi   median %6.1f ms   min %6.1f ms\n", ms(b), ms(slices.Min(bareTimes)))
+	fmt.Printf("same through the API (no CLI)     median %6.1f ms   min %6.1f ms\n", ms(median(apiTimes)), ms(slices.Min(apiTimes)))
 	fmt.Printf("docker executor job: echo hi      median %6.1f ms   min %6.1f ms\n", ms(j), ms(slices.Min(jobTimes)))
 	fmt.Printf("ratio (median job / median docker run): %.2fx (target <= 1.20x)\n", float64(j)/float64(b))
+	fmt.Printf("ratio (median job / median API run):    %.2fx\n", float64(j)/float64(median(apiTimes)))
 	return nil
 }
 

@@ -224,6 +224,24 @@ func TestImageEntrypointCanBeOverridden(t *testing.T) {
 	}
 }
 
+func TestScriptRunsThroughTheImageEntrypoint(t *testing.T) {
+	e, cli, img := newExecutor(t)
+	// An entrypoint that prepares the environment, then runs its command.
+	prepared := testenv.BuildImage(t, cli, "slipway-test/entrypoint-env:1",
+		"FROM "+img+"\nENTRYPOINT [\"sh\", \"-c\", \"export FROM_ENTRYPOINT=yes; exec \\\"$@\\\"\", \"entrypoint\"]\n")
+	s := spec(t, prepared, "echo from entrypoint: $FROM_ENTRYPOINT")
+	s.AfterScript = []string{"echo after: $FROM_ENTRYPOINT"}
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("Run = %+v, %v; log:\n%s", res, err, logOf(s))
+	}
+	for _, want := range []string{"from entrypoint: yes\n", "after: yes\n"} {
+		if !strings.Contains(logOf(s), want) {
+			t.Errorf("log lacks %q:\n%s", want, logOf(s))
+		}
+	}
+}
+
 func TestTimedOutJobLeavesNothingBehind(t *testing.T) {
 	t.Parallel()
 	e, cli, img := newExecutor(t)

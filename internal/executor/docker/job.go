@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -51,8 +50,10 @@ type job struct {
 	main       string   // the job's container id
 	// dirty is set when a create call failed: the engine may have created
 	// something we have no id for, so cleanup sweeps by label too.
-	dirty   bool
-	scripts int // long scripts copied in so far
+	dirty bool
+	// longScript is a script too long for the container's command, to
+	// copy in before the start.
+	longScript string
 
 	// Services' log followers (CI_DEBUG_SERVICES).
 	logs     sync.WaitGroup
@@ -73,7 +74,7 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 		return executor.Result{ExitCode: -1, SystemFailure: !errors.As(err, new(configError))}, fmt.Errorf("job %s: %w", spec.JobName, err)
 	}
 
-	code, runErr := j.exec(ctx, spec.Script, nil)
+	code, runErr := j.runStep(ctx)
 	res := executor.Result{ExitCode: code}
 	if runErr != nil && ctx.Err() == nil {
 		res.SystemFailure = true
@@ -170,7 +171,7 @@ func (j *job) prepare(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return j.startMain(ctx, image)
+	return j.createMain(ctx, image)
 }
 
 // ensureImage pulls ref as policies say, with the credentials the job's
@@ -223,7 +224,7 @@ func (j *job) createNetwork(ctx context.Context) error {
 	return nil
 }
 
-// create creates and starts one container, recording it for cleanup.
+// create creates one container, recording it for cleanup.
 func (j *job) create(ctx context.Context, what string, opts client.ContainerCreateOptions) (string, error) {
 	bctx, cancel := background(ctx)
 	defer cancel()
@@ -233,9 +234,6 @@ func (j *job) create(ctx context.Context, what string, opts client.ContainerCrea
 		return "", fmt.Errorf("create %s container: %w", what, err)
 	}
 	j.containers = append(j.containers, created.ID)
-	if _, err := j.cli.ContainerStart(bctx, created.ID, client.ContainerStartOptions{}); err != nil {
-		return "", fmt.Errorf("start %s container: %w", what, err)
-	}
 	return created.ID, nil
 }
 
@@ -267,6 +265,11 @@ func (j *job) startService(ctx context.Context, i int, s ci.Service) error {
 	if err != nil {
 		return fmt.Errorf("services[%d]: %w", i, err)
 	}
+	bctx, cancel := background(ctx)
+	defer cancel()
+	if _, err := j.cli.ContainerStart(bctx, id, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("services[%d]: start: %w", i, err)
+	}
 	if j.env["CI_DEBUG_SERVICES"] == "true" {
 		name := s.Name
 		if len(aliases) > 0 {
@@ -277,9 +280,8 @@ func (j *job) startService(ctx context.Context, i int, s ci.Service) error {
 	return nil
 }
 
-// startMain starts the job's container: a shell waiting on its stdin (an
-// open pipe nobody writes to) keeps it up while the scripts run with exec.
-func (j *job) startMain(ctx context.Context, image string) error {
+// createMain creates the job's container; see runStep for what it runs.
+func (j *job) createMain(ctx context.Context, image string) error {
 	var entrypoint []string
 	if j.spec.Image != nil {
 		entrypoint = j.spec.Image.Entrypoint
@@ -297,16 +299,21 @@ func (j *job) startMain(ctx context.Context, image string) error {
 			j.network: {Aliases: []string{"build"}},
 		}}
 	}
+	cmd, err := j.mainCommand(ctx)
+	if err != nil {
+		return err
+	}
 	id, err := j.create(ctx, "job", client.ContainerCreateOptions{
 		Name: j.name,
 		Config: &container.Config{
-			Image:      image,
-			Entrypoint: entrypoint,
-			Cmd:        []string{"sh"},
-			OpenStdin:  true,
-			Env:        j.spec.Env,
-			WorkingDir: j.projectDir,
-			Labels:     j.labels,
+			Image:        image,
+			Entrypoint:   entrypoint,
+			Cmd:          cmd,
+			AttachStdout: true,
+			AttachStderr: true,
+			Env:          j.spec.Env,
+			WorkingDir:   j.projectDir,
+			Labels:       j.labels,
 		},
 		HostConfig:       host,
 		NetworkingConfig: netConfig,
@@ -315,6 +322,11 @@ func (j *job) startMain(ctx context.Context, image string) error {
 		return err
 	}
 	j.main = id
+	if j.longScript != "" {
+		bctx, cancel := background(ctx)
+		defer cancel()
+		return j.copyScript(bctx, "script.sh", j.longScript)
+	}
 	return nil
 }
 
@@ -337,138 +349,4 @@ func (j *job) cleanup(ctx context.Context) {
 		fmt.Fprintf(j.out, "WARNING: cleanup: %v\n", err)
 		slog.Warn("docker: job cleanup", "job", j.spec.JobName, "id", j.spec.ID, "err", err)
 	}
-}
-
-// jobStatus is CI_JOB_STATUS as GitLab sets it for after_script.
-func jobStatus(ctx context.Context, code int, err error) string {
-	switch {
-	case errors.Is(ctx.Err(), context.Canceled):
-		return "canceled"
-	case err == nil && code == 0:
-		return "success"
-	}
-	return "failed"
-}
-
-// afterScript runs spec.AfterScript in the job's container with its own
-// timeout, also after ctx ended (GitLab runs it for canceled and timed-out
-// jobs); its result only goes to the log.
-func (j *job) afterScript(ctx context.Context, status string) {
-	timeout := j.spec.AfterScriptTimeout
-	if timeout <= 0 {
-		timeout = DefaultAfterScriptTimeout
-	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	if ctx.Err() != nil {
-		// The script may still run in the container: kill everything in
-		// it, then start it again for after_script.
-		if err := j.restartMain(actx); err != nil {
-			fmt.Fprintf(j.out, "WARNING: after_script not run: %v\n", err)
-			return
-		}
-	}
-	fmt.Fprintln(j.out, "Running after_script")
-	code, err := j.exec(actx, j.spec.AfterScript, []string{"CI_JOB_STATUS=" + status})
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		fmt.Fprintf(j.out, "WARNING: after_script timed out after %s\n", timeout)
-	case err != nil:
-		fmt.Fprintf(j.out, "WARNING: after_script failed: %v\n", err)
-	case code != 0:
-		fmt.Fprintf(j.out, "WARNING: after_script failed with exit code %d\n", code)
-	}
-}
-
-func (j *job) restartMain(ctx context.Context) error {
-	if _, err := j.cli.ContainerKill(ctx, j.main, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-		return fmt.Errorf("kill job container: %w", err)
-	}
-	wait := j.cli.ContainerWait(ctx, j.main, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	select {
-	case <-wait.Result:
-	case err := <-wait.Error:
-		return fmt.Errorf("wait for job container: %w", err)
-	}
-	if _, err := j.cli.ContainerStart(ctx, j.main, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("restart job container: %w", err)
-	}
-	return nil
-}
-
-// exec runs commands with GitLab's script semantics in the job's container
-// and returns their exit code; -1 and ctx.Err() when ctx ends first.
-func (j *job) exec(ctx context.Context, commands []string, env []string) (int, error) {
-	cmd, err := j.scriptCommand(ctx, commands)
-	if err != nil {
-		return -1, err
-	}
-	bctx, cancel := background(ctx)
-	defer cancel()
-	created, err := j.cli.ExecCreate(bctx, j.main, client.ExecCreateOptions{
-		AttachStdout: true,
-		AttachStderr: true,
-		Env:          env,
-		WorkingDir:   j.projectDir,
-		Cmd:          cmd,
-	})
-	if err != nil {
-		return -1, j.explainExecError(bctx, err)
-	}
-	att, err := j.cli.ExecAttach(ctx, created.ID, client.ExecAttachOptions{})
-	if err != nil {
-		if ctx.Err() != nil {
-			return -1, ctx.Err()
-		}
-		return -1, fmt.Errorf("start script: %w", err)
-	}
-	copied := make(chan error, 1)
-	go func() {
-		_, err := stdcopy.StdCopy(j.out, j.out, att.Reader)
-		copied <- err
-	}()
-	select {
-	case err = <-copied:
-		att.Close()
-	case <-ctx.Done():
-		att.Close()
-		<-copied
-		return -1, ctx.Err()
-	}
-	if err != nil {
-		return -1, fmt.Errorf("read script output: %w", err)
-	}
-	return j.execExitCode(ctx, created.ID)
-}
-
-// execExitCode waits the few moments the engine may take to record the
-// exit code after the output stream ended.
-func (j *job) execExitCode(ctx context.Context, id string) (int, error) {
-	for delay := time.Millisecond; ; delay *= 2 {
-		res, err := j.cli.ExecInspect(ctx, id, client.ExecInspectOptions{})
-		if err != nil {
-			return -1, fmt.Errorf("script exit code: %w", err)
-		}
-		if !res.Running {
-			return res.ExitCode, nil
-		}
-		if delay > time.Second {
-			return -1, errors.New("script exit code: the engine still reports it running after its output ended")
-		}
-		select {
-		case <-ctx.Done():
-			return -1, ctx.Err()
-		case <-time.After(delay):
-		}
-	}
-}
-
-// explainExecError turns "container is not running" into the likely
-// cause: an image entrypoint that does not run the command it is given.
-func (j *job) explainExecError(ctx context.Context, err error) error {
-	insp, ierr := j.cli.ContainerInspect(ctx, j.main, client.ContainerInspectOptions{})
-	if ierr == nil && insp.Container.State != nil && !insp.Container.State.Running {
-		return fmt.Errorf("the job's container exited with code %d before the script ran: the image's entrypoint must run the command it is given (a shell), or set image:entrypoint: [\"\"]", insp.Container.State.ExitCode)
-	}
-	return fmt.Errorf("start script: %w", err)
 }
