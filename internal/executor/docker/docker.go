@@ -2,11 +2,11 @@
 // the Docker Engine API, with its services in containers of their own on a
 // network per job, as GitLab's docker executor does.
 //
-// A job's container runs a shell that waits on its stdin; the script and
-// then after_script run in it with exec, so both see the same filesystem.
-// Everything created is labelled (see LabelManaged) and removed when the job
-// ends, on a timeout or cancel too; what a killed Slipway left behind is
-// removed by the next New.
+// A job's container runs the script as its command, through the image's
+// entrypoint; after_script runs by starting that container again, so both
+// see the same filesystem. Everything created is labelled (see LabelManaged)
+// and removed when the job ends, on a timeout or cancel too; what a killed
+// Slipway left behind is removed by the next New.
 package docker
 
 import (
