@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,8 +18,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/engine"
-	"github.com/slipway-cd/slipway/internal/executor"
-	"github.com/slipway-cd/slipway/internal/executor/shell"
+	"github.com/slipway-cd/slipway/internal/executor/byname"
 )
 
 type runFlags struct {
@@ -28,14 +26,6 @@ type runFlags struct {
 	variables, manual                            []string
 	concurrency                                  int
 	needs, list, json                            bool
-}
-
-// executors builds the executor a run asks for; the Docker executor adds
-// itself here from its own file.
-var executors = map[string]func(ctx context.Context, out io.Writer) (executor.Executor, error){
-	"shell": func(ctx context.Context, out io.Writer) (executor.Executor, error) {
-		return &shell.Executor{}, nil
-	},
 }
 
 func init() {
@@ -91,7 +81,7 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pick, err := executorFor(ctx, cmd.ErrOrStderr(), f.executor, plan)
+	pick, err := byname.For(ctx, f.executor, plan, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -104,7 +94,7 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 	printer := engine.NewPrinter(cmd.OutOrStdout(), plan)
 	result, err := engine.Run(ctx, plan, engine.Options{
 		Repo: run.Repo.Dir, Commit: run.Info.SHA, WorkDir: workDir,
-		ExecutorFor: pick, Concurrency: f.concurrency, Manual: f.manual,
+		ExecutorFor: pick.Executor, Concurrency: f.concurrency, Manual: f.manual,
 		Events: printer.Handle,
 	})
 	if err != nil {
@@ -160,52 +150,6 @@ func defaultWorkDir(repoDir string) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(repoDir))
 	return filepath.Join(base, "slipway", "runs", filepath.Base(repoDir)+"-"+hex.EncodeToString(sum[:4])), nil
-}
-
-// executorFor makes the executors a run needs, each once, and says which
-// one runs each job.
-func executorFor(ctx context.Context, warn io.Writer, name string, plan *ci.Plan) (func(*ci.PlannedJob) (executor.Executor, error), error) {
-	made := map[string]executor.Executor{}
-	get := func(kind string) (executor.Executor, error) {
-		if e, ok := made[kind]; ok {
-			return e, nil
-		}
-		newExecutor, ok := executors[kind]
-		if !ok {
-			return nil, fmt.Errorf("--executor %q: unknown (shell, docker or auto)", kind)
-		}
-		e, err := newExecutor(ctx, warn)
-		if err != nil {
-			return nil, fmt.Errorf("%s executor: %w", kind, err)
-		}
-		made[kind] = e
-		return e, nil
-	}
-	kindOf := func(j *ci.PlannedJob) string {
-		if name != "auto" {
-			return name
-		}
-		if j.Def.Image != nil {
-			return "docker"
-		}
-		return "shell"
-	}
-	// Make them up front, so a missing engine fails before any job runs.
-	for _, j := range plan.Jobs {
-		kind := kindOf(j)
-		if _, err := get(kind); err != nil {
-			return nil, err
-		}
-		if kind == "shell" && (j.Def.Image != nil || len(j.Def.Services) > 0) {
-			fmt.Fprintf(warn, "slipway: job %s: image and services are ignored by the shell executor (use --executor docker or auto)\n", j.Name)
-		}
-	}
-	if name != "auto" {
-		if _, err := get(name); err != nil {
-			return nil, err
-		}
-	}
-	return func(j *ci.PlannedJob) (executor.Executor, error) { return get(kindOf(j)) }, nil
 }
 
 // plannedJob is one row of `run --list --json`.
