@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -484,4 +486,21 @@ func TestFailRunningJobs(t *testing.T) {
 			t.Errorf("second FailRunningJobs = %+v, %v; want nothing", again, err)
 		}
 	})
+}
+
+// The SQLite file lands where the URL says, its folder created, in WAL mode
+// (operators back it up with its -wal file, see docs/store.md).
+func TestSQLiteFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", "nested", "slipway.db")
+	s := open(t, "sqlite://"+path)
+	mustProject(t, s, "web")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Errorf("no write-ahead log next to the database: %v", err)
+	}
+	if s.Dialect() != "sqlite" {
+		t.Errorf("Dialect = %q", s.Dialect())
+	}
 }
