@@ -1,0 +1,463 @@
+package dockerhost
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"path"
+	"sort"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/env/compose"
+	"github.com/slipway-cd/slipway/internal/proxy"
+)
+
+// started is one container of the new generation.
+type started struct {
+	svc  compose.Service
+	id   string
+	port int
+	host string
+}
+
+// Deploy brings the environment to spec as a new generation: it starts the
+// new containers, waits until every exposed one answers its health check,
+// points the routes at them, then removes the previous generation. When the
+// new generation fails, it is removed and the previous one keeps serving.
+func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
+	if err := checkSpec(spec); err != nil {
+		return Status{}, err
+	}
+	defer d.lock(spec.Env)()
+	cli := d.opts.Client
+
+	old, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: envFilter(spec.Env)})
+	if err != nil {
+		return Status{}, fmt.Errorf("deploy %s: list containers: %w", spec.Env, err)
+	}
+	gen := 1
+	for _, c := range old.Items {
+		if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g >= gen {
+			gen = g + 1
+		}
+	}
+	log := d.log.With("env", spec.Env, "generation", gen)
+	log.Info("deploy: start")
+
+	if err := d.ensureNetwork(ctx, spec); err != nil {
+		return Status{}, err
+	}
+	if err := d.ensureVolumes(ctx, spec); err != nil {
+		return Status{}, err
+	}
+
+	var news []started
+	fail := func(err error) (Status, error) {
+		// The new generation goes; the old one was never touched.
+		d.removeGeneration(context.WithoutCancel(ctx), spec.Env, news, gen)
+		return Status{}, fmt.Errorf("deploy %s (generation %d): %w", spec.Env, gen, err)
+	}
+	for _, svc := range spec.Services {
+		s, err := d.start(ctx, spec, svc, gen)
+		if s.id != "" || s.port != 0 {
+			news = append(news, s)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("service %s: %w", svc.Name, err))
+		}
+		log.Info("deploy: started", "service", svc.Name, "port", s.port)
+	}
+	hctx, cancel := context.WithTimeout(ctx, d.opts.HealthTimeout)
+	defer cancel()
+	for _, s := range news {
+		if err := d.waitHealthy(hctx, s); err != nil {
+			return fail(fmt.Errorf("service %s: %w", s.svc.Name, err))
+		}
+	}
+	if err := d.switchRoutes(ctx, spec, news); err != nil {
+		return fail(err)
+	}
+	log.Info("deploy: routes switched")
+
+	if len(old.Items) > 0 {
+		// Requests the proxy sent to the old generation finish first.
+		select {
+		case <-time.After(d.opts.Drain):
+		case <-ctx.Done():
+		}
+	}
+	var errs []error
+	bctx := context.WithoutCancel(ctx)
+	for _, c := range old.Items {
+		if err := d.removeContainer(bctx, c.ID); err != nil {
+			errs = append(errs, err)
+		}
+		g, _ := strconv.Atoi(c.Labels[LabelGeneration])
+		if err := d.opts.Ports.Release(bctx, spec.Env, portOwner(c.Labels[LabelService], g)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Status{}, fmt.Errorf("deploy %s: generation %d runs, but removing the previous one: %w", spec.Env, gen, err)
+	}
+	log.Info("deploy: done")
+	return d.Status(ctx, spec.Env)
+}
+
+func (d *Deployer) ensureNetwork(ctx context.Context, spec Spec) error {
+	name := networkName(spec.Env)
+	// Docker lets two networks share a name, so look before creating.
+	if _, err := d.opts.Client.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("deploy %s: inspect network %s: %w", spec.Env, name, err)
+	}
+	if _, err := d.opts.Client.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels(spec)}); err != nil {
+		return fmt.Errorf("deploy %s: create network %s: %w", spec.Env, name, err)
+	}
+	return nil
+}
+
+func (d *Deployer) ensureVolumes(ctx context.Context, spec Spec) error {
+	done := map[string]bool{}
+	for _, svc := range spec.Services {
+		for _, m := range svc.Mounts {
+			name := volumeName(spec.Env, m.Volume)
+			if done[name] {
+				continue
+			}
+			done[name] = true
+			// Creating an existing volume returns it: data survives redeploys.
+			if _, err := d.opts.Client.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Labels: labels(spec)}); err != nil {
+				return fmt.Errorf("deploy %s: create volume %s: %w", spec.Env, name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// start creates and starts the container of svc in generation gen. The
+// returned started holds what was made even on error, for cleanup.
+func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, gen int) (started, error) {
+	s := started{svc: svc}
+	image, err := d.pin(ctx, svc.Image)
+	if err != nil {
+		return s, err
+	}
+	extra := []string{LabelService, svc.Name, LabelGeneration, strconv.Itoa(gen), LabelImage, image}
+	hostCfg := &container.HostConfig{
+		Resources:     container.Resources{Memory: svc.MemoryBytes, NanoCPUs: svc.NanoCPUs},
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
+		NetworkMode:   container.NetworkMode(networkName(spec.Env)),
+	}
+	cfg := &container.Config{
+		Image:      image,
+		Env:        environ(spec.Vars, svc.Env),
+		WorkingDir: svc.WorkingDir,
+		User:       svc.User,
+	}
+	if svc.Entrypoint != nil {
+		cfg.Entrypoint = svc.Entrypoint
+	}
+	if svc.Command != nil {
+		cfg.Cmd = svc.Command
+	}
+	for _, m := range svc.Mounts {
+		hostCfg.Mounts = append(hostCfg.Mounts, mount.Mount{Type: mount.TypeVolume, Source: volumeName(spec.Env, m.Volume), Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	if svc.Expose {
+		s.port, err = d.opts.Ports.Reserve(ctx, spec.Env, portOwner(svc.Name, gen))
+		if err != nil {
+			return s, err
+		}
+		cport, err := network.ParsePort(strconv.Itoa(svc.Port) + "/tcp")
+		if err != nil {
+			return s, fmt.Errorf("port %d: %w", svc.Port, err)
+		}
+		cfg.ExposedPorts = network.PortSet{cport: {}}
+		hostCfg.PortBindings = network.PortMap{cport: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(s.port)}}}
+		extra = append(extra, LabelHostPort, strconv.Itoa(s.port))
+		if d.opts.Router != nil {
+			s.host, err = d.opts.Hostnames.Host(spec.Env, svc.Hostname, svc.Main)
+			if err != nil {
+				return s, err
+			}
+			extra = append(extra, LabelHost, s.host)
+		}
+	}
+	cfg.Labels = labels(spec, extra...)
+	created, err := d.opts.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       containerName(spec.Env, svc.Name, gen),
+		Config:     cfg,
+		HostConfig: hostCfg,
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+			// Services find each other by name, as in Compose.
+			networkName(spec.Env): {Aliases: []string{svc.Name}},
+		}},
+	})
+	if err != nil {
+		return s, fmt.Errorf("create container: %w", err)
+	}
+	s.id = created.ID
+	files := append(append([]compose.File{}, spec.Files...), svc.Files...)
+	if len(files) > 0 {
+		tarball, err := filesTar(files)
+		if err != nil {
+			return s, err
+		}
+		if _, err := d.opts.Client.CopyToContainer(ctx, s.id, client.CopyToContainerOptions{DestinationPath: "/", Content: tarball}); err != nil {
+			return s, fmt.Errorf("write files: %w", err)
+		}
+	}
+	if _, err := d.opts.Client.ContainerStart(ctx, s.id, client.ContainerStartOptions{}); err != nil {
+		return s, fmt.Errorf("start container: %w", err)
+	}
+	return s, nil
+}
+
+// pin returns image by digest: as given when it has one, else the digest
+// the registry gave the engine when it pulled (or pushed) it.
+func (d *Deployer) pin(ctx context.Context, image string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return "", fmt.Errorf("image %q: %w", image, err)
+	}
+	if _, ok := named.(reference.Digested); ok {
+		if err := d.ensureImage(ctx, image); err != nil {
+			return "", err
+		}
+		return image, nil
+	}
+	named = reference.TagNameOnly(named)
+	if err := d.ensureImage(ctx, reference.FamiliarString(named)); err != nil {
+		return "", err
+	}
+	insp, err := d.opts.Client.ImageInspect(ctx, reference.FamiliarString(named))
+	if err != nil {
+		return "", fmt.Errorf("image %s: %w", image, err)
+	}
+	for _, rd := range insp.RepoDigests {
+		dn, err := reference.ParseNormalizedNamed(rd)
+		if err == nil && dn.Name() == named.Name() {
+			return rd, nil
+		}
+	}
+	return "", fmt.Errorf("image %s: no digest from its registry (push it, or name it as repo@sha256:...)", image)
+}
+
+func (d *Deployer) ensureImage(ctx context.Context, ref string) error {
+	if _, err := d.opts.Client.ImageInspect(ctx, ref); err == nil {
+		return nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("image %s: %w", ref, err)
+	}
+	auth := ""
+	if d.opts.PullAuth != nil {
+		auth = d.opts.PullAuth(ref)
+	}
+	resp, err := d.opts.Client.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer resp.Close()
+	if err := resp.Wait(ctx); err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nil
+}
+
+// environ is KEY=VALUE, sorted, vars overridden by the service's own.
+func environ(vars, own map[string]string) []string {
+	all := map[string]string{}
+	for k, v := range vars {
+		all[k] = v
+	}
+	for k, v := range own {
+		all[k] = v
+	}
+	out := make([]string, 0, len(all))
+	for k, v := range all {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// filesTar is a tar of files, rooted at /, with their parent folders.
+func filesTar(files []compose.File) (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	now := time.Now()
+	for _, f := range files {
+		p := path.Clean(f.Path)
+		if !path.IsAbs(p) || p == "/" {
+			return nil, fmt.Errorf("file %q: want an absolute path", f.Path)
+		}
+		var parents []string
+		for dir := path.Dir(p); dir != "/" && !dirs[dir]; dir = path.Dir(dir) {
+			parents = append([]string{dir}, parents...)
+			dirs[dir] = true
+		}
+		for _, dir := range parents {
+			if err := tw.WriteHeader(&tar.Header{Name: dir[1:] + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: now}); err != nil {
+				return nil, err
+			}
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: p[1:], Mode: 0o644, Size: int64(len(f.Content)), ModTime: now}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(f.Content); err != nil {
+			return nil, err
+		}
+	}
+	return &buf, tw.Close()
+}
+
+// waitHealthy waits until an exposed service answers its health check on
+// its loopback port (2xx or 3xx), or accepts connections when it has no
+// health path. A container that stops fails at once.
+func (d *Deployer) waitHealthy(ctx context.Context, s started) error {
+	if !s.svc.Expose {
+		return d.waitRunning(ctx, s.id)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	hc := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var last error
+	for i := 0; ; i++ {
+		last = probe(ctx, hc, addr, s.svc.Health)
+		if last == nil {
+			return nil
+		}
+		if i%10 == 9 {
+			if err := d.waitRunning(ctx, s.id); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			what := "connections on " + addr
+			if s.svc.Health != "" {
+				what = "GET http://" + addr + s.svc.Health
+			}
+			return fmt.Errorf("not healthy in time (%s): %w", what, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func probe(ctx context.Context, hc *http.Client, addr, health string) error {
+	if health == "" {
+		var dl net.Dialer
+		conn, err := dl.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+health, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return nil
+}
+
+func (d *Deployer) waitRunning(ctx context.Context, id string) error {
+	insp, err := d.opts.Client.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	if st := insp.Container.State; st != nil && !st.Running {
+		return fmt.Errorf("container stopped (exit code %d) %s", st.ExitCode, st.Error)
+	}
+	return nil
+}
+
+// switchRoutes points each exposed service's route at its new container
+// and removes the routes of services the environment no longer has.
+func (d *Deployer) switchRoutes(ctx context.Context, spec Spec, news []started) error {
+	if d.opts.Router == nil {
+		return nil
+	}
+	keep := map[string]bool{}
+	for _, s := range news {
+		if !s.svc.Expose {
+			continue
+		}
+		id, err := routeID(spec.Env, s.svc.Name)
+		if err != nil {
+			return err
+		}
+		keep[id] = true
+		rt := proxy.Route{ID: id, Hosts: []string{s.host}, Upstreams: []proxy.Upstream{{Addr: "127.0.0.1:" + strconv.Itoa(s.port)}}}
+		if err := d.opts.Router.Apply(ctx, rt); err != nil {
+			return fmt.Errorf("route %s: %w", id, err)
+		}
+	}
+	return d.removeRoutes(ctx, spec.Env, keep)
+}
+
+// removeRoutes removes the env's routes not in keep.
+func (d *Deployer) removeRoutes(ctx context.Context, env string, keep map[string]bool) error {
+	routes, err := d.opts.Router.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list routes: %w", err)
+	}
+	var errs []error
+	for _, rt := range routes {
+		if e, _, ok := proxy.ParseRouteID(rt.ID); ok && e == env && !keep[rt.ID] {
+			if err := d.opts.Router.Remove(ctx, rt.ID); err != nil {
+				errs = append(errs, fmt.Errorf("remove route %s: %w", rt.ID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeGeneration removes the containers and ports of a failed generation.
+func (d *Deployer) removeGeneration(ctx context.Context, env string, news []started, gen int) {
+	for _, s := range news {
+		if s.id != "" {
+			// It never got traffic: no graceful stop.
+			if _, err := d.opts.Client.ContainerRemove(ctx, s.id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				d.log.Warn("deploy: remove failed container", "env", env, "service", s.svc.Name, "err", err)
+			}
+		}
+		if err := d.opts.Ports.Release(ctx, env, portOwner(s.svc.Name, gen)); err != nil {
+			d.log.Warn("deploy: release port", "env", env, "service", s.svc.Name, "err", err)
+		}
+	}
+}
+
+// removeContainer stops the container gracefully, then removes it.
+func (d *Deployer) removeContainer(ctx context.Context, id string) error {
+	timeout := int(d.opts.StopTimeout / time.Second)
+	if _, err := d.opts.Client.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) {
+		d.log.Warn("stop container", "container", id, "err", err)
+	}
+	if _, err := d.opts.Client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %.12s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+// Package dockerhost deploys the services of an environment to a Docker
+// host: one network per environment, containers from images pinned by
+// digest, injected variables and files, host ports on 127.0.0.1 from the
+// port allocator, and a route per exposed service in the proxy.
+//
+// Everything it creates carries labels (LabelEnv, LabelService,
+// LabelGeneration, ...), and Status, List and Teardown read them back from
+// Docker, so a restarted Slipway finds its environments as it left them.
+//
+// A redeploy is a new generation: its containers start on new ports next to
+// the old ones, the routes switch once the new ones pass their health
+// check, and only then does the old generation go.
+package dockerhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/env/compose"
+	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/slug"
+)
+
+// Labels on every container, network and volume of an environment.
+const (
+	LabelEnv        = "slipway.env"        // the environment slug
+	LabelEnvName    = "slipway.env.name"   // the environment name, e.g. review/feature-x
+	LabelService    = "slipway.service"    // the Compose service name
+	LabelGeneration = "slipway.generation" // 1, 2, ...: one per deploy
+	LabelImage      = "slipway.image"      // the image pinned by digest
+	LabelHostPort   = "slipway.host-port"  // the loopback port of an exposed service
+	LabelHost       = "slipway.host"       // its hostname in the proxy
+)
+
+// Defaults of zero Options fields.
+const (
+	DefaultHealthTimeout = 60 * time.Second
+	DefaultDrain         = time.Second
+	DefaultStopTimeout   = 10 * time.Second
+)
+
+// Ports reserves host ports; *ports.Allocator is one.
+type Ports interface {
+	Reserve(ctx context.Context, env, service string) (int, error)
+	Release(ctx context.Context, env, service string) error
+	ReleaseEnv(ctx context.Context, env string) error
+}
+
+// Options configure a Deployer.
+type Options struct {
+	// Client talks to the Docker engine on this host (ports are bound to
+	// its loopback and probed from here).
+	Client *client.Client
+	// Ports hands out the loopback ports of exposed services.
+	Ports Ports
+	// Router installs the routes; nil deploys without a proxy.
+	Router proxy.Router
+	// Hostnames make the routes' hostnames (needed with a Router).
+	Hostnames proxy.Hostnames
+	// HealthTimeout bounds the wait for a new generation to be healthy.
+	HealthTimeout time.Duration
+	// Drain is how long the old generation keeps running after the switch,
+	// for the requests the proxy already sent it.
+	Drain time.Duration
+	// StopTimeout is the grace between SIGTERM and SIGKILL.
+	StopTimeout time.Duration
+	// PullAuth returns the X-Registry-Auth value for pulling image, "" for
+	// none; nil pulls anonymously.
+	PullAuth func(image string) string
+	// Logger gets one line per step; slog.Default when nil.
+	Logger *slog.Logger
+}
+
+// Spec is one deploy of an environment.
+type Spec struct {
+	// Env is the environment slug (slug.Environment of the name).
+	Env string
+	// Name is the environment name, e.g. review/feature-x, for display.
+	Name string
+	// Services come from the environment's Compose file.
+	Services []compose.Service
+	// Vars are injected into every container (CI_ENVIRONMENT_*, ...); a
+	// service's own environment wins.
+	Vars map[string]string
+	// Files are written into every container, next to each service's own.
+	Files []compose.File
+}
+
+// Status is an environment as Docker shows it.
+type Status struct {
+	Env        string
+	Name       string
+	Generation int
+	Services   []ServiceStatus
+}
+
+// ServiceStatus is one container of the current generation.
+type ServiceStatus struct {
+	Name      string
+	Container string
+	Image     string
+	// State is Docker's: running, exited, ...
+	State string
+	// Port is the loopback port (exposed services), 0 otherwise.
+	Port int
+	// Host is the hostname in the proxy, "" without one.
+	Host string
+}
+
+// Addr is the loopback address of an exposed service, "" otherwise.
+func (s ServiceStatus) Addr() string {
+	if s.Port == 0 {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(s.Port)
+}
+
+// Service returns the status of the named service.
+func (s Status) Service(name string) (ServiceStatus, bool) {
+	for _, svc := range s.Services {
+		if svc.Name == name {
+			return svc, true
+		}
+	}
+	return ServiceStatus{}, false
+}
+
+// ErrNotFound is returned by Status for an environment with no container.
+var ErrNotFound = errors.New("environment not found")
+
+// Deployer deploys environments to one Docker host. It is safe for
+// concurrent use; deploys of one environment run one after the other.
+type Deployer struct {
+	opts Options
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// New returns a Deployer; Client and Ports are required.
+func New(opts Options) (*Deployer, error) {
+	if opts.Client == nil {
+		return nil, errors.New("dockerhost: no Docker client")
+	}
+	if opts.Ports == nil {
+		return nil, errors.New("dockerhost: no port allocator")
+	}
+	if opts.Router != nil {
+		if err := opts.Hostnames.Validate(); err != nil {
+			return nil, fmt.Errorf("dockerhost: %w", err)
+		}
+	}
+	if opts.HealthTimeout <= 0 {
+		opts.HealthTimeout = DefaultHealthTimeout
+	}
+	if opts.Drain <= 0 {
+		opts.Drain = DefaultDrain
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = DefaultStopTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Deployer{opts: opts, log: log, locks: map[string]*sync.Mutex{}}, nil
+}
+
+// lock serialises the deploys and teardowns of one environment.
+func (d *Deployer) lock(env string) func() {
+	d.mu.Lock()
+	l, ok := d.locks[env]
+	if !ok {
+		l = &sync.Mutex{}
+		d.locks[env] = l
+	}
+	d.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// checkSpec refuses what would make unsafe or clashing names.
+func checkSpec(spec Spec) error {
+	if err := proxy.CheckSlug("environment slug", spec.Env); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if len(spec.Services) == 0 {
+		return fmt.Errorf("deploy %s: no service", spec.Env)
+	}
+	seen := map[string]string{}
+	for _, s := range spec.Services {
+		key := slug.Ref(s.Name)
+		if key == "" {
+			return fmt.Errorf("deploy %s: service %q: the name has no letter or digit", spec.Env, s.Name)
+		}
+		if other, ok := seen[key]; ok {
+			return fmt.Errorf("deploy %s: services %q and %q have the same slug %q", spec.Env, other, s.Name, key)
+		}
+		seen[key] = s.Name
+		if s.Expose && (s.Port < 1 || s.Port > 65535) {
+			return fmt.Errorf("deploy %s: service %s: exposed without a port", spec.Env, s.Name)
+		}
+		if s.Expose {
+			if err := proxy.CheckSlug("service "+s.Name+" hostname", s.Hostname); err != nil {
+				return fmt.Errorf("deploy %s: %w", spec.Env, err)
+			}
+		}
+	}
+	for _, s := range spec.Services {
+		for _, m := range s.Mounts {
+			if slug.Ref(m.Volume) == "" {
+				return fmt.Errorf("deploy %s: service %s: volume %q: the name has no letter or digit", spec.Env, s.Name, m.Volume)
+			}
+		}
+	}
+	return nil
+}
+
+// networkName is the environment's network.
+func networkName(env string) string { return "slipway-env-" + env }
+
+// volumeName is a named volume of the environment.
+func volumeName(env, volume string) string { return "slipway-env-" + env + "-" + slug.Ref(volume) }
+
+// containerName is a service's container in one generation.
+func containerName(env, service string, gen int) string {
+	return fmt.Sprintf("slipway-env-%s-%s-%d", env, slug.Ref(service), gen)
+}
+
+// portOwner is the service key under which a generation holds its port:
+// two generations run side by side during a redeploy.
+func portOwner(service string, gen int) string {
+	return fmt.Sprintf("%s-g%d", slug.Ref(service), gen)
+}
+
+// routeID is the route of an exposed service.
+func routeID(env, service string) (string, error) {
+	return proxy.RouteID(env, slug.Ref(service))
+}
+
+func envFilter(env string) client.Filters {
+	return client.Filters{}.Add("label", LabelEnv+"="+env)
+}
+
+// labels of an object of env.
+func labels(spec Spec, extra ...string) map[string]string {
+	l := map[string]string{LabelEnv: spec.Env}
+	if spec.Name != "" {
+		l[LabelEnvName] = spec.Name
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		l[extra[i]] = extra[i+1]
+	}
+	return l
+}
+
+func sortedServices(s []ServiceStatus) {
+	slices.SortFunc(s, func(a, b ServiceStatus) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+}
