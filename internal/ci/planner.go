@@ -12,7 +12,23 @@ import (
 )
 
 // ErrNoPipeline means workflow:rules kept the pipeline from being created.
-var ErrNoPipeline = errors.New("workflow:rules matched no rule (or a rule with when: never): no pipeline for this run")
+var ErrNoPipeline = errors.New("no pipeline for this run")
+
+// errWorkflow means workflow:rules kept the pipeline from being created.
+var errWorkflow = fmt.Errorf("%w: workflow:rules matched no rule (or a rule with when: never)", ErrNoPipeline)
+
+// ErrNoJobs means no job's rules or only/except match: GitLab creates no
+// pipeline then (nor for one of only .pre and .post jobs).
+var ErrNoJobs = fmt.Errorf("%w: no job's rules or only/except match this run", ErrNoPipeline)
+
+func onlyPrePost(jobs []*PlannedJob) bool {
+	for _, j := range jobs {
+		if j.Stage != ".pre" && j.Stage != ".post" {
+			return false
+		}
+	}
+	return true
+}
 
 // NewPlan evaluates workflow and job rules (or only/except) for one
 // pipeline, expands parallel and matrix jobs and resolves needs and
@@ -27,7 +43,7 @@ func NewPlan(cfg *Config, ctx Context) (*Plan, error) {
 			return nil, err
 		}
 		if !res.matched || res.rule.When == Never {
-			return nil, ErrNoPipeline
+			return nil, errWorkflow
 		}
 		global = global.With(res.rule.Variables)
 	}
@@ -55,6 +71,9 @@ func NewPlan(cfg *Config, ctx Context) (*Plan, error) {
 	}
 	if len(errList) > 0 {
 		return nil, errList.sorted()
+	}
+	if onlyPrePost(p.Jobs) {
+		return nil, ErrNoJobs
 	}
 	sort.SliceStable(p.Jobs, func(i, j int) bool { return p.Jobs[i].StageIndex < p.Jobs[j].StageIndex })
 	if err := resolveEdges(p, instances); err != nil {
@@ -159,7 +178,7 @@ func planJob(def *Job, inst instance, global Variables, stageIndex map[string]in
 			pj.When = r.When
 			if r.When == Manual && !def.AllowFailure.Set {
 				// A manual rule blocks the pipeline unless it says otherwise.
-				pj.AllowFailure = AllowFailure{}
+				pj.AllowFailure = AllowFailure{Set: true}
 			}
 		}
 		if r.AllowFailure != nil {
@@ -203,7 +222,7 @@ func planJob(def *Job, inst instance, global Variables, stageIndex map[string]in
 		return nil, nil
 	}
 	if pj.When == Manual && !pj.AllowFailure.Set && def.Rules == nil {
-		pj.AllowFailure = AllowFailure{Allowed: true} // job-level manual is optional
+		pj.AllowFailure = AllowFailure{Set: true, Allowed: true} // job-level manual is optional
 	}
 	if pj.When == Delayed && pj.StartIn == 0 {
 		return nil, fmt.Errorf("job %s: when: delayed needs start_in", def.Name)

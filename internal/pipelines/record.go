@@ -1,0 +1,189 @@
+package pipelines
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/engine"
+	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/joblog"
+	"github.com/slipway-cd/slipway/internal/notify"
+	"github.com/slipway-cd/slipway/internal/store"
+)
+
+// recorder turns one run's engine events into store updates, log lines,
+// live updates and notifications. The engine hands it one event at a time.
+type recorder struct {
+	s        *Service
+	project  store.Project
+	pipeline store.Pipeline
+	ids      map[string]int64 // job name -> store job ID
+	masker   joblog.Masker
+	pick     *byname.Picker
+	plan     *ci.Plan
+}
+
+func (r *recorder) handle(e engine.Event) {
+	ctx := context.Background()
+	st := r.s.Store
+	logErr := func(what string, err error) {
+		if err != nil {
+			r.s.log().Error(what, "pipeline", r.pipeline.ID, "job", e.Job, "err", err)
+		}
+	}
+	id := r.ids[e.Job]
+	switch e.Kind {
+	case engine.PipelineStarted:
+		p, err := st.SetPipelineStatus(ctx, r.pipeline.ID, store.Running, "")
+		logErr("pipeline started", err)
+		r.notifyPipeline(p, notify.Running)
+	case engine.JobCreated:
+		if _, err := st.SetJobStatus(ctx, id, store.Pending); err != nil {
+			logErr("job pending", err)
+		}
+	case engine.JobStarted:
+		kind := ""
+		if pj := r.plan.Job(e.Job); pj != nil {
+			kind = r.pick.Kind(pj)
+		}
+		if e.Attempt > 1 {
+			r.appendLog(id, fmt.Sprintf("--- attempt %d ---", e.Attempt))
+		}
+		j, err := st.StartJob(ctx, id, "local", kind, r.s.Logs.Path(r.pipeline.ID, id))
+		logErr("job started", err)
+		r.notifyJob(j, notify.Running)
+	case engine.JobLog:
+		r.appendLog(id, e.Line)
+	case engine.JobFinished:
+		res := e.JobResult
+		var j store.Job
+		var err error
+		switch res.Status {
+		case engine.Manual, engine.Created, engine.Pending:
+			j, err = st.SetJobStatus(ctx, id, store.Status(res.Status))
+		default:
+			jr := store.JobResult{Status: store.Status(res.Status), FailureReason: res.FailureReason}
+			if res.Status == engine.Failed || res.Status == engine.Canceled || res.Status == engine.Skipped {
+				jr.Error = r.masker.Apply(res.Detail)
+			}
+			if res.Attempts > 0 {
+				code := res.ExitCode
+				jr.ExitCode = &code
+			}
+			j, err = st.FinishJob(ctx, id, jr)
+		}
+		logErr("job finished", err)
+		r.s.Logs.Close(r.pipeline.ID, id)
+		if res.Attempts > 0 {
+			r.notifyJob(j, notify.Status(res.Status))
+		}
+	case engine.PipelineFinished:
+		p, err := st.SetPipelineStatus(ctx, r.pipeline.ID, store.Status(e.Result.Status), "")
+		logErr("pipeline finished", err)
+		r.notifyPipeline(p, notify.Status(e.Result.Status))
+	}
+	r.s.Updates.Publish(r.pipeline.ID)
+}
+
+func (r *recorder) appendLog(jobID int64, line string) {
+	if err := r.s.Logs.Append(r.pipeline.ID, jobID, r.masker.Apply(line)); err != nil {
+		r.s.log().Error("writing job log", "job", jobID, "err", err)
+	}
+}
+
+func (r *recorder) event(status notify.Status) notify.Event {
+	p := r.pipeline
+	title, _, _ := strings.Cut(p.Ref, "\n")
+	e := notify.Event{
+		Kind: notify.KindPipeline, Status: status, Time: time.Now().UTC(),
+		Project:  notify.Project{Name: r.project.Name, Repo: projectPath(r.project)},
+		Pipeline: notify.Pipeline{ID: p.ID, Source: p.Source},
+		Ref:      title, Tag: p.Tag, SHA: p.SHA,
+	}
+	if r.s.BaseURL != "" {
+		e.Pipeline.URL = fmt.Sprintf("%s/pipelines/%d", r.s.BaseURL, p.ID)
+	}
+	if p.MergeRequest != nil {
+		e.MergeRequestIID = p.MergeRequest.IID
+	}
+	return e
+}
+
+func (r *recorder) notifyPipeline(p store.Pipeline, status notify.Status) {
+	if r.s.Notify == nil {
+		return
+	}
+	e := r.event(status)
+	if p.StartedAt != nil && p.FinishedAt != nil {
+		e.Pipeline.DurationSeconds = p.FinishedAt.Sub(*p.StartedAt).Seconds()
+	}
+	r.s.Notify(e)
+}
+
+func (r *recorder) notifyJob(j store.Job, status notify.Status) {
+	if r.s.Notify == nil || j.ID == 0 {
+		return
+	}
+	e := r.event(status)
+	e.Kind = notify.KindJob
+	e.Job = &notify.Job{ID: j.ID, Name: j.Name, Stage: j.Stage, AllowFailure: j.AllowFailure, DurationSeconds: j.Duration.Seconds()}
+	if r.s.BaseURL != "" {
+		e.Job.URL = fmt.Sprintf("%s/jobs/%d", r.s.BaseURL, j.ID)
+	}
+	r.s.Notify(e)
+}
+
+// Broker tells subscribers (live pages) that a pipeline changed.
+type Broker struct {
+	mu   sync.Mutex
+	subs map[int64]map[chan struct{}]struct{}
+}
+
+// Subscribe returns a channel that receives a value (coalesced) whenever
+// pipeline id changes, and a function to stop.
+func (b *Broker) Subscribe(id int64) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	b.mu.Lock()
+	if b.subs == nil {
+		b.subs = map[int64]map[chan struct{}]struct{}{}
+	}
+	if b.subs[id] == nil {
+		b.subs[id] = map[chan struct{}]struct{}{}
+	}
+	b.subs[id][ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs[id], ch)
+		b.mu.Unlock()
+	}
+}
+
+// Publish wakes the subscribers of pipeline id. A nil Broker does nothing.
+func (b *Broker) Publish(id int64) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs[id] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

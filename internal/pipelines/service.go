@@ -1,0 +1,532 @@
+// Package pipelines creates and runs a server's pipelines: a trigger
+// (webhook, schedule, poll, API) becomes a plan of the project's commit,
+// persisted in the store and run by the engine; the engine's events become
+// job states, masked log files, live updates and notifications.
+package pipelines
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/engine"
+	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/joblog"
+	"github.com/slipway-cd/slipway/internal/notify"
+	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
+	"github.com/slipway-cd/slipway/internal/store"
+	"github.com/slipway-cd/slipway/internal/workspace"
+)
+
+// ErrNoPipeline means the project's rules create no pipeline for a trigger.
+var ErrNoPipeline = ci.ErrNoPipeline
+
+// Service runs pipelines for the server.
+type Service struct {
+	Store   *store.Store
+	Mirrors *mirror.Mirrors
+	Logs    *joblog.Store
+	// WorkDir holds the engine's working copies, artifacts and cache.
+	WorkDir string
+	// Executor is shell, docker or auto.
+	Executor    string
+	Concurrency int
+	// Notify receives pipeline and job events (may be nil).
+	Notify func(notify.Event)
+	// BaseURL is the server's public URL, for links in notifications.
+	BaseURL string
+	Logger  *slog.Logger
+	// Updates tells live pages that a pipeline changed.
+	Updates *Broker
+
+	mu      sync.Mutex
+	running map[int64]context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Trigger is what starts a pipeline.
+type Trigger struct {
+	Source    string // push, merge_request_event, schedule, web, api, trigger
+	Ref       string // branch or tag name
+	Tag       bool
+	SHA       string // empty: the ref's current commit
+	BeforeSHA string
+	Variables map[string]string
+	// MergeRequest is set for merge request pipelines.
+	MergeRequest *store.MergeRequest
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// Create plans and starts a pipeline of project for t. A pipeline file with
+// errors still gives a pipeline, failed with the file's errors, as GitLab
+// does; rules that create no pipeline give ErrNoPipeline.
+func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) (store.Pipeline, error) {
+	repo, err := s.sync(ctx, project)
+	if err != nil {
+		return store.Pipeline{}, err
+	}
+	if t.SHA == "" {
+		rev := "refs/heads/" + t.Ref
+		if t.Tag {
+			rev = "refs/tags/" + t.Ref
+		}
+		if t.SHA, err = repo.Resolve(rev); err != nil {
+			return store.Pipeline{}, fmt.Errorf("ref %q of project %s: %w", t.Ref, project.Name, err)
+		}
+	}
+	p := store.Pipeline{
+		ProjectID: project.ID, Source: t.Source, Ref: t.Ref, Tag: t.Tag, SHA: t.SHA,
+		BeforeSHA: t.BeforeSHA, Status: store.Created, Variables: t.Variables, MergeRequest: t.MergeRequest,
+	}
+	plan, planErr := s.plan(ctx, project, repo, p)
+	if errors.Is(planErr, ci.ErrNoPipeline) {
+		return store.Pipeline{}, planErr
+	}
+	p, err = s.Store.CreatePipeline(ctx, p)
+	if err != nil {
+		return store.Pipeline{}, err
+	}
+	if planErr != nil {
+		p, err = s.Store.SetPipelineStatus(ctx, p.ID, store.Failed, planErr.Error())
+		s.Updates.Publish(p.ID)
+		return p, err
+	}
+	for _, pj := range plan.Jobs {
+		_, err := s.Store.CreateJob(ctx, store.Job{
+			PipelineID: p.ID, Name: pj.Name, Stage: pj.Stage, Status: store.Created,
+			AllowFailure: pj.AllowFailure.Allowed || len(pj.AllowFailure.ExitCodes) > 0, When: string(pj.When), Attempt: 1,
+		})
+		if err != nil {
+			return p, err
+		}
+	}
+	s.start(project, p, repo, plan, engine.Options{})
+	return p, nil
+}
+
+// sync fetches the project's mirror.
+func (s *Service) sync(ctx context.Context, project store.Project) (*gitinfo.Repo, error) {
+	repoURL, err := cloneURL(project)
+	if err != nil {
+		return nil, err
+	}
+	path, err := s.Mirrors.Sync(ctx, fmt.Sprintf("%d", project.ID), repoURL)
+	if err != nil {
+		return nil, fmt.Errorf("project %s: %w", project.Name, err)
+	}
+	return &gitinfo.Repo{Dir: path}, nil
+}
+
+// cloneURL puts the credentials the project names (env:NAME, a token in
+// the server's environment) into its repository URL.
+func cloneURL(p store.Project) (string, error) {
+	ref := p.CredentialsRef
+	if ref == "" {
+		return p.RepoURL, nil
+	}
+	name, ok := strings.CutPrefix(ref, "env:")
+	if !ok {
+		return "", fmt.Errorf("project %s: credentials_ref %q: only env:NAME is supported", p.Name, ref)
+	}
+	token := os.Getenv(name)
+	if token == "" {
+		return "", fmt.Errorf("project %s: credentials_ref: $%s is not set", p.Name, name)
+	}
+	u, err := url.Parse(p.RepoURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("project %s: credentials need an http(s) repository URL", p.Name)
+	}
+	u.User = url.UserPassword("oauth2", token)
+	return u.String(), nil
+}
+
+// plan loads the pipeline file of p's commit and plans it. It is
+// deterministic, so a retry or a restart plans a pipeline again.
+func (s *Service) plan(ctx context.Context, project store.Project, repo *gitinfo.Repo, p store.Pipeline) (*ci.Plan, error) {
+	tmp, err := os.MkdirTemp("", "slipway-plan-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	snap, err := workspace.Extract(ctx, repo.Dir, p.SHA, tmp)
+	if err != nil {
+		return nil, err
+	}
+	file := project.PipelineFile
+	if file == "" {
+		file = store.DefaultPipelineFile
+	}
+	cfg, err := ci.Load(filepath.Join(snap.Dir, file), ci.LoadOptions{ProjectDir: snap.Dir})
+	if err != nil {
+		return nil, err
+	}
+	commit, err := repo.Commit(p.SHA)
+	if err != nil {
+		return nil, err
+	}
+	info := ci.PipelineInfo{
+		Source: p.Source, PipelineID: p.ID, SHA: p.SHA, BeforeSHA: p.BeforeSHA,
+		Message: commit.Message, Timestamp: commit.Timestamp, Author: commit.Author,
+		DefaultBranch: project.DefaultBranch, ProjectName: project.Name, ProjectPath: projectPath(project),
+		ProjectURL: mirror.Redact(project.RepoURL), ServerURL: s.BaseURL,
+	}
+	if s.BaseURL != "" && p.ID != 0 {
+		info.PipelineURL = fmt.Sprintf("%s/pipelines/%d", s.BaseURL, p.ID)
+	}
+	pctx := ci.Context{CompareTo: func(base string) ([]string, error) { return repo.Changed(base, p.SHA) }}
+	switch {
+	case p.Tag:
+		info.Tag = p.Ref
+	case p.MergeRequest != nil:
+		mr := p.MergeRequest
+		info.MergeRequest = &ci.MergeRequestInfo{
+			IID: mr.IID, Title: mr.Title, SourceBranch: mr.SourceBranch, TargetBranch: mr.TargetBranch,
+			SourceSHA: firstOf(mr.SourceSHA, p.SHA), TargetSHA: mr.TargetSHA, DiffBaseSHA: mr.DiffBaseSHA,
+			Labels: mr.Labels, ProjectPath: info.ProjectPath,
+		}
+		if info.MergeRequest.DiffBaseSHA == "" && mr.TargetSHA != "" {
+			info.MergeRequest.DiffBaseSHA, _ = repo.MergeBase(mr.TargetSHA, p.SHA)
+		}
+		if base := info.MergeRequest.DiffBaseSHA; base != "" {
+			if pctx.Changed, err = repo.Changed(base, p.SHA); err == nil {
+				pctx.ChangesKnown = true
+			}
+		}
+	default:
+		info.Branch = p.Ref
+		if p.BeforeSHA != "" && strings.Trim(p.BeforeSHA, "0") != "" {
+			if pctx.Changed, err = repo.Changed(p.BeforeSHA, p.SHA); err == nil {
+				pctx.ChangesKnown = true
+			}
+		}
+	}
+	pctx.Predefined = ci.Predefined(info)
+	if cfg.UsesExists() {
+		if pctx.Files, err = repo.Files(p.SHA); err != nil {
+			return nil, err
+		}
+	}
+	vars, err := s.Store.ListVariables(ctx, project.ID)
+	if err != nil {
+		return nil, err
+	}
+	// Project variables, then the pipeline's own (which win).
+	protected := p.Tag || (p.MergeRequest == nil && p.Ref == project.DefaultBranch)
+	for _, v := range vars {
+		if v.Protected && !protected {
+			continue
+		}
+		pctx.Run = append(pctx.Run, ci.Variable{Name: v.Name, Value: v.Value, Raw: true})
+	}
+	for _, k := range sortedKeys(p.Variables) {
+		pctx.Run = pctx.Run.With(ci.Variables{{Name: k, Value: p.Variables[k]}})
+	}
+	return ci.NewPlan(cfg, pctx)
+}
+
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// projectPath is the repository's path on its forge (owner/name), from its
+// URL, or the project's name.
+func projectPath(p store.Project) string {
+	u, err := url.Parse(p.RepoURL)
+	if err != nil || u.Host == "" {
+		return "local/" + p.Name
+	}
+	return strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
+}
+
+// start runs the engine for a pipeline in the background.
+func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.Repo, plan *ci.Plan, opts engine.Options) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	if s.running == nil {
+		s.running = map[int64]context.CancelFunc{}
+	}
+	s.running[p.ID] = cancel
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.running, p.ID)
+			s.mu.Unlock()
+			cancel()
+		}()
+		if err := s.run(ctx, project, p, repo, plan, opts); err != nil {
+			s.log().Error("pipeline failed to run", "pipeline", p.ID, "err", err)
+			if _, serr := s.Store.SetPipelineStatus(context.Background(), p.ID, store.Failed, err.Error()); serr != nil {
+				s.log().Error("recording pipeline failure", "pipeline", p.ID, "err", serr)
+			}
+			s.Updates.Publish(p.ID)
+		}
+	}()
+}
+
+// run runs a plan and records what happens.
+func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeline, repo *gitinfo.Repo, plan *ci.Plan, opts engine.Options) error {
+	vars, err := s.Store.ListVariables(ctx, project.ID)
+	if err != nil {
+		return err
+	}
+	masker := joblog.NewMasker(vars.MaskedValues())
+	jobs, err := s.Store.ListJobs(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	ids := map[string]int64{}
+	for _, j := range Latest(jobs) {
+		ids[j.Name] = j.ID
+	}
+	pick, err := byname.For(ctx, s.Executor, plan, nil)
+	if err != nil {
+		return err
+	}
+	rec := &recorder{s: s, project: project, pipeline: p, ids: ids, masker: masker, pick: pick, plan: plan}
+	opts.Repo, opts.Commit, opts.WorkDir = repo.Dir, p.SHA, s.WorkDir
+	opts.ExecutorFor, opts.Concurrency, opts.PipelineID = pick.Executor, s.Concurrency, p.ID
+	opts.Events = rec.handle
+	res, err := engine.Run(ctx, plan, opts)
+	if err != nil {
+		return err
+	}
+	return s.saveResults(p.ID, res)
+}
+
+// resultsPath keeps a pipeline's engine results (artifacts folders,
+// dotenv) so that a retry or a play can resume it.
+func (s *Service) resultsPath(pipelineID int64) string {
+	return filepath.Join(s.WorkDir, "pipelines", fmt.Sprint(pipelineID), "results.json")
+}
+
+func (s *Service) saveResults(pipelineID int64, res *engine.Result) error {
+	data, err := json.Marshal(res.Jobs)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(s.resultsPath(pipelineID), data, 0o600)
+}
+
+func (s *Service) loadResults(pipelineID int64) ([]engine.JobResult, error) {
+	data, err := os.ReadFile(s.resultsPath(pipelineID))
+	if err != nil {
+		return nil, err
+	}
+	var out []engine.JobResult
+	return out, json.Unmarshal(data, &out)
+}
+
+// Cancel stops a running pipeline; its running jobs end canceled.
+func (s *Service) Cancel(pipelineID int64) bool {
+	s.mu.Lock()
+	cancel, ok := s.running[pipelineID]
+	s.mu.Unlock()
+	if ok {
+		cancel()
+	}
+	return ok
+}
+
+// Running reports whether a pipeline runs in this server.
+func (s *Service) Running(pipelineID int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.running[pipelineID]
+	return ok
+}
+
+// Retry runs a finished job again, and the jobs after it that had not run.
+func (s *Service) Retry(ctx context.Context, jobID int64) error { return s.resume(ctx, jobID, false) }
+
+// Play runs a manual job, and the jobs it held back.
+func (s *Service) Play(ctx context.Context, jobID int64) error { return s.resume(ctx, jobID, true) }
+
+func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
+	job, err := s.Store.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if s.Running(job.PipelineID) {
+		return fmt.Errorf("pipeline %d is still running", job.PipelineID)
+	}
+	switch {
+	case play && job.Status != store.Manual:
+		return fmt.Errorf("job %s is %s, not a manual job waiting to be played", job.Name, job.Status)
+	case !play && !(job.Status == store.Failed || job.Status == store.Success || job.Status == store.Canceled):
+		return fmt.Errorf("job %s is %s: only finished jobs can be retried", job.Name, job.Status)
+	}
+	p, err := s.Store.GetPipeline(ctx, job.PipelineID)
+	if err != nil {
+		return err
+	}
+	project, err := s.Store.GetProject(ctx, p.ProjectID)
+	if err != nil {
+		return err
+	}
+	repo, err := s.sync(ctx, project)
+	if err != nil {
+		return err
+	}
+	plan, err := s.plan(ctx, project, repo, p)
+	if err != nil {
+		return fmt.Errorf("planning pipeline %d again: %w", p.ID, err)
+	}
+	prior := map[string]engine.JobResult{}
+	results, _ := s.loadResults(p.ID) // none after a crash: earlier jobs then count as they are stored
+	byName := map[string]engine.JobResult{}
+	for _, r := range results {
+		byName[r.Name] = r
+	}
+	all, err := s.Store.ListJobs(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	jobs := Latest(all)
+	for _, j := range jobs {
+		keep := j.Status == store.Success || j.Status == store.Failed || (j.Status == store.Manual && !play)
+		if j.Name == job.Name || !keep {
+			continue
+		}
+		r, ok := byName[j.Name]
+		if !ok {
+			r = engine.JobResult{Name: j.Name, Stage: j.Stage, Status: engine.Status(j.Status), AllowFailure: j.AllowFailure}
+		}
+		prior[j.Name] = r
+	}
+	// Jobs that run again: a finished one gets a new attempt (its old row
+	// stays, as a retried job does in GitLab), a waiting one starts over.
+	for _, j := range jobs {
+		if _, ok := prior[j.Name]; ok || plan.Job(j.Name) == nil {
+			continue
+		}
+		if j.Status.Finished() {
+			next := store.Job{PipelineID: p.ID, Name: j.Name, Stage: j.Stage, Status: store.Created,
+				AllowFailure: j.AllowFailure, When: j.When, Attempt: j.Attempt + 1}
+			if _, err := s.Store.CreateJob(ctx, next); err != nil {
+				return err
+			}
+		} else if _, err := s.Store.SetJobStatus(ctx, j.ID, store.Created); err != nil {
+			return err
+		}
+	}
+	opts := engine.Options{Prior: prior}
+	if play {
+		opts.Manual = []string{job.Name}
+	}
+	if _, err := s.Store.SetPipelineStatus(ctx, p.ID, store.Pending, ""); err != nil {
+		return err
+	}
+	s.Updates.Publish(p.ID)
+	s.start(project, p, repo, plan, opts)
+	return nil
+}
+
+// Recover runs at start: jobs a killed server left running become failed
+// with reason (and are retried when their retry:when allows
+// runner_system_failure), and created pipelines start.
+func (s *Service) Recover(ctx context.Context, reason string) error {
+	failed, err := s.Store.FailRunningJobs(ctx, reason)
+	if err != nil {
+		return err
+	}
+	for _, j := range failed {
+		s.log().Warn("job was running when the server stopped", "job", j.ID, "name", j.Name, "pipeline", j.PipelineID)
+		if s.retriesSystemFailure(ctx, j) {
+			if err := s.Retry(ctx, j.ID); err != nil {
+				s.log().Error("retrying interrupted job", "job", j.ID, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// retriesSystemFailure: does the job's retry:when include
+// runner_system_failure (or always) with attempts left?
+func (s *Service) retriesSystemFailure(ctx context.Context, j store.Job) bool {
+	p, err := s.Store.GetPipeline(ctx, j.PipelineID)
+	if err != nil {
+		return false
+	}
+	project, err := s.Store.GetProject(ctx, p.ProjectID)
+	if err != nil {
+		return false
+	}
+	repo, err := s.sync(ctx, project)
+	if err != nil {
+		return false
+	}
+	plan, err := s.plan(ctx, project, repo, p)
+	if err != nil {
+		return false
+	}
+	pj := plan.Job(j.Name)
+	if pj == nil || pj.Def.Retry.Max < max(j.Attempt, 1) {
+		return false
+	}
+	when := pj.Def.Retry.When
+	if len(when) == 0 {
+		return true
+	}
+	for _, w := range when {
+		if w == "always" || w == engine.RunnerSystemFailure {
+			return true
+		}
+	}
+	return false
+}
+
+// Latest keeps the last attempt of each job (a retry adds a row), in
+// the order of first appearance.
+func Latest(jobs []store.Job) []store.Job {
+	last := map[string]int{}
+	var out []store.Job
+	for _, j := range jobs {
+		if i, ok := last[j.Name]; ok {
+			out[i] = j
+			continue
+		}
+		last[j.Name] = len(out)
+		out = append(out, j)
+	}
+	return out
+}
+
+// Wait waits for every running pipeline to end (after Shutdown cancels them).
+func (s *Service) Wait() { s.wg.Wait() }
+
+// Shutdown cancels every running pipeline and waits for them.
+func (s *Service) Shutdown() {
+	s.mu.Lock()
+	for _, c := range s.running {
+		c()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+	}
+}

@@ -1,0 +1,248 @@
+package pipelines
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/joblog"
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
+	"github.com/slipway-cd/slipway/internal/store"
+	"github.com/slipway-cd/slipway/internal/store/storetest"
+)
+
+func gitRepo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first"}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	return dir
+}
+
+func newService(t *testing.T, url string) *Service {
+	t.Helper()
+	st, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	data := t.TempDir()
+	s := &Service{
+		Store: st, Mirrors: &mirror.Mirrors{Dir: filepath.Join(data, "repos")}, Logs: &joblog.Store{Dir: filepath.Join(data, "logs")},
+		WorkDir: filepath.Join(data, "work"), Executor: "shell", Concurrency: 2, Updates: &Broker{},
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// waitFor polls the pipeline until it leaves the active statuses.
+func waitFor(t *testing.T, s *Service, id int64) store.Pipeline {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		p, err := s.Store.GetPipeline(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Status.Active() && !s.Running(id) {
+			return p
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("pipeline %d did not finish", id)
+	return store.Pipeline{}
+}
+
+func statuses(t *testing.T, s *Service, id int64) map[string]store.Status {
+	jobs, err := s.Store.ListJobs(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]store.Status{}
+	for _, j := range Latest(jobs) {
+		out[j.Name] = j.Status
+	}
+	return out
+}
+
+func jobNamed(t *testing.T, s *Service, pipelineID int64, name string) store.Job {
+	jobs, _ := s.Store.ListJobs(context.Background(), pipelineID)
+	for _, j := range Latest(jobs) {
+		if j.Name == name {
+			return j
+		}
+	}
+	t.Fatalf("no job %s", name)
+	return store.Job{}
+}
+
+const pipelineFile = `
+stages: [build, test, deploy]
+build:
+  stage: build
+  script:
+    - echo "building $CI_COMMIT_REF_NAME with token $DEPLOY_TOKEN"
+    - echo "source=$CI_PIPELINE_SOURCE mr=$CI_MERGE_REQUEST_IID"
+test:
+  stage: test
+  script: [test -f marker || exit 4]
+deploy:
+  stage: deploy
+  script: [echo deployed]
+  when: manual
+  allow_failure: false
+`
+
+func TestServicePipelineRetryAndPlay(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		s := newService(t, url)
+		repo := gitRepo(t, map[string]string{".gitlab-ci.yml": pipelineFile})
+		project, err := s.Store.CreateProject(ctx, store.Project{Name: "demo", RepoURL: repo, DefaultBranch: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Store.SetVariable(ctx, store.Variable{ProjectID: project.ID, Name: "DEPLOY_TOKEN", Value: "hunter2-very-secret", Masked: true}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = waitFor(t, s, p.ID)
+		if p.Status != store.Failed {
+			t.Errorf("pipeline %s, want failed (test exits 4)", p.Status)
+		}
+		want := map[string]store.Status{"build": store.Success, "test": store.Failed, "deploy": store.Skipped}
+		if got := statuses(t, s, p.ID); !equal(got, want) {
+			t.Errorf("jobs %v, want %v", got, want)
+		}
+		build := jobNamed(t, s, p.ID, "build")
+		lines, _ := s.Logs.Read(p.ID, build.ID)
+		log := strings.Join(lines, "\n")
+		if !strings.Contains(log, "building main with token [MASKED]") || strings.Contains(log, "hunter2") {
+			t.Errorf("build log not masked:\n%s", log)
+		}
+		if !strings.Contains(log, "source=push") {
+			t.Errorf("predefined variables missing:\n%s", log)
+		}
+
+		// Fix the cause and retry the failed job: the pipeline goes on to
+		// the blocking manual job.
+		test := jobNamed(t, s, p.ID, "test")
+		os.WriteFile(filepath.Join(repo, "marker"), nil, 0o644) // not committed: the retry must not see it
+		if err := s.Retry(ctx, test.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, s, p.ID)
+		if got := jobNamed(t, s, p.ID, "test"); got.Status != store.Failed || got.Attempt != 2 {
+			t.Errorf("retried test = %s attempt %d, want failed again on attempt 2 (same commit)", got.Status, got.Attempt)
+		}
+		if err := s.Retry(ctx, jobNamed(t, s, p.ID, "build").ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, s, p.ID)
+		if n := len(mustJobs(t, s, p.ID)); n < 5 {
+			t.Errorf("%d job rows, want the old attempts kept", n)
+		}
+		if err := s.Play(ctx, jobNamed(t, s, p.ID, "build").ID); err == nil {
+			t.Error("playing a job that is not manual was accepted")
+		}
+	})
+}
+
+func TestServiceManualPlayAndMergeRequest(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, storetest.SQLiteURL(t))
+	repo := gitRepo(t, map[string]string{".gitlab-ci.yml": `
+build:
+  script: ['echo "mr=$CI_MERGE_REQUEST_IID src=$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"']
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+deploy:
+  stage: deploy
+  script: [echo deployed]
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+      when: manual
+after:
+  stage: .post
+  script: [echo after]
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+`})
+	project, _ := s.Store.CreateProject(ctx, store.Project{Name: "mr", RepoURL: repo, DefaultBranch: "main"})
+	if _, err := s.Create(ctx, project, Trigger{Source: "push", Ref: "main"}); !errors.Is(err, ErrNoPipeline) {
+		t.Errorf("push: err = %v, want ErrNoPipeline", err)
+	}
+	p, err := s.Create(ctx, project, Trigger{Source: "merge_request_event", Ref: "main",
+		MergeRequest: &store.MergeRequest{IID: 42, SourceBranch: "main", TargetBranch: "main"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = waitFor(t, s, p.ID)
+	if p.Status != store.Manual {
+		t.Errorf("pipeline %s, want manual (blocked by deploy)", p.Status)
+	}
+	build := jobNamed(t, s, p.ID, "build")
+	lines, _ := s.Logs.Read(p.ID, build.ID)
+	if !strings.Contains(strings.Join(lines, "\n"), "mr=42 src=main") {
+		t.Errorf("merge request variables missing: %q", lines)
+	}
+	if err := s.Play(ctx, jobNamed(t, s, p.ID, "deploy").ID); err != nil {
+		t.Fatal(err)
+	}
+	p = waitFor(t, s, p.ID)
+	if got := statuses(t, s, p.ID); p.Status != store.Success || got["deploy"] != store.Success || got["after"] != store.Success {
+		t.Errorf("after play: pipeline %s, jobs %v", p.Status, got)
+	}
+}
+
+func TestServiceBadPipelineFileFailsThePipeline(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, storetest.SQLiteURL(t))
+	repo := gitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  scirpt: [x]\n"})
+	project, _ := s.Store.CreateProject(ctx, store.Project{Name: "bad", RepoURL: repo, DefaultBranch: "main"})
+	p, err := s.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != store.Failed || !strings.Contains(p.Error, `.gitlab-ci.yml:2:3: job job: unknown keyword "scirpt"`) {
+		t.Errorf("pipeline %s %q", p.Status, p.Error)
+	}
+}
+
+func mustJobs(t *testing.T, s *Service, id int64) []store.Job {
+	jobs, err := s.Store.ListJobs(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+func equal(a, b map[string]store.Status) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
