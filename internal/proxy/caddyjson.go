@@ -13,6 +13,10 @@ type CaddyOptions struct {
 	// long after a config change; Caddy closes them at once otherwise, so a
 	// change to any route would cut every environment's streams (Caddy 2.7+).
 	StreamCloseDelay time.Duration
+	// UpstreamSource, when set, names a dynamic upstreams module that
+	// reverse_proxy asks for the route's upstreams by route id, instead of
+	// the upstreams being written in the route (see package embedded).
+	UpstreamSource string
 }
 
 // caddyRoute is the part of Caddy's route JSON Slipway writes and reads back.
@@ -30,9 +34,15 @@ type caddyMatch struct {
 type caddyHandler struct {
 	Handler          string          `json:"handler"`
 	Upstreams        []caddyUpstream `json:"upstreams,omitempty"`
+	DynamicUpstreams *caddyDynamic   `json:"dynamic_upstreams,omitempty"`
 	StreamCloseDelay string          `json:"stream_close_delay,omitempty"`
 	StatusCode       int             `json:"status_code,omitempty"`
 	Body             string          `json:"body,omitempty"`
+}
+
+type caddyDynamic struct {
+	Source string `json:"source"`
+	Route  string `json:"route"`
 }
 
 type caddyUpstream struct {
@@ -43,8 +53,12 @@ type caddyUpstream struct {
 // reverse_proxy handler, terminal so no later route runs after it.
 func CaddyRoute(r Route, opt CaddyOptions) json.RawMessage {
 	h := caddyHandler{Handler: "reverse_proxy"}
-	for _, u := range r.Upstreams {
-		h.Upstreams = append(h.Upstreams, caddyUpstream{Dial: u.Addr})
+	if opt.UpstreamSource != "" {
+		h.DynamicUpstreams = &caddyDynamic{Source: opt.UpstreamSource, Route: r.ID}
+	} else {
+		for _, u := range r.Upstreams {
+			h.Upstreams = append(h.Upstreams, caddyUpstream{Dial: u.Addr})
+		}
 	}
 	if opt.StreamCloseDelay > 0 {
 		h.StreamCloseDelay = opt.StreamCloseDelay.String()

@@ -1,7 +1,8 @@
 // Package embedded runs Caddy inside the Slipway process as its reverse
 // proxy. The Router keeps the whole Caddy JSON config and loads it with
-// caddy.Load after every change: that config is the one truth, and Caddy's
-// admin endpoint stays off, so nothing else can change it behind our back.
+// caddy.Load when a route is added or removed; Caddy's admin endpoint stays
+// off, so nothing else can change it behind our back. Upstream switches only
+// change the table the routes' reverse_proxy reads (upstreams.go).
 package embedded
 
 import (
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -123,15 +125,29 @@ func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
 	}
 	prev, had := r.routes[rt.ID]
 	r.routes[rt.ID] = rt
+	setUpstreams(rt)
+	if had && slices.Equal(prev.Hosts, rt.Hosts) {
+		return nil // an upstream switch: no reload (see upstreams.go)
+	}
 	if err := r.load(); err != nil {
 		if had {
 			r.routes[rt.ID] = prev
+			setUpstreams(prev)
 		} else {
 			delete(r.routes, rt.ID)
+			upstreamTable.Delete(rt.ID)
 		}
 		return fmt.Errorf("apply route %s: %w", rt.ID, err)
 	}
 	return nil
+}
+
+func setUpstreams(rt proxy.Route) {
+	addrs := make([]string, len(rt.Upstreams))
+	for i, u := range rt.Upstreams {
+		addrs[i] = u.Addr
+	}
+	upstreamTable.Store(rt.ID, addrs)
 }
 
 // Remove deletes the route; a missing route is no error.
@@ -147,27 +163,21 @@ func (r *Router) Remove(ctx context.Context, id string) error {
 		r.routes[id] = prev
 		return fmt.Errorf("remove route %s: %w", id, err)
 	}
+	upstreamTable.Delete(id)
 	return nil
 }
 
-// List returns the routes, read back from the config Caddy runs.
+// List returns the routes. Their ids and hosts are those of the config
+// Caddy runs; their upstreams those the routes' reverse_proxy asks for.
 func (r *Router) List(ctx context.Context) ([]proxy.Route, error) {
 	r.mu.Lock()
-	loaded := r.loaded
-	r.mu.Unlock()
-	var cfg struct {
-		Apps struct {
-			HTTP struct {
-				Servers map[string]struct {
-					Routes []json.RawMessage `json:"routes"`
-				} `json:"servers"`
-			} `json:"http"`
-		} `json:"apps"`
+	defer r.mu.Unlock()
+	out := make([]proxy.Route, 0, len(r.routes))
+	for _, rt := range r.routes {
+		out = append(out, rt)
 	}
-	if err := json.Unmarshal(loaded, &cfg); err != nil {
-		return nil, fmt.Errorf("embedded proxy: read config: %w", err)
-	}
-	return proxy.RoutesFromCaddy(cfg.Apps.HTTP.Servers[ServerName].Routes)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // Config returns the Caddy JSON config that runs now, for display.
@@ -186,6 +196,9 @@ func (r *Router) Close() error {
 	}
 	r.closed = true
 	defer running.Store(false)
+	for id := range r.routes {
+		upstreamTable.Delete(id)
+	}
 	if err := caddy.Stop(); err != nil {
 		return fmt.Errorf("embedded proxy: stop: %w", err)
 	}
@@ -212,7 +225,7 @@ func (r *Router) render() map[string]any {
 	}
 	sort.Strings(ids)
 	routes := make([]json.RawMessage, 0, len(ids)+1)
-	opt := proxy.CaddyOptions{StreamCloseDelay: r.cfg.StreamCloseDelay}
+	opt := proxy.CaddyOptions{StreamCloseDelay: r.cfg.StreamCloseDelay, UpstreamSource: "slipway"}
 	for _, id := range ids {
 		routes = append(routes, proxy.CaddyRoute(r.routes[id], opt))
 	}

@@ -195,7 +195,7 @@ func TestRemovedRouteIsNotServed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, body, err := get(http.DefaultClient, r.Addr(), appHost)
+	code, body, err := get(freshConns, r.Addr(), appHost)
 	if err != nil || code != 404 || body == "A" {
 		t.Fatalf("GET after Remove = %d %q, %v; want 404 not from the upstream", code, body, err)
 	}
@@ -223,3 +223,7 @@ func TestOneEmbeddedProxyPerProcess(t *testing.T) {
 		t.Fatal("second Start succeeded, want an error: Caddy is a process singleton")
 	}
 }
+
+// freshConns opens a new connection per request: a kept-alive one may still
+// be served by the config before a change while Caddy shuts it down.
+var freshConns = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}

@@ -189,7 +189,7 @@ func TestExternalCaddyFromEmptyConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, body, _ = get(http.DefaultClient, listen, appHost)
+	code, body, _ = get(freshConns, listen, appHost)
 	if code != 404 || strings.HasPrefix(body, "A ") {
 		t.Fatalf("GET after Remove = %d %q, want 404 not from the upstream", code, body)
 	}
@@ -257,3 +257,7 @@ func adminGet(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// freshConns opens a new connection per request: a kept-alive one may still
+// be served by the config before a change while Caddy shuts it down.
+var freshConns = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
