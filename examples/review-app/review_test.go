@@ -1,0 +1,179 @@
+// Package reviewapp_test deploys the example as a review environment on
+// the real Docker engine, behind the embedded Caddy, the way
+// `slipway env deploy` does: images built from the two Dockerfiles, pushed,
+// compose.yaml read with the job's variables.
+package reviewapp_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/env/compose"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/ports"
+	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+	"github.com/slipway-cd/slipway/internal/registry/registrytest"
+	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
+
+// buildImage builds the static binary of the Go package dir and the image
+// of dir/Dockerfile around it, pushes it to registry and returns the tag.
+func buildImage(t *testing.T, cli *client.Client, registry, dir string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), dir)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./"+dir)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./%s: %v\n%s", dir, err, out)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, src := range map[string]string{"Dockerfile": filepath.Join(dir, "Dockerfile"), dir: bin} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(b))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ref := registry + "/example/" + dir + ":review"
+	ctx := context.Background()
+	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{ref}, Remove: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := buildError(res.Body); err != nil {
+		t.Fatalf("build %s: %v", ref, err)
+	}
+	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := push.Wait(ctx); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true}) })
+	return ref
+}
+
+func buildError(body io.ReadCloser) error {
+	defer body.Close()
+	dec := json.NewDecoder(body)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if msg.Error != "" {
+			return errors.New(msg.Error)
+		}
+	}
+}
+
+func TestExampleAsReviewEnvironment(t *testing.T) {
+	cli := testenv.Docker(t)
+	ctx := context.Background()
+	_, registry := registrytest.Start(t, nil)
+	appImage := buildImage(t, cli, registry, "app")
+	sigverImage := buildImage(t, cli, registry, "sigver")
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyAddr := l.Addr().String()
+	l.Close()
+	caddy, err := embedded.Start(ctx, embedded.Config{Listen: proxyAddr, StorageDir: t.TempDir(), LogLevel: "ERROR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = caddy.Close() })
+	alloc, err := ports.New(t.TempDir(), ports.Range{Low: 29040, High: 29999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const domain = "review.example.com"
+	d, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: caddy,
+		Hostnames: proxy.Hostnames{Domain: domain}, Logger: slog.New(slog.DiscardHandler), StopTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	branch := "Feature/Login-Page"
+	name := "review/" + slug.Ref(branch)
+	envSlug := slug.Environment(name)
+	vars := map[string]string{
+		"APP_IMAGE": appImage, "SIGVER_IMAGE": sigverImage, "REVIEW_DOMAIN": domain,
+		"CI_COMMIT_REF_NAME": branch, "CI_ENVIRONMENT_SLUG": envSlug,
+	}
+	env, err := compose.Load(ctx, "compose.yaml", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Teardown(context.Background(), envSlug); err != nil {
+			t.Error(err)
+		}
+	})
+	st, err := d.Deploy(ctx, dockerhost.Spec{Env: envSlug, Name: name, Services: env.Services})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	get := func(host, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+proxyAddr+path, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	appHost, sigHost := envSlug+"."+domain, envSlug+"-sigver."+domain
+	if code, body := get(appHost, "/api/branch"); code != 200 || strings.TrimSpace(body) != branch {
+		t.Errorf("app /api/branch: %d %q, want 200 %q", code, body, branch)
+	}
+	if code, body := get(appHost, "/"); code != 200 || !strings.Contains(body, "http://"+sigHost) {
+		t.Errorf("app page: %d %q, want the signaling URL http://%s", code, body, sigHost)
+	}
+	if code, body := get(sigHost, "/"); code != 200 || strings.TrimSpace(body) != "sigver" {
+		t.Errorf("sigver: %d %q", code, body)
+	}
+	for _, svc := range st.Services {
+		if !strings.Contains(svc.Image, "@sha256:") {
+			t.Errorf("%s runs %s, not by digest", svc.Name, svc.Image)
+		}
+	}
+}
