@@ -16,10 +16,13 @@ type Project struct {
 	RepoURL string `json:"repo_url"`
 	// CredentialsRef names where the server finds the repository's
 	// credentials (e.g. "env:GIT_TOKEN"); it is never the secret itself.
-	CredentialsRef string    `json:"credentials_ref,omitempty"`
-	DefaultBranch  string    `json:"default_branch"`
-	PipelineFile   string    `json:"pipeline_file"`
-	CreatedAt      time.Time `json:"created_at"`
+	CredentialsRef string `json:"credentials_ref,omitempty"`
+	DefaultBranch  string `json:"default_branch"`
+	PipelineFile   string `json:"pipeline_file"`
+	// Poll asks the server to fetch the repository for new commits, for
+	// forges that cannot send webhooks.
+	Poll      bool      `json:"poll,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Defaults of new projects.
@@ -28,11 +31,11 @@ const (
 	DefaultPipelineFile = ".gitlab-ci.yml"
 )
 
-const projectCols = "id, name, repo_url, credentials_ref, default_branch, pipeline_file, created_at"
+const projectCols = "id, name, repo_url, credentials_ref, default_branch, pipeline_file, poll, created_at"
 
 func scanProject(r interface{ Scan(...any) error }) (Project, error) {
 	var p Project
-	err := r.Scan(&p.ID, &p.Name, &p.RepoURL, &p.CredentialsRef, &p.DefaultBranch, &p.PipelineFile, timeCol{&p.CreatedAt})
+	err := r.Scan(&p.ID, &p.Name, &p.RepoURL, &p.CredentialsRef, &p.DefaultBranch, &p.PipelineFile, &p.Poll, timeCol{&p.CreatedAt})
 	return p, err
 }
 
@@ -67,9 +70,9 @@ func (s *Store) CreateProject(ctx context.Context, p Project) (Project, error) {
 		return Project{}, err
 	}
 	p.CreatedAt = now()
-	err := s.conn().row(ctx, `INSERT INTO projects (name, repo_url, credentials_ref, default_branch, pipeline_file, created_at)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		p.Name, p.RepoURL, p.CredentialsRef, p.DefaultBranch, p.PipelineFile, p.CreatedAt).Scan(&p.ID)
+	err := s.conn().row(ctx, `INSERT INTO projects (name, repo_url, credentials_ref, default_branch, pipeline_file, poll, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		p.Name, p.RepoURL, p.CredentialsRef, p.DefaultBranch, p.PipelineFile, p.Poll, p.CreatedAt).Scan(&p.ID)
 	if err != nil {
 		return Project{}, fmt.Errorf("store: create project: %w", constraint(err, fmt.Sprintf("project %q", p.Name)))
 	}
@@ -82,9 +85,9 @@ func (s *Store) UpdateProject(ctx context.Context, p Project) (Project, error) {
 	if err := p.normalize(); err != nil {
 		return Project{}, err
 	}
-	row := s.conn().row(ctx, `UPDATE projects SET name = ?, repo_url = ?, credentials_ref = ?, default_branch = ?, pipeline_file = ?
+	row := s.conn().row(ctx, `UPDATE projects SET name = ?, repo_url = ?, credentials_ref = ?, default_branch = ?, pipeline_file = ?, poll = ?
 		WHERE id = ? RETURNING `+projectCols,
-		p.Name, p.RepoURL, p.CredentialsRef, p.DefaultBranch, p.PipelineFile, p.ID)
+		p.Name, p.RepoURL, p.CredentialsRef, p.DefaultBranch, p.PipelineFile, p.Poll, p.ID)
 	out, err := scanProject(row)
 	if err != nil {
 		return Project{}, fmt.Errorf("store: update project: %w", notFound(constraint(err, fmt.Sprintf("project %q", p.Name)), "project", p.ID))
