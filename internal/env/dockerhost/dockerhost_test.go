@@ -73,7 +73,7 @@ var (
 
 // image builds the busybox image once and pushes it to an embedded
 // registry, so it has a digest as any CI-built image does.
-func image(t *testing.T, cli *client.Client) string {
+func image(t testing.TB, cli *client.Client) string {
 	t.Helper()
 	imageOnce.Do(func() {
 		bb := testenv.BusyboxImage(t, cli)
@@ -100,7 +100,7 @@ func image(t *testing.T, cli *client.Client) string {
 	return imageRef
 }
 
-func caddy(t *testing.T) *embedded.Router {
+func caddy(t testing.TB) *embedded.Router {
 	t.Helper()
 	routerMu.Lock()
 	defer routerMu.Unlock()
@@ -127,7 +127,7 @@ type fixture struct {
 	proxy *embedded.Router
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	cli := testenv.Docker(t)
 	alloc, err := ports.New(t.TempDir(), ports.Range{Low: 28040, High: 28999})
@@ -148,7 +148,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // spec is the environment of branch, its Compose file interpolated with vars.
-func (f *fixture) spec(t *testing.T, branch string, vars map[string]string) dockerhost.Spec {
+func (f *fixture) spec(t testing.TB, branch string, vars map[string]string) dockerhost.Spec {
 	t.Helper()
 	all := map[string]string{"IMAGE": image(t, f.cli), "BRANCH": branch}
 	for k, v := range vars {
@@ -169,7 +169,7 @@ func (f *fixture) spec(t *testing.T, branch string, vars map[string]string) dock
 	return s
 }
 
-func get(t *testing.T, url, host string) (int, string, error) {
+func get(t testing.TB, url, host string) (int, string, error) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -548,4 +548,32 @@ func slicesContainFunc[T any](s []T, f func(T) bool) bool {
 		}
 	}
 	return false
+}
+
+// BenchmarkDeployUntilServed is a fresh two-service environment, images
+// already on the engine, from Deploy until its main hostname answers 200
+// through the proxy. Teardown is outside the timer.
+func BenchmarkDeployUntilServed(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		s := f.spec(b, fmt.Sprintf("bench/%d", i), nil)
+		i++
+		b.StartTimer()
+		st, err := f.d.Deploy(ctx, s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		web, _ := st.Service("web")
+		if code, _, err := get(b, "http://"+f.proxy.Addr()+"/", web.Host); err != nil || code != 200 {
+			b.Fatalf("GET: %d %v", code, err)
+		}
+		b.StopTimer()
+		if err := f.d.Teardown(ctx, s.Env); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
 }
