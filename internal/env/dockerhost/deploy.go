@@ -88,6 +88,9 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 		}
 	}
 	if err := d.switchRoutes(ctx, spec, news); err != nil {
+		// Some routes may point at the new generation already: back to
+		// the old one before the new one goes.
+		d.restoreRoutes(context.WithoutCancel(ctx), spec.Env, old.Items)
 		return fail(err)
 	}
 	log.Info("deploy: routes switched")
@@ -416,6 +419,28 @@ func (d *Deployer) switchRoutes(ctx context.Context, spec Spec, news []started) 
 		}
 	}
 	return d.removeRoutes(ctx, spec.Env, keep)
+}
+
+// restoreRoutes points the routes back at the containers of a previous
+// generation, as their labels describe them.
+func (d *Deployer) restoreRoutes(ctx context.Context, env string, old []container.Summary) {
+	if d.opts.Router == nil {
+		return
+	}
+	for _, c := range old {
+		host, port := c.Labels[LabelHost], c.Labels[LabelHostPort]
+		if host == "" || port == "" {
+			continue
+		}
+		id, err := routeID(env, c.Labels[LabelService])
+		if err != nil {
+			continue
+		}
+		rt := proxy.Route{ID: id, Hosts: []string{host}, Upstreams: []proxy.Upstream{{Addr: "127.0.0.1:" + port}}}
+		if err := d.opts.Router.Apply(ctx, rt); err != nil {
+			d.log.Warn("deploy: restore route", "env", env, "route", id, "err", err)
+		}
+	}
 }
 
 // removeRoutes removes the env's routes not in keep.

@@ -577,3 +577,47 @@ func BenchmarkDeployUntilServed(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// failingRouter refuses to apply one route, as a proxy that went away
+// halfway through a switch would.
+type failingRouter struct {
+	proxy.Router
+	failID string
+}
+
+func (r failingRouter) Apply(ctx context.Context, rt proxy.Route) error {
+	if rt.ID == r.failID {
+		return errors.New("proxy unreachable")
+	}
+	return r.Router.Apply(ctx, rt)
+}
+
+func TestRouteSwitchFailureRestoresOldRoutes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.spec(t, "feature/half-switch", nil)
+	st1, err := f.d.Deploy(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig1, _ := st1.Service("signaling")
+	webID, err := proxy.RouteID(s.Env, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// signaling's route switches first, then web's fails.
+	d, err := dockerhost.New(dockerhost.Options{Client: f.cli, Ports: f.ports, Router: failingRouter{f.proxy, webID},
+		Hostnames: proxy.Hostnames{Domain: domain}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := s
+	s2.Services = f.spec(t, "feature/half-switch", map[string]string{"MARK": "2"}).Services
+	if _, err := d.Deploy(ctx, s2); err == nil || !strings.Contains(err.Error(), "proxy unreachable") {
+		t.Fatalf("deploy: %v, want the route error", err)
+	}
+	mustGet(t, "http://"+f.proxy.Addr()+"/", sig1.Host, "sigver-1")
+	if st, err := f.d.Status(ctx, s.Env); err != nil || st.Generation != 1 {
+		t.Errorf("status: %+v, %v; want generation 1", st, err)
+	}
+}
