@@ -77,7 +77,7 @@ func (s *Service) log() *slog.Logger {
 // errors still gives a pipeline, failed with the file's errors, as GitLab
 // does; rules that create no pipeline give ErrNoPipeline.
 func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) (store.Pipeline, error) {
-	repo, err := s.sync(ctx, project)
+	repo, err := s.Sync(ctx, project)
 	if err != nil {
 		return store.Pipeline{}, err
 	}
@@ -120,8 +120,8 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 	return p, nil
 }
 
-// sync fetches the project's mirror.
-func (s *Service) sync(ctx context.Context, project store.Project) (*gitinfo.Repo, error) {
+// Sync fetches the project's mirror (with the credentials it names).
+func (s *Service) Sync(ctx context.Context, project store.Project) (*gitinfo.Repo, error) {
 	repoURL, err := cloneURL(project)
 	if err != nil {
 		return nil, err
@@ -385,7 +385,7 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
 	if err != nil {
 		return err
 	}
-	repo, err := s.sync(ctx, project)
+	repo, err := s.Sync(ctx, project)
 	if err != nil {
 		return err
 	}
@@ -473,7 +473,7 @@ func (s *Service) retriesSystemFailure(ctx context.Context, j store.Job) bool {
 	if err != nil {
 		return false
 	}
-	repo, err := s.sync(ctx, project)
+	repo, err := s.Sync(ctx, project)
 	if err != nil {
 		return false
 	}

@@ -1,0 +1,586 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slipway-cd/slipway/internal/pipelines"
+	"github.com/slipway-cd/slipway/internal/store"
+)
+
+// Handler is the whole HTTP surface: API, webhooks, UI, metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+
+	mux.HandleFunc("POST /hooks/{project}", s.webhook)
+	mux.HandleFunc("POST /hooks/{project}/{provider}", s.webhook)
+
+	api := func(pattern string, h func(*http.Request) (any, error)) {
+		mux.HandleFunc(pattern, s.apiHandler(h))
+	}
+	api("GET /api/projects", s.listProjects)
+	api("POST /api/projects", s.createProject)
+	api("GET /api/projects/{project}", s.getProject)
+	api("PUT /api/projects/{project}/webhook-secret", s.setWebhookSecret)
+	api("GET /api/projects/{project}/variables", s.listVariables)
+	api("PUT /api/projects/{project}/variables/{name}", s.setVariable)
+	api("DELETE /api/projects/{project}/variables/{name}", s.deleteVariable)
+	api("GET /api/projects/{project}/pipelines", s.listPipelines)
+	api("POST /api/projects/{project}/pipelines", s.runPipeline)
+	api("GET /api/projects/{project}/schedules", s.listSchedules)
+	api("POST /api/projects/{project}/schedules", s.createSchedule)
+	api("POST /api/projects/{project}/triggers", s.createTrigger)
+	mux.HandleFunc("POST /api/projects/{project}/trigger/pipeline", s.apiHandler(s.triggerPipeline))
+	api("GET /api/pipelines/{id}", s.getPipeline)
+	api("POST /api/pipelines/{id}/cancel", s.cancelPipeline)
+	api("GET /api/jobs/{id}", s.getJob)
+	api("POST /api/jobs/{id}/retry", s.retryJob)
+	api("POST /api/jobs/{id}/play", s.playJob)
+	mux.HandleFunc("GET /api/jobs/{id}/log", s.jobLog)
+	mux.HandleFunc("GET /api/jobs/{id}/log/stream", s.jobLogStream)
+	mux.HandleFunc("GET /api/pipelines/{id}/events", s.pipelineEvents)
+
+	s.routesUI(mux)
+	return mux
+}
+
+// httpError carries an HTTP status with a message for the API.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// apiHandler runs h, answers JSON and maps errors to status codes. Calls
+// that change something need the API token when one is configured.
+func (s *Server) apiHandler(h func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && !s.authorized(r) {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid API token is required (Authorization: Bearer ...)"})
+			return
+		}
+		v, err := h(r)
+		if err != nil {
+			code := http.StatusInternalServerError
+			var he *httpError
+			switch {
+			case errors.As(err, &he):
+				code = he.code
+			case errors.Is(err, store.ErrNotFound):
+				code = http.StatusNotFound
+			case errors.Is(err, store.ErrConflict):
+				code = http.StatusConflict
+			case errors.Is(err, store.ErrInvalid), errors.Is(err, pipelines.ErrNoPipeline):
+				code = http.StatusBadRequest
+			}
+			if code == http.StatusInternalServerError {
+				s.log.Error("api", "path", r.URL.Path, "err", err)
+			}
+			writeJSON(w, code, map[string]string{"error": err.Error()})
+			return
+		}
+		code := http.StatusOK
+		if r.Method == http.MethodPost {
+			code = http.StatusCreated
+		}
+		writeJSON(w, code, v)
+	}
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if s.apiToken == "" {
+		return true
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(s.apiToken)) == 1
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && err != io.EOF {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil {
+		return 0, badRequest("%s: %q is not a number", name, r.PathValue(name))
+	}
+	return id, nil
+}
+
+// project finds the project of the path: by ID or by name.
+func (s *Server) project(r *http.Request) (store.Project, error) {
+	ref := r.PathValue("project")
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		return s.Store.GetProject(r.Context(), id)
+	}
+	return s.Store.GetProjectByName(r.Context(), ref)
+}
+
+func (s *Server) listProjects(r *http.Request) (any, error) { return s.Store.ListProjects(r.Context()) }
+
+func (s *Server) getProject(r *http.Request) (any, error) { return s.project(r) }
+
+type projectRequest struct {
+	store.Project
+	WebhookSecret string `json:"webhook_secret"`
+}
+
+func (s *Server) createProject(r *http.Request) (any, error) {
+	var req projectRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	p, err := s.Store.CreateProject(r.Context(), req.Project)
+	if err != nil {
+		return nil, err
+	}
+	if req.WebhookSecret != "" {
+		if err := s.Store.SetWebhookSecret(r.Context(), p.ID, req.WebhookSecret); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (s *Server) setWebhookSecret(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Secret string `json:"secret"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Secret) < 16 {
+		return nil, badRequest("secret: at least 16 characters")
+	}
+	return map[string]bool{"ok": true}, s.Store.SetWebhookSecret(r.Context(), p.ID, req.Secret)
+}
+
+func (s *Server) listVariables(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.ListVariables(r.Context(), p.ID)
+}
+
+func (s *Server) setVariable(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	var v store.Variable
+	if err := decode(r, &v); err != nil {
+		return nil, err
+	}
+	v.ProjectID, v.Name = p.ID, r.PathValue("name")
+	return s.Store.SetVariable(r.Context(), v)
+}
+
+func (s *Server) deleteVariable(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, s.Store.DeleteVariable(r.Context(), p.ID, r.PathValue("name"))
+}
+
+func (s *Server) listPipelines(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	return s.Store.ListPipelines(r.Context(), store.PipelineFilter{
+		ProjectID: p.ID, Ref: q.Get("ref"), Status: store.Status(q.Get("status")), Source: q.Get("source"),
+		Limit: limit, Offset: offset,
+	})
+}
+
+// runRequest is a manual run (web, API) or a trigger-token run.
+type runRequest struct {
+	Ref       string            `json:"ref"`
+	Tag       bool              `json:"tag"`
+	Variables map[string]string `json:"variables"`
+}
+
+func (s *Server) runPipeline(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	var req runRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	source := "api"
+	if r.Header.Get("X-Slipway-Source") == "web" {
+		source = "web"
+	}
+	return s.create(r.Context(), p, pipelines.Trigger{Source: source, Ref: req.Ref, Tag: req.Tag, Variables: req.Variables})
+}
+
+func (s *Server) create(ctx context.Context, p store.Project, t pipelines.Trigger) (any, error) {
+	if t.Ref == "" {
+		t.Ref = p.DefaultBranch
+	}
+	pipe, err := s.Pipes.Create(ctx, p, t)
+	if err != nil {
+		return nil, err
+	}
+	return s.pipelineView(ctx, pipe.ID)
+}
+
+// pipelineWithJobs is a pipeline and the last attempt of each of its jobs.
+type pipelineWithJobs struct {
+	store.Pipeline
+	Jobs []store.Job `json:"jobs"`
+}
+
+func (s *Server) pipelineView(ctx context.Context, id int64) (pipelineWithJobs, error) {
+	p, err := s.Store.GetPipeline(ctx, id)
+	if err != nil {
+		return pipelineWithJobs{}, err
+	}
+	jobs, err := s.Store.ListJobs(ctx, id)
+	if err != nil {
+		return pipelineWithJobs{}, err
+	}
+	return pipelineWithJobs{Pipeline: p, Jobs: pipelines.Latest(jobs)}, nil
+}
+
+func (s *Server) getPipeline(r *http.Request) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	return s.pipelineView(r.Context(), id)
+}
+
+func (s *Server) cancelPipeline(r *http.Request) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	if !s.Pipes.Cancel(id) {
+		return nil, &httpError{http.StatusConflict, fmt.Sprintf("pipeline %d is not running", id)}
+	}
+	return map[string]bool{"canceled": true}, nil
+}
+
+func (s *Server) getJob(r *http.Request) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.GetJob(r.Context(), id)
+}
+
+func (s *Server) retryJob(r *http.Request) (any, error) { return s.resume(r, s.Pipes.Retry) }
+
+func (s *Server) playJob(r *http.Request) (any, error) { return s.resume(r, s.Pipes.Play) }
+
+func (s *Server) resume(r *http.Request, do func(context.Context, int64) error) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	job, err := s.Store.GetJob(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if err := do(r.Context(), id); err != nil {
+		return nil, &httpError{http.StatusConflict, err.Error()}
+	}
+	return s.pipelineView(r.Context(), job.PipelineID)
+}
+
+func (s *Server) listSchedules(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.ListSchedules(r.Context(), p.ID)
+}
+
+func (s *Server) createSchedule(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	var sc store.Schedule
+	if err := decode(r, &sc); err != nil {
+		return nil, err
+	}
+	sc.ProjectID = p.ID
+	if sc.Ref == "" {
+		sc.Ref = p.DefaultBranch
+	}
+	return s.Store.CreateSchedule(r.Context(), sc)
+}
+
+func (s *Server) createTrigger(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Description string `json:"description"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	t, token, err := s.Store.CreateTriggerToken(r.Context(), p.ID, req.Description)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"trigger": t, "token": token}, nil
+}
+
+// triggerPipeline is GitLab's trigger API: a trigger token, a ref and
+// variables[NAME]=value, as form fields or JSON. The token, not the API
+// token, authorizes it.
+func (s *Server) triggerPipeline(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	req := runRequest{Variables: map[string]string{}}
+	var token string
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var body struct {
+			runRequest
+			Token string `json:"token"`
+		}
+		if err := decode(r, &body); err != nil {
+			return nil, err
+		}
+		req, token = body.runRequest, body.Token
+	} else {
+		if err := r.ParseForm(); err != nil {
+			return nil, badRequest("form: %v", err)
+		}
+		token, req.Ref = r.Form.Get("token"), r.Form.Get("ref")
+		for k, v := range r.Form {
+			if name, ok := strings.CutPrefix(k, "variables["); ok && strings.HasSuffix(name, "]") && len(v) > 0 {
+				req.Variables[strings.TrimSuffix(name, "]")] = v[0]
+			}
+		}
+	}
+	t, err := s.Store.UseTriggerToken(r.Context(), token)
+	if err != nil || t.ProjectID != p.ID {
+		return nil, &httpError{http.StatusUnauthorized, "invalid trigger token"}
+	}
+	return s.create(r.Context(), p, pipelines.Trigger{Source: "trigger", Ref: req.Ref, Variables: req.Variables})
+}
+
+// jobLog answers a job's log as plain text.
+func (s *Server) jobLog(w http.ResponseWriter, r *http.Request) {
+	job, ok := s.jobOf(w, r)
+	if !ok {
+		return
+	}
+	lines, err := s.Logs.Read(job.PipelineID, job.ID)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for _, l := range lines {
+		io.WriteString(w, l+"\n")
+	}
+}
+
+func (s *Server) jobOf(w http.ResponseWriter, r *http.Request) (store.Job, bool) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return store.Job{}, false
+	}
+	job, err := s.Store.GetJob(r.Context(), id)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, store.ErrNotFound) {
+			code = http.StatusNotFound
+		}
+		http.Error(w, err.Error(), code)
+		return store.Job{}, false
+	}
+	return job, true
+}
+
+// jobLogStream streams a job's log as server-sent events: every line so far,
+// then each new line while the job runs, then an "end" event.
+func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
+	job, ok := s.jobOf(w, r)
+	if !ok {
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	lines, live, err := s.Logs.Follow(r.Context(), job.PipelineID, job.ID)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	send := func(event, data string) {
+		if event != "" {
+			fmt.Fprintf(w, "event: %s\n", event)
+		}
+		fmt.Fprintf(w, "data: %s\n\n", data)
+	}
+	for _, l := range lines {
+		send("", l)
+	}
+	flusher.Flush()
+	if live == nil {
+		// The log is complete, unless the job has not started yet: wait
+		// for its pipeline to move, then look again.
+		if st, err := s.Store.GetJob(r.Context(), job.ID); err == nil && (st.Status == store.Created || st.Status == store.Pending) {
+			s.waitForStart(r.Context(), w, flusher, job, len(lines), send)
+			return
+		}
+		send("end", "")
+		flusher.Flush()
+		return
+	}
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case l, ok := <-live:
+			if !ok {
+				send("end", "")
+				flusher.Flush()
+				return
+			}
+			send("", l)
+			flusher.Flush()
+		case <-keepalive.C:
+			io.WriteString(w, ": keepalive\n\n")
+			flusher.Flush()
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// waitForStart follows a job that has not started: when its pipeline
+// changes, the log is looked at again.
+func (s *Server) waitForStart(ctx context.Context, w http.ResponseWriter, f http.Flusher, job store.Job, sent int, send func(string, string)) {
+	updates, stop := s.Pipes.Updates.Subscribe(job.PipelineID)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-updates:
+		case <-time.After(2 * time.Second):
+		}
+		j, err := s.Store.GetJob(ctx, job.ID)
+		if err != nil {
+			return
+		}
+		lines, live, err := s.Logs.Follow(ctx, job.PipelineID, job.ID)
+		if err != nil {
+			return
+		}
+		for _, l := range lines[min(sent, len(lines)):] {
+			send("", l)
+		}
+		sent = len(lines)
+		f.Flush()
+		if live != nil {
+			for l := range live {
+				send("", l)
+				f.Flush()
+			}
+			send("end", "")
+			f.Flush()
+			return
+		}
+		if j.Status.Finished() || j.Status == store.Manual {
+			send("end", "")
+			f.Flush()
+			return
+		}
+	}
+}
+
+// pipelineEvents sends an event each time a pipeline changes, with its
+// current state, until it ends.
+func (s *Server) pipelineEvents(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	updates, stop := s.Pipes.Updates.Subscribe(id)
+	defer stop()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	for {
+		view, err := s.pipelineView(r.Context(), id)
+		if err != nil {
+			return
+		}
+		data, _ := json.Marshal(view)
+		fmt.Fprintf(w, "event: pipeline\ndata: %s\n\n", data)
+		flusher.Flush()
+		if !view.Status.Active() && !s.Pipes.Running(id) {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-updates:
+		case <-time.After(15 * time.Second):
+		}
+	}
+}

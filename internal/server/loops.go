@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/pipelines"
+	"github.com/slipway-cd/slipway/internal/store"
+)
+
+// scheduleLoop fires due schedules (the nightly run). Claiming is atomic in
+// the store, so several servers never fire one schedule twice.
+func (s *Server) scheduleLoop(ctx context.Context) {
+	defer s.loops.Done()
+	t := time.NewTicker(s.cfg.ScheduleTick)
+	defer t.Stop()
+	for {
+		s.fireSchedules(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) fireSchedules(ctx context.Context) {
+	due, err := s.Store.ClaimDueSchedules(ctx, time.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("claiming schedules", "err", err)
+		}
+		return
+	}
+	for _, sc := range due {
+		project, err := s.Store.GetProject(ctx, sc.ProjectID)
+		if err != nil {
+			s.log.Error("schedule's project", "schedule", sc.ID, "err", err)
+			continue
+		}
+		tag := false
+		p, err := s.Pipes.Create(ctx, project, pipelines.Trigger{Source: "schedule", Ref: sc.Ref, Tag: tag, Variables: sc.Variables})
+		if err != nil {
+			s.log.Warn("schedule created no pipeline", "schedule", sc.ID, "err", err)
+			continue
+		}
+		if err := s.Store.SetScheduleLastPipeline(ctx, sc.ID, p.ID); err != nil {
+			s.log.Error("recording schedule's pipeline", "schedule", sc.ID, "err", err)
+		}
+		s.log.Info("schedule fired", "schedule", sc.ID, "project", project.Name, "pipeline", p.ID)
+	}
+}
+
+// pollLoop is the fallback for forges that cannot send webhooks: it fetches
+// each project that asks for polling and starts a push pipeline for every
+// branch whose head moved since the last look.
+func (s *Server) pollLoop(ctx context.Context) {
+	defer s.loops.Done()
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		projects, err := s.Store.ListProjects(ctx)
+		if err != nil {
+			continue
+		}
+		for _, p := range projects {
+			if p.Poll {
+				s.poll(ctx, p)
+			}
+		}
+	}
+}
+
+// poll compares the branch heads of one project with what it saw before.
+// The first look only records them.
+func (s *Server) poll(ctx context.Context, p store.Project) {
+	repo, err := s.Pipes.Sync(ctx, p)
+	if err != nil {
+		s.log.Warn("polling", "project", p.Name, "err", err)
+		return
+	}
+	refs, err := repo.Refs()
+	if err != nil {
+		return
+	}
+	prevAny, seen := s.polled.Load(p.ID)
+	s.polled.Store(p.ID, refs.Branches)
+	if !seen {
+		return
+	}
+	prev := prevAny.(map[string]string)
+	for branch, sha := range refs.Branches {
+		if prev[branch] == sha {
+			continue
+		}
+		_, err := s.Pipes.Create(ctx, p, pipelines.Trigger{Source: "push", Ref: branch, SHA: sha, BeforeSHA: prev[branch]})
+		if err != nil && !errors.Is(err, pipelines.ErrNoPipeline) {
+			s.log.Warn("polled pipeline", "project", p.Name, "branch", branch, "err", err)
+		}
+	}
+}

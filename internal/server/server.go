@@ -1,0 +1,214 @@
+// Package server is `slipway serve`: one process with the HTTP API, the
+// web UI, webhooks, Prometheus metrics and the embedded registry, over the
+// store and the pipeline service.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/joblog"
+	"github.com/slipway-cd/slipway/internal/notify"
+	"github.com/slipway-cd/slipway/internal/pipelines"
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
+	"github.com/slipway-cd/slipway/internal/store"
+)
+
+// Config is the server's configuration: flags and one YAML file.
+type Config struct {
+	// Listen is the HTTP address (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// DataDir holds the database, mirrors, logs and working copies.
+	DataDir string `yaml:"data_dir"`
+	// Database is sqlite:///path or postgres://... (default: SQLite in DataDir).
+	Database string `yaml:"database"`
+	// BaseURL is how people reach the server, for links (default http://Listen).
+	BaseURL string `yaml:"base_url"`
+	// Executor runs jobs: shell, docker or auto.
+	Executor    string `yaml:"executor"`
+	Concurrency int    `yaml:"concurrency"`
+	// APITokenEnv names the environment variable that holds the API token;
+	// when it is set, API calls that change anything need it as a Bearer token.
+	APITokenEnv string `yaml:"api_token_env"`
+	// PollInterval is how often projects with polling on are fetched.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// ScheduleTick is how often due schedules are looked for.
+	ScheduleTick time.Duration `yaml:"schedule_tick"`
+	Notify       notify.Config `yaml:"notify"`
+}
+
+// LoadConfig reads a YAML configuration file; unknown keys are errors.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	f, err := os.Open(path)
+	if err != nil {
+		return c, err
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func (c *Config) defaults() error {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "slipway-data"
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
+	c.DataDir = abs
+	if c.Database == "" {
+		c.Database = "sqlite://" + filepath.Join(c.DataDir, "slipway.db")
+	}
+	if c.Executor == "" {
+		c.Executor = "shell"
+	}
+	valid := false
+	for _, n := range byname.Names {
+		valid = valid || n == c.Executor
+	}
+	if !valid {
+		return fmt.Errorf("executor %q: one of shell, docker, auto", c.Executor)
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = time.Minute
+	}
+	if c.ScheduleTick == 0 {
+		c.ScheduleTick = 5 * time.Second
+	}
+	return nil
+}
+
+// Server is a running Slipway server.
+type Server struct {
+	cfg      Config
+	Store    *store.Store
+	Pipes    *pipelines.Service
+	Logs     *joblog.Store
+	log      *slog.Logger
+	apiToken string
+	notifier *notify.Dispatcher
+	metrics  *metrics
+	registry *prometheus.Registry
+
+	http     *http.Server
+	listener net.Listener
+	stop     context.CancelFunc
+	loops    sync.WaitGroup
+	polled   sync.Map // project ID -> map[branch]sha seen by the poller
+}
+
+// New opens the store, recovers from an earlier crash and prepares the
+// server; Start serves it.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, Store: st, log: logger, registry: prometheus.NewRegistry()}
+	if cfg.APITokenEnv != "" {
+		s.apiToken = os.Getenv(cfg.APITokenEnv)
+		if s.apiToken == "" {
+			st.Close()
+			return nil, fmt.Errorf("api_token_env: $%s is empty", cfg.APITokenEnv)
+		}
+	}
+	targets, err := cfg.Notify.Targets(os.Getenv, http.DefaultClient)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("notify: %w", err)
+	}
+	s.notifier = notify.NewDispatcher(targets, notify.Options{Logger: logger})
+	s.metrics = newMetrics(s.registry)
+	s.Logs = &joblog.Store{Dir: filepath.Join(cfg.DataDir, "logs")}
+	s.Pipes = &pipelines.Service{
+		Store: st, Mirrors: &mirror.Mirrors{Dir: filepath.Join(cfg.DataDir, "repos")}, Logs: s.Logs,
+		WorkDir: filepath.Join(cfg.DataDir, "work"), Executor: cfg.Executor, Concurrency: cfg.Concurrency,
+		BaseURL: cfg.BaseURL, Logger: logger, Updates: &pipelines.Broker{},
+		Notify: func(e notify.Event) {
+			s.metrics.observe(e)
+			s.notifier.Notify(e)
+		},
+	}
+	return s, nil
+}
+
+// Start listens and serves, and starts the schedule and polling loops. It
+// also recovers what a killed server left: running jobs become failed.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.Pipes.Recover(ctx, "the Slipway server stopped while the job was running"); err != nil {
+		return fmt.Errorf("recovering: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	s.listener = ln
+	if s.cfg.BaseURL == "" {
+		s.cfg.BaseURL = "http://" + ln.Addr().String()
+		s.Pipes.BaseURL = s.cfg.BaseURL
+	}
+	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "err", err)
+		}
+	}()
+	loopCtx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.loops.Add(2)
+	go s.scheduleLoop(loopCtx)
+	go s.pollLoop(loopCtx)
+	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect())
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return s.cfg.BaseURL }
+
+// Close stops the loops, cancels running pipelines, drains notifications
+// and closes the store.
+func (s *Server) Close(ctx context.Context) error {
+	if s.stop != nil {
+		s.stop()
+		s.loops.Wait()
+	}
+	if s.http != nil {
+		s.http.Shutdown(ctx)
+	}
+	s.Pipes.Shutdown()
+	s.notifier.Close(ctx)
+	return s.Store.Close()
+}
