@@ -1,0 +1,550 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/store/storetest"
+)
+
+// The suite drives a real `slipway serve` process over HTTP, on SQLite and
+// on PostgreSQL.
+
+var slipwayBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "slipway-e2e")
+	if err != nil {
+		panic(err)
+	}
+	slipwayBin = filepath.Join(dir, "slipway")
+	if out, err := exec.Command("go", "build", "-o", slipwayBin, "../../cmd/slipway").CombinedOutput(); err != nil {
+		panic("building slipway: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// serverProc is one `slipway serve` process.
+type serverProc struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	url     string
+	dataDir string
+	db      string
+	config  string
+	stderr  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer starts slipway serve on a free loopback port.
+func startServer(t *testing.T, db, dataDir, config string) *serverProc {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &serverProc{t: t, url: "http://" + addr, dataDir: dataDir, db: db, config: config, stderr: &syncBuffer{}}
+	args := []string{"serve", "--listen", addr, "--data", dataDir, "--database", db, "--schedule-tick", "200ms"}
+	if config != "" {
+		args = append(args, "--config", config)
+	}
+	s.cmd = exec.Command(slipwayBin, args...)
+	s.cmd.Stderr = s.stderr
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(s.url + "/healthz"); err == nil {
+			resp.Body.Close()
+			return s
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server did not answer:\n%s", s.stderr)
+	return nil
+}
+
+// kill ends the server at once, as a crash would, with the jobs it runs.
+func (s *serverProc) kill() {
+	if s.cmd.Process != nil {
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		s.cmd.Wait()
+	}
+}
+
+func (s *serverProc) stop() {
+	if s.cmd.ProcessState == nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			s.kill()
+		}
+	}
+	if s.t.Failed() {
+		s.t.Logf("server log:\n%s", s.stderr)
+	}
+}
+
+func (s *serverProc) do(method, path string, body any, out any) int {
+	s.t.Helper()
+	var r io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		r = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, s.url+path, r)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			s.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (s *serverProc) text(path string) string {
+	s.t.Helper()
+	resp, err := http.Get(s.url + path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return string(data)
+}
+
+type job struct {
+	ID            int64  `json:"id"`
+	Name          string `json:"name"`
+	Status        string `json:"status"`
+	FailureReason string `json:"failure_reason"`
+	Error         string `json:"error"`
+}
+
+type pipeline struct {
+	ID     int64  `json:"id"`
+	Source string `json:"source"`
+	Ref    string `json:"ref"`
+	SHA    string `json:"sha"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	Jobs   []job  `json:"jobs"`
+}
+
+func (p pipeline) job(name string) job {
+	for _, j := range p.Jobs {
+		if j.Name == name {
+			return j
+		}
+	}
+	return job{}
+}
+
+func (s *serverProc) waitPipeline(id int64, done func(pipeline) bool) pipeline {
+	s.t.Helper()
+	var p pipeline
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		s.do("GET", fmt.Sprintf("/api/pipelines/%d", id), nil, &p)
+		if done(p) {
+			return p
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("pipeline %d: still %s %+v", id, p.Status, p.Jobs)
+	return p
+}
+
+func finished(p pipeline) bool {
+	return p.Status != "created" && p.Status != "pending" && p.Status != "running"
+}
+
+// gitRepo makes a repository with one commit on main and returns it and
+// the commit's SHA.
+func gitRepo(t *testing.T, files map[string]string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(body), 0o644)
+	}
+	git := func(args ...string) string {
+		out, err := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=Dev", "-c", "user.email=dev@example.com"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "Add the pipeline")
+	git("checkout", "-q", "-b", "feature/login")
+	os.WriteFile(filepath.Join(dir, "login.txt"), []byte("login"), 0o644)
+	git("add", "-A")
+	git("commit", "-q", "-m", "Login page")
+	git("checkout", "-q", "main")
+	return dir, git("rev-parse", "main")
+}
+
+func sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+const secret = "e2e-webhook-secret-0123456789"
+
+const e2ePipeline = `
+stages: [build, test]
+default:
+  interruptible: true
+.always: &always
+  rules:
+    - when: on_success
+build:
+  <<: *always
+  stage: build
+  script:
+    - 'echo "source=$CI_PIPELINE_SOURCE ref=$CI_COMMIT_REF_NAME sha=$CI_COMMIT_SHORT_SHA"'
+    - 'echo "mr=$CI_MERGE_REQUEST_IID from=$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME to=$CI_MERGE_REQUEST_TARGET_BRANCH_NAME title=$CI_MERGE_REQUEST_TITLE"'
+    - 'echo "token=$DEPLOY_TOKEN"'
+test:
+  <<: *always
+  stage: test
+  script: [echo tested]
+`
+
+func newProject(t *testing.T, s *serverProc, repo string) {
+	t.Helper()
+	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
+	if code := s.do("PUT", "/api/projects/shop/variables/DEPLOY_TOKEN", map[string]any{"value": "tok-3f9a8b7c6d5e", "masked": true}, nil); code != 200 {
+		t.Fatalf("set variable: %d", code)
+	}
+}
+
+func githubPush(t *testing.T, s *serverProc, sha, signature string) (int, pipeline) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": sha,
+		"repository": map[string]any{"full_name": "acme/shop", "clone_url": "https://github.com/acme/shop.git", "default_branch": "main"},
+		"head_commit": map[string]any{"id": sha, "message": "Add the pipeline", "timestamp": "2026-11-25T08:00:00Z"},
+		"pusher":      map[string]any{"name": "dev"},
+	})
+	req, _ := http.NewRequest("POST", s.url+"/hooks/shop", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "d-1")
+	req.Header.Set("X-Hub-Signature-256", signature)
+	if signature == "" {
+		req.Header.Set("X-Hub-Signature-256", sign(secret, body))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p pipeline
+	data, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(data, &p)
+	return resp.StatusCode, p
+}
+
+func TestServerEndToEnd(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db string) {
+		repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": e2ePipeline})
+		s := startServer(t, db, t.TempDir(), "")
+		newProject(t, s, repo)
+
+		t.Run("signed GitHub push runs a pipeline", func(t *testing.T) {
+			code, p := githubPush(t, s, sha, "")
+			if code != 201 || p.ID == 0 {
+				t.Fatalf("webhook answered %d %+v", code, p)
+			}
+			p = s.waitPipeline(p.ID, finished)
+			if p.Status != "success" || p.Source != "push" || p.SHA != sha {
+				t.Fatalf("pipeline %+v", p)
+			}
+			log := s.text(fmt.Sprintf("/api/jobs/%d/log", p.job("build").ID))
+			if !strings.Contains(log, "source=push ref=main sha="+sha[:8]) {
+				t.Errorf("build log:\n%s", log)
+			}
+			// The masked variable never appears: not in the log, not in any answer.
+			if strings.Contains(log, "tok-3f9a8b7c6d5e") || !strings.Contains(log, "token=[MASKED]") {
+				t.Errorf("masked variable leaked or missing:\n%s", log)
+			}
+			for _, path := range []string{"/api/projects/shop/variables", fmt.Sprintf("/api/pipelines/%d", p.ID), "/api/projects/shop/pipelines", fmt.Sprintf("/api/jobs/%d", p.job("build").ID)} {
+				if body := s.text(path); strings.Contains(body, "tok-3f9a8b7c6d5e") {
+					t.Errorf("%s answers the masked value", path)
+				}
+			}
+			filepath.Walk(s.dataDir, func(path string, info os.FileInfo, err error) error {
+				if err == nil && strings.HasSuffix(path, ".log") {
+					if data, _ := os.ReadFile(path); bytes.Contains(data, []byte("tok-3f9a8b7c6d5e")) {
+						t.Errorf("stored log %s holds the masked value", path)
+					}
+				}
+				return nil
+			})
+		})
+
+		t.Run("wrong signature is refused", func(t *testing.T) {
+			var before []pipeline
+			s.do("GET", "/api/projects/shop/pipelines", nil, &before)
+			code, _ := githubPush(t, s, sha, "sha256="+strings.Repeat("ab", 32))
+			if code != 401 {
+				t.Errorf("answer %d, want 401", code)
+			}
+			var after []pipeline
+			s.do("GET", "/api/projects/shop/pipelines", nil, &after)
+			if len(after) != len(before) {
+				t.Errorf("a refused webhook created a pipeline")
+			}
+			if strings.Contains(s.stderr.String(), "refs/heads/main") {
+				t.Errorf("the refused payload was logged")
+			}
+		})
+
+		t.Run("GitLab merge request sets CI_MERGE_REQUEST variables", func(t *testing.T) {
+			feature := strings.TrimSpace(run(t, repo, "git", "rev-parse", "feature/login"))
+			body, _ := json.Marshal(map[string]any{
+				"object_kind": "merge_request",
+				"project":     map[string]any{"path_with_namespace": "acme/shop", "web_url": "http://gitlab.local/acme/shop", "default_branch": "main"},
+				"object_attributes": map[string]any{
+					"iid": 12, "title": "Login page", "action": "open", "state": "opened",
+					"source_branch": "feature/login", "target_branch": "main",
+					"last_commit": map[string]any{"id": feature, "message": "Login page"},
+				},
+			})
+			req, _ := http.NewRequest("POST", s.url+"/hooks/shop", bytes.NewReader(body))
+			req.Header.Set("X-Gitlab-Event", "Merge Request Hook")
+			req.Header.Set("X-Gitlab-Token", secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p pipeline
+			json.NewDecoder(resp.Body).Decode(&p)
+			resp.Body.Close()
+			if resp.StatusCode != 201 {
+				t.Fatalf("answer %d", resp.StatusCode)
+			}
+			p = s.waitPipeline(p.ID, finished)
+			log := s.text(fmt.Sprintf("/api/jobs/%d/log", p.job("build").ID))
+			if p.Source != "merge_request_event" || !strings.Contains(log, "mr=12 from=feature/login to=main title=Login page") {
+				t.Errorf("pipeline %+v log:\n%s", p, log)
+			}
+		})
+
+		t.Run("a schedule fires", func(t *testing.T) {
+			if code := s.do("POST", "/api/projects/shop/schedules", map[string]any{"description": "nightly", "cron": "@every 1s", "ref": "main", "active": true, "variables": map[string]string{"NIGHTLY": "1"}}, nil); code != 201 {
+				t.Fatalf("create schedule: %d", code)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				var ps []pipeline
+				s.do("GET", "/api/projects/shop/pipelines?source=schedule", nil, &ps)
+				if len(ps) > 0 {
+					p := s.waitPipeline(ps[0].ID, finished)
+					if p.Status != "success" {
+						t.Errorf("scheduled pipeline %s", p.Status)
+					}
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Error("no scheduled pipeline")
+		})
+	})
+}
+
+func run(t *testing.T, dir string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v %s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// TestServerKilledMidJob: a crash leaves the running job failed with a
+// reason after the restart, and the jobs that had finished intact.
+func TestServerKilledMidJob(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db string) {
+		repo, _ := gitRepo(t, map[string]string{".gitlab-ci.yml": `
+stages: [one, two]
+quick:
+  stage: one
+  script: [echo quick]
+slow:
+  stage: two
+  script: [echo started, sleep 60]
+`})
+		data := t.TempDir()
+		s := startServer(t, db, data, "")
+		newProject(t, s, repo)
+		var p pipeline
+		if code := s.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &p); code != 201 {
+			t.Fatalf("run: %d", code)
+		}
+		s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("slow").Status == "running" })
+		time.Sleep(300 * time.Millisecond)
+		s.kill()
+
+		s2 := startServer(t, db, data, "")
+		p = s2.waitPipeline(p.ID, finished)
+		slow, quick := p.job("slow"), p.job("quick")
+		if slow.Status != "failed" || slow.FailureReason != "runner_system_failure" || !strings.Contains(slow.Error, "server stopped") {
+			t.Errorf("slow = %+v, want failed with the restart as reason", slow)
+		}
+		if quick.Status != "success" {
+			t.Errorf("quick = %+v, want its success kept", quick)
+		}
+		if log := s2.text(fmt.Sprintf("/api/jobs/%d/log", quick.ID)); !strings.Contains(log, "quick") {
+			t.Errorf("quick's log lost: %q", log)
+		}
+		if p.Status != "failed" || p.Error == "" {
+			t.Errorf("pipeline %s %q", p.Status, p.Error)
+		}
+	})
+}
+
+// TestServerNotifications checks the Slack and commit-status payloads a
+// real server sends, against local receivers.
+func TestServerNotifications(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]map[string]any{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		key := r.URL.Path
+		if r.Header.Get("Authorization") != "" {
+			key += " auth"
+		}
+		mu.Lock()
+		got[key] = append(got[key], body)
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+	t.Setenv("E2E_SLACK_URL", receiver.URL+"/slack")
+	t.Setenv("E2E_GITHUB_TOKEN", "ghp-e2e-token")
+	config := filepath.Join(t.TempDir(), "slipway.yml")
+	os.WriteFile(config, []byte(fmt.Sprintf(`
+notify:
+  - type: slack
+    url_env: E2E_SLACK_URL
+    events: [pipeline.*]
+  - type: github
+    base_url: %s/github
+    token_env: E2E_GITHUB_TOKEN
+    events: [pipeline.*]
+`, receiver.URL)), 0o644)
+	repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": e2ePipeline})
+	s := startServer(t, storetest.SQLiteURL(t), t.TempDir(), config)
+	// The project's repository is on GitHub as far as statuses go.
+	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main"}, nil); code != 201 {
+		t.Fatal(code)
+	}
+	var p pipeline
+	s.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &p)
+	s.waitPipeline(p.ID, finished)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(got["/slack"])
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slack := got["/slack"]
+	if len(slack) < 2 {
+		t.Fatalf("slack got %d messages: %v", len(slack), got)
+	}
+	last := slack[len(slack)-1]
+	if _, ok := last["attachments"]; !ok {
+		t.Errorf("slack message without attachments: %v", last)
+	}
+	text, _ := json.Marshal(last)
+	if !strings.Contains(string(text), "shop") || !strings.Contains(string(text), "success") {
+		t.Errorf("slack message lacks project or status: %s", text)
+	}
+	var statuses []map[string]any
+	for k, v := range got {
+		if strings.HasPrefix(k, "/github/repos/") && strings.HasSuffix(k, "/statuses/"+sha+" auth") {
+			statuses = append(statuses, v...)
+		}
+	}
+	if len(statuses) < 2 {
+		t.Fatalf("commit statuses: %v", got)
+	}
+	states := []string{}
+	for _, st := range statuses {
+		states = append(states, fmt.Sprint(st["state"]))
+		if st["context"] == nil || st["target_url"] == nil {
+			t.Errorf("status without context or target_url: %v", st)
+		}
+	}
+	if states[0] != "pending" || states[len(states)-1] != "success" {
+		t.Errorf("states %v, want pending ... success", states)
+	}
+}
