@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 
 // serverProc is one `slipway serve` process.
 type serverProc struct {
-	t       *testing.T
+	t       testing.TB
 	cmd     *exec.Cmd
 	url     string
 	dataDir string
@@ -70,7 +70,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer starts slipway serve on a free loopback port.
-func startServer(t *testing.T, db, dataDir, config string) *serverProc {
+func startServer(t testing.TB, db, dataDir, config string) *serverProc {
 	t.Helper()
 	addr := freeAddr(t)
 	s := &serverProc{t: t, url: "http://" + addr, dataDir: dataDir, db: db, config: config, stderr: &syncBuffer{}}
@@ -213,7 +213,7 @@ func finished(p pipeline) bool {
 
 // gitRepo makes a repository with one commit on main and returns it and
 // the commit's SHA.
-func gitRepo(t *testing.T, files map[string]string) (string, string) {
+func gitRepo(t testing.TB, files map[string]string) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	for name, body := range files {
@@ -267,7 +267,7 @@ test:
   script: [echo tested]
 `
 
-func newProject(t *testing.T, s *serverProc, repo string) {
+func newProject(t testing.TB, s *serverProc, repo string) {
 	t.Helper()
 	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
 		t.Fatalf("create project: %d", code)
@@ -277,7 +277,7 @@ func newProject(t *testing.T, s *serverProc, repo string) {
 	}
 }
 
-func githubPush(t *testing.T, s *serverProc, sha, signature string) (int, pipeline) {
+func githubPush(t testing.TB, s *serverProc, sha, signature string) (int, pipeline) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{
 		"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": sha,
@@ -412,7 +412,7 @@ func TestServerEndToEnd(t *testing.T) {
 	})
 }
 
-func run(t *testing.T, dir string, name string, args ...string) string {
+func run(t testing.TB, dir string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
