@@ -281,7 +281,7 @@ func githubPush(t testing.TB, s *serverProc, sha, signature string) (int, pipeli
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{
 		"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": sha,
-		"repository": map[string]any{"full_name": "acme/shop", "clone_url": "https://github.com/acme/shop.git", "default_branch": "main"},
+		"repository":  map[string]any{"full_name": "acme/shop", "clone_url": "https://github.com/acme/shop.git", "default_branch": "main"},
 		"head_commit": map[string]any{"id": sha, "message": "Add the pipeline", "timestamp": "2026-11-25T08:00:00Z"},
 		"pusher":      map[string]any{"name": "dev"},
 	})
