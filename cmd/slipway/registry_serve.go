@@ -26,28 +26,9 @@ func (f *registryFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.tokens, "tokens", "", "YAML file of per-project tokens (see docs/registry.md)")
 }
 
-// auth builds the registry's authentication; nil (everyone may do
-// everything) when neither users nor tokens are configured.
+// auth builds the registry's authentication (see registry.LoadAuth).
 func (f *registryFlags) auth() (*registry.Auth, error) {
-	if f.htpasswd == "" && f.tokens == "" {
-		return nil, nil
-	}
-	a := &registry.Auth{}
-	if f.htpasswd != "" {
-		users, err := registry.LoadHtpasswd(f.htpasswd)
-		if err != nil {
-			return nil, err
-		}
-		a.Users = users
-	}
-	if f.tokens != "" {
-		tf, err := registry.LoadTokenFile(f.tokens)
-		if err != nil {
-			return nil, err
-		}
-		a.Tokens = tf
-	}
-	return a, nil
+	return registry.LoadAuth(f.htpasswd, f.tokens)
 }
 
 func defaultRegistryData() string {

@@ -434,9 +434,6 @@ func (d decoder) rules(n *node, f string) []Rule {
 	return out
 }
 
-var refKeywords = []string{"branches", "tags", "api", "external", "pipelines", "pushes", "schedules",
-	"triggers", "web", "merge_requests", "external_pull_requests", "chat"}
-
 func (d decoder) refFilter(n *node, f string) *RefFilter {
 	if n == nil || n.kind == nullNode {
 		return nil

@@ -201,3 +201,28 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 		"errors": []map[string]string{{"code": code, "message": message}},
 	})
 }
+
+// LoadAuth builds the registry's authentication from an htpasswd file of
+// users and a token file, either optional; nil (everyone may do
+// everything) when neither is given.
+func LoadAuth(htpasswd, tokens string) (*Auth, error) {
+	if htpasswd == "" && tokens == "" {
+		return nil, nil
+	}
+	a := &Auth{}
+	if htpasswd != "" {
+		users, err := LoadHtpasswd(htpasswd)
+		if err != nil {
+			return nil, err
+		}
+		a.Users = users
+	}
+	if tokens != "" {
+		tf, err := LoadTokenFile(tokens)
+		if err != nil {
+			return nil, err
+		}
+		a.Tokens = tf
+	}
+	return a, nil
+}
