@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/slipway-cd/slipway/internal/notify"
 )
@@ -31,7 +32,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}, []string{"code"}),
 	}
 	reg.MustRegister(m.pipelines, m.jobs, m.duration, m.webhooks,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

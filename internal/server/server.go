@@ -22,6 +22,8 @@ import (
 	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/pipelines"
+	"github.com/slipway-cd/slipway/internal/registry"
+	"github.com/slipway-cd/slipway/internal/registry/cleanup"
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
 	"github.com/slipway-cd/slipway/internal/store"
 )
@@ -45,8 +47,23 @@ type Config struct {
 	// PollInterval is how often projects with polling on are fetched.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// ScheduleTick is how often due schedules are looked for.
-	ScheduleTick time.Duration `yaml:"schedule_tick"`
-	Notify       notify.Config `yaml:"notify"`
+	ScheduleTick time.Duration  `yaml:"schedule_tick"`
+	Notify       notify.Config  `yaml:"notify"`
+	Registry     RegistryConfig `yaml:"registry"`
+}
+
+// RegistryConfig is the embedded OCI registry, served at /v2/ on the
+// server's listener.
+type RegistryConfig struct {
+	Disabled bool `yaml:"disabled"`
+	// Htpasswd and Tokens authenticate it (docs/registry.md); with neither,
+	// anyone who reaches the server may push and pull.
+	Htpasswd string `yaml:"htpasswd"`
+	Tokens   string `yaml:"tokens"`
+	// CleanupPolicy is a cleanup policy file (docs/registry.md), applied
+	// every CleanupEvery (default 24h), then garbage collected.
+	CleanupPolicy string        `yaml:"cleanup_policy"`
+	CleanupEvery  time.Duration `yaml:"cleanup_every"`
 }
 
 // LoadConfig reads a YAML configuration file; unknown keys are errors.
@@ -96,6 +113,9 @@ func (c *Config) defaults() error {
 	if c.ScheduleTick == 0 {
 		c.ScheduleTick = 5 * time.Second
 	}
+	if c.Registry.CleanupEvery == 0 {
+		c.Registry.CleanupEvery = 24 * time.Hour
+	}
 	return nil
 }
 
@@ -110,6 +130,9 @@ type Server struct {
 	notifier *notify.Dispatcher
 	metrics  *metrics
 	registry *prometheus.Registry
+	// Images is the embedded OCI registry (nil when disabled).
+	Images  *registry.Registry
+	cleanup *cleanup.Policy
 
 	http     *http.Server
 	listener net.Listener
@@ -149,6 +172,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	s.notifier = notify.NewDispatcher(targets, notify.Options{Logger: logger})
 	s.metrics = newMetrics(s.registry)
+	if !cfg.Registry.Disabled {
+		if err := s.openRegistry(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	s.Logs = &joblog.Store{Dir: filepath.Join(cfg.DataDir, "logs")}
 	s.Pipes = &pipelines.Service{
 		Store: st, Mirrors: &mirror.Mirrors{Dir: filepath.Join(cfg.DataDir, "repos")}, Logs: s.Logs,
@@ -185,9 +214,10 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.loops.Add(2)
+	s.loops.Add(3)
 	go s.scheduleLoop(loopCtx)
 	go s.pollLoop(loopCtx)
+	go s.cleanupLoop(loopCtx)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect())
 	return nil
 }
@@ -210,5 +240,8 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.Pipes.Shutdown()
 	s.notifier.Close(ctx)
+	if s.Images != nil {
+		s.Images.Close()
+	}
 	return s.Store.Close()
 }
