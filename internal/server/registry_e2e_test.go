@@ -1,0 +1,79 @@
+package server_test
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/slipway-cd/slipway/internal/registry/registrytest"
+	"github.com/slipway-cd/slipway/internal/store/storetest"
+)
+
+// TestServeEmbedsRegistryWithCleanup: `slipway serve` serves the OCI
+// registry at /v2/ and applies the seed's cleanup policy on demand.
+func TestServeEmbedsRegistryWithCleanup(t *testing.T) {
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "cleanup.yml")
+	os.WriteFile(policy, []byte(`
+rules:
+  - repositories: "mute/*"
+    cadence: 7d
+    name_regex_delete: "^review-.*$"
+    name_regex_keep: "(^v{1}.*$)|(libp2p)|(netflux)"
+grace_period: 0s
+`), 0o644)
+	config := filepath.Join(dir, "slipway.yml")
+	os.WriteFile(config, []byte("registry:\n  cleanup_policy: "+policy+"\n"), 0o644)
+	s := startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "data"), config)
+	host := strings.TrimPrefix(s.url, "http://")
+	for _, tag := range []string{"v1.2.0", "libp2p-x", "netflux-y", "review-feature-a", "review-b", "latest", "main-abc123"} {
+		registrytest.Push(t, host+"/mute/app:"+tag, registrytest.Image(t, 1024))
+	}
+	var report struct {
+		Decisions []struct {
+			Tag    string `json:"tag"`
+			Delete bool   `json:"delete"`
+		} `json:"decisions"`
+	}
+	if code := s.do("POST", "/api/registry/cleanup?dry_run=true", nil, &report); code != http.StatusCreated {
+		t.Fatalf("dry run: %d", code)
+	}
+	var wouldGo []string
+	for _, d := range report.Decisions {
+		if d.Delete {
+			wouldGo = append(wouldGo, d.Tag)
+		}
+	}
+	sort.Strings(wouldGo)
+	if strings.Join(wouldGo, ",") != "review-b,review-feature-a" {
+		t.Errorf("dry run would delete %v", wouldGo)
+	}
+	if tags := listTags(t, host); len(tags) != 7 {
+		t.Errorf("the dry run deleted something: %v", tags)
+	}
+	s.do("POST", "/api/registry/cleanup", nil, nil)
+	tags := listTags(t, host)
+	sort.Strings(tags)
+	if strings.Join(tags, ",") != "latest,libp2p-x,main-abc123,netflux-y,v1.2.0" {
+		t.Errorf("after cleanup: %v", tags)
+	}
+}
+
+func listTags(t *testing.T, host string) []string {
+	repo, err := name.NewRepository(host+"/mute/app", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tags
+}
+
