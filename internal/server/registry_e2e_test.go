@@ -76,4 +76,3 @@ func listTags(t *testing.T, host string) []string {
 	}
 	return tags
 }
-
