@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Push and pull of a 256 MiB blob against the embedded registry, next to Go's
-# sha256 throughput measured in the same run; prints each as a share of sha256.
-# The target is >= 50%. A push must also write the blob to disk: the
+# Push (one PUT with the body; PushStreamed: one streamed PATCH then PUT, as
+# docker does) and pull of a 256 MiB blob against the embedded registry, next
+# to Go's sha256 throughput measured in the same run; prints each as a share
+# of sha256. The target is >= 50%. The machine is shared: run it 3+ times and
+# quote medians. A push must also write the blob to disk: the
 # DiskWrite line is that ceiling on this machine. REGISTRY_BENCH_DIR=/dev/shm
 # stores the registry's data on tmpfs to take the disk out.
 set -euo pipefail

@@ -41,6 +41,7 @@ type Registry struct {
 	auth    *Auth
 	log     *slog.Logger
 	refs    *referrers
+	uploads keyedMutex // one request at a time per upload (upload.go)
 
 	// writes is held shared by every request that adds content and
 	// exclusively by the garbage collector's sweep, so a sweep never
@@ -150,6 +151,10 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if rt.kind == routeManifest && req.Method == http.MethodPut {
 		r.putManifest(w, req)
+		return
+	}
+	if rt.kind == routeUpload {
+		r.serveUpload(w, req, rt)
 		return
 	}
 	r.app.ServeHTTP(w, req)
