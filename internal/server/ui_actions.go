@@ -1,0 +1,196 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/slipway-cd/slipway/internal/pipelines"
+	"github.com/slipway-cd/slipway/internal/store"
+)
+
+// uiTokenCookie carries the API token for the UI's buttons: a browser form
+// cannot send an Authorization header. HttpOnly and SameSite=Strict keep it
+// from scripts and from other sites' forms.
+const uiTokenCookie = "slipway_token"
+
+// uiAuthorized applies the API's rule to the UI: with an API token
+// configured, changes need it, as a Bearer header or the sign-in cookie.
+func (s *Server) uiAuthorized(r *http.Request) bool {
+	if s.authorized(r) {
+		return true
+	}
+	c, err := r.Cookie(uiTokenCookie)
+	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.apiToken)) == 1
+}
+
+func (s *Server) uiLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "login", "layout", "Sign in", "", map[string]string{"Next": localPath(r.URL.Query().Get("next"))})
+}
+
+func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
+	next := localPath(r.PostFormValue("next"))
+	token := r.PostFormValue("token")
+	if s.apiToken == "" {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(s.apiToken)) != 1 {
+		s.log.Warn("ui: sign-in with a wrong token", "remote", r.RemoteAddr)
+		s.render(w, r, http.StatusUnauthorized, "login", "layout", "Sign in", "",
+			map[string]string{"Next": next, "Error": "That is not the server's API token."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: uiTokenCookie, Value: token, Path: "/", MaxAge: 30 * 24 * 3600,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || strings.HasPrefix(s.cfg.BaseURL, "https:")})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: uiTokenCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// localPath keeps a redirect target on this server: a path, never
+// //host or a full URL.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return "/"
+	}
+	return p
+}
+
+// uiAct runs a button's handler when the visitor may change things, and
+// sends them to sign in otherwise.
+func (s *Server) uiAct(w http.ResponseWriter, r *http.Request, back string, do func() (string, error)) {
+	if !s.uiAuthorized(r) {
+		http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(back), http.StatusSeeOther)
+		return
+	}
+	to, err := do()
+	if err != nil {
+		s.uiError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// parseVariables reads the run form's NAME=value lines.
+func parseVariables(text string) (map[string]string, error) {
+	vars := map[string]string{}
+	for i, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name = strings.TrimSpace(name)
+		if !ok || !variableName.MatchString(name) {
+			return nil, fmt.Errorf("variables, line %d: write NAME=value, with a name of letters, digits and _", i+1)
+		}
+		vars[name] = value
+	}
+	return vars, nil
+}
+
+// uiRunPipeline is the project page's "Run pipeline" form.
+func (s *Server) uiRunPipeline(w http.ResponseWriter, r *http.Request) {
+	p, err := s.project(r)
+	if err != nil {
+		s.uiError(w, r, err)
+		return
+	}
+	back := fmt.Sprintf("/projects/%d", p.ID)
+	if !s.uiAuthorized(r) {
+		http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(back), http.StatusSeeOther)
+		return
+	}
+	ref := strings.TrimSpace(r.PostFormValue("ref"))
+	if ref == "" {
+		ref = p.DefaultBranch
+	}
+	tag := r.PostFormValue("tag") == "on"
+	vars, err := parseVariables(r.PostFormValue("variables"))
+	if err == nil {
+		var pipe store.Pipeline
+		pipe, err = s.Pipes.Create(r.Context(), p, pipelines.Trigger{Source: store.SourceWeb, Ref: ref, Tag: tag, Variables: vars})
+		if err == nil {
+			http.Redirect(w, r, fmt.Sprintf("/pipelines/%d", pipe.ID), http.StatusSeeOther)
+			return
+		}
+		if errors.Is(err, pipelines.ErrNoPipeline) {
+			err = fmt.Errorf("no pipeline: no job of %s runs for %s (rules)", p.PipelineFile, ref)
+		}
+	}
+	// The form comes back with the reason; the variables do not (their
+	// values may be secrets, and pages never show values).
+	d, _, perr := s.uiProjectPage(r.Context(), p, nil)
+	if perr != nil {
+		s.uiError(w, r, perr)
+		return
+	}
+	d.RunRef, d.RunTag, d.RunError = ref, tag, err.Error()
+	s.log.Info("ui: run refused", "project", p.Name, "ref", ref, "err", err)
+	s.render(w, r, http.StatusUnprocessableEntity, "project", "layout", p.Name, "projects", d)
+}
+
+func (s *Server) uiCancel(w http.ResponseWriter, r *http.Request) {
+	id, err := uiID(r, "id")
+	if err != nil {
+		s.uiError(w, r, err)
+		return
+	}
+	back := fmt.Sprintf("/pipelines/%d", id)
+	s.uiAct(w, r, back, func() (string, error) {
+		if _, err := s.Store.GetPipeline(r.Context(), id); err != nil {
+			return "", err
+		}
+		if !s.Pipes.Cancel(id) {
+			return "", &httpError{http.StatusConflict, fmt.Sprintf("pipeline %d is not running", id)}
+		}
+		return back, nil
+	})
+}
+
+func (s *Server) uiRetry(w http.ResponseWriter, r *http.Request) { s.uiResume(w, r, s.Pipes.Retry) }
+
+func (s *Server) uiPlay(w http.ResponseWriter, r *http.Request) { s.uiResume(w, r, s.Pipes.Play) }
+
+// uiResume retries or plays a job, then shows the attempt that runs: its
+// job page, or its pipeline's page when the button was on that page.
+func (s *Server) uiResume(w http.ResponseWriter, r *http.Request, do func(context.Context, int64) error) {
+	id, err := uiID(r, "id")
+	if err != nil {
+		s.uiError(w, r, err)
+		return
+	}
+	s.uiAct(w, r, jobURL(id), func() (string, error) {
+		ctx := r.Context()
+		job, err := s.Store.GetJob(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		if err := do(ctx, id); err != nil {
+			return "", &httpError{http.StatusConflict, err.Error()}
+		}
+		if r.PostFormValue("return") == "pipeline" {
+			return fmt.Sprintf("/pipelines/%d", job.PipelineID), nil
+		}
+		all, err := s.Store.ListJobs(ctx, job.PipelineID)
+		if err != nil {
+			return "", err
+		}
+		for _, j := range pipelines.Latest(all) {
+			if j.Name == job.Name {
+				return jobURL(j.ID), nil
+			}
+		}
+		return jobURL(id), nil
+	})
+}
