@@ -79,6 +79,9 @@ func (r *recorder) handle(e engine.Event) {
 		}
 		logErr("job finished", err)
 		r.s.Logs.Close(r.pipeline.ID, id)
+		if r.s.JobFinished != nil && err == nil {
+			r.s.JobFinished(j)
+		}
 		if res.Attempts > 0 {
 			r.notifyJob(j, notify.Status(res.Status))
 		}

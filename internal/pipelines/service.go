@@ -6,6 +6,8 @@ package pipelines
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +50,14 @@ type Service struct {
 	Logger  *slog.Logger
 	// Updates tells live pages that a pipeline changed.
 	Updates *Broker
+	// RegistryHost is the embedded registry as jobs reach it (host:port),
+	// for CI_REGISTRY and CI_REGISTRY_IMAGE; "" when there is none.
+	RegistryHost string
+	// JobFinished, when set, hears of every job that ends (environments
+	// watch their stop jobs this way).
+	JobFinished func(store.Job)
 
+	tokens  sync.Map // CI_JOB_TOKEN -> pipeline ID, while the pipeline runs
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
 	wg      sync.WaitGroup
@@ -291,7 +300,13 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	if err != nil {
 		return err
 	}
-	masker := joblog.NewMasker(vars.MaskedValues())
+	// The job token lets jobs call back (slipway env deploy, registry
+	// pushes) for as long as the pipeline runs.
+	token := newToken()
+	s.tokens.Store(token, p.ID)
+	defer s.tokens.Delete(token)
+	plan.Run = plan.Run.With(s.serverVariables(project, token))
+	masker := joblog.NewMasker(append(vars.MaskedValues(), token))
 	jobs, err := s.Store.ListJobs(ctx, p.ID)
 	if err != nil {
 		return err
@@ -313,6 +328,43 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 		return err
 	}
 	return s.saveResults(p.ID, res)
+}
+
+// serverVariables tell jobs how to reach the server and its registry.
+func (s *Service) serverVariables(project store.Project, token string) ci.Variables {
+	vars := ci.Variables{
+		{Name: "CI_JOB_TOKEN", Value: token, Raw: true},
+		{Name: "SLIPWAY_SERVER", Value: s.BaseURL, Raw: true},
+	}
+	if s.RegistryHost != "" {
+		vars = append(vars,
+			ci.Variable{Name: "CI_REGISTRY", Value: s.RegistryHost, Raw: true},
+			ci.Variable{Name: "CI_REGISTRY_IMAGE", Value: s.RegistryHost + "/" + strings.ToLower(project.Name), Raw: true},
+			ci.Variable{Name: "CI_REGISTRY_USER", Value: "slipway-ci-token", Raw: true},
+			ci.Variable{Name: "CI_REGISTRY_PASSWORD", Value: token, Raw: true},
+		)
+	}
+	return vars
+}
+
+// PipelineOfToken says which running pipeline a CI_JOB_TOKEN belongs to.
+func (s *Service) PipelineOfToken(token string) (int64, bool) {
+	if token == "" {
+		return 0, false
+	}
+	id, ok := s.tokens.Load(token)
+	if !ok {
+		return 0, false
+	}
+	return id.(int64), true
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
 }
 
 // resultsPath keeps a pipeline's engine results (artifacts folders,

@@ -52,6 +52,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/jobs/{id}/log/stream", s.jobLogStream)
 	mux.HandleFunc("GET /api/pipelines/{id}/events", s.pipelineEvents)
 
+	s.routesEnvironments(api)
 	if s.Images != nil {
 		mux.Handle("/v2/", s.Images)
 		api("POST /api/registry/cleanup", s.cleanupRegistry)

@@ -43,6 +43,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		answer(code, err.Error())
 		return
 	}
+	if ref, stops := stopsEnvironments(ev); stops && s.Envs != nil {
+		s.Envs.StopForRef(r.Context(), project.ID, ref)
+	}
 	trigger, ok := triggerOf(ev)
 	if !ok {
 		answer(http.StatusAccepted, "event accepted; it starts no pipeline")
@@ -60,6 +63,18 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		s.metrics.webhooks.WithLabelValues("201").Inc()
 		writeJSON(w, http.StatusCreated, p)
 	}
+}
+
+// stopsEnvironments says whether an event ends the environments a branch
+// deployed: its merge request merged or closed, or the branch deleted.
+func stopsEnvironments(ev webhook.Event) (string, bool) {
+	switch {
+	case ev.Kind == webhook.MergeRequest && ev.MergeRequest != nil && (ev.Action == webhook.Merged || ev.Action == webhook.Closed):
+		return ev.MergeRequest.SourceBranch, true
+	case ev.Kind == webhook.Push && ev.Deleted:
+		return ev.Branch, true
+	}
+	return "", false
 }
 
 // triggerOf turns a forge event into a pipeline trigger; closed and merged

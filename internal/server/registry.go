@@ -19,6 +19,9 @@ func (s *Server) openRegistry(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	if auth != nil {
+		auth.Tokens = jobTokens{s: s, file: auth.Tokens}
+	}
 	if rc.CleanupPolicy != "" {
 		if s.cleanup, err = cleanup.LoadPolicy(rc.CleanupPolicy); err != nil {
 			return fmt.Errorf("registry: %w", err)

@@ -18,10 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/slipway-cd/slipway/internal/env"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
 	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/pipelines"
+	"github.com/slipway-cd/slipway/internal/proxy/embedded"
 	"github.com/slipway-cd/slipway/internal/registry"
 	"github.com/slipway-cd/slipway/internal/registry/cleanup"
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
@@ -47,9 +49,10 @@ type Config struct {
 	// PollInterval is how often projects with polling on are fetched.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// ScheduleTick is how often due schedules are looked for.
-	ScheduleTick time.Duration  `yaml:"schedule_tick"`
-	Notify       notify.Config  `yaml:"notify"`
-	Registry     RegistryConfig `yaml:"registry"`
+	ScheduleTick time.Duration      `yaml:"schedule_tick"`
+	Notify       notify.Config      `yaml:"notify"`
+	Registry     RegistryConfig     `yaml:"registry"`
+	Environments EnvironmentsConfig `yaml:"environments"`
 }
 
 // RegistryConfig is the embedded OCI registry, served at /v2/ on the
@@ -133,6 +136,9 @@ type Server struct {
 	// Images is the embedded OCI registry (nil when disabled).
 	Images  *registry.Registry
 	cleanup *cleanup.Policy
+	// Envs runs review environments (nil unless enabled).
+	Envs  *env.Manager
+	proxy *embedded.Router
 
 	http     *http.Server
 	listener net.Listener
@@ -188,6 +194,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 			s.notifier.Notify(e)
 		},
 	}
+	if cfg.Environments.Enabled {
+		if err := s.openEnvironments(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -206,6 +218,13 @@ func (s *Server) Start(ctx context.Context) error {
 		s.cfg.BaseURL = "http://" + ln.Addr().String()
 		s.Pipes.BaseURL = s.cfg.BaseURL
 	}
+	if s.Images != nil {
+		// Jobs push to the registry on the server's own listener.
+		s.Pipes.RegistryHost = ln.Addr().String()
+		if s.Envs != nil {
+			s.Envs.RegistryHost = s.Pipes.RegistryHost
+		}
+	}
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -214,10 +233,11 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.loops.Add(3)
+	s.loops.Add(4)
 	go s.scheduleLoop(loopCtx)
 	go s.pollLoop(loopCtx)
 	go s.cleanupLoop(loopCtx)
+	go s.autoStopLoop(loopCtx)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect())
 	return nil
 }
@@ -242,6 +262,9 @@ func (s *Server) Close(ctx context.Context) error {
 	s.notifier.Close(ctx)
 	if s.Images != nil {
 		s.Images.Close()
+	}
+	if s.proxy != nil {
+		s.proxy.Close()
 	}
 	return s.Store.Close()
 }

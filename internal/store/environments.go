@@ -14,6 +14,9 @@ const (
 	EnvAvailable = "available"
 	EnvStopping  = "stopping"
 	EnvStopped   = "stopped"
+	// EnvStopFailed: the stop job failed; the environment keeps its
+	// resources and can be stopped again.
+	EnvStopFailed = "stop_failed"
 )
 
 // Environment tiers, with GitLab's names.
@@ -148,10 +151,11 @@ func (s *Store) ListEnvironmentsToStop(ctx context.Context, t time.Time) ([]Envi
 	return collect(rows, scanEnvironment)
 }
 
-// SetEnvironmentState moves an environment to available, stopping or stopped.
+// SetEnvironmentState moves an environment to available, stopping, stopped
+// or stop_failed.
 func (s *Store) SetEnvironmentState(ctx context.Context, id int64, state string) (Environment, error) {
 	switch state {
-	case EnvAvailable, EnvStopping, EnvStopped:
+	case EnvAvailable, EnvStopping, EnvStopped, EnvStopFailed:
 	default:
 		return Environment{}, invalid("environment.state", "unknown state %q", state)
 	}

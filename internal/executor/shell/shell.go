@@ -30,7 +30,9 @@ const (
 
 // hostEnv names the host variables a job inherits; everything else comes
 // from the job's own variables, so that jobs run the same on any machine.
-var hostEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM"}
+var hostEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM",
+	// The host's Docker engine, as a shell runner's jobs use it (docker build, slipway image build).
+	"DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"}
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -1,0 +1,362 @@
+// Package env is the lifecycle of environments on a Slipway server: a
+// deploy job deploys one (compose services on the Docker host, behind the
+// proxy), and a merge request merged or closed, a deleted branch, an expired
+// auto_stop_in or a person stops it by running its on_stop job, whose
+// `slipway env stop` tears everything down.
+package env
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/env/compose"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/pipelines"
+	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/store"
+)
+
+// TagDeleter removes a tag from the embedded registry.
+type TagDeleter interface {
+	DeleteTag(ctx context.Context, repo, tag string) error
+}
+
+// Manager runs environments for a server.
+type Manager struct {
+	Store    *store.Store
+	Deployer *dockerhost.Deployer
+	Pipes    *pipelines.Service
+	// Registry and RegistryHost: image tags of a stopped environment that
+	// live in the embedded registry (host:port) are deleted from it.
+	Registry     TagDeleter
+	RegistryHost string
+	Logger       *slog.Logger
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return slog.Default()
+}
+
+// DeployRequest is what a deploy job sends: its pipeline (from its job
+// token), its name, the Compose file and the variables to read it with.
+type DeployRequest struct {
+	PipelineID  int64             `json:"-"`
+	Job         string            `json:"job"`
+	ComposeName string            `json:"compose_name"`
+	Compose     []byte            `json:"compose"`
+	Vars        map[string]string `json:"vars"`
+}
+
+// DeployResult is the deployed environment and where its services answer.
+type DeployResult struct {
+	Environment store.Environment `json:"environment"`
+	Services    []ServiceURL      `json:"services"`
+}
+
+// ServiceURL is one exposed service.
+type ServiceURL struct {
+	Name string `json:"name"`
+	Host string `json:"host,omitempty"`
+	Addr string `json:"addr,omitempty"`
+}
+
+// Deploy deploys the environment of a pipeline's job. The job's
+// `environment:` (name, url, on_stop, auto_stop_in, tier) comes from the
+// pipeline's plan, never from the request.
+func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, error) {
+	p, err := m.Store.GetPipeline(ctx, req.PipelineID)
+	if err != nil {
+		return DeployResult{}, err
+	}
+	pj, err := m.Pipes.PlannedJob(ctx, p.ID, req.Job)
+	if err != nil {
+		return DeployResult{}, err
+	}
+	def := pj.Def.Environment
+	if def == nil || def.Action != "start" {
+		return DeployResult{}, fmt.Errorf("job %s has no environment to start (environment: name, action: start)", req.Job)
+	}
+	name := variable(pj.Variables, "CI_ENVIRONMENT_NAME")
+	envSlug := slug.Environment(name)
+	spec := dockerhost.Spec{Env: envSlug, Name: name, Vars: map[string]string{
+		"CI_ENVIRONMENT_NAME": name, "CI_ENVIRONMENT_SLUG": envSlug,
+		"CI_ENVIRONMENT_URL": variable(pj.Variables, "CI_ENVIRONMENT_URL"),
+		"CI_COMMIT_REF_NAME": p.Ref, "CI_COMMIT_SHA": p.SHA,
+	}}
+	vars := map[string]string{}
+	for k, v := range req.Vars {
+		vars[k] = v
+	}
+	for k, v := range spec.Vars {
+		vars[k] = v
+	}
+	envDef, err := compose.Parse(ctx, req.ComposeName, req.Compose, vars)
+	if err != nil {
+		return DeployResult{}, err
+	}
+	spec.Services = envDef.Services
+
+	e, err := m.Store.UpsertEnvironment(ctx, store.Environment{
+		ProjectID: p.ProjectID, Name: name, Slug: envSlug, URL: spec.Vars["CI_ENVIRONMENT_URL"],
+		Tier: def.DeploymentTier, OnStopJob: def.OnStop, AutoStopAt: autoStopAt(def.AutoStopIn),
+	})
+	if err != nil {
+		return DeployResult{}, err
+	}
+	jobID := m.jobID(ctx, p.ID, req.Job)
+	images := map[string]string{}
+	for _, s := range spec.Services {
+		images[s.Name] = s.Image
+	}
+	st, deployErr := m.Deployer.Deploy(ctx, spec)
+	// What runs, by digest, with the tag it came from (teardown deletes it).
+	for _, svc := range st.Services {
+		if tagged, ok := images[svc.Name]; ok {
+			images[svc.Name] = withDigest(tagged, svc.Image)
+		}
+	}
+	d, err := m.Store.CreateDeployment(ctx, store.Deployment{
+		EnvironmentID: e.ID, PipelineID: &p.ID, JobID: jobID, Ref: p.Ref, SHA: p.SHA, Status: store.DeployRunning, Images: images,
+	})
+	if err != nil {
+		return DeployResult{}, err
+	}
+	if deployErr != nil {
+		m.Store.SetDeploymentStatus(ctx, d.ID, store.DeployFailed)
+		return DeployResult{}, deployErr
+	}
+	if _, err := m.Store.SetDeploymentStatus(ctx, d.ID, store.DeploySuccess); err != nil {
+		return DeployResult{}, err
+	}
+	if e, err = m.Store.GetEnvironment(ctx, e.ID); err != nil {
+		return DeployResult{}, err
+	}
+	res := DeployResult{Environment: e}
+	for _, svc := range st.Services {
+		if svc.Port > 0 {
+			res.Services = append(res.Services, ServiceURL{Name: svc.Name, Host: svc.Host, Addr: svc.Addr()})
+		}
+	}
+	m.log().Info("environment deployed", "environment", name, "pipeline", p.ID, "generation", st.Generation)
+	return res, nil
+}
+
+// withDigest joins the tag a compose file names with the digest it was
+// pinned to: "host/repo:tag@sha256:...".
+func withDigest(tagged, pinned string) string {
+	_, digest, ok := strings.Cut(pinned, "@")
+	if !ok || strings.Contains(tagged, "@") {
+		return pinned
+	}
+	return tagged + "@" + digest
+}
+
+func autoStopAt(in string) *time.Time {
+	if in == "" || in == "never" {
+		return nil
+	}
+	d, err := ci.ParseDuration(in)
+	if err != nil {
+		return nil
+	}
+	t := time.Now().Add(d).UTC()
+	return &t
+}
+
+func variable(vs ci.Variables, name string) string {
+	v, _ := vs.Get(name)
+	return v.Value
+}
+
+func (m *Manager) jobID(ctx context.Context, pipelineID int64, name string) *int64 {
+	jobs, err := m.Store.ListJobs(ctx, pipelineID)
+	if err != nil {
+		return nil
+	}
+	for _, j := range pipelines.Latest(jobs) {
+		if j.Name == name {
+			return &j.ID
+		}
+	}
+	return nil
+}
+
+// Stop stops an environment: it runs the environment's on_stop job (which
+// calls `slipway env stop`), or tears it down at once when it has none.
+func (m *Manager) Stop(ctx context.Context, e store.Environment) error {
+	if e.State == store.EnvStopped {
+		return nil
+	}
+	stopJob, err := m.stopJob(ctx, e)
+	if err != nil {
+		return err
+	}
+	if stopJob == nil {
+		return m.Teardown(ctx, e)
+	}
+	if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopping); err != nil {
+		return err
+	}
+	if stopJob.Status == store.Manual {
+		err = m.Pipes.Play(ctx, stopJob.ID)
+	} else {
+		err = m.Pipes.Retry(ctx, stopJob.ID)
+	}
+	if err != nil {
+		m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
+		return fmt.Errorf("environment %s: running stop job %s: %w", e.Name, e.OnStopJob, err)
+	}
+	m.log().Info("environment stopping", "environment", e.Name, "job", stopJob.ID)
+	return nil
+}
+
+// stopJob is the on_stop job of the pipeline that deployed e last.
+func (m *Manager) stopJob(ctx context.Context, e store.Environment) (*store.Job, error) {
+	if e.OnStopJob == "" || e.LastDeploymentID == nil {
+		return nil, nil
+	}
+	d, err := m.Store.GetDeployment(ctx, *e.LastDeploymentID)
+	if err != nil || d.PipelineID == nil {
+		return nil, err
+	}
+	jobs, err := m.Store.ListJobs(ctx, *d.PipelineID)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range pipelines.Latest(jobs) {
+		if j.Name == e.OnStopJob {
+			return &j, nil
+		}
+	}
+	return nil, nil
+}
+
+// StopFromJob is `slipway env stop` in a stop job: it tears down the
+// environment the job names.
+func (m *Manager) StopFromJob(ctx context.Context, pipelineID int64, job string) (store.Environment, error) {
+	p, err := m.Store.GetPipeline(ctx, pipelineID)
+	if err != nil {
+		return store.Environment{}, err
+	}
+	pj, err := m.Pipes.PlannedJob(ctx, pipelineID, job)
+	if err != nil {
+		return store.Environment{}, err
+	}
+	if pj.Def.Environment == nil {
+		return store.Environment{}, fmt.Errorf("job %s has no environment", job)
+	}
+	e, err := m.Store.GetEnvironmentByName(ctx, p.ProjectID, variable(pj.Variables, "CI_ENVIRONMENT_NAME"))
+	if err != nil {
+		return store.Environment{}, err
+	}
+	if err := m.Teardown(ctx, e); err != nil {
+		return e, err
+	}
+	return m.Store.GetEnvironment(ctx, e.ID)
+}
+
+// Teardown removes everything of an environment: containers, network,
+// volumes, routes and ports (the deployer), then the image tags it ran
+// from the embedded registry; the environment is then stopped.
+func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
+	if err := m.Deployer.Teardown(ctx, e.Slug); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
+		m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
+		return fmt.Errorf("environment %s: %w", e.Name, err)
+	}
+	for _, ref := range e.Images {
+		m.deleteTag(ctx, ref)
+	}
+	if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopped); err != nil {
+		return err
+	}
+	m.log().Info("environment stopped", "environment", e.Name)
+	return nil
+}
+
+// deleteTag deletes host/repo:tag@digest's tag when host is the embedded
+// registry.
+func (m *Manager) deleteTag(ctx context.Context, ref string) {
+	if m.Registry == nil || m.RegistryHost == "" {
+		return
+	}
+	rest, ok := strings.CutPrefix(ref, m.RegistryHost+"/")
+	if !ok {
+		return
+	}
+	rest, _, _ = strings.Cut(rest, "@")
+	i := strings.LastIndex(rest, ":")
+	if i < 0 {
+		return
+	}
+	repo, tag := rest[:i], rest[i+1:]
+	if err := m.Registry.DeleteTag(ctx, repo, tag); err != nil {
+		m.log().Warn("deleting an environment's image tag", "repo", repo, "tag", tag, "err", err)
+	}
+}
+
+// JobFinished watches stop jobs: a failed one leaves its environment
+// stop_failed (resources kept, can be stopped again).
+func (m *Manager) JobFinished(j store.Job) {
+	if j.Status != store.Failed && j.Status != store.Canceled {
+		return
+	}
+	ctx := context.Background()
+	p, err := m.Store.GetPipeline(ctx, j.PipelineID)
+	if err != nil {
+		return
+	}
+	envs, err := m.Store.ListEnvironments(ctx, p.ProjectID)
+	if err != nil {
+		return
+	}
+	for _, e := range envs {
+		if e.State == store.EnvStopping && e.OnStopJob == j.Name {
+			m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
+			m.log().Warn("stop job failed; the environment keeps its resources", "environment", e.Name, "job", j.ID)
+		}
+	}
+}
+
+// StopForRef stops the available environments a branch deployed last: its
+// merge request was merged or closed, or the branch was deleted.
+func (m *Manager) StopForRef(ctx context.Context, projectID int64, ref string) {
+	envs, err := m.Store.ListEnvironments(ctx, projectID)
+	if err != nil {
+		m.log().Error("listing environments", "err", err)
+		return
+	}
+	for _, e := range envs {
+		if e.State != store.EnvAvailable && e.State != store.EnvStopFailed || e.LastDeploymentID == nil {
+			continue
+		}
+		d, err := m.Store.GetDeployment(ctx, *e.LastDeploymentID)
+		if err != nil || d.Ref != ref {
+			continue
+		}
+		if err := m.Stop(ctx, e); err != nil {
+			m.log().Error("stopping environment", "environment", e.Name, "err", err)
+		}
+	}
+}
+
+// StopExpired stops the environments whose auto_stop_in has passed.
+func (m *Manager) StopExpired(ctx context.Context, now time.Time) {
+	envs, err := m.Store.ListEnvironmentsToStop(ctx, now)
+	if err != nil {
+		return
+	}
+	for _, e := range envs {
+		m.log().Info("auto_stop_in expired", "environment", e.Name)
+		if err := m.Stop(ctx, e); err != nil {
+			m.log().Error("auto-stopping environment", "environment", e.Name, "err", err)
+		}
+	}
+}

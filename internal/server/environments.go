@@ -1,0 +1,225 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/env"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/ports"
+	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+	"github.com/slipway-cd/slipway/internal/proxy/external"
+	"github.com/slipway-cd/slipway/internal/registry"
+)
+
+// EnvironmentsConfig turns on review environments: services from the
+// repository's Compose file on this host's Docker engine, behind a proxy.
+type EnvironmentsConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Proxy is the embedded Caddy; External, when its admin_url is set,
+	// writes the routes to an external Caddy instead.
+	Proxy     embedded.Config `yaml:"proxy"`
+	External  external.Config `yaml:"external_caddy"`
+	Hostnames proxy.Hostnames `yaml:"hostnames"`
+	// Ports is the range of loopback ports for services (default 8040-8999).
+	Ports string `yaml:"ports"`
+	// AutoStopTick is how often expired environments are looked for.
+	AutoStopTick time.Duration `yaml:"auto_stop_tick"`
+}
+
+// openEnvironments starts the proxy and the deployer.
+func (s *Server) openEnvironments(ctx context.Context) error {
+	ec := s.cfg.Environments
+	if ec.Hostnames.Domain == "" {
+		ec.Hostnames.Domain = "localhost"
+	}
+	if err := ec.Hostnames.Validate(); err != nil {
+		return fmt.Errorf("environments.hostnames: %w", err)
+	}
+	rng := ports.DefaultRange
+	if ec.Ports != "" {
+		var err error
+		if rng, err = ports.ParseRange(ec.Ports); err != nil {
+			return fmt.Errorf("environments.ports: %w", err)
+		}
+	}
+	alloc, err := ports.New(filepath.Join(s.cfg.DataDir, "ports"), rng)
+	if err != nil {
+		return err
+	}
+	var router proxy.Router
+	if ec.External.AdminURL != "" {
+		if router, err = external.New(ec.External); err != nil {
+			return fmt.Errorf("environments.external_caddy: %w", err)
+		}
+	} else {
+		if ec.Proxy.Listen == "" {
+			ec.Proxy.Listen = "127.0.0.1:8081"
+		}
+		if ec.Proxy.StorageDir == "" {
+			ec.Proxy.StorageDir = filepath.Join(s.cfg.DataDir, "caddy")
+		}
+		r, err := embedded.Start(ctx, ec.Proxy)
+		if err != nil {
+			return fmt.Errorf("environments.proxy: %w", err)
+		}
+		s.proxy = r
+		router = r
+	}
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return fmt.Errorf("environments: docker: %w", err)
+	}
+	dep, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: ec.Hostnames, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.Envs = &env.Manager{Store: s.Store, Deployer: dep, Pipes: s.Pipes, Logger: s.log}
+	if s.Images != nil {
+		s.Envs.Registry = s.Images
+	}
+	s.Pipes.JobFinished = s.Envs.JobFinished
+	return nil
+}
+
+// ProxyAddr is the address of the embedded proxy, "" without one.
+func (s *Server) ProxyAddr() string {
+	if s.proxy == nil {
+		return ""
+	}
+	return s.proxy.Addr()
+}
+
+// autoStopLoop stops environments whose auto_stop_in has passed.
+func (s *Server) autoStopLoop(ctx context.Context) {
+	defer s.loops.Done()
+	if s.Envs == nil {
+		return
+	}
+	tick := s.cfg.Environments.AutoStopTick
+	if tick == 0 {
+		tick = 30 * time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Envs.StopExpired(ctx, time.Now())
+		}
+	}
+}
+
+func (s *Server) routesEnvironments(api func(string, func(*http.Request) (any, error))) {
+	api("GET /api/projects/{project}/environments", s.listEnvironments)
+	api("GET /api/environments/{id}", s.getEnvironment)
+	if s.Envs == nil {
+		return
+	}
+	if s.proxy != nil {
+		api("GET /api/proxy/routes", func(r *http.Request) (any, error) { return s.proxy.List(r.Context()) })
+	}
+	api("POST /api/environments/{id}/stop", s.stopEnvironment)
+	// Called from jobs, with their CI_JOB_TOKEN instead of the API token.
+	api("POST /api/job/environment/deploy", s.deployFromJob)
+	api("POST /api/job/environment/stop", s.stopFromJob)
+}
+
+func (s *Server) listEnvironments(r *http.Request) (any, error) {
+	p, err := s.project(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.ListEnvironments(r.Context(), p.ID)
+}
+
+func (s *Server) getEnvironment(r *http.Request) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	return s.Store.GetEnvironment(r.Context(), id)
+}
+
+func (s *Server) stopEnvironment(r *http.Request) (any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.Store.GetEnvironment(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Envs.Stop(r.Context(), e); err != nil {
+		return nil, err
+	}
+	return s.Store.GetEnvironment(r.Context(), id)
+}
+
+// jobPipeline is the running pipeline whose CI_JOB_TOKEN the request carries.
+func (s *Server) jobPipeline(r *http.Request) (int64, error) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if id, ok := s.Pipes.PipelineOfToken(token); ok {
+		return id, nil
+	}
+	return 0, &httpError{http.StatusUnauthorized, "a running job's CI_JOB_TOKEN is required"}
+}
+
+func (s *Server) deployFromJob(r *http.Request) (any, error) {
+	pipelineID, err := s.jobPipeline(r)
+	if err != nil {
+		return nil, err
+	}
+	var req env.DeployRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	req.PipelineID = pipelineID
+	return s.Envs.Deploy(r.Context(), req)
+}
+
+func (s *Server) stopFromJob(r *http.Request) (any, error) {
+	pipelineID, err := s.jobPipeline(r)
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Job string `json:"job"`
+	}
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return s.Envs.StopFromJob(r.Context(), pipelineID, req.Job)
+}
+
+// jobTokens lets running pipelines push to and pull from their project's
+// repositories in the embedded registry with CI_JOB_TOKEN, next to the
+// tokens of a token file.
+type jobTokens struct {
+	s    *Server
+	file registry.TokenSource
+}
+
+func (j jobTokens) LookupToken(secret string) (registry.Token, bool) {
+	if id, ok := j.s.Pipes.PipelineOfToken(secret); ok {
+		if p, err := j.s.Store.GetPipeline(context.Background(), id); err == nil {
+			if project, err := j.s.Store.GetProject(context.Background(), p.ProjectID); err == nil {
+				name := strings.ToLower(project.Name)
+				return registry.Token{Name: fmt.Sprintf("pipeline %d", id), Repositories: []string{name, name + "/**"}, Access: "push"}, true
+			}
+		}
+	}
+	if j.file != nil {
+		return j.file.LookupToken(secret)
+	}
+	return registry.Token{}, false
+}

@@ -1,0 +1,303 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/store/storetest"
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
+
+// exampleRepo copies examples/review-app into a git repository of its own
+// (a module of its own, as a user's copy would be) with main and a
+// branch, and returns it.
+func exampleRepo(t *testing.T, branch string, edit func(ci string) string) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "examples", "review-app")
+	dir := t.TempDir()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		if rel == "review_test.go" { // the library-level test of the example, not part of the app
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if rel == ".gitlab-ci.yml" && edit != nil {
+			data = []byte(edit(string(data)))
+		}
+		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/review-app\n\ngo 1.26\n"), 0o644)
+	run(t, dir, "git", "init", "-q", "-b", "main")
+	run(t, dir, "git", "add", "-A")
+	run(t, dir, "git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "Review app")
+	run(t, dir, "git", "checkout", "-q", "-b", branch)
+	os.WriteFile(filepath.Join(dir, "CHANGES"), []byte("login page\n"), 0o644)
+	run(t, dir, "git", "add", "-A")
+	run(t, dir, "git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "Login page")
+	return dir
+}
+
+// reviewServer starts a server with environments on the real Docker engine
+// behind the embedded Caddy; jobs find `slipway` on their PATH.
+func reviewServer(t *testing.T) (*serverProc, string) {
+	t.Helper()
+	testenv.Docker(t)
+	t.Setenv("DOCKER_HOST", testenv.DockerHost())
+	t.Setenv("PATH", filepath.Dir(slipwayBin)+":"+os.Getenv("PATH"))
+	proxyAddr := freeAddr(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "slipway.yml")
+	os.WriteFile(config, []byte(fmt.Sprintf(`
+concurrency: 4
+environments:
+  enabled: true
+  proxy:
+    listen: %s
+  hostnames:
+    domain: review.example.com
+  ports: 38040-38999
+  auto_stop_tick: 500ms
+`, proxyAddr)), 0o644)
+	return startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "data"), config), proxyAddr
+}
+
+func mergeRequestHook(t *testing.T, s *serverProc, action, branch, sha string) pipeline {
+	t.Helper()
+	attrs := map[string]any{
+		"iid": 7, "title": "Login", "action": action,
+		"source_branch": branch, "target_branch": "main",
+		"last_commit": map[string]any{"id": sha, "message": "Login page"},
+	}
+	if action == "update" {
+		attrs["oldrev"] = strings.Repeat("1", 40) // new commits were pushed
+	}
+	body, _ := json.Marshal(map[string]any{
+		"object_kind":       "merge_request",
+		"project":           map[string]any{"path_with_namespace": "mute/app", "default_branch": "main"},
+		"object_attributes": attrs,
+	})
+	req, _ := http.NewRequest("POST", s.url+"/hooks/shop", bytes.NewReader(body))
+	req.Header.Set("X-Gitlab-Event", "Merge Request Hook")
+	req.Header.Set("X-Gitlab-Token", secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p pipeline
+	data, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(data, &p)
+	if action != "merge" && action != "close" && resp.StatusCode != 201 {
+		t.Fatalf("merge request %s: %d %s", action, resp.StatusCode, data)
+	}
+	return p
+}
+
+// viaProxy asks the proxy for path on host.
+func viaProxy(proxyAddr, host, path string) (int, string, error) {
+	req, _ := http.NewRequest("GET", "http://"+proxyAddr+path, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data), nil
+}
+
+type environment struct {
+	ID     int64             `json:"id"`
+	Name   string            `json:"name"`
+	Slug   string            `json:"slug"`
+	State  string            `json:"state"`
+	URL    string            `json:"url"`
+	Images map[string]string `json:"images"`
+}
+
+func (s *serverProc) environment(name string) environment {
+	var envs []environment
+	s.do("GET", "/api/projects/shop/environments", nil, &envs)
+	for _, e := range envs {
+		if e.Name == name {
+			return e
+		}
+	}
+	return environment{}
+}
+
+// TestReviewEnvironmentLifecycle: the example under a merge request, from
+// the opened webhook to the merged one, on the real engine and Caddy.
+func TestReviewEnvironmentLifecycle(t *testing.T) {
+	const branch = "feature/login"
+	repo := exampleRepo(t, branch, nil)
+	s, proxyAddr := reviewServer(t)
+	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
+		t.Fatal(code)
+	}
+	sha := strings.TrimSpace(run(t, repo, "git", "rev-parse", branch))
+	p := mergeRequestHook(t, s, "open", branch, sha)
+	p = s.waitPipeline(p.ID, func(p pipeline) bool { return finished(p) || p.job("stop_review").Status == "manual" && p.job("deploy_review").Status == "success" })
+	if p.job("deploy_review").Status != "success" {
+		for _, j := range p.Jobs {
+			t.Logf("job %s %s\n%s", j.Name, j.Status, s.text(fmt.Sprintf("/api/jobs/%d/log", j.ID)))
+		}
+		t.Fatalf("deploy failed: %+v", p)
+	}
+	envName := "review/" + slug.Ref(branch)
+	e := s.environment(envName)
+	if e.State != "available" {
+		t.Fatalf("environment %+v", e)
+	}
+	appHost := e.Slug + ".review.example.com"
+	sigverHost := e.Slug + "-sigver.review.example.com"
+	for _, host := range []string{appHost, sigverHost} {
+		code, _, err := viaProxy(proxyAddr, host, "/healthz")
+		if err != nil || code != 200 {
+			t.Errorf("%s: %d %v", host, code, err)
+		}
+	}
+	if code, body, _ := viaProxy(proxyAddr, appHost, "/api/branch"); code != 200 || strings.TrimSpace(body) != branch {
+		t.Errorf("the app read %q (%d) from its injected file, want %q", body, code, branch)
+	}
+
+	// A second push to the merge request redeploys while requests keep
+	// being answered.
+	os.WriteFile(filepath.Join(repo, "CHANGES"), []byte("login page, take 2\n"), 0o644)
+	run(t, repo, "git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-qam", "Take 2")
+	sha2 := strings.TrimSpace(run(t, repo, "git", "rev-parse", branch))
+	var failures, requests atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, _, err := viaProxy(proxyAddr, appHost, "/api/branch")
+				requests.Add(1)
+				if err != nil || code != 200 {
+					failures.Add(1)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	p2 := mergeRequestHook(t, s, "update", branch, sha2)
+	p2 = s.waitPipeline(p2.ID, func(p pipeline) bool { return finished(p) || p.job("deploy_review").Status == "success" })
+	close(stop)
+	wg.Wait()
+	if p2.job("deploy_review").Status != "success" {
+		t.Fatalf("redeploy: %+v", p2)
+	}
+	if failures.Load() > 0 {
+		t.Errorf("%d of %d requests failed during the redeploy", failures.Load(), requests.Load())
+	}
+	e = s.environment(envName)
+	if len(e.Images) != 2 || !strings.Contains(e.Images["app"], "@sha256:") || requests.Load() == 0 {
+		t.Fatalf("environment images %v (want both services by digest), %d requests", e.Images, requests.Load())
+	}
+	t.Logf("redeploy under load: %d requests, %d failed; images %v", requests.Load(), failures.Load(), e.Images)
+
+	// The merge request is merged: the stop job runs and nothing is left.
+	mergeRequestHook(t, s, "merge", branch, sha2)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && s.environment(envName).State != "stopped" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := s.environment(envName).State; st != "stopped" {
+		t.Fatalf("environment %s after the merge, want stopped", st)
+	}
+	var stopped pipeline
+	s.do("GET", fmt.Sprintf("/api/pipelines/%d", p2.ID), nil, &stopped)
+	if stopped.job("stop_review").Status != "success" {
+		t.Errorf("stop job: %+v", stopped.job("stop_review"))
+	}
+	checkNothingLeft(t, s, e, proxyAddr, appHost)
+}
+
+// checkNothingLeft looks through Docker, the proxy and the registry for
+// anything of an environment.
+func checkNothingLeft(t *testing.T, s *serverProc, e environment, proxyAddr, host string) {
+	t.Helper()
+	cli := testenv.Docker(t)
+	ctx := context.Background()
+	f := client.Filters{}.Add("label", "slipway.env="+e.Slug)
+	containers, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(containers.Items) > 0 {
+		t.Errorf("%d containers left", len(containers.Items))
+	}
+	networks, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(networks.Items) > 0 {
+		t.Errorf("%d networks left", len(networks.Items))
+	}
+	var routes []struct{ ID string }
+	s.do("GET", "/api/proxy/routes", nil, &routes)
+	for _, r := range routes {
+		if strings.Contains(r.ID, e.Slug) {
+			t.Errorf("route %s left", r.ID)
+		}
+	}
+	if code, _, _ := viaProxy(proxyAddr, host, "/healthz"); code == 200 {
+		t.Errorf("%s still answers", host)
+	}
+	data, _ := os.ReadFile(filepath.Join(s.dataDir, "ports", "ports.json"))
+	if strings.Contains(string(data), e.Slug) {
+		t.Errorf("port reservations left: %s", data)
+	}
+	for _, ref := range e.Images {
+		repoTag, _, _ := strings.Cut(ref, "@")
+		i := strings.LastIndex(repoTag, ":")
+		host, repo, _ := strings.Cut(repoTag[:i], "/")
+		resp, err := http.Get("http://" + host + "/v2/" + repo + "/tags/list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tags struct{ Tags []string }
+		json.NewDecoder(resp.Body).Decode(&tags)
+		resp.Body.Close()
+		for _, tag := range tags.Tags {
+			if tag == repoTag[i+1:] {
+				t.Errorf("image tag %s left in the registry", repoTag)
+			}
+		}
+	}
+}
