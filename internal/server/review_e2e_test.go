@@ -164,7 +164,9 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 	}
 	sha := strings.TrimSpace(run(t, repo, "git", "rev-parse", branch))
 	p := mergeRequestHook(t, s, "open", branch, sha)
-	p = s.waitPipeline(p.ID, func(p pipeline) bool { return finished(p) || p.job("stop_review").Status == "manual" && p.job("deploy_review").Status == "success" })
+	p = s.waitPipeline(p.ID, func(p pipeline) bool {
+		return finished(p) || p.job("stop_review").Status == "manual" && p.job("deploy_review").Status == "success"
+	})
 	if p.job("deploy_review").Status != "success" {
 		for _, j := range p.Jobs {
 			t.Logf("job %s %s\n%s", j.Name, j.Status, s.text(fmt.Sprintf("/api/jobs/%d/log", j.ID)))
