@@ -184,11 +184,13 @@ func ago(t time.Time) string {
 	return t.UTC().Format("2006-01-02")
 }
 
-// humanDuration rounds a duration for reading: 0.4s, 12s, 3m 05s, 1h 02m.
+// humanDuration rounds a duration for reading: <0.1s, 0.4s, 12s, 3m 05s, 1h 02m.
 func humanDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return ""
+	case d < 100*time.Millisecond:
+		return "<0.1s"
 	case d < time.Second:
 		return fmt.Sprintf("%.1fs", d.Seconds())
 	case d < time.Minute:
