@@ -258,14 +258,26 @@ func jobVariables(pj *PlannedJob, def *Job, vars lookup) Variables {
 	}
 	if e := def.Environment; e != nil {
 		name := expand.Expand(e.Name, vars.get)
+		envSlug := slug.Environment(name)
 		out = append(out,
 			Variable{Name: "CI_ENVIRONMENT_NAME", Value: name, Raw: true},
-			Variable{Name: "CI_ENVIRONMENT_SLUG", Value: slug.Environment(name), Raw: true},
+			Variable{Name: "CI_ENVIRONMENT_SLUG", Value: envSlug, Raw: true},
 			Variable{Name: "CI_ENVIRONMENT_ACTION", Value: e.Action, Raw: true},
 			Variable{Name: "CI_ENVIRONMENT_TIER", Value: environmentTier(e, name), Raw: true},
 		)
 		if e.URL != "" {
-			out = append(out, Variable{Name: "CI_ENVIRONMENT_URL", Value: expand.Expand(e.URL, vars.get), Raw: true})
+			// The URL may use the environment's own variables (GitLab's
+			// review/$CI_ENVIRONMENT_SLUG idiom).
+			withEnv := func(n string) (string, bool) {
+				switch n {
+				case "CI_ENVIRONMENT_NAME":
+					return name, true
+				case "CI_ENVIRONMENT_SLUG":
+					return envSlug, true
+				}
+				return vars.get(n)
+			}
+			out = append(out, Variable{Name: "CI_ENVIRONMENT_URL", Value: expand.Expand(e.URL, withEnv), Raw: true})
 		}
 	}
 	return out

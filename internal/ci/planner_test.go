@@ -306,6 +306,11 @@ review:
 	vars := p.Job("review").Variables
 	name, _ := vars.Get("CI_ENVIRONMENT_NAME")
 	tier, _ := vars.Get("CI_ENVIRONMENT_TIER")
+	url, _ := vars.Get("CI_ENVIRONMENT_URL")
+	envSlug, _ := vars.Get("CI_ENVIRONMENT_SLUG")
+	if url.Value != "https://"+envSlug.Value+".example.com" || envSlug.Value == "" {
+		t.Errorf("CI_ENVIRONMENT_URL = %q, want the slug expanded", url.Value)
+	}
 	if name.Value != "review/feature-login-page" || tier.Value != "development" {
 		t.Errorf("environment variables = %+v", vars)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/env/compose"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/slug"
 	"github.com/slipway-cd/slipway/internal/store"
@@ -36,6 +37,10 @@ type Manager struct {
 	Registry     TagDeleter
 	RegistryHost string
 	Logger       *slog.Logger
+	// Notify, when set, tells the forge where a deployed environment
+	// answers: a commit status on the deployed commit whose target URL is
+	// the environment's (GitHub and GitLab show it on the merge request).
+	Notify func(notify.Event)
 }
 
 func (m *Manager) log() *slog.Logger {
@@ -139,6 +144,7 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	if e, err = m.Store.GetEnvironment(ctx, e.ID); err != nil {
 		return DeployResult{}, err
 	}
+	m.announce(ctx, p, e)
 	res := DeployResult{Environment: e}
 	for _, svc := range st.Services {
 		if svc.Port > 0 {
@@ -147,6 +153,29 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	m.log().Info("environment deployed", "environment", name, "pipeline", p.ID, "generation", st.Generation)
 	return res, nil
+}
+
+// announce sends the environment's URL as a commit status of the deployed
+// commit, named after the environment.
+func (m *Manager) announce(ctx context.Context, p store.Pipeline, e store.Environment) {
+	if m.Notify == nil || e.URL == "" {
+		return
+	}
+	project, err := m.Store.GetProject(ctx, p.ProjectID)
+	if err != nil {
+		return
+	}
+	ev := notify.Event{
+		Kind: notify.KindJob, Status: notify.Success, Time: time.Now().UTC(),
+		Project:  notify.Project{Name: project.Name, Repo: pipelines.ProjectPath(project)},
+		Pipeline: notify.Pipeline{ID: p.ID, Source: p.Source},
+		Job:      &notify.Job{Name: "environment " + e.Name, URL: e.URL},
+		Ref:      p.Ref, Tag: p.Tag, SHA: p.SHA,
+	}
+	if p.MergeRequest != nil {
+		ev.MergeRequestIID = p.MergeRequest.IID
+	}
+	m.Notify(ev)
 }
 
 // withDigest joins the tag a compose file names with the digest it was

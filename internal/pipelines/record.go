@@ -104,7 +104,7 @@ func (r *recorder) event(status notify.Status) notify.Event {
 	title, _, _ := strings.Cut(p.Ref, "\n")
 	e := notify.Event{
 		Kind: notify.KindPipeline, Status: status, Time: time.Now().UTC(),
-		Project:  notify.Project{Name: r.project.Name, Repo: projectPath(r.project)},
+		Project:  notify.Project{Name: r.project.Name, Repo: ProjectPath(r.project)},
 		Pipeline: notify.Pipeline{ID: p.ID, Source: p.Source},
 		Ref:      title, Tag: p.Tag, SHA: p.SHA,
 	}

@@ -192,7 +192,7 @@ func (s *Service) plan(ctx context.Context, project store.Project, repo *gitinfo
 	info := ci.PipelineInfo{
 		Source: p.Source, PipelineID: p.ID, SHA: p.SHA, BeforeSHA: p.BeforeSHA,
 		Message: commit.Message, Timestamp: commit.Timestamp, Author: commit.Author,
-		DefaultBranch: project.DefaultBranch, ProjectName: project.Name, ProjectPath: projectPath(project),
+		DefaultBranch: project.DefaultBranch, ProjectName: project.Name, ProjectPath: ProjectPath(project),
 		ProjectURL: mirror.Redact(project.RepoURL), ServerURL: s.BaseURL,
 	}
 	if s.BaseURL != "" && p.ID != 0 {
@@ -256,9 +256,9 @@ func firstOf(a, b string) string {
 	return b
 }
 
-// projectPath is the repository's path on its forge (owner/name), from its
-// URL, or the project's name.
-func projectPath(p store.Project) string {
+// ProjectPath is the repository's path on its forge (owner/name), from its
+// URL, or local/<project name>.
+func ProjectPath(p store.Project) string {
 	u, err := url.Parse(p.RepoURL)
 	if err != nil || u.Host == "" {
 		return "local/" + p.Name

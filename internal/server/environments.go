@@ -81,7 +81,7 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Envs = &env.Manager{Store: s.Store, Deployer: dep, Pipes: s.Pipes, Logger: s.log}
+	s.Envs = &env.Manager{Store: s.Store, Deployer: dep, Pipes: s.Pipes, Logger: s.log, Notify: s.Pipes.Notify}
 	if s.Images != nil {
 		s.Envs.Registry = s.Images
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,7 +67,7 @@ func exampleRepo(t *testing.T, branch string, edit func(ci string) string) strin
 
 // reviewServer starts a server with environments on the real Docker engine
 // behind the embedded Caddy; jobs find `slipway` on their PATH.
-func reviewServer(t *testing.T) (*serverProc, string) {
+func reviewServer(t testing.TB, extra string) (*serverProc, string) {
 	t.Helper()
 	testenv.Docker(t)
 	t.Setenv("DOCKER_HOST", testenv.DockerHost())
@@ -84,11 +85,11 @@ environments:
     domain: review.example.com
   ports: 38040-38999
   auto_stop_tick: 500ms
-`, proxyAddr)), 0o644)
+%s`, proxyAddr, extra)), 0o644)
 	return startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "data"), config), proxyAddr
 }
 
-func mergeRequestHook(t *testing.T, s *serverProc, action, branch, sha string) pipeline {
+func mergeRequestHook(t testing.TB, s *serverProc, action, branch, sha string) pipeline {
 	t.Helper()
 	attrs := map[string]any{
 		"iid": 7, "title": "Login", "action": action,
@@ -98,26 +99,33 @@ func mergeRequestHook(t *testing.T, s *serverProc, action, branch, sha string) p
 	if action == "update" {
 		attrs["oldrev"] = strings.Repeat("1", 40) // new commits were pushed
 	}
-	body, _ := json.Marshal(map[string]any{
+	code, p := s.hook("Merge Request Hook", map[string]any{
 		"object_kind":       "merge_request",
 		"project":           map[string]any{"path_with_namespace": "mute/app", "default_branch": "main"},
 		"object_attributes": attrs,
 	})
+	if action != "merge" && action != "close" && code != 201 {
+		t.Fatalf("merge request %s: %d", action, code)
+	}
+	return p
+}
+
+// hook sends a GitLab webhook to project shop.
+func (s *serverProc) hook(event string, payload any) (int, pipeline) {
+	s.t.Helper()
+	body, _ := json.Marshal(payload)
 	req, _ := http.NewRequest("POST", s.url+"/hooks/shop", bytes.NewReader(body))
-	req.Header.Set("X-Gitlab-Event", "Merge Request Hook")
+	req.Header.Set("X-Gitlab-Event", event)
 	req.Header.Set("X-Gitlab-Token", secret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var p pipeline
 	data, _ := io.ReadAll(resp.Body)
 	json.Unmarshal(data, &p)
-	if action != "merge" && action != "close" && resp.StatusCode != 201 {
-		t.Fatalf("merge request %s: %d %s", action, resp.StatusCode, data)
-	}
-	return p
+	return resp.StatusCode, p
 }
 
 // viaProxy asks the proxy for path on host.
@@ -158,7 +166,18 @@ func (s *serverProc) environment(name string) environment {
 func TestReviewEnvironmentLifecycle(t *testing.T) {
 	const branch = "feature/login"
 	repo := exampleRepo(t, branch, nil)
-	s, proxyAddr := reviewServer(t)
+	var mu sync.Mutex
+	var statuses []map[string]any
+	forge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var st map[string]any
+		json.NewDecoder(r.Body).Decode(&st)
+		mu.Lock()
+		statuses = append(statuses, st)
+		mu.Unlock()
+	}))
+	defer forge.Close()
+	t.Setenv("E2E_FORGE_TOKEN", "forge-token-123")
+	s, proxyAddr := reviewServer(t, "notify:\n  - type: github\n    base_url: "+forge.URL+"\n    token_env: E2E_FORGE_TOKEN\n    events: [job.success]\n")
 	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
 		t.Fatal(code)
 	}
@@ -188,6 +207,21 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 	}
 	if code, body, _ := viaProxy(proxyAddr, appHost, "/api/branch"); code != 200 || strings.TrimSpace(body) != branch {
 		t.Errorf("the app read %q (%d) from its injected file, want %q", body, code, branch)
+	}
+	// The merge request shows the environment's URL: a commit status of the
+	// deployed commit whose target is the environment.
+	deadline := time.Now().Add(10 * time.Second)
+	found := false
+	for !found && time.Now().Before(deadline) {
+		mu.Lock()
+		for _, st := range statuses {
+			found = found || st["context"] == "slipway/environment "+envName && st["target_url"] == e.URL && st["state"] == "success"
+		}
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !found || !strings.HasPrefix(e.URL, "http://"+e.Slug+".review.example.com") {
+		t.Errorf("no commit status with the environment's URL %q: %v", e.URL, statuses)
 	}
 
 	// A second push to the merge request redeploys while requests keep
@@ -235,7 +269,7 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 
 	// The merge request is merged: the stop job runs and nothing is left.
 	mergeRequestHook(t, s, "merge", branch, sha2)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && s.environment(envName).State != "stopped" {
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -1,0 +1,271 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
+
+// A small review app: busybox httpd serving an injected page, from an image
+// pushed to the server's registry beforehand ("prebuilt images").
+const webCompose = `
+services:
+  web:
+    image: ${CI_REGISTRY_IMAGE}/web:mr-${CI_MERGE_REQUEST_IID}
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    x-slipway:
+      expose: true
+      main: true
+      port: 8080
+      health: /
+      files:
+        - path: /www/index.html
+          content: "review of ${CI_COMMIT_REF_NAME}"
+`
+
+func webPipeline(autoStop string) string {
+	return `
+deploy:
+  script: [slipway env deploy --compose compose.yaml]
+  environment:
+    name: review/$CI_COMMIT_REF_SLUG
+    url: http://$CI_ENVIRONMENT_SLUG.review.example.com
+    on_stop: stop
+    auto_stop_in: ` + autoStop + `
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+stop:
+  script: [slipway env stop]
+  environment:
+    name: review/$CI_COMMIT_REF_SLUG
+    action: stop
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+      when: manual
+`
+}
+
+// pushWebImages tags the local busybox image for merge requests 1..n in
+// the server's registry and pushes it.
+func pushWebImages(t testing.TB, registry string, n int) {
+	t.Helper()
+	cli := testenv.Docker(t)
+	busybox := testenv.BusyboxImage(t, cli)
+	ctx := context.Background()
+	auth := base64.URLEncoding.EncodeToString([]byte(`{}`))
+	for i := 1; i <= n; i++ {
+		ref := fmt.Sprintf("%s/shop/web:mr-%d", registry, i)
+		if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: busybox, Target: ref}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := resp.Wait(ctx); err != nil {
+			t.Fatalf("push %s: %v", ref, err)
+		}
+		resp.Close()
+	}
+}
+
+func webProject(t testing.TB, autoStop string, images int) (*serverProc, string, string) {
+	t.Helper()
+	repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": webPipeline(autoStop), "compose.yaml": webCompose})
+	s, proxyAddr := reviewServer(t, "")
+	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
+		t.Fatal(code)
+	}
+	pushWebImages(t, strings.TrimPrefix(s.url, "http://"), images)
+	return s, proxyAddr, sha
+}
+
+// mergeRequest sends a GitLab merge request event with an IID of its own.
+func mergeRequest(t testing.TB, s *serverProc, iid int, action, branch, sha string) pipeline {
+	t.Helper()
+	attrs := map[string]any{
+		"iid": iid, "title": "MR", "action": action, "source_branch": branch, "target_branch": "main",
+		"last_commit": map[string]any{"id": sha},
+	}
+	code, p := s.hook("Merge Request Hook", map[string]any{
+		"object_kind":       "merge_request",
+		"project":           map[string]any{"path_with_namespace": "mute/app"},
+		"object_attributes": attrs,
+	})
+	if (action == "open" && code != 201) || code >= 400 {
+		t.Fatalf("merge request %d %s: %d", iid, action, code)
+	}
+	return p
+}
+
+var safeName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// TestManyReviewEnvironmentsAndAHostileBranch: 20 merge requests at once
+// (one from a branch named to break things) get 20 distinct ports and
+// routes with safe names, and are all torn down when closed.
+func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
+	const n = 20
+	s, proxyAddr, sha := webProject(t, "1 day", n)
+	branch := func(i int) string {
+		if i == 1 {
+			return "Feature/../../etc; rm -rf $HOME"
+		}
+		return fmt.Sprintf("feature/mr-%d", i)
+	}
+	var wg sync.WaitGroup
+	ids := make([]int64, n+1)
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids[i] = mergeRequest(t, s, i, "open", branch(i), sha).ID
+		}()
+	}
+	wg.Wait()
+	for i := 1; i <= n; i++ {
+		p := s.waitPipeline(ids[i], func(p pipeline) bool {
+			return p.job("deploy").Status != "created" && p.job("deploy").Status != "pending" && p.job("deploy").Status != "running"
+		})
+		if p.job("deploy").Status != "success" {
+			t.Fatalf("merge request %d: deploy %s\n%s", i, p.job("deploy").Status, s.text(fmt.Sprintf("/api/jobs/%d/log", p.job("deploy").ID)))
+		}
+	}
+	var routes []struct {
+		ID        string
+		Hosts     []string
+		Upstreams []struct{ Addr string }
+	}
+	s.do("GET", "/api/proxy/routes", nil, &routes)
+	ports := map[string]bool{}
+	for _, r := range routes {
+		if !safeName.MatchString(strings.TrimPrefix(r.ID, "slipway-")) && !regexp.MustCompile(`^slipway-[a-z0-9-]+--[a-z0-9-]+$`).MatchString(r.ID) {
+			t.Errorf("route id %q is not made of slugs", r.ID)
+		}
+		for _, h := range r.Hosts {
+			label, _, _ := strings.Cut(h, ".")
+			if !safeName.MatchString(label) || !strings.HasSuffix(h, ".review.example.com") {
+				t.Errorf("hostname %q", h)
+			}
+			code, body, err := viaProxy(proxyAddr, h, "/")
+			if err != nil || code != 200 || !strings.HasPrefix(body, "review of ") {
+				t.Errorf("%s: %d %q %v", h, code, body, err)
+			}
+		}
+		for _, u := range r.Upstreams {
+			ports[u.Addr] = true
+		}
+	}
+	if len(routes) != n || len(ports) != n {
+		t.Errorf("%d routes on %d distinct ports, want %d of each", len(routes), len(ports), n)
+	}
+	// The hostile branch: its name is data everywhere, never a path, a
+	// shell word or a hostname.
+	hostile := s.environment("review/feature-etc-rm-rf-home")
+	if hostile.ID == 0 || !safeName.MatchString(hostile.Slug) {
+		t.Errorf("hostile branch environment: %+v", hostile)
+	}
+	if code, body, _ := viaProxy(proxyAddr, hostile.Slug+".review.example.com", "/"); code != 200 || body != "review of Feature/../../etc; rm -rf $HOME" {
+		t.Errorf("hostile branch app: %d %q", code, body)
+	}
+	cli := testenv.Docker(t)
+	containers, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "slipway.env="+hostile.Slug)})
+	if err != nil || len(containers.Items) != 1 {
+		t.Fatalf("hostile environment containers: %v %v", containers.Items, err)
+	}
+	for _, name := range containers.Items[0].Names {
+		if strings.ContainsAny(name[1:], "/;$ .") {
+			t.Errorf("container name %q", name)
+		}
+	}
+
+	// Every merge request closed: nothing is left of any of them.
+	envs := map[int]environment{}
+	for i := 1; i <= n; i++ {
+		envs[i] = s.environment("review/" + map[bool]string{true: "feature-etc-rm-rf-home", false: fmt.Sprintf("feature-mr-%d", i)}[i == 1])
+	}
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mergeRequest(t, s, i, "close", branch(i), sha)
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(120 * time.Second)
+	for i := 1; i <= n; i++ {
+		for time.Now().Before(deadline) && s.environment(envs[i].Name).State != "stopped" {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if st := s.environment(envs[i].Name).State; st != "stopped" {
+			t.Fatalf("%s: %s after close", envs[i].Name, st)
+		}
+		checkNothingLeft(t, s, envs[i], proxyAddr, envs[i].Slug+".review.example.com")
+	}
+	s.do("GET", "/api/proxy/routes", nil, &routes)
+	if len(routes) != 0 {
+		t.Errorf("%d routes left", len(routes))
+	}
+}
+
+// TestAutoStopIn: an idle environment with auto_stop_in: 5s stops by itself.
+func TestAutoStopIn(t *testing.T) {
+	s, proxyAddr, sha := webProject(t, "5s", 1)
+	p := mergeRequest(t, s, 1, "open", "feature/idle", sha)
+	p = s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("deploy").Status == "success" || finished(p) })
+	e := s.environment("review/feature-idle")
+	if e.State != "available" {
+		t.Fatalf("environment %+v", e)
+	}
+	start := time.Now()
+	for time.Since(start) < 30*time.Second && s.environment(e.Name).State != "stopped" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := s.environment(e.Name).State; st != "stopped" {
+		t.Fatalf("still %s 30s later", st)
+	}
+	var after pipeline
+	s.do("GET", fmt.Sprintf("/api/pipelines/%d", p.ID), nil, &after)
+	if after.job("stop").Status != "success" {
+		t.Errorf("the stop job did not run: %+v", after.job("stop"))
+	}
+	checkNothingLeft(t, s, e, proxyAddr, e.Slug+".review.example.com")
+}
+
+// BenchmarkReviewEnvironment: merge request opened -> the review URL
+// answers 200, with prebuilt images; median of 10. Target: 2 s or less.
+func BenchmarkReviewEnvironment(b *testing.B) {
+	for range b.N {
+		const n = 10
+		s, proxyAddr, sha := webProject(b, "1 day", n)
+		var took []time.Duration
+		for i := 1; i <= n; i++ {
+			start := time.Now()
+			mergeRequest(b, s, i, "open", fmt.Sprintf("bench/mr-%d", i), sha)
+			host := slug.Environment(fmt.Sprintf("review/bench-mr-%d", i)) + ".review.example.com"
+			for {
+				if code, _, _ := viaProxy(proxyAddr, host, "/"); code == 200 {
+					break
+				}
+				if time.Since(start) > time.Minute {
+					b.Fatalf("%s never answered", host)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			took = append(took, time.Since(start))
+		}
+		sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+		b.ReportMetric(float64(took[n/2].Milliseconds()), "ms-median")
+		b.Logf("merge request -> review URL 200, %d runs: median %s, min %s, max %s", n, took[n/2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[n-1].Round(time.Millisecond))
+	}
+}
