@@ -29,6 +29,11 @@ func newAPIClient(cmd *cobra.Command) apiClient {
 		base = os.Getenv("SLIPWAY_SERVER")
 	}
 	if base == "" {
+		if cfg, _, err := loadCLIConfig(); err == nil {
+			base = cfg.Server
+		}
+	}
+	if base == "" {
 		base = "http://127.0.0.1:8080"
 	}
 	return apiClient{base: strings.TrimSuffix(base, "/"), token: os.Getenv("SLIPWAY_TOKEN")}

@@ -50,7 +50,7 @@ func init() {
 	fl.BoolVar(&f.json, "json", false, "with --list: print JSON")
 	fl.StringVar(&f.report, "report", "", "write a JSON report of the run to `FILE`")
 	fl.StringVar(&f.workDir, "work-dir", "", "folder for working copies, artifacts and cache (default: the user cache folder)")
-	fl.StringVar(&f.executor, "executor", "shell", "executor for the jobs: shell, docker, or auto (docker for jobs with image:, shell for the others)")
+	fl.StringVar(&f.executor, "executor", "shell", "executor for the jobs: shell, docker, or auto (docker for jobs with image:, shell for the others); default: executor in ~/.config/slipway/config.yml, else shell")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -78,6 +78,15 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 	}
 	if f.list {
 		return listPlan(cmd.OutOrStdout(), plan, f.json)
+	}
+	if !cmd.Flags().Changed("executor") {
+		cfg, _, err := loadCLIConfig()
+		if err != nil {
+			return err
+		}
+		if cfg.Executor != "" {
+			f.executor = cfg.Executor
+		}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

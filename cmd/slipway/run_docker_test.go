@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,5 +60,34 @@ back-in-container:
 	}
 	if len(r.Jobs) != 3 {
 		t.Errorf("jobs = %+v", r.Jobs)
+	}
+}
+
+// TestRunExecutorFromUserConfig: the user's config file sets the default
+// executor; the flag wins over it; a bad file is named in the error.
+func TestRunExecutorFromUserConfig(t *testing.T) {
+	cli := testenv.Docker(t)
+	image := testenv.BusyboxImage(t, cli)
+	t.Setenv("DOCKER_HOST", testenv.DockerHost())
+	dir := gitProject(t, map[string]string{".gitlab-ci.yml": `
+job:
+  image:
+    name: ` + image + `
+    pull_policy: if-not-present
+  script: [test "$CI_PROJECT_DIR" = /builds/project]
+`})
+	config := filepath.Join(dir, ".config-test", "slipway")
+	os.MkdirAll(config, 0o755)
+	os.WriteFile(filepath.Join(config, "config.yml"), []byte("executor: docker\n"), 0o644)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, ".config-test"))
+	if out, errOut, code := slipway(t, dir, "run"); code != 0 {
+		t.Errorf("with executor: docker in the config: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := slipway(t, dir, "run", "--executor", "shell"); code == 0 || !strings.Contains(errOut, "ignored by the shell executor") {
+		t.Errorf("--executor shell must win over the config (and the job then fails on the host): %d %s", code, errOut)
+	}
+	os.WriteFile(filepath.Join(config, "config.yml"), []byte("exector: docker\n"), 0o644)
+	if _, errOut, code := slipway(t, dir, "run"); code == 0 || !strings.Contains(errOut, "config.yml") {
+		t.Errorf("a bad config file: %d %s", code, errOut)
 	}
 }
