@@ -49,7 +49,6 @@ type serverProc struct {
 	url     string
 	dataDir string
 	db      string
-	config  string
 	stderr  *syncBuffer
 }
 
@@ -82,12 +81,19 @@ func freeAddr(t testing.TB) string {
 // startServer starts slipway serve on a free loopback port.
 func startServer(t testing.TB, db, dataDir, config string) *serverProc {
 	t.Helper()
-	addr := freeAddr(t)
-	s := &serverProc{t: t, url: "http://" + addr, dataDir: dataDir, db: db, config: config, stderr: &syncBuffer{}}
-	args := []string{"serve", "--listen", addr, "--data", dataDir, "--database", db, "--schedule-tick", "200ms"}
+	var extra []string
 	if config != "" {
-		args = append(args, "--config", config)
+		extra = []string{"--config", config}
 	}
+	return startServerArgs(t, db, dataDir, extra...)
+}
+
+// startServerArgs is startServer with more command-line arguments.
+func startServerArgs(t testing.TB, db, dataDir string, extra ...string) *serverProc {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &serverProc{t: t, url: "http://" + addr, dataDir: dataDir, db: db, stderr: &syncBuffer{}}
+	args := append([]string{"serve", "--listen", addr, "--data", dataDir, "--database", db, "--schedule-tick", "200ms"}, extra...)
 	s.cmd = exec.Command(slipwayBin, args...)
 	s.cmd.Stderr = s.stderr
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -547,4 +553,9 @@ notify:
 	if states[0] != "pending" || states[len(states)-1] != "success" {
 		t.Errorf("states %v, want pending ... success", states)
 	}
+}
+
+func jsonDecode(resp *http.Response, v any) {
+	data, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(data, v)
 }
