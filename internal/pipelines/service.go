@@ -483,10 +483,9 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
 			return err
 		}
 	}
-	opts := engine.Options{Prior: prior}
-	if play {
-		opts.Manual = []string{job.Name}
-	}
+	// The job runs now even when it is a manual one: retrying a manual job
+	// plays it again, as in GitLab.
+	opts := engine.Options{Prior: prior, Manual: []string{job.Name}}
 	if _, err := s.Store.SetPipelineStatus(ctx, p.ID, store.Pending, ""); err != nil {
 		return err
 	}

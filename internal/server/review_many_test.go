@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -34,7 +37,7 @@ services:
           content: "review of ${CI_COMMIT_REF_NAME}"
 `
 
-func webPipeline(autoStop string) string {
+func webPipeline(autoStop, stopScript string) string {
 	return `
 deploy:
   script: [slipway env deploy --compose compose.yaml]
@@ -46,7 +49,7 @@ deploy:
   rules:
     - if: $CI_PIPELINE_SOURCE == "merge_request_event"
 stop:
-  script: [slipway env stop]
+  script: ` + stopScript + `
   environment:
     name: review/$CI_COMMIT_REF_SLUG
     action: stop
@@ -81,8 +84,12 @@ func pushWebImages(t testing.TB, registry string, n int) {
 }
 
 func webProject(t testing.TB, autoStop string, images int) (*serverProc, string, string) {
+	return webProjectStop(t, autoStop, "[slipway env stop]", images)
+}
+
+func webProjectStop(t testing.TB, autoStop, stopScript string, images int) (*serverProc, string, string) {
 	t.Helper()
-	repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": webPipeline(autoStop), "compose.yaml": webCompose})
+	repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": webPipeline(autoStop, stopScript), "compose.yaml": webCompose})
 	s, proxyAddr := reviewServer(t, "")
 	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
 		t.Fatal(code)
@@ -227,6 +234,11 @@ func TestAutoStopIn(t *testing.T) {
 	if e.State != "available" {
 		t.Fatalf("environment %+v", e)
 	}
+	// The environments page lists it with its image by digest and a stop button.
+	page := s.text("/environments")
+	if !strings.Contains(page, e.Name) || !strings.Contains(page, "@sha256:") || !strings.Contains(page, fmt.Sprintf(`action="/ui/environments/%d/stop"`, e.ID)) {
+		t.Errorf("environments page lacks the environment, its digest or its stop button:\n%s", page)
+	}
 	start := time.Now()
 	for time.Since(start) < 30*time.Second && s.environment(e.Name).State != "stopped" {
 		time.Sleep(100 * time.Millisecond)
@@ -268,4 +280,42 @@ func BenchmarkReviewEnvironment(b *testing.B) {
 		b.ReportMetric(float64(took[n/2].Milliseconds()), "ms-median")
 		b.Logf("merge request -> review URL 200, %d runs: median %s, min %s, max %s", n, took[n/2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[n-1].Round(time.Millisecond))
 	}
+}
+
+// TestFailedStopKeepsTheEnvironment: a failing stop job leaves the
+// environment stop_failed with its resources; stopping it again (the UI's
+// button) works once the cause is fixed.
+func TestFailedStopKeepsTheEnvironment(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "may-stop")
+	s, proxyAddr, sha := webProjectStop(t, "1 day", "[test -f "+marker+", slipway env stop]", 1)
+	p := mergeRequest(t, s, 1, "open", "feature/stubborn", sha)
+	s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("deploy").Status == "success" || finished(p) })
+	e := s.environment("review/feature-stubborn")
+	host := e.Slug + ".review.example.com"
+	if code := s.do("POST", fmt.Sprintf("/api/environments/%d/stop", e.ID), nil, nil); code != 201 {
+		t.Fatalf("stop: %d", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && s.environment(e.Name).State != "stop_failed" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := s.environment(e.Name).State; st != "stop_failed" {
+		t.Fatalf("state %s after a failing stop job, want stop_failed", st)
+	}
+	if code, _, _ := viaProxy(proxyAddr, host, "/"); code != 200 {
+		t.Errorf("a failed stop removed the environment: %d", code)
+	}
+	os.WriteFile(marker, nil, 0o644)
+	resp, err := http.PostForm(s.url+fmt.Sprintf("/ui/environments/%d/stop", e.ID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for time.Now().Before(deadline.Add(30*time.Second)) && s.environment(e.Name).State != "stopped" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := s.environment(e.Name).State; st != "stopped" {
+		t.Fatalf("state %s after stopping again", st)
+	}
+	checkNothingLeft(t, s, e, proxyAddr, host)
 }

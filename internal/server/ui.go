@@ -71,6 +71,7 @@ func (s *Server) routesUI(mux *http.ServeMux) {
 	post("POST /ui/pipelines/{id}/cancel", s.uiCancel)
 	post("POST /ui/jobs/{id}/retry", s.uiRetry)
 	post("POST /ui/jobs/{id}/play", s.uiPlay)
+	post("POST /ui/environments/{id}/stop", s.uiStopEnvironment)
 }
 
 // uiPage is what every page's layout reads.

@@ -194,3 +194,22 @@ func (s *Server) uiResume(w http.ResponseWriter, r *http.Request, do func(contex
 		return jobURL(id), nil
 	})
 }
+
+// uiStopEnvironment stops an environment (its on_stop job runs).
+func (s *Server) uiStopEnvironment(w http.ResponseWriter, r *http.Request) {
+	id, err := uiID(r, "id")
+	if err != nil {
+		s.uiError(w, r, err)
+		return
+	}
+	s.uiAct(w, r, "/environments", func() (string, error) {
+		if s.Envs == nil {
+			return "", &httpError{http.StatusConflict, "this server does not run environments"}
+		}
+		e, err := s.Store.GetEnvironment(r.Context(), id)
+		if err != nil {
+			return "", err
+		}
+		return "/environments", s.Envs.Stop(r.Context(), e)
+	})
+}

@@ -312,6 +312,8 @@ type uiEnvRow struct {
 	Project    store.Project
 	Env        store.Environment
 	Deployment *store.Deployment
+	// CanStop: the server runs environments and this one is not stopped.
+	CanStop bool
 }
 
 func (s *Server) uiEnvironments(w http.ResponseWriter, r *http.Request) {
@@ -329,7 +331,7 @@ func (s *Server) uiEnvironments(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range envs {
-			row := uiEnvRow{Project: p, Env: e}
+			row := uiEnvRow{Project: p, Env: e, CanStop: s.Envs != nil && (e.State == store.EnvAvailable || e.State == store.EnvStopFailed)}
 			if e.LastDeploymentID != nil {
 				if d, err := s.Store.GetDeployment(ctx, *e.LastDeploymentID); err == nil {
 					row.Deployment = &d
