@@ -84,18 +84,7 @@ func (s *Server) apiHandler(h func(*http.Request) (any, error)) http.HandlerFunc
 		}
 		v, err := h(r)
 		if err != nil {
-			code := http.StatusInternalServerError
-			var he *httpError
-			switch {
-			case errors.As(err, &he):
-				code = he.code
-			case errors.Is(err, store.ErrNotFound):
-				code = http.StatusNotFound
-			case errors.Is(err, store.ErrConflict):
-				code = http.StatusConflict
-			case errors.Is(err, store.ErrInvalid), errors.Is(err, pipelines.ErrNoPipeline):
-				code = http.StatusBadRequest
-			}
+			code := statusOf(err)
 			if code == http.StatusInternalServerError {
 				s.log.Error("api", "path", r.URL.Path, "err", err)
 			}
@@ -108,6 +97,22 @@ func (s *Server) apiHandler(h func(*http.Request) (any, error)) http.HandlerFunc
 		}
 		writeJSON(w, code, v)
 	}
+}
+
+// statusOf is the HTTP status an error answers with.
+func statusOf(err error) int {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.code
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, pipelines.ErrNoPipeline):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
 }
 
 func (s *Server) authorized(r *http.Request) bool {

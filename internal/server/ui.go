@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -122,16 +121,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page, 
 // uiError shows an error page: 404 for what does not exist, the status of
 // an httpError, 500 (logged) for the rest.
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, err error) {
-	code := http.StatusInternalServerError
-	var he *httpError
-	switch {
-	case errors.As(err, &he):
-		code = he.code
-	case errors.Is(err, store.ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, store.ErrConflict):
-		code = http.StatusConflict
-	}
+	code := statusOf(err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
 		s.log.Error("ui", "path", r.URL.Path, "err", err)

@@ -134,24 +134,7 @@ func decodeGitea(event string, body []byte) (Event, error) {
 
 // giteaAction maps a pull request action; Gitea says "synchronized".
 func giteaAction(action string, merged bool) (Action, error) {
-	switch action {
-	case "opened":
-		return Opened, nil
-	case "synchronized":
-		return Updated, nil
-	case "reopened":
-		return Reopened, nil
-	case "edited":
-		return Edited, nil
-	case "closed":
-		if merged {
-			return Merged, nil
-		}
-		return Closed, nil
-	case "":
-		return "", fmt.Errorf("%w: missing action", ErrBadPayload)
-	}
-	return "", fmt.Errorf("%w: pull_request action %q", ErrIgnored, action)
+	return pullRequestAction(action, "synchronized", merged)
 }
 
 func (r gtRepo) normalize() Repo {

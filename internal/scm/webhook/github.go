@@ -142,10 +142,16 @@ func decodeGitHub(event string, body []byte) (Event, error) {
 }
 
 func githubAction(action string, merged bool) (Action, error) {
+	return pullRequestAction(action, "synchronize", merged)
+}
+
+// pullRequestAction maps a GitHub-style pull request action; sync is the
+// forge's word for new commits.
+func pullRequestAction(action, sync string, merged bool) (Action, error) {
 	switch action {
 	case "opened":
 		return Opened, nil
-	case "synchronize":
+	case sync:
 		return Updated, nil
 	case "reopened":
 		return Reopened, nil
