@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // slipwayBin is the CLI built once for the end-to-end tests of this file.
@@ -24,31 +26,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// gitProject makes a git repository with files committed on branch main.
-func gitProject(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{
-		{"init", "-q", "-b", "main"},
-		{"add", "-A"},
-		{"-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-q", "-m", "Initial commit"},
-	} {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	return dir
 }
 
 // slipway runs the CLI in dir and returns its output and exit code.
@@ -125,7 +102,7 @@ deploy:
 `
 
 func TestRunPipelineEndToEnd(t *testing.T) {
-	dir := gitProject(t, map[string]string{".gitlab-ci.yml": demoPipeline})
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": demoPipeline})
 	reportPath := filepath.Join(dir, "report.json")
 	out, errOut, code := slipway(t, dir, "run", "--report", reportPath)
 	if code != 0 {
@@ -166,7 +143,7 @@ func TestRunPipelineEndToEnd(t *testing.T) {
 }
 
 func TestRunFailsAndPlaysManual(t *testing.T) {
-	dir := gitProject(t, map[string]string{".gitlab-ci.yml": `
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
 build:
   script: [echo "$TARGET"]
 deploy:
@@ -190,7 +167,7 @@ deploy:
 }
 
 func TestRunNamedJobsAndList(t *testing.T) {
-	dir := gitProject(t, map[string]string{".gitlab-ci.yml": demoPipeline})
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": demoPipeline})
 	out, _, code := slipway(t, dir, "run", "--list", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
@@ -220,7 +197,7 @@ func TestRunNamedJobsAndList(t *testing.T) {
 }
 
 func TestLintCommand(t *testing.T) {
-	dir := gitProject(t, map[string]string{".gitlab-ci.yml": "stages: [build]\njob:\n  stage: biuld\n  scirpt: [x]\n"})
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "stages: [build]\njob:\n  stage: biuld\n  scirpt: [x]\n"})
 	_, errOut, code := slipway(t, dir, "lint")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
@@ -233,14 +210,14 @@ func TestLintCommand(t *testing.T) {
 			t.Errorf("lint output lacks\n%s\ngot\n%s", want, errOut)
 		}
 	}
-	good := gitProject(t, map[string]string{".gitlab-ci.yml": demoPipeline})
+	good := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": demoPipeline})
 	if out, errOut, code := slipway(t, good, "lint"); code != 0 {
 		t.Errorf("lint of a good file: exit %d\n%s%s", code, out, errOut)
 	}
 }
 
 func TestRunBadSourceAndVariable(t *testing.T) {
-	dir := gitProject(t, map[string]string{".gitlab-ci.yml": demoPipeline})
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": demoPipeline})
 	if _, errOut, code := slipway(t, dir, "run", "--source", "carrier-pigeon"); code == 0 || !strings.Contains(errOut, "--source") {
 		t.Errorf("bad source accepted: %d %s", code, errOut)
 	}
@@ -252,7 +229,7 @@ func TestRunBadSourceAndVariable(t *testing.T) {
 // TestRunVariablesWinOverDotenv: pipeline variables outrank everything,
 // dotenv reports of earlier jobs included, as in GitLab.
 func TestRunVariablesWinOverDotenv(t *testing.T) {
-	dir := gitProject(t, map[string]string{".gitlab-ci.yml": `
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
 stages: [a, b]
 write:
   stage: a

@@ -15,7 +15,7 @@ import (
 func TestRunDockerAndShellShareArtifacts(t *testing.T) {
 	cli := testenv.Docker(t)
 	image := testenv.BusyboxImage(t, cli)
-	dir := gitProject(t, map[string]string{".gitlab-ci.yml": `
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
 stages: [one, two, three]
 in-container:
   stage: one
@@ -69,7 +69,7 @@ func TestRunExecutorFromUserConfig(t *testing.T) {
 	cli := testenv.Docker(t)
 	image := testenv.BusyboxImage(t, cli)
 	t.Setenv("DOCKER_HOST", testenv.DockerHost())
-	dir := gitProject(t, map[string]string{".gitlab-ci.yml": `
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
 job:
   image:
     name: ` + image + `

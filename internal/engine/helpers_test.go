@@ -2,9 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,33 +9,8 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/executor/shell"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
-
-// gitRepo makes a repository with one commit of files and returns its dir.
-func gitRepo(t testing.TB, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q", "-b", "main")
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	git("add", "-A")
-	git("commit", "-q", "--allow-empty", "-m", "init")
-	return dir
-}
 
 // job builds a planned job the way the planner would.
 type job struct{ *ci.PlannedJob }
@@ -131,7 +103,7 @@ type runner struct {
 }
 
 func newRunner(t testing.TB, files map[string]string) *runner {
-	r := &runner{t: t, repo: gitRepo(t, files), workDir: t.TempDir(), rec: &recorder{}}
+	r := &runner{t: t, repo: testenv.GitRepo(t, files), workDir: t.TempDir(), rec: &recorder{}}
 	r.opts = Options{
 		Repo: r.repo, Commit: "HEAD", WorkDir: r.workDir,
 		Executor:    &shell.Executor{KillGrace: 200 * time.Millisecond},

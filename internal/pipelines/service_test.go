@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,25 +13,8 @@ import (
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
 	"github.com/slipway-cd/slipway/internal/store"
 	"github.com/slipway-cd/slipway/internal/store/storetest"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
-
-func gitRepo(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"}, {"-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first"}} {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-	}
-	return dir
-}
 
 func newService(t *testing.T, url string) *Service {
 	t.Helper()
@@ -112,7 +94,7 @@ func TestServicePipelineRetryAndPlay(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		s := newService(t, url)
-		repo := gitRepo(t, map[string]string{".gitlab-ci.yml": pipelineFile})
+		repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": pipelineFile})
 		project, err := s.Store.CreateProject(ctx, store.Project{Name: "demo", RepoURL: repo, DefaultBranch: "main"})
 		if err != nil {
 			t.Fatal(err)
@@ -169,7 +151,7 @@ func TestServicePipelineRetryAndPlay(t *testing.T) {
 func TestServiceManualPlayAndMergeRequest(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t, storetest.SQLiteURL(t))
-	repo := gitRepo(t, map[string]string{".gitlab-ci.yml": `
+	repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
 build:
   script: ['echo "mr=$CI_MERGE_REQUEST_IID src=$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"']
   rules:
@@ -216,7 +198,7 @@ after:
 func TestServiceBadPipelineFileFailsThePipeline(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t, storetest.SQLiteURL(t))
-	repo := gitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  scirpt: [x]\n"})
+	repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  scirpt: [x]\n"})
 	project, _ := s.Store.CreateProject(ctx, store.Project{Name: "bad", RepoURL: repo, DefaultBranch: "main"})
 	p, err := s.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/store/storetest"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // The suite drives a real `slipway serve` process over HTTP, on SQLite and
@@ -217,32 +218,17 @@ func finished(p pipeline) bool {
 	return p.Status != "created" && p.Status != "pending" && p.Status != "running"
 }
 
-// gitRepo makes a repository with one commit on main and returns it and
-// the commit's SHA.
+// gitRepo makes a repository with one commit on main and a branch
+// feature/login one commit ahead, and returns it and main's SHA.
 func gitRepo(t testing.TB, files map[string]string) (string, string) {
 	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte(body), 0o644)
-	}
-	git := func(args ...string) string {
-		out, err := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=Dev", "-c", "user.email=dev@example.com"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	git("init", "-q", "-b", "main")
-	git("add", "-A")
-	git("commit", "-q", "-m", "Add the pipeline")
-	git("checkout", "-q", "-b", "feature/login")
+	dir := testenv.GitRepo(t, files)
+	testenv.Git(t, dir, "checkout", "-q", "-b", "feature/login")
 	os.WriteFile(filepath.Join(dir, "login.txt"), []byte("login"), 0o644)
-	git("add", "-A")
-	git("commit", "-q", "-m", "Login page")
-	git("checkout", "-q", "main")
-	return dir, git("rev-parse", "main")
+	testenv.Git(t, dir, "add", "-A")
+	testenv.Git(t, dir, "commit", "-q", "-m", "Login page")
+	testenv.Git(t, dir, "checkout", "-q", "main")
+	return dir, testenv.Git(t, dir, "rev-parse", "main")
 }
 
 func sign(secret string, body []byte) string {

@@ -7,15 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/store"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // uiServer starts a real server on loopback with SQLite in a temp folder.
@@ -44,25 +42,9 @@ func uiServer(t *testing.T, tokenEnv string) *Server {
 // branches given, each at the same commit.
 func uiRepo(t *testing.T, files map[string]string, branches ...string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmds := [][]string{{"init", "-q", "-b", "main"}, {"add", "-A"},
-		{"-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-q", "-m", "first"}}
+	dir := testenv.GitRepo(t, files)
 	for _, b := range branches {
-		cmds = append(cmds, []string{"branch", b})
-	}
-	for _, args := range cmds {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v %s", args, err, out)
-		}
+		testenv.Git(t, dir, "branch", b)
 	}
 	return dir
 }

@@ -3,49 +3,13 @@ package workspace
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-)
 
-// gitRepo makes a repository with one commit of files (path -> content;
-// a content starting with "->" makes a symlink) and returns its dir.
-func gitRepo(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q", "-b", "main")
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		var err error
-		if target, ok := strings.CutPrefix(content, "->"); ok {
-			err = os.Symlink(target, p)
-		} else {
-			mode := os.FileMode(0o644)
-			if strings.HasSuffix(name, ".sh") {
-				mode = 0o755
-			}
-			err = os.WriteFile(p, []byte(content), mode)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	git("add", "-A")
-	git("commit", "-q", "-m", "init")
-	return dir
-}
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
 
 func write(t *testing.T, dir, name, content string) {
 	t.Helper()
@@ -68,7 +32,7 @@ func read(t *testing.T, p string) string {
 }
 
 func TestSnapshotCopiesAreFreshAndKeepModesAndLinks(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"a.txt": "A", "sub/run.sh": "echo hi", "link": "->a.txt"})
+	repo := testenv.GitRepo(t, map[string]string{"a.txt": "A", "sub/run.sh": "echo hi", "link": "->a.txt"})
 	s, err := Extract(context.Background(), repo, "HEAD", filepath.Join(t.TempDir(), "src"))
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +61,7 @@ func TestSnapshotCopiesAreFreshAndKeepModesAndLinks(t *testing.T) {
 }
 
 func TestExtractUnknownCommitSaysWhich(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"a": "a"})
+	repo := testenv.GitRepo(t, map[string]string{"a": "a"})
 	_, err := Extract(context.Background(), repo, "deadbeef", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "deadbeef") {
 		t.Errorf("err %v", err)
@@ -105,7 +69,7 @@ func TestExtractUnknownCommitSaysWhich(t *testing.T) {
 }
 
 func TestCollectGlobsFoldersExcludeAndUntracked(t *testing.T) {
-	repo := gitRepo(t, map[string]string{"src/main.c": "x", "README": "r"})
+	repo := testenv.GitRepo(t, map[string]string{"src/main.c": "x", "README": "r"})
 	s, err := Extract(context.Background(), repo, "HEAD", filepath.Join(t.TempDir(), "src"))
 	if err != nil {
 		t.Fatal(err)
