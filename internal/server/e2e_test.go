@@ -50,24 +50,7 @@ type serverProc struct {
 	url     string
 	dataDir string
 	db      string
-	stderr  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr  *testenv.Buffer
 }
 
 func freeAddr(t testing.TB) string {
@@ -93,7 +76,7 @@ func startServer(t testing.TB, db, dataDir, config string) *serverProc {
 func startServerArgs(t testing.TB, db, dataDir string, extra ...string) *serverProc {
 	t.Helper()
 	addr := freeAddr(t)
-	s := &serverProc{t: t, url: "http://" + addr, dataDir: dataDir, db: db, stderr: &syncBuffer{}}
+	s := &serverProc{t: t, url: "http://" + addr, dataDir: dataDir, db: db, stderr: &testenv.Buffer{}}
 	args := append([]string{"serve", "--listen", addr, "--data", dataDir, "--database", db, "--schedule-tick", "200ms"}, extra...)
 	s.cmd = exec.Command(slipwayBin, args...)
 	s.cmd.Stderr = s.stderr

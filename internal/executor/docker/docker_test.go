@@ -1,14 +1,12 @@
 package docker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +17,6 @@ import (
 	"github.com/slipway-cd/slipway/internal/executor/docker"
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
-
-// syncBuffer is a job log that tests read while the job writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func newExecutor(t *testing.T) (*docker.Executor, *client.Client, string) {
 	t.Helper()
@@ -58,11 +38,11 @@ func spec(t *testing.T, img string, script ...string) *executor.Spec {
 		Dir:     t.TempDir(),
 		Script:  script,
 		Image:   &ci.Image{Name: img},
-		Output:  &syncBuffer{},
+		Output:  &testenv.Buffer{},
 	}
 }
 
-func logOf(s *executor.Spec) string { return s.Output.(*syncBuffer).String() }
+func logOf(s *executor.Spec) string { return s.Output.(*testenv.Buffer).String() }
 
 // created lists what the engine still holds for job id.
 func created(t *testing.T, cli *client.Client, id string) []string {

@@ -1,42 +1,23 @@
 package shell
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/executor"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
-
-// syncBuffer is an Output that tests may read while a job still runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func run(t *testing.T, ctx context.Context, e *Executor, spec *executor.Spec) (executor.Result, string, error) {
 	t.Helper()
-	var out syncBuffer
+	var out testenv.Buffer
 	if spec.Dir == "" {
 		spec.Dir = t.TempDir()
 	}
@@ -232,7 +213,7 @@ func TestLeftoverBackgroundProcessesAreKilled(t *testing.T) {
 
 func TestCancelReturnsCanceledAndAfterScriptSeesIt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testenv.Buffer
 	done := make(chan struct{})
 	var err error
 	go func() {
