@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,11 +48,12 @@ func init() {
 			if err != nil {
 				return fmt.Errorf("--compose: %w", err)
 			}
-			// The Compose file sees the job's variables, as docker compose would.
+			// The Compose file sees the job's variables, as docker compose
+			// would; only those it names leave the job.
 			env := map[string]string{}
-			for _, kv := range os.Environ() {
-				if k, v, ok := strings.Cut(kv, "="); ok && !strings.Contains(k, "TOKEN") && !strings.Contains(k, "PASSWORD") {
-					env[k] = v
+			for _, m := range composeVariable.FindAllStringSubmatch(string(data), -1) {
+				if v, ok := os.LookupEnv(m[1]); ok {
+					env[m[1]] = v
 				}
 			}
 			for _, kv := range vars {
@@ -142,6 +144,10 @@ func init() {
 	envCmd.AddCommand(deploy, stop, list, show)
 	rootCmd.AddCommand(envCmd)
 }
+
+// composeVariable finds the variables a Compose file interpolates: $VAR,
+// ${VAR}, ${VAR:-default}...
+var composeVariable = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)`)
 
 // jobClient is the API client of a running job: the server and token come
 // from the job's SLIPWAY_SERVER and CI_JOB_TOKEN.

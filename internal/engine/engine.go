@@ -56,6 +56,10 @@ type Options struct {
 	// KeepWorkingCopies leaves each attempt's folder in place (debugging).
 	KeepWorkingCopies bool
 
+	// JobVariables, when set, adds variables to one job attempt (a server's
+	// per-job token, for example); they rank above the run's.
+	JobVariables func(job *ci.PlannedJob, jobID int64) ci.Variables
+
 	// Prior are jobs of this pipeline that already finished in an earlier
 	// run, by name: they keep their results, artifacts and dotenv, and the
 	// other jobs are decided against them. A server resumes a pipeline this

@@ -324,6 +324,11 @@ func (r *run) variables(pj *ci.PlannedJob, dotenv []workspace.EnvVar, projectDir
 	for _, v := range r.plan.Run {
 		defs = append(defs, expand.Def{Name: v.Name, Value: v.Value, Raw: v.Raw})
 	}
+	if r.opts.JobVariables != nil {
+		for _, v := range r.opts.JobVariables(pj, jobID) {
+			defs = append(defs, expand.Def{Name: v.Name, Value: v.Value, Raw: v.Raw})
+		}
+	}
 	defs = append(defs,
 		expand.Def{Name: "CI_PROJECT_DIR", Value: projectDir, Raw: true},
 		expand.Def{Name: "CI_JOB_ID", Value: strconv.FormatInt(jobID, 10), Raw: true},

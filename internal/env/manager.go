@@ -91,7 +91,7 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	name := variable(pj.Variables, "CI_ENVIRONMENT_NAME")
 	envSlug := slug.Environment(name)
-	spec := dockerhost.Spec{Env: envSlug, Name: name, Vars: map[string]string{
+	spec := dockerhost.Spec{Env: hostKey(p.ProjectID, envSlug), HostSlug: envSlug, Name: name, Vars: map[string]string{
 		"CI_ENVIRONMENT_NAME": name, "CI_ENVIRONMENT_SLUG": envSlug,
 		"CI_ENVIRONMENT_URL": variable(pj.Variables, "CI_ENVIRONMENT_URL"),
 		"CI_COMMIT_REF_NAME": p.Ref, "CI_COMMIT_SHA": p.SHA,
@@ -178,6 +178,12 @@ func (m *Manager) announce(ctx context.Context, p store.Pipeline, e store.Enviro
 	m.Notify(ev)
 }
 
+// hostKey keys an environment's containers, network, volumes, routes and
+// ports on the Docker host: environment slugs are unique per project only.
+func hostKey(projectID int64, envSlug string) string {
+	return fmt.Sprintf("p%d-%s", projectID, envSlug)
+}
+
 // withDigest joins the tag a compose file names with the digest it was
 // pinned to: "host/repo:tag@sha256:...".
 func withDigest(tagged, pinned string) string {
@@ -240,8 +246,10 @@ func (m *Manager) Stop(ctx context.Context, e store.Environment) error {
 		err = m.Pipes.Retry(ctx, stopJob.ID)
 	}
 	if err != nil {
-		m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
-		return fmt.Errorf("environment %s: running stop job %s: %w", e.Name, e.OnStopJob, err)
+		// The stop job cannot run (skipped, its pipeline busy...): tear
+		// down directly rather than leave an environment nobody can stop.
+		m.log().Warn("stop job cannot run; tearing down directly", "environment", e.Name, "job", stopJob.ID, "err", err)
+		return m.Teardown(ctx, e)
 	}
 	m.log().Info("environment stopping", "environment", e.Name, "job", stopJob.ID)
 	return nil
@@ -279,8 +287,8 @@ func (m *Manager) StopFromJob(ctx context.Context, pipelineID int64, job string)
 	if err != nil {
 		return store.Environment{}, err
 	}
-	if pj.Def.Environment == nil {
-		return store.Environment{}, fmt.Errorf("job %s has no environment", job)
+	if pj.Def.Environment == nil || pj.Def.Environment.Action != "stop" {
+		return store.Environment{}, fmt.Errorf("job %s is not a stop job (environment: action: stop)", job)
 	}
 	e, err := m.Store.GetEnvironmentByName(ctx, p.ProjectID, variable(pj.Variables, "CI_ENVIRONMENT_NAME"))
 	if err != nil {
@@ -296,18 +304,45 @@ func (m *Manager) StopFromJob(ctx context.Context, pipelineID int64, job string)
 // volumes, routes and ports (the deployer), then the image tags it ran
 // from the embedded registry; the environment is then stopped.
 func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
-	if err := m.Deployer.Teardown(ctx, e.Slug); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
+	if err := m.Deployer.Teardown(ctx, hostKey(e.ProjectID, e.Slug)); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
 		m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
 		return fmt.Errorf("environment %s: %w", e.Name, err)
 	}
+	inUse := m.imagesInUse(ctx, e)
 	for _, ref := range e.Images {
-		m.deleteTag(ctx, ref)
+		if !inUse[ref] {
+			m.deleteTag(ctx, ref)
+		}
 	}
 	if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopped); err != nil {
 		return err
 	}
 	m.log().Info("environment stopped", "environment", e.Name)
 	return nil
+}
+
+// imagesInUse are the tagged images other live environments of the
+// project run: their tags stay.
+func (m *Manager) imagesInUse(ctx context.Context, e store.Environment) map[string]bool {
+	out := map[string]bool{}
+	envs, err := m.Store.ListEnvironments(ctx, e.ProjectID)
+	if err != nil {
+		return out
+	}
+	for _, other := range envs {
+		if other.ID == e.ID || other.State == store.EnvStopped {
+			continue
+		}
+		for _, ref := range other.Images {
+			tagged, _, _ := strings.Cut(ref, "@")
+			for _, mine := range e.Images {
+				if t, _, _ := strings.Cut(mine, "@"); t == tagged {
+					out[mine] = true
+				}
+			}
+		}
+	}
+	return out
 }
 
 // deleteTag deletes host/repo:tag@digest's tag when host is the embedded
@@ -334,7 +369,7 @@ func (m *Manager) deleteTag(ctx context.Context, ref string) {
 // JobFinished watches stop jobs: a failed one leaves its environment
 // stop_failed (resources kept, can be stopped again).
 func (m *Manager) JobFinished(j store.Job) {
-	if j.Status != store.Failed && j.Status != store.Canceled {
+	if j.Status != store.Failed && j.Status != store.Canceled && j.Status != store.Skipped {
 		return
 	}
 	ctx := context.Background()

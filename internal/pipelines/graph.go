@@ -26,7 +26,7 @@ func (s *Service) Graph(ctx context.Context, pipelineID int64) (Graph, error) {
 	if err != nil {
 		return Graph{}, fmt.Errorf("graph of pipeline %d: %w", pipelineID, err)
 	}
-	repo, err := s.Sync(ctx, project)
+	repo, err := s.RepoAt(ctx, project, p.SHA)
 	if err != nil {
 		return Graph{}, fmt.Errorf("graph of pipeline %d: %w", pipelineID, err)
 	}

@@ -18,7 +18,7 @@ func (s *Service) PlannedJob(ctx context.Context, pipelineID int64, name string)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := s.Sync(ctx, project)
+	repo, err := s.RepoAt(ctx, project, p.SHA)
 	if err != nil {
 		return nil, err
 	}

@@ -23,9 +23,33 @@ type recorder struct {
 	project  store.Project
 	pipeline store.Pipeline
 	ids      map[string]int64 // job name -> store job ID
-	masker   joblog.Masker
 	pick     *byname.Picker
 	plan     *ci.Plan
+
+	mu      sync.Mutex // guards secrets and masker: job tokens arrive from job goroutines
+	secrets []string
+	masker  joblog.Masker
+}
+
+func (r *recorder) setSecrets(values []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = append([]string(nil), values...)
+	r.masker = joblog.NewMasker(r.secrets)
+}
+
+func (r *recorder) addSecret(value string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.secrets = append(r.secrets, value)
+	r.masker = joblog.NewMasker(r.secrets)
+}
+
+func (r *recorder) mask(s string) string {
+	r.mu.Lock()
+	m := r.masker
+	r.mu.Unlock()
+	return m.Apply(s)
 }
 
 func (r *recorder) handle(e engine.Event) {
@@ -69,7 +93,7 @@ func (r *recorder) handle(e engine.Event) {
 		default:
 			jr := store.JobResult{Status: store.Status(res.Status), FailureReason: res.FailureReason}
 			if res.Status == engine.Failed || res.Status == engine.Canceled || res.Status == engine.Skipped {
-				jr.Error = r.masker.Apply(res.Detail)
+				jr.Error = r.mask(res.Detail)
 			}
 			if res.Attempts > 0 {
 				code := res.ExitCode
@@ -94,7 +118,7 @@ func (r *recorder) handle(e engine.Event) {
 }
 
 func (r *recorder) appendLog(jobID int64, line string) {
-	if err := r.s.Logs.Append(r.pipeline.ID, jobID, r.masker.Apply(line)); err != nil {
+	if err := r.s.Logs.Append(r.pipeline.ID, jobID, r.mask(line)); err != nil {
 		r.s.log().Error("writing job log", "job", jobID, "err", err)
 	}
 }
@@ -163,6 +187,9 @@ func (b *Broker) Subscribe(id int64) (<-chan struct{}, func()) {
 	return ch, func() {
 		b.mu.Lock()
 		delete(b.subs[id], ch)
+		if len(b.subs[id]) == 0 {
+			delete(b.subs, id)
+		}
 		b.mu.Unlock()
 	}
 }

@@ -57,7 +57,7 @@ type Service struct {
 	// watch their stop jobs this way).
 	JobFinished func(store.Job)
 
-	tokens  sync.Map // CI_JOB_TOKEN -> pipeline ID, while the pipeline runs
+	tokens  sync.Map // CI_JOB_TOKEN -> JobRef, while the pipeline runs
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
 	wg      sync.WaitGroup
@@ -142,6 +142,17 @@ func (s *Service) Sync(ctx context.Context, project store.Project) (*gitinfo.Rep
 	return &gitinfo.Repo{Dir: path}, nil
 }
 
+// RepoAt is the project's mirror when it already holds commit sha (no
+// fetch: re-planning a pipeline and page views stay local), else a synced
+// one.
+func (s *Service) RepoAt(ctx context.Context, project store.Project, sha string) (*gitinfo.Repo, error) {
+	repo := &gitinfo.Repo{Dir: filepath.Join(s.Mirrors.Dir, fmt.Sprintf("%d.git", project.ID))}
+	if _, err := repo.Resolve(sha); err == nil {
+		return repo, nil
+	}
+	return s.Sync(ctx, project)
+}
+
 // cloneURL puts the credentials the project names (env:NAME, a token in
 // the server's environment) into its repository URL.
 func cloneURL(p store.Project) (string, error) {
@@ -150,8 +161,10 @@ func cloneURL(p store.Project) (string, error) {
 		return p.RepoURL, nil
 	}
 	name, ok := strings.CutPrefix(ref, "env:")
-	if !ok {
-		return "", fmt.Errorf("project %s: credentials_ref %q: only env:NAME is supported", p.Name, ref)
+	if !ok || !strings.HasPrefix(name, "SLIPWAY_GIT_") {
+		// Only variables meant for it: a project must not send, say, the
+		// server's cloud keys to a repository URL of its choosing.
+		return "", fmt.Errorf("project %s: credentials_ref %q: want env:SLIPWAY_GIT_<NAME>", p.Name, ref)
 	}
 	token := os.Getenv(name)
 	if token == "" {
@@ -190,13 +203,12 @@ func (s *Service) plan(ctx context.Context, project store.Project, repo *gitinfo
 		return nil, err
 	}
 	info := ci.PipelineInfo{
-		Source: p.Source, PipelineID: p.ID, SHA: p.SHA, BeforeSHA: p.BeforeSHA,
+		// No pipeline ID or number here: planning again (retry, graph)
+		// must give the same plan; the run adds them (serverVariables).
+		Source: p.Source, SHA: p.SHA, BeforeSHA: p.BeforeSHA,
 		Message: commit.Message, Timestamp: commit.Timestamp, Author: commit.Author,
 		DefaultBranch: project.DefaultBranch, ProjectName: project.Name, ProjectPath: ProjectPath(project),
 		ProjectURL: mirror.Redact(project.RepoURL), ServerURL: s.BaseURL,
-	}
-	if s.BaseURL != "" && p.ID != 0 {
-		info.PipelineURL = fmt.Sprintf("%s/pipelines/%d", s.BaseURL, p.ID)
 	}
 	pctx := ci.Context{CompareTo: func(base string) ([]string, error) { return repo.Changed(base, p.SHA) }}
 	switch {
@@ -286,6 +298,7 @@ func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.R
 		}()
 		if err := s.run(ctx, project, p, repo, plan, opts); err != nil {
 			s.log().Error("pipeline failed to run", "pipeline", p.ID, "err", err)
+			s.failUnfinished(p.ID, err)
 			if _, serr := s.Store.SetPipelineStatus(context.Background(), p.ID, store.Failed, err.Error()); serr != nil {
 				s.log().Error("recording pipeline failure", "pipeline", p.ID, "err", serr)
 			}
@@ -300,13 +313,7 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	if err != nil {
 		return err
 	}
-	// The job token lets jobs call back (slipway env deploy, registry
-	// pushes) for as long as the pipeline runs.
-	token := newToken()
-	s.tokens.Store(token, p.ID)
-	defer s.tokens.Delete(token)
-	plan.Run = plan.Run.With(s.serverVariables(project, token))
-	masker := joblog.NewMasker(append(vars.MaskedValues(), token))
+	masked := vars.MaskedValues()
 	jobs, err := s.Store.ListJobs(ctx, p.ID)
 	if err != nil {
 		return err
@@ -319,7 +326,27 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	if err != nil {
 		return err
 	}
-	rec := &recorder{s: s, project: project, pipeline: p, ids: ids, masker: masker, pick: pick, plan: plan}
+	rec := &recorder{s: s, project: project, pipeline: p, ids: ids, pick: pick, plan: plan}
+	rec.setSecrets(masked)
+	// Each job attempt gets a token of its own (CI_JOB_TOKEN), valid while
+	// the pipeline runs: it lets that job, and only it, call back
+	// (slipway env deploy, registry pushes).
+	var tokens []string
+	defer func() {
+		for _, t := range tokens {
+			s.tokens.Delete(t)
+		}
+	}()
+	var tokensMu sync.Mutex
+	opts.JobVariables = func(pj *ci.PlannedJob, _ int64) ci.Variables {
+		token := newToken()
+		s.tokens.Store(token, JobRef{PipelineID: p.ID, Job: pj.Name})
+		tokensMu.Lock()
+		tokens = append(tokens, token)
+		tokensMu.Unlock()
+		rec.addSecret(token)
+		return s.serverVariables(project, p, token)
+	}
 	opts.Repo, opts.Commit, opts.WorkDir = repo.Dir, p.SHA, s.WorkDir
 	opts.ExecutorFor, opts.Concurrency, opts.PipelineID = pick.Executor, s.Concurrency, p.ID
 	opts.Events = rec.handle
@@ -331,10 +358,14 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 }
 
 // serverVariables tell jobs how to reach the server and its registry.
-func (s *Service) serverVariables(project store.Project, token string) ci.Variables {
+func (s *Service) serverVariables(project store.Project, p store.Pipeline, token string) ci.Variables {
 	vars := ci.Variables{
 		{Name: "CI_JOB_TOKEN", Value: token, Raw: true},
 		{Name: "SLIPWAY_SERVER", Value: s.BaseURL, Raw: true},
+		{Name: "CI_PIPELINE_IID", Value: fmt.Sprint(p.Number), Raw: true},
+	}
+	if s.BaseURL != "" {
+		vars = append(vars, ci.Variable{Name: "CI_PIPELINE_URL", Value: fmt.Sprintf("%s/pipelines/%d", s.BaseURL, p.ID), Raw: true})
 	}
 	if s.RegistryHost != "" {
 		vars = append(vars,
@@ -347,16 +378,22 @@ func (s *Service) serverVariables(project store.Project, token string) ci.Variab
 	return vars
 }
 
-// PipelineOfToken says which running pipeline a CI_JOB_TOKEN belongs to.
-func (s *Service) PipelineOfToken(token string) (int64, bool) {
+// JobRef names the job a CI_JOB_TOKEN was given to.
+type JobRef struct {
+	PipelineID int64
+	Job        string
+}
+
+// JobOfToken says which job of a running pipeline a CI_JOB_TOKEN belongs to.
+func (s *Service) JobOfToken(token string) (JobRef, bool) {
 	if token == "" {
-		return 0, false
+		return JobRef{}, false
 	}
-	id, ok := s.tokens.Load(token)
+	ref, ok := s.tokens.Load(token)
 	if !ok {
-		return 0, false
+		return JobRef{}, false
 	}
-	return id.(int64), true
+	return ref.(JobRef), true
 }
 
 func newToken() string {
@@ -365,6 +402,22 @@ func newToken() string {
 		panic(err) // crypto/rand does not fail on Linux
 	}
 	return hex.EncodeToString(b)
+}
+
+// failUnfinished ends the jobs of a pipeline that could not run (no
+// executor, no commit): failed with runner_system_failure, so they can be
+// retried once the cause is fixed.
+func (s *Service) failUnfinished(pipelineID int64, cause error) {
+	ctx := context.Background()
+	jobs, err := s.Store.ListJobs(ctx, pipelineID)
+	if err != nil {
+		return
+	}
+	for _, j := range Latest(jobs) {
+		if j.Status == store.Created || j.Status == store.Pending || j.Status == store.Running {
+			s.Store.FinishJob(ctx, j.ID, store.JobResult{Status: store.Failed, FailureReason: engine.RunnerSystemFailure, Error: cause.Error()})
+		}
+	}
 }
 
 // resultsPath keeps a pipeline's engine results (artifacts folders,
@@ -420,9 +473,17 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
 	if err != nil {
 		return err
 	}
-	if s.Running(job.PipelineID) {
+	// Claim the pipeline before anything slow, so that two retries (a
+	// webhook and a button) never run it twice.
+	if !s.claim(job.PipelineID) {
 		return fmt.Errorf("pipeline %d is still running", job.PipelineID)
 	}
+	started := false
+	defer func() {
+		if !started {
+			s.release(job.PipelineID)
+		}
+	}()
 	switch {
 	case play && job.Status != store.Manual:
 		return fmt.Errorf("job %s is %s, not a manual job waiting to be played", job.Name, job.Status)
@@ -437,7 +498,7 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
 	if err != nil {
 		return err
 	}
-	repo, err := s.Sync(ctx, project)
+	repo, err := s.RepoAt(ctx, project, p.SHA)
 	if err != nil {
 		return err
 	}
@@ -491,7 +552,28 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
 	}
 	s.Updates.Publish(p.ID)
 	s.start(project, p, repo, plan, opts)
+	started = true
 	return nil
+}
+
+// claim marks a pipeline as running in this server, unless it already is.
+func (s *Service) claim(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running == nil {
+		s.running = map[int64]context.CancelFunc{}
+	}
+	if _, ok := s.running[id]; ok {
+		return false
+	}
+	s.running[id] = func() {} // start replaces it with the run's cancel
+	return true
+}
+
+func (s *Service) release(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.running, id)
 }
 
 // Recover runs at start: jobs a killed server left running become failed
@@ -524,7 +606,7 @@ func (s *Service) retriesSystemFailure(ctx context.Context, j store.Job) bool {
 	if err != nil {
 		return false
 	}
-	repo, err := s.Sync(ctx, project)
+	repo, err := s.RepoAt(ctx, project, p.SHA)
 	if err != nil {
 		return false
 	}

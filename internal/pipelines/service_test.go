@@ -228,3 +228,32 @@ func equal(a, b map[string]store.Status) bool {
 	}
 	return true
 }
+
+// TestConcurrentRetriesRunOnce: four retries of one job at once (a webhook,
+// a button, auto-stop...) run the pipeline once.
+func TestConcurrentRetriesRunOnce(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, storetest.SQLiteURL(t))
+	repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  script: [echo ran, sleep 0.3]\n"})
+	project, _ := s.Store.CreateProject(ctx, store.Project{Name: "once", RepoURL: repo, DefaultBranch: "main"})
+	p, err := s.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s, p.ID)
+	id := jobNamed(t, s, p.ID, "job").ID
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- s.Retry(ctx, id) }()
+	}
+	ok := 0
+	for range 4 {
+		if <-errs == nil {
+			ok++
+		}
+	}
+	waitFor(t, s, p.ID)
+	if ok != 1 || len(mustJobs(t, s, p.ID)) != 2 {
+		t.Errorf("%d retries accepted, %d job rows; want 1 and 2", ok, len(mustJobs(t, s, p.ID)))
+	}
+}

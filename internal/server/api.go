@@ -28,13 +28,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /hooks/{project}/{provider}", s.webhook)
 
 	api := func(pattern string, h func(*http.Request) (any, error)) {
-		mux.HandleFunc(pattern, s.apiHandler(h))
+		mux.HandleFunc(pattern, s.apiHandler(h, tokenForWrites))
 	}
 	api("GET /api/projects", s.listProjects)
 	api("POST /api/projects", s.createProject)
 	api("GET /api/projects/{project}", s.getProject)
 	api("PUT /api/projects/{project}/webhook-secret", s.setWebhookSecret)
-	api("GET /api/projects/{project}/variables", s.listVariables)
+	mux.HandleFunc("GET /api/projects/{project}/variables", s.apiHandler(s.listVariables, tokenAlways))
 	api("PUT /api/projects/{project}/variables/{name}", s.setVariable)
 	api("DELETE /api/projects/{project}/variables/{name}", s.deleteVariable)
 	api("GET /api/projects/{project}/pipelines", s.listPipelines)
@@ -42,7 +42,7 @@ func (s *Server) Handler() http.Handler {
 	api("GET /api/projects/{project}/schedules", s.listSchedules)
 	api("POST /api/projects/{project}/schedules", s.createSchedule)
 	api("POST /api/projects/{project}/triggers", s.createTrigger)
-	mux.HandleFunc("POST /api/projects/{project}/trigger/pipeline", s.apiHandler(s.triggerPipeline))
+	mux.HandleFunc("POST /api/projects/{project}/trigger/pipeline", s.apiHandler(s.triggerPipeline, ownAuth))
 	api("GET /api/pipelines/{id}", s.getPipeline)
 	api("POST /api/pipelines/{id}/cancel", s.cancelPipeline)
 	api("GET /api/jobs/{id}", s.getJob)
@@ -52,15 +52,27 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/jobs/{id}/log/stream", s.jobLogStream)
 	mux.HandleFunc("GET /api/pipelines/{id}/events", s.pipelineEvents)
 
-	s.routesEnvironments(api)
+	s.routesEnvironments(mux, api)
 	if s.Images != nil {
 		mux.Handle("/v2/", s.Images)
 		api("POST /api/registry/cleanup", s.cleanupRegistry)
 	}
 
 	s.routesUI(mux)
-	return mux
+	// Browsers' cross-site requests may not change anything: a page a
+	// developer visits must not be able to run pipelines here. Forges and
+	// the CLI send no Origin/Sec-Fetch-Site headers and pass.
+	return http.NewCrossOriginProtection().Handler(mux)
 }
+
+// authMode says what authorizes an API call.
+type authMode int
+
+const (
+	tokenForWrites authMode = iota // the API token, for calls that change something
+	tokenAlways                    // the API token, even to read (secret values)
+	ownAuth                        // the handler checks a trigger or job token itself
+)
 
 // httpError carries an HTTP status with a message for the API.
 type httpError struct {
@@ -76,9 +88,10 @@ func badRequest(format string, args ...any) error {
 
 // apiHandler runs h, answers JSON and maps errors to status codes. Calls
 // that change something need the API token when one is configured.
-func (s *Server) apiHandler(h func(*http.Request) (any, error)) http.HandlerFunc {
+func (s *Server) apiHandler(h func(*http.Request) (any, error), mode authMode) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && !s.authorized(r) {
+		needToken := mode == tokenAlways || mode == tokenForWrites && r.Method != http.MethodGet
+		if needToken && !s.authorized(r) {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid API token is required (Authorization: Bearer ...)"})
 			return
 		}
@@ -237,10 +250,28 @@ func (s *Server) listPipelines(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	limit, _ := strconv.Atoi(q.Get("limit"))
 	offset, _ := strconv.Atoi(q.Get("offset"))
-	return s.Store.ListPipelines(r.Context(), store.PipelineFilter{
+	ps, err := s.Store.ListPipelines(r.Context(), store.PipelineFilter{
 		ProjectID: p.ID, Ref: q.Get("ref"), Status: store.Status(q.Get("status")), Source: q.Get("source"),
 		Limit: limit, Offset: offset,
 	})
+	for i := range ps {
+		ps[i].Variables = s.visibleValues(r, ps[i].Variables)
+	}
+	return ps, err
+}
+
+// visibleValues hides the values of a pipeline's or schedule's variables
+// from readers without the API token (when the server has one): they may
+// be secrets. The names stay.
+func (s *Server) visibleValues(r *http.Request, vars map[string]string) map[string]string {
+	if s.authorized(r) || len(vars) == 0 {
+		return vars
+	}
+	out := make(map[string]string, len(vars))
+	for k := range vars {
+		out[k] = store.MaskedValue
+	}
+	return out
 }
 
 // runRequest is a manual run (web, API) or a trigger-token run.
@@ -300,7 +331,9 @@ func (s *Server) getPipeline(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.pipelineView(r.Context(), id)
+	v, err := s.pipelineView(r.Context(), id)
+	v.Variables = s.visibleValues(r, v.Variables)
+	return v, err
 }
 
 func (s *Server) cancelPipeline(r *http.Request) (any, error) {
@@ -346,7 +379,11 @@ func (s *Server) listSchedules(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Store.ListSchedules(r.Context(), p.ID)
+	scs, err := s.Store.ListSchedules(r.Context(), p.ID)
+	for i := range scs {
+		scs[i].Variables = s.visibleValues(r, scs[i].Variables)
+	}
+	return scs, err
 }
 
 func (s *Server) createSchedule(r *http.Request) (any, error) {
@@ -488,7 +525,7 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
 	if live == nil {
 		// The log is complete, unless the job has not started yet: wait
 		// for its pipeline to move, then look again.
-		if st, err := s.Store.GetJob(r.Context(), job.ID); err == nil && (st.Status == store.Created || st.Status == store.Pending) {
+		if st, err := s.Store.GetJob(r.Context(), job.ID); err == nil && st.Status.Active() {
 			s.waitForStart(r.Context(), w, flusher, job, len(lines), send)
 			return
 		}
@@ -581,6 +618,7 @@ func (s *Server) pipelineEvents(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		view.Variables = s.visibleValues(r, view.Variables)
 		data, _ := json.Marshal(view)
 		fmt.Fprintf(w, "event: pipeline\ndata: %s\n\n", data)
 		flusher.Flush()

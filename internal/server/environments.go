@@ -12,6 +12,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/env"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
@@ -119,7 +120,7 @@ func (s *Server) autoStopLoop(ctx context.Context) {
 	}
 }
 
-func (s *Server) routesEnvironments(api func(string, func(*http.Request) (any, error))) {
+func (s *Server) routesEnvironments(mux *http.ServeMux, api func(string, func(*http.Request) (any, error))) {
 	api("GET /api/projects/{project}/environments", s.listEnvironments)
 	api("GET /api/environments/{id}", s.getEnvironment)
 	if s.Envs == nil {
@@ -130,8 +131,8 @@ func (s *Server) routesEnvironments(api func(string, func(*http.Request) (any, e
 	}
 	api("POST /api/environments/{id}/stop", s.stopEnvironment)
 	// Called from jobs, with their CI_JOB_TOKEN instead of the API token.
-	api("POST /api/job/environment/deploy", s.deployFromJob)
-	api("POST /api/job/environment/stop", s.stopFromJob)
+	mux.HandleFunc("POST /api/job/environment/deploy", s.apiHandler(s.deployFromJob, ownAuth))
+	mux.HandleFunc("POST /api/job/environment/stop", s.apiHandler(s.stopFromJob, ownAuth))
 }
 
 func (s *Server) listEnvironments(r *http.Request) (any, error) {
@@ -159,23 +160,24 @@ func (s *Server) stopEnvironment(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Envs.Stop(r.Context(), e); err != nil {
+	if err := s.Envs.Stop(context.WithoutCancel(r.Context()), e); err != nil {
 		return nil, err
 	}
 	return s.Store.GetEnvironment(r.Context(), id)
 }
 
-// jobPipeline is the running pipeline whose CI_JOB_TOKEN the request carries.
-func (s *Server) jobPipeline(r *http.Request) (int64, error) {
+// callingJob is the running job whose CI_JOB_TOKEN the request carries:
+// a job may only deploy or stop its own environment.
+func (s *Server) callingJob(r *http.Request) (pipelines.JobRef, error) {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if id, ok := s.Pipes.PipelineOfToken(token); ok {
-		return id, nil
+	if ref, ok := s.Pipes.JobOfToken(token); ok {
+		return ref, nil
 	}
-	return 0, &httpError{http.StatusUnauthorized, "a running job's CI_JOB_TOKEN is required"}
+	return pipelines.JobRef{}, &httpError{http.StatusUnauthorized, "a running job's CI_JOB_TOKEN is required"}
 }
 
 func (s *Server) deployFromJob(r *http.Request) (any, error) {
-	pipelineID, err := s.jobPipeline(r)
+	job, err := s.callingJob(r)
 	if err != nil {
 		return nil, err
 	}
@@ -183,22 +185,21 @@ func (s *Server) deployFromJob(r *http.Request) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	req.PipelineID = pipelineID
-	return s.Envs.Deploy(r.Context(), req)
+	if req.Job != "" && req.Job != job.Job {
+		return nil, &httpError{http.StatusForbidden, fmt.Sprintf("this token belongs to job %s, not %s", job.Job, req.Job)}
+	}
+	req.PipelineID, req.Job = job.PipelineID, job.Job
+	// The deploy outlives a client that goes away: the environment's state
+	// must match what runs.
+	return s.Envs.Deploy(context.WithoutCancel(r.Context()), req)
 }
 
 func (s *Server) stopFromJob(r *http.Request) (any, error) {
-	pipelineID, err := s.jobPipeline(r)
+	job, err := s.callingJob(r)
 	if err != nil {
 		return nil, err
 	}
-	var req struct {
-		Job string `json:"job"`
-	}
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	return s.Envs.StopFromJob(r.Context(), pipelineID, req.Job)
+	return s.Envs.StopFromJob(context.WithoutCancel(r.Context()), job.PipelineID, job.Job)
 }
 
 // jobTokens lets running pipelines push to and pull from their project's
@@ -210,7 +211,8 @@ type jobTokens struct {
 }
 
 func (j jobTokens) LookupToken(secret string) (registry.Token, bool) {
-	if id, ok := j.s.Pipes.PipelineOfToken(secret); ok {
+	if ref, ok := j.s.Pipes.JobOfToken(secret); ok {
+		id := ref.PipelineID
 		if p, err := j.s.Store.GetPipeline(context.Background(), id); err == nil {
 			if project, err := j.s.Store.GetProject(context.Background(), p.ProjectID); err == nil {
 				name := strings.ToLower(project.Name)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -44,7 +45,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ref, stops := stopsEnvironments(ev); stops && s.Envs != nil {
-		s.Envs.StopForRef(r.Context(), project.ID, ref)
+		s.Envs.StopForRef(context.WithoutCancel(r.Context()), project.ID, ref)
 	}
 	trigger, ok := triggerOf(ev)
 	if !ok {

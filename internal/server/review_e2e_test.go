@@ -142,12 +142,13 @@ func viaProxy(proxyAddr, host, path string) (int, string, error) {
 }
 
 type environment struct {
-	ID     int64             `json:"id"`
-	Name   string            `json:"name"`
-	Slug   string            `json:"slug"`
-	State  string            `json:"state"`
-	URL    string            `json:"url"`
-	Images map[string]string `json:"images"`
+	ID        int64             `json:"id"`
+	ProjectID int64             `json:"project_id"`
+	Name      string            `json:"name"`
+	Slug      string            `json:"slug"`
+	State     string            `json:"state"`
+	URL       string            `json:"url"`
+	Images    map[string]string `json:"images"`
 }
 
 func (s *serverProc) environment(name string) environment {
@@ -284,13 +285,16 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 	checkNothingLeft(t, s, e, proxyAddr, appHost)
 }
 
+// hostKey is how the server keys an environment on the Docker host.
+func (e environment) hostKey() string { return fmt.Sprintf("p%d-%s", e.ProjectID, e.Slug) }
+
 // checkNothingLeft looks through Docker, the proxy and the registry for
 // anything of an environment.
 func checkNothingLeft(t *testing.T, s *serverProc, e environment, proxyAddr, host string) {
 	t.Helper()
 	cli := testenv.Docker(t)
 	ctx := context.Background()
-	f := client.Filters{}.Add("label", "slipway.env="+e.Slug)
+	f := client.Filters{}.Add("label", "slipway.env="+e.hostKey())
 	containers, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)

@@ -88,8 +88,17 @@ func webProject(t testing.TB, autoStop string, images int) (*serverProc, string,
 }
 
 func webProjectStop(t testing.TB, autoStop, stopScript string, images int) (*serverProc, string, string) {
+	return webProjectFiles(t, webPipeline(autoStop, stopScript), images)
+}
+
+// webProjectPipeline is a web project with a pipeline of its own.
+func webProjectPipeline(t testing.TB, pipelineFile string) (*serverProc, string, string) {
+	return webProjectFiles(t, pipelineFile, 1)
+}
+
+func webProjectFiles(t testing.TB, pipelineFile string, images int) (*serverProc, string, string) {
 	t.Helper()
-	repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": webPipeline(autoStop, stopScript), "compose.yaml": webCompose})
+	repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": pipelineFile, "compose.yaml": webCompose})
 	s, proxyAddr := reviewServer(t, "")
 	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
 		t.Fatal(code)
@@ -186,7 +195,7 @@ func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
 		t.Errorf("hostile branch app: %d %q", code, body)
 	}
 	cli := testenv.Docker(t)
-	containers, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "slipway.env="+hostile.Slug)})
+	containers, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "slipway.env="+hostile.hostKey())})
 	if err != nil || len(containers.Items) != 1 {
 		t.Fatalf("hostile environment containers: %v %v", containers.Items, err)
 	}

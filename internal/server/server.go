@@ -206,9 +206,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 // Start listens and serves, and starts the schedule and polling loops. It
 // also recovers what a killed server left: running jobs become failed.
 func (s *Server) Start(ctx context.Context) error {
-	if err := s.Pipes.Recover(ctx, "the Slipway server stopped while the job was running"); err != nil {
-		return fmt.Errorf("recovering: %w", err)
-	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return err
@@ -224,6 +221,11 @@ func (s *Server) Start(ctx context.Context) error {
 		if s.Envs != nil {
 			s.Envs.RegistryHost = s.Pipes.RegistryHost
 		}
+	}
+	// Jobs retried now already get the server's address and registry.
+	if err := s.Pipes.Recover(ctx, "the Slipway server stopped while the job was running"); err != nil {
+		ln.Close()
+		return fmt.Errorf("recovering: %w", err)
 	}
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -255,11 +257,16 @@ func (s *Server) Close(ctx context.Context) error {
 		s.stop()
 		s.loops.Wait()
 	}
+	// Pipelines first: their end also ends the live streams that would
+	// otherwise hold the HTTP shutdown.
+	s.Pipes.Shutdown()
 	if s.http != nil {
 		s.http.Shutdown(ctx)
 	}
-	s.Pipes.Shutdown()
-	s.notifier.Close(ctx)
+	// Final statuses still go out, within their own deadline.
+	notifyCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.notifier.Close(notifyCtx)
 	if s.Images != nil {
 		s.Images.Close()
 	}

@@ -210,6 +210,6 @@ func (s *Server) uiStopEnvironment(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return "", err
 		}
-		return "/environments", s.Envs.Stop(r.Context(), e)
+		return "/environments", s.Envs.Stop(context.WithoutCancel(r.Context()), e)
 	})
 }

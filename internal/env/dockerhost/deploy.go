@@ -194,7 +194,11 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 		hostCfg.PortBindings = network.PortMap{cport: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(s.port)}}}
 		extra = append(extra, LabelHostPort, strconv.Itoa(s.port))
 		if d.opts.Router != nil {
-			s.host, err = d.opts.Hostnames.Host(spec.Env, svc.Hostname, svc.Main)
+			hostSlug := spec.HostSlug
+			if hostSlug == "" {
+				hostSlug = spec.Env
+			}
+			s.host, err = d.opts.Hostnames.Host(hostSlug, svc.Hostname, svc.Main)
 			if err != nil {
 				return s, err
 			}

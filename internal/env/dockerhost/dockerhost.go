@@ -81,8 +81,11 @@ type Options struct {
 
 // Spec is one deploy of an environment.
 type Spec struct {
-	// Env is the environment slug (slug.Environment of the name).
+	// Env is the environment slug (slug.Environment of the name), or any
+	// slug that keys it on this host (a server prefixes the project's).
 	Env string
+	// HostSlug makes the hostnames ({env_slug}); Env when empty.
+	HostSlug string
 	// Name is the environment name, e.g. review/feature-x, for display.
 	Name string
 	// Services come from the environment's Compose file.
