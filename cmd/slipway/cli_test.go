@@ -248,3 +248,20 @@ read:
 		t.Errorf("exit %d, want FOO from the CLI and BAR from dotenv:\n%s", code, out)
 	}
 }
+
+// TestRunRefUsesThatCommitsPipeline: --ref runs another commit with that
+// commit's own pipeline file.
+func TestRunRefUsesThatCommitsPipeline(t *testing.T) {
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "old:\n  script: [echo old pipeline]\n"})
+	testenv.Git(t, dir, "tag", "v1")
+	os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte("new:\n  script: [echo new pipeline]\n"), 0o644)
+	testenv.Git(t, dir, "commit", "-qam", "New pipeline")
+	out, _, code := slipway(t, dir, "run", "--ref", "v1")
+	if code != 0 || !strings.Contains(out, "old pipeline") || strings.Contains(out, "new pipeline") {
+		t.Errorf("--ref v1: exit %d\n%s", code, out)
+	}
+	out, _, code = slipway(t, dir, "run")
+	if code != 0 || !strings.Contains(out, "new pipeline") {
+		t.Errorf("checked-out commit: exit %d\n%s", code, out)
+	}
+}

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
+	"github.com/slipway-cd/slipway/internal/workspace"
 )
 
 // localRun describes a pipeline of the repository the CLI stands in.
@@ -79,10 +82,26 @@ func newLocalRun(dir, file, ref, source string, vars ci.Variables) (*localRun, e
 	if file == "" {
 		file = ".gitlab-ci.yml"
 	}
-	if !filepath.IsAbs(file) {
-		file = filepath.Join(repo.Dir, file)
+	// The checked-out commit runs with the working tree's pipeline file, so
+	// that an edited .gitlab-ci.yml can be tried before it is committed;
+	// another --ref runs with that commit's own.
+	root := repo.Dir
+	if ref != repo.Head && ref != "HEAD" {
+		tmp, err := os.MkdirTemp("", "slipway-ref-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		snap, err := workspace.Extract(context.Background(), repo.Dir, sha, tmp)
+		if err != nil {
+			return nil, err
+		}
+		root = snap.Dir
 	}
-	cfg, err := ci.Load(file, ci.LoadOptions{ProjectDir: repo.Dir})
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(root, file)
+	}
+	cfg, err := ci.Load(file, ci.LoadOptions{ProjectDir: root})
 	if err != nil {
 		return nil, err
 	}
