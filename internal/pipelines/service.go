@@ -468,7 +468,9 @@ func (s *Service) Retry(ctx context.Context, jobID int64) error { return s.resum
 // Play runs a manual job, and the jobs it held back.
 func (s *Service) Play(ctx context.Context, jobID int64) error { return s.resume(ctx, jobID, true) }
 
-func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
+// resume runs a job of a finished pipeline again (and the jobs of also,
+// other names in the same pipeline), with the rest of the pipeline kept.
+func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...string) error {
 	job, err := s.Store.GetJob(ctx, jobID)
 	if err != nil {
 		return err
@@ -506,6 +508,10 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
 	if err != nil {
 		return fmt.Errorf("planning pipeline %d again: %w", p.ID, err)
 	}
+	rerun := map[string]bool{job.Name: true}
+	for _, n := range also {
+		rerun[n] = true
+	}
 	prior := map[string]engine.JobResult{}
 	results, _ := s.loadResults(p.ID) // none after a crash: earlier jobs then count as they are stored
 	byName := map[string]engine.JobResult{}
@@ -519,7 +525,7 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
 	jobs := Latest(all)
 	for _, j := range jobs {
 		keep := j.Status == store.Success || j.Status == store.Failed || (j.Status == store.Manual && !play)
-		if j.Name == job.Name || !keep {
+		if rerun[j.Name] || !keep {
 			continue
 		}
 		r, ok := byName[j.Name]
@@ -546,7 +552,10 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool) error {
 	}
 	// The job runs now even when it is a manual one: retrying a manual job
 	// plays it again, as in GitLab.
-	opts := engine.Options{Prior: prior, Manual: []string{job.Name}}
+	opts := engine.Options{Prior: prior}
+	for name := range rerun {
+		opts.Manual = append(opts.Manual, name)
+	}
 	if _, err := s.Store.SetPipelineStatus(ctx, p.ID, store.Pending, ""); err != nil {
 		return err
 	}
@@ -578,19 +587,48 @@ func (s *Service) release(id int64) {
 
 // Recover runs at start: jobs a killed server left running become failed
 // with reason (and are retried when their retry:when allows
-// runner_system_failure), and created pipelines start.
+// runner_system_failure), and pipelines it had created but not started
+// fail.
 func (s *Service) Recover(ctx context.Context, reason string) error {
 	failed, err := s.Store.FailRunningJobs(ctx, reason)
 	if err != nil {
 		return err
 	}
+	// Retry, per pipeline, all its interrupted jobs that ask for it, at once.
+	retry := map[int64][]store.Job{}
+	var order []int64
 	for _, j := range failed {
 		s.log().Warn("job was running when the server stopped", "job", j.ID, "name", j.Name, "pipeline", j.PipelineID)
 		if s.retriesSystemFailure(ctx, j) {
-			if err := s.Retry(ctx, j.ID); err != nil {
-				s.log().Error("retrying interrupted job", "job", j.ID, "err", err)
+			if retry[j.PipelineID] == nil {
+				order = append(order, j.PipelineID)
 			}
+			retry[j.PipelineID] = append(retry[j.PipelineID], j)
 		}
+	}
+	for _, id := range order {
+		jobs := retry[id]
+		var others []string
+		for _, j := range jobs[1:] {
+			others = append(others, j.Name)
+		}
+		if err := s.resume(ctx, jobs[0].ID, false, others...); err != nil {
+			s.log().Error("retrying interrupted jobs", "pipeline", id, "err", err)
+		}
+	}
+	// Pipelines a killed server had created but not started will not start
+	// by themselves: they fail, their jobs can be retried.
+	created, err := s.Store.ListPipelines(ctx, store.PipelineFilter{Status: store.Created, Limit: 1000})
+	if err != nil {
+		return err
+	}
+	for _, p := range created {
+		if s.Running(p.ID) {
+			continue
+		}
+		cause := errors.New(reason + " (before the pipeline started)")
+		s.failUnfinished(p.ID, cause)
+		s.Store.SetPipelineStatus(ctx, p.ID, store.Failed, cause.Error())
 	}
 	return nil
 }
