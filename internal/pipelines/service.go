@@ -131,11 +131,11 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 
 // Sync fetches the project's mirror (with the credentials it names).
 func (s *Service) Sync(ctx context.Context, project store.Project) (*gitinfo.Repo, error) {
-	repoURL, err := cloneURL(project)
+	token, err := cloneToken(project)
 	if err != nil {
 		return nil, err
 	}
-	path, err := s.Mirrors.Sync(ctx, fmt.Sprintf("%d", project.ID), repoURL)
+	path, err := s.Mirrors.Sync(ctx, fmt.Sprintf("%d", project.ID), project.RepoURL, token)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", project.Name, err)
 	}
@@ -153,12 +153,12 @@ func (s *Service) RepoAt(ctx context.Context, project store.Project, sha string)
 	return s.Sync(ctx, project)
 }
 
-// cloneURL puts the credentials the project names (env:NAME, a token in
-// the server's environment) into its repository URL.
-func cloneURL(p store.Project) (string, error) {
+// cloneToken is the token the project's credentials reference names
+// (env:SLIPWAY_GIT_<NAME>, a variable of the server), or "" for none.
+func cloneToken(p store.Project) (string, error) {
 	ref := p.CredentialsRef
 	if ref == "" {
-		return p.RepoURL, nil
+		return "", nil
 	}
 	name, ok := strings.CutPrefix(ref, "env:")
 	if !ok || !strings.HasPrefix(name, "SLIPWAY_GIT_") {
@@ -170,12 +170,10 @@ func cloneURL(p store.Project) (string, error) {
 	if token == "" {
 		return "", fmt.Errorf("project %s: credentials_ref: $%s is not set", p.Name, name)
 	}
-	u, err := url.Parse(p.RepoURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+	if u, err := url.Parse(p.RepoURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return "", fmt.Errorf("project %s: credentials need an http(s) repository URL", p.Name)
 	}
-	u.User = url.UserPassword("oauth2", token)
-	return u.String(), nil
+	return token, nil
 }
 
 // plan loads the pipeline file of p's commit and plans it. It is

@@ -6,6 +6,7 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"os"
@@ -23,8 +24,10 @@ type Mirrors struct {
 
 // Sync makes sure the mirror of repoURL named name exists and is up to
 // date, and returns its path. repoURL may be a local path, file://,
-// http(s):// (with credentials in the URL) or ssh.
-func (m *Mirrors) Sync(ctx context.Context, name, repoURL string) (string, error) {
+// http(s):// or ssh. A token authenticates http(s) fetches: it travels in
+// git's environment as a header, never in its arguments (which any process
+// may read) nor in the mirror's config.
+func (m *Mirrors) Sync(ctx context.Context, name, repoURL, token string) (string, error) {
 	path := filepath.Join(m.Dir, name+".git")
 	mu, _ := m.locks.LoadOrStore(path, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
@@ -36,7 +39,7 @@ func (m *Mirrors) Sync(ctx context.Context, name, repoURL string) (string, error
 		}
 		tmp := path + ".tmp"
 		os.RemoveAll(tmp)
-		if err := git(ctx, "", repoURL, "clone", "--mirror", "--quiet", "--", repoURL, tmp); err != nil {
+		if err := git(ctx, "", repoURL, token, "clone", "--mirror", "--quiet", "--", repoURL, tmp); err != nil {
 			return "", err
 		}
 		if err := os.Rename(tmp, path); err != nil {
@@ -45,10 +48,10 @@ func (m *Mirrors) Sync(ctx context.Context, name, repoURL string) (string, error
 		return path, nil
 	}
 	// The remote may have changed (credentials rotated): set it each time.
-	if err := git(ctx, path, repoURL, "remote", "set-url", "origin", repoURL); err != nil {
+	if err := git(ctx, path, repoURL, "", "remote", "set-url", "origin", repoURL); err != nil {
 		return "", err
 	}
-	if err := git(ctx, path, repoURL, "fetch", "--prune", "--quiet", "origin"); err != nil {
+	if err := git(ctx, path, repoURL, token, "fetch", "--prune", "--quiet", "origin"); err != nil {
 		return "", err
 	}
 	return path, nil
@@ -69,17 +72,25 @@ func Redact(repoURL string) string {
 	return u.String()
 }
 
-func git(ctx context.Context, dir, repoURL string, args ...string) error {
+func git(ctx context.Context, dir, repoURL, token string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	// Never ask for credentials on a terminal: fail instead.
 	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false")
+	if token != "" {
+		basic := base64.StdEncoding.EncodeToString([]byte("oauth2:" + token))
+		cmd.Env = append(cmd.Env, "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=http.extraHeader",
+			"GIT_CONFIG_VALUE_0=Authorization: Basic "+basic)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		// git may echo the URL with its credentials: hide them.
 		msg = strings.ReplaceAll(msg, repoURL, Redact(repoURL))
+		if token != "" {
+			msg = strings.ReplaceAll(msg, token, "xxxxx")
+		}
 		return fmt.Errorf("git %s %s: %s", args[0], Redact(repoURL), msg)
 	}
 	return nil
