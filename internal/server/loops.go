@@ -39,8 +39,7 @@ func (s *Server) fireSchedules(ctx context.Context) {
 			s.log.Error("schedule's project", "schedule", sc.ID, "err", err)
 			continue
 		}
-		tag := false
-		p, err := s.Pipes.Create(ctx, project, pipelines.Trigger{Source: "schedule", Ref: sc.Ref, Tag: tag, Variables: sc.Variables})
+		p, err := s.Pipes.Create(ctx, project, pipelines.Trigger{Source: "schedule", Ref: sc.Ref, Tag: s.isTag(ctx, project, sc.Ref), Variables: sc.Variables})
 		if err != nil {
 			s.log.Warn("schedule created no pipeline", "schedule", sc.ID, "err", err)
 			continue
@@ -104,4 +103,19 @@ func (s *Server) poll(ctx context.Context, p store.Project) {
 			s.log.Warn("polled pipeline", "project", p.Name, "branch", branch, "err", err)
 		}
 	}
+}
+
+// isTag says whether ref names a tag (and no branch) of the project.
+func (s *Server) isTag(ctx context.Context, p store.Project, ref string) bool {
+	repo, err := s.Pipes.Sync(ctx, p)
+	if err != nil {
+		return false
+	}
+	refs, err := repo.Refs()
+	if err != nil {
+		return false
+	}
+	_, tag := refs.Tags[ref]
+	_, branch := refs.Branches[ref]
+	return tag && !branch
 }
