@@ -328,3 +328,31 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 	}
 	checkNothingLeft(t, s, e, proxyAddr, host)
 }
+
+// TestBranchDeletionStopsItsEnvironment: deleting the branch a merge
+// request came from stops its environment.
+func TestBranchDeletionStopsItsEnvironment(t *testing.T) {
+	s, proxyAddr, sha := webProject(t, "1 day", 1)
+	p := mergeRequest(t, s, 1, "open", "feature/gone", sha)
+	s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("deploy").Status == "success" || finished(p) })
+	e := s.environment("review/feature-gone")
+	if e.State != "available" {
+		t.Fatalf("environment %+v", e)
+	}
+	code, _ := s.hook("Push Hook", map[string]any{
+		"object_kind": "push", "ref": "refs/heads/feature/gone",
+		"before": sha, "after": strings.Repeat("0", 40),
+		"project": map[string]any{"path_with_namespace": "mute/app"},
+	})
+	if code >= 400 {
+		t.Fatalf("push hook: %d", code)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && s.environment(e.Name).State != "stopped" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := s.environment(e.Name).State; st != "stopped" {
+		t.Fatalf("state %s after the branch was deleted", st)
+	}
+	checkNothingLeft(t, s, e, proxyAddr, e.Slug+".review.example.com")
+}
