@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -301,9 +302,20 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 	s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("deploy").Status == "success" || finished(p) })
 	e := s.environment("review/feature-stubborn")
 	host := e.Slug + ".review.example.com"
-	if code := s.do("POST", fmt.Sprintf("/api/environments/%d/stop", e.ID), nil, nil); code != 201 {
-		t.Fatalf("stop: %d", code)
+	cli := func(args ...string) string {
+		out, err := exec.Command(slipwayBin, append(args, "--server", s.url)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("slipway %v: %v\n%s", args, err, out)
+		}
+		return string(out)
 	}
+	if out := cli("env", "list", "--project", "shop"); !strings.Contains(out, e.Name) || !strings.Contains(out, "available") {
+		t.Errorf("env list:\n%s", out)
+	}
+	if out := cli("env", "show", fmt.Sprint(e.ID)); !strings.Contains(out, `"slug": "`+e.Slug+`"`) {
+		t.Errorf("env show:\n%s", out)
+	}
+	cli("env", "stop", fmt.Sprint(e.ID))
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && s.environment(e.Name).State != "stop_failed" {
 		time.Sleep(100 * time.Millisecond)
