@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,6 +47,10 @@ func (m Masker) Apply(s string) string {
 }
 
 // Store keeps logs under a folder: <dir>/<pipeline>/<job>.log.
+//
+// The mutex only guards bookkeeping (open files, their sizes, followers);
+// file contents are read outside it, up to a size noted under it, so a
+// reader of a big log never holds up Append on the engine's event path.
 type Store struct {
 	Dir string
 
@@ -54,9 +59,17 @@ type Store struct {
 }
 
 type logFile struct {
-	f    *os.File
-	subs map[chan string]struct{}
+	f      *os.File
+	size   int64 // bytes of whole lines written; readers stop here
+	closed bool
+	// Followers are woken, never handed lines: each reads the file from
+	// its own offset, so a slow one falls behind without losing lines and
+	// without blocking Append.
+	wake map[chan struct{}]struct{}
 }
+
+// testHookRead, when set, runs while a log file is being read.
+var testHookRead func()
 
 // Path is where a job's log lives.
 func (s *Store) Path(pipelineID, jobID int64) string {
@@ -81,44 +94,58 @@ func (s *Store) Append(pipelineID, jobID int64, line string) error {
 		if err != nil {
 			return err
 		}
-		lf = &logFile{f: f, subs: map[chan string]struct{}{}}
+		// The file may hold lines from before a restart.
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		lf = &logFile{f: f, size: fi.Size(), wake: map[chan struct{}]struct{}{}}
 		s.open[path] = lf
 	}
-	if _, err := lf.f.WriteString(line + "\n"); err != nil {
+	n, err := lf.f.WriteString(line + "\n")
+	lf.size += int64(n)
+	if err != nil {
 		return err
 	}
-	for ch := range lf.subs {
-		select {
-		case ch <- line:
-		default: // a reader that cannot keep up misses lines rather than blocking jobs
-		}
-	}
+	lf.notify()
 	return nil
 }
 
-// Close ends a job's log: live readers see their channel closed.
+// notify wakes every follower; one pending wake-up is enough, as a woken
+// follower reads everything written so far. Called with s.mu held.
+func (lf *logFile) notify() {
+	for w := range lf.wake {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Close ends a job's log: live readers get the remaining lines, then see
+// their channel closed.
 func (s *Store) Close(pipelineID, jobID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path := s.Path(pipelineID, jobID)
 	if lf := s.open[path]; lf != nil {
 		lf.f.Close()
-		for ch := range lf.subs {
-			close(ch)
-			delete(lf.subs, ch)
-		}
+		lf.closed = true
+		lf.notify()
 		delete(s.open, path)
 	}
 }
 
 // Read returns the log's lines so far.
 func (s *Store) Read(pipelineID, jobID int64) ([]string, error) {
+	path := s.Path(pipelineID, jobID)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return readLines(s.Path(pipelineID, jobID))
-}
-
-func readLines(path string) ([]string, error) {
+	size, err := s.sizeLocked(path)
+	s.mu.Unlock()
+	if err != nil || size == 0 {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -128,38 +155,119 @@ func readLines(path string) ([]string, error) {
 	}
 	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		out = append(out, sc.Text())
+	err = readLines(f, 0, size, func(l string) bool { out = append(out, l); return true })
+	return out, err
+}
+
+// sizeLocked is how much of the log holds whole lines. Called with s.mu
+// held, so that it never counts a line Append is writing.
+func (s *Store) sizeLocked(path string) (int64, error) {
+	if lf := s.open[path]; lf != nil {
+		return lf.size, nil
 	}
-	return out, sc.Err()
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// readLines calls fn with each line of f between from and to, until fn
+// returns false. Lines have no length limit.
+func readLines(f *os.File, from, to int64, fn func(string) bool) error {
+	if testHookRead != nil {
+		testHookRead()
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, from, to-from), 64<<10)
+	for {
+		l, err := r.ReadString('\n')
+		if l != "" && !fn(strings.TrimSuffix(l, "\n")) {
+			return nil
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // Follow returns the lines so far and, when the job is still writing, a
 // channel of the lines that come after them, closed when the log ends or
 // ctx is done. A nil channel means the log is complete.
 func (s *Store) Follow(ctx context.Context, pipelineID, jobID int64) ([]string, <-chan string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	path := s.Path(pipelineID, jobID)
-	lines, err := readLines(path)
-	if err != nil {
-		return nil, nil, err
-	}
+	s.mu.Lock()
 	lf := s.open[path]
 	if lf == nil {
-		return lines, nil, nil
+		s.mu.Unlock()
+		lines, err := s.Read(pipelineID, jobID)
+		return lines, nil, err
 	}
-	ch := make(chan string, 1024)
-	lf.subs[ch] = struct{}{}
-	go func() {
-		<-ctx.Done()
+	// The follower starts at the size noted together with its
+	// registration: lines before it come from the snapshot, lines after
+	// it from the channel, none from both or neither.
+	start := lf.size
+	wake := make(chan struct{}, 1)
+	lf.wake[wake] = struct{}{}
+	s.mu.Unlock()
+	leave := func() {
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, ok := lf.subs[ch]; ok {
-			delete(lf.subs, ch)
-			close(ch)
+		delete(lf.wake, wake)
+		s.mu.Unlock()
+	}
+
+	f, err := os.Open(path)
+	if err != nil {
+		leave()
+		return nil, nil, err
+	}
+	var lines []string
+	if err := readLines(f, 0, start, func(l string) bool { lines = append(lines, l); return true }); err != nil {
+		f.Close()
+		leave()
+		return nil, nil, err
+	}
+	ch := make(chan string, 256)
+	go func() {
+		defer close(ch)
+		defer f.Close()
+		defer leave()
+		off := start
+		for {
+			s.mu.Lock()
+			end, closed := lf.size, lf.closed
+			s.mu.Unlock()
+			if end > off {
+				stopped := false
+				err := readLines(f, off, end, func(l string) bool {
+					select {
+					case ch <- l:
+						return true
+					case <-ctx.Done():
+						stopped = true
+						return false
+					}
+				})
+				// A read error ends the stream early: the reader sees
+				// the log end rather than a gap.
+				if err != nil || stopped {
+					return
+				}
+				off = end
+			}
+			if closed {
+				return
+			}
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	return lines, ch, nil
