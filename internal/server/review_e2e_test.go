@@ -277,8 +277,11 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 	if st := s.environment(envName).State; st != "stopped" {
 		t.Fatalf("environment %s after the merge, want stopped", st)
 	}
-	var stopped pipeline
-	s.do("GET", fmt.Sprintf("/api/pipelines/%d", p2.ID), nil, &stopped)
+	// The stop job ends just after its `slipway env stop` returned.
+	stopped := s.waitPipeline(p2.ID, func(p pipeline) bool {
+		st := p.job("stop_review").Status
+		return st != "running" && st != "pending" && st != "created"
+	})
 	if stopped.job("stop_review").Status != "success" {
 		t.Errorf("stop job: %+v", stopped.job("stop_review"))
 	}

@@ -256,8 +256,10 @@ func TestAutoStopIn(t *testing.T) {
 	if st := s.environment(e.Name).State; st != "stopped" {
 		t.Fatalf("still %s 30s later", st)
 	}
-	var after pipeline
-	s.do("GET", fmt.Sprintf("/api/pipelines/%d", p.ID), nil, &after)
+	after := s.waitPipeline(p.ID, func(p pipeline) bool {
+		st := p.job("stop").Status
+		return st != "running" && st != "pending" && st != "created"
+	})
 	if after.job("stop").Status != "success" {
 		t.Errorf("the stop job did not run: %+v", after.job("stop"))
 	}
