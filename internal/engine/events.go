@@ -32,7 +32,10 @@ type Event struct {
 	JobID   int64 // CI_JOB_ID of the attempt (JobStarted, JobLog)
 	Attempt int   // 1-based (JobStarted, JobLog)
 	Line    string
-	Status  Status // JobCreated: created; JobFinished: the final status
+	// Continued: Line is a piece of a longer line, which goes on in the
+	// job's next JobLog event (secrets must be looked for across them).
+	Continued bool
+	Status    Status // JobCreated: created; JobFinished: the final status
 
 	// JobResult is set on JobFinished, Result on PipelineFinished.
 	JobResult *JobResult
@@ -65,7 +68,7 @@ const maxLine = 16 << 10
 type lineWriter struct {
 	mu   sync.Mutex
 	buf  []byte
-	emit func(line string)
+	emit func(line string, continued bool)
 }
 
 func (w *lineWriter) Write(p []byte) (int, error) {
@@ -77,7 +80,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			w.buf = append(w.buf, p...)
 			for len(w.buf) >= maxLine {
-				w.emit(string(w.buf[:maxLine]))
+				w.emit(string(w.buf[:maxLine]), true)
 				w.buf = append(w.buf[:0], w.buf[maxLine:]...)
 			}
 			break
@@ -101,9 +104,9 @@ func (w *lineWriter) Flush() {
 func (w *lineWriter) emitBuf() {
 	line := bytes.TrimSuffix(w.buf, []byte{'\r'})
 	for len(line) > maxLine {
-		w.emit(string(line[:maxLine]))
+		w.emit(string(line[:maxLine]), true)
 		line = line[maxLine:]
 	}
-	w.emit(string(line))
+	w.emit(string(line), false)
 	w.buf = w.buf[:0]
 }

@@ -8,7 +8,7 @@ import (
 
 func TestLineWriterSplitsLines(t *testing.T) {
 	var lines []string
-	w := &lineWriter{emit: func(l string) { lines = append(lines, l) }}
+	w := &lineWriter{emit: func(l string, _ bool) { lines = append(lines, l) }}
 	for _, chunk := range []string{"one\r\ntw", "o\n\nthr", "ee"} {
 		if _, err := w.Write([]byte(chunk)); err != nil {
 			t.Fatal(err)

@@ -108,7 +108,9 @@ func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, a
 		}
 	}
 	r.events.emit(Event{Kind: JobStarted, Job: pj.Name, Stage: pj.Stage, JobID: jobID, Attempt: attempt, Status: Running})
-	out := &lineWriter{emit: func(line string) { r.log(j, jobID, attempt, line) }}
+	out := &lineWriter{emit: func(line string, continued bool) {
+		r.events.emit(Event{Kind: JobLog, Job: pj.Name, Stage: pj.Stage, JobID: jobID, Attempt: attempt, Line: line, Continued: continued})
+	}}
 	logf := func(format string, args ...any) { r.log(j, jobID, attempt, fmt.Sprintf(format, args...)) }
 	sysFail := func(err error) attemptResult {
 		logf("ERROR: %v", err)

@@ -26,6 +26,8 @@ type recorder struct {
 	pick     *byname.Picker
 	plan     *ci.Plan
 
+	partial map[int64]string // pieces of a cut line, by job
+
 	mu      sync.Mutex // guards secrets and masker: job tokens arrive from job goroutines
 	secrets []string
 	masker  joblog.Masker
@@ -82,8 +84,19 @@ func (r *recorder) handle(e engine.Event) {
 		logErr("job started", err)
 		r.notifyJob(j, notify.Running)
 	case engine.JobLog:
-		r.appendLog(id, e.Line)
+		// A line the engine cut is masked whole, so that a secret across
+		// the cut is found, then stored as one line.
+		if e.Continued {
+			r.partial[id] += e.Line
+			return
+		}
+		r.appendLog(id, r.partial[id]+e.Line)
+		delete(r.partial, id)
 	case engine.JobFinished:
+		if rest, ok := r.partial[id]; ok {
+			r.appendLog(id, rest)
+			delete(r.partial, id)
+		}
 		res := e.JobResult
 		var j store.Job
 		var err error

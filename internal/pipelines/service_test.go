@@ -257,3 +257,27 @@ func TestConcurrentRetriesRunOnce(t *testing.T) {
 		t.Errorf("%d retries accepted, %d job rows; want 1 and 2", ok, len(mustJobs(t, s, p.ID)))
 	}
 }
+
+// TestMaskedAcrossACutLine: a secret that straddles the engine's cut of a
+// very long line is still masked.
+func TestMaskedAcrossACutLine(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, storetest.SQLiteURL(t))
+	repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
+job:
+  script:
+    - 'printf "%16380s" "" | tr " " x; echo "$DEPLOY_TOKEN"'
+`})
+	project, _ := s.Store.CreateProject(ctx, store.Project{Name: "long", RepoURL: repo, DefaultBranch: "main"})
+	s.Store.SetVariable(ctx, store.Variable{ProjectID: project.ID, Name: "DEPLOY_TOKEN", Value: "straddling-secret-42", Masked: true})
+	p, err := s.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, s, p.ID)
+	lines, _ := s.Logs.Read(p.ID, jobNamed(t, s, p.ID, "job").ID)
+	log := strings.Join(lines, "\n")
+	if strings.Contains(log, "straddling") || strings.Contains(log, "secret-42") || !strings.Contains(log, strings.Repeat("x", 16380)+"[MASKED]") {
+		t.Errorf("the secret across the cut was not masked (%d bytes of log)", len(log))
+	}
+}
