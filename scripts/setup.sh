@@ -21,5 +21,5 @@ fi
 
 # Go tools used by the test script.
 if ! command -v staticcheck >/dev/null && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
-  go install honnef.co/go/tools/cmd/staticcheck@latest
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2  # pinned: a new release must not fail CI by itself
 fi
