@@ -53,7 +53,7 @@ func (l *loader) build(file string, root *node) *Config {
 	}
 	if def := root.get("default"); def != nil {
 		if d.keys(def, "default", defaultKeywords) {
-			defaults = deepMergeKeys(defaults, def)
+			defaults = deepMerge(defaults, def)
 		}
 	}
 
@@ -122,9 +122,6 @@ func dedupe(list []string) []string {
 	return out
 }
 
-// deepMergeKeys is deepMerge for two hashes whose keys are known.
-func deepMergeKeys(a, b *node) *node { return deepMerge(a, b) }
-
 // extend resolves `extends:` of one job: parents merged in order (later
 // parents win), then the job itself; hashes merge deeply, arrays replace.
 func (l *loader) extend(name string, jobs, resolved map[string]*node, chain []string) *node {
@@ -150,8 +147,7 @@ func (l *loader) extend(name string, jobs, resolved map[string]*node, chain []st
 	d := decoder{errs: &l.errs}
 	var merged *node
 	for _, parent := range d.strings(ext, "job "+name+": extends") {
-		p, ok := jobs[parent]
-		if !ok {
+		if _, ok := jobs[parent]; !ok {
 			msg := fmt.Sprintf("job %s: extends unknown job %q", name, parent)
 			if s := didYouMean(parent, keysOfMap(jobs)); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
@@ -159,7 +155,6 @@ func (l *loader) extend(name string, jobs, resolved map[string]*node, chain []st
 			l.errs.add(ext.pos, msg)
 			return nil
 		}
-		_ = p
 		pr := l.extend(parent, jobs, resolved, append(chain, name))
 		if pr == nil {
 			return nil

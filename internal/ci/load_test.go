@@ -432,3 +432,17 @@ func TestAliasBombIsRefused(t *testing.T) {
 		t.Errorf("error = %q", msg)
 	}
 }
+
+func TestSpecHeaderDocument(t *testing.T) {
+	cfg := mustLoad(t, map[string]string{".gitlab-ci.yml": `spec:
+  inputs:
+    stage:
+      default: test
+---
+job:
+  script: [echo configured]
+`})
+	if cfg.Job("job") == nil || len(cfg.Jobs) != 1 {
+		t.Errorf("jobs after a spec header: %+v", cfg.Jobs)
+	}
+}

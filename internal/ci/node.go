@@ -1,7 +1,10 @@
 package ci
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -85,26 +88,40 @@ func (n *node) without(drop ...string) *node {
 	return out
 }
 
-// parseYAML reads one YAML document into a node tree.
+// parseYAML reads a pipeline file into a node tree. A file may start with
+// a `spec:` header document (inputs of CI/CD components); the
+// configuration is then the document after it.
 func parseYAML(file string, data []byte) (*node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &node{kind: mapNode, pos: Pos{File: file, Line: 1, Col: 1}}, nil
+		}
 		return nil, yamlError(file, err)
+	}
+	if isSpecHeader(&doc) {
+		var next yaml.Node
+		if err := dec.Decode(&next); err != nil && !errors.Is(err, io.EOF) {
+			return nil, yamlError(file, err)
+		}
+		doc = next
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return &node{kind: mapNode, pos: Pos{File: file, Line: 1, Col: 1}}, nil
 	}
 	c := converter{file: file, budget: new(int)}
 	*c.budget = maxNodes
-	root, err := c.convert(doc.Content[0], 0)
-	if err != nil {
-		return nil, err
+	return c.convert(doc.Content[0], 0)
+}
+
+// isSpecHeader reports whether a document is only a `spec:` header.
+func isSpecHeader(doc *yaml.Node) bool {
+	if len(doc.Content) != 1 {
+		return false
 	}
-	// A file may begin with a `spec:` header document; the config follows.
-	if len(doc.Content) == 1 && root.kind == mapNode {
-		return root, nil
-	}
-	return root, nil
+	m := doc.Content[0]
+	return m.Kind == yaml.MappingNode && len(m.Content) == 2 && m.Content[0].Value == "spec"
 }
 
 // maxNodes bounds the tree aliases may expand to ("billion laughs").
