@@ -33,6 +33,9 @@ import (
 // ErrNoPipeline means the project's rules create no pipeline for a trigger.
 var ErrNoPipeline = ci.ErrNoPipeline
 
+// ErrConflict means a job cannot be retried or played in its state.
+var ErrConflict = errors.New("conflict")
+
 // Service runs pipelines for the server.
 type Service struct {
 	Store   *store.Store
@@ -107,6 +110,9 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 	if errors.Is(planErr, ci.ErrNoPipeline) {
 		return store.Pipeline{}, planErr
 	}
+	// From here the pipeline exists: its rows are written even if the
+	// request that asked for it goes away.
+	ctx = context.WithoutCancel(ctx)
 	p, err = s.Store.CreatePipeline(ctx, p)
 	if err != nil {
 		return store.Pipeline{}, err
@@ -122,6 +128,8 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 			AllowFailure: pj.AllowFailure.Allowed || len(pj.AllowFailure.ExitCodes) > 0, When: string(pj.When), Attempt: 1,
 		})
 		if err != nil {
+			s.failUnfinished(p.ID, err)
+			s.Store.SetPipelineStatus(ctx, p.ID, store.Failed, err.Error())
 			return p, err
 		}
 	}
@@ -476,7 +484,7 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...st
 	// Claim the pipeline before anything slow, so that two retries (a
 	// webhook and a button) never run it twice.
 	if !s.claim(job.PipelineID) {
-		return fmt.Errorf("pipeline %d is still running", job.PipelineID)
+		return fmt.Errorf("%w: pipeline %d is still running", ErrConflict, job.PipelineID)
 	}
 	started := false
 	defer func() {
@@ -486,9 +494,9 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...st
 	}()
 	switch {
 	case play && job.Status != store.Manual:
-		return fmt.Errorf("job %s is %s, not a manual job waiting to be played", job.Name, job.Status)
+		return fmt.Errorf("%w: job %s is %s, not a manual job waiting to be played", ErrConflict, job.Name, job.Status)
 	case !play && !(job.Status == store.Failed || job.Status == store.Success || job.Status == store.Canceled):
-		return fmt.Errorf("job %s is %s: only finished jobs can be retried", job.Name, job.Status)
+		return fmt.Errorf("%w: job %s is %s: only finished jobs can be retried", ErrConflict, job.Name, job.Status)
 	}
 	p, err := s.Store.GetPipeline(ctx, job.PipelineID)
 	if err != nil {

@@ -369,7 +369,10 @@ func (s *Server) resume(r *http.Request, do func(context.Context, int64) error) 
 		return nil, err
 	}
 	if err := do(r.Context(), id); err != nil {
-		return nil, &httpError{http.StatusConflict, err.Error()}
+		if errors.Is(err, pipelines.ErrConflict) {
+			return nil, &httpError{http.StatusConflict, err.Error()}
+		}
+		return nil, err
 	}
 	return s.pipelineView(r.Context(), job.PipelineID)
 }

@@ -177,7 +177,10 @@ func (s *Server) uiResume(w http.ResponseWriter, r *http.Request, do func(contex
 			return "", err
 		}
 		if err := do(ctx, id); err != nil {
-			return "", &httpError{http.StatusConflict, err.Error()}
+			if errors.Is(err, pipelines.ErrConflict) {
+				return "", &httpError{http.StatusConflict, err.Error()}
+			}
+			return "", err
 		}
 		if r.PostFormValue("return") == "pipeline" {
 			return fmt.Sprintf("/pipelines/%d", job.PipelineID), nil
