@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/slipway-cd/slipway/internal/tier"
 )
 
 // DefaultStages are GitLab's stages when `stages:` is not given.
@@ -718,7 +720,7 @@ func (d decoder) environment(n *node, f string) *Environment {
 	if !contains([]string{"start", "prepare", "stop", "verify", "access"}, e.Action) {
 		d.errs.add(n.get("action").pos, fmt.Sprintf("%s:action: unknown value %q (start, prepare, stop, verify or access)", f, e.Action))
 	}
-	if e.DeploymentTier != "" && !contains([]string{"production", "staging", "testing", "development", "other"}, e.DeploymentTier) {
+	if e.DeploymentTier != "" && !tier.Valid(e.DeploymentTier) {
 		d.errs.add(n.get("deployment_tier").pos, fmt.Sprintf("%s:deployment_tier: unknown value %q (production, staging, testing, development or other)", f, e.DeploymentTier))
 	}
 	if e.AutoStopIn != "" && e.AutoStopIn != "never" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/ci/expand"
 	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/tier"
 )
 
 // ErrNoPipeline means workflow:rules kept the pipeline from being created.
@@ -263,7 +264,7 @@ func jobVariables(pj *PlannedJob, def *Job, vars lookup) Variables {
 			Variable{Name: "CI_ENVIRONMENT_NAME", Value: name, Raw: true},
 			Variable{Name: "CI_ENVIRONMENT_SLUG", Value: envSlug, Raw: true},
 			Variable{Name: "CI_ENVIRONMENT_ACTION", Value: e.Action, Raw: true},
-			Variable{Name: "CI_ENVIRONMENT_TIER", Value: environmentTier(e, name), Raw: true},
+			Variable{Name: "CI_ENVIRONMENT_TIER", Value: firstNonEmpty(e.DeploymentTier, tier.Guess(name)), Raw: true},
 		)
 		if e.URL != "" {
 			// The URL may use the environment's own variables (GitLab's
@@ -281,26 +282,6 @@ func jobVariables(pj *PlannedJob, def *Job, vars lookup) Variables {
 		}
 	}
 	return out
-}
-
-// environmentTier guesses the tier from the name as GitLab does when
-// deployment_tier is not given.
-func environmentTier(e *Environment, name string) string {
-	if e.DeploymentTier != "" {
-		return e.DeploymentTier
-	}
-	n := strings.ToLower(name)
-	switch {
-	case strings.Contains(n, "prod") || strings.Contains(n, "live"):
-		return "production"
-	case strings.Contains(n, "stag") || strings.Contains(n, "model") || strings.Contains(n, "pre"):
-		return "staging"
-	case strings.Contains(n, "test") || strings.Contains(n, "qc"):
-		return "testing"
-	case strings.Contains(n, "dev") || strings.Contains(n, "review") || strings.Contains(n, "trunk"):
-		return "development"
-	}
-	return "other"
 }
 
 // resolveEdges turns definition-level needs and dependencies into edges

@@ -111,7 +111,7 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 
 	e, err := m.Store.UpsertEnvironment(ctx, store.Environment{
 		ProjectID: p.ProjectID, Name: name, Slug: envSlug, URL: spec.Vars["CI_ENVIRONMENT_URL"],
-		Tier: def.DeploymentTier, OnStopJob: def.OnStop, AutoStopAt: autoStopAt(def.AutoStopIn),
+		Tier: variable(pj.Variables, "CI_ENVIRONMENT_TIER"), OnStopJob: def.OnStop, AutoStopAt: autoStopAt(def.AutoStopIn),
 	})
 	if err != nil {
 		return DeployResult{}, err

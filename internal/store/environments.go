@@ -3,10 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/tier"
 )
 
 // Environment states.
@@ -19,13 +19,13 @@ const (
 	EnvStopFailed = "stop_failed"
 )
 
-// Environment tiers, with GitLab's names.
+// Environment tiers, with GitLab's names (package tier).
 const (
-	TierProduction  = "production"
-	TierStaging     = "staging"
-	TierTesting     = "testing"
-	TierDevelopment = "development"
-	TierOther       = "other"
+	TierProduction  = tier.Production
+	TierStaging     = tier.Staging
+	TierTesting     = tier.Testing
+	TierDevelopment = tier.Development
+	TierOther       = tier.Other
 )
 
 // Environment is where a project deploys: dev, staging, production,
@@ -50,28 +50,6 @@ type Environment struct {
 	UpdatedAt time.Time         `json:"updated_at"`
 }
 
-// Tier patterns, GitLab's guess from an environment's name.
-var tierGuesses = []struct {
-	re   *regexp.Regexp
-	tier string
-}{
-	{regexp.MustCompile(`(?i)^(prod|production|live)\b`), TierProduction},
-	{regexp.MustCompile(`(?i)(staging|stage|model|pre|demo)`), TierStaging},
-	{regexp.MustCompile(`(?i)(test|tst|int|ac(ce|)pt|qa|qc|control|quality)`), TierTesting},
-	{regexp.MustCompile(`(?i)(dev|review|trunk)`), TierDevelopment},
-	{regexp.MustCompile(`(?i)(prod|production|live)`), TierProduction},
-}
-
-// GuessTier returns the tier GitLab gives an environment called name.
-func GuessTier(name string) string {
-	for _, g := range tierGuesses {
-		if g.re.MatchString(name) {
-			return g.tier
-		}
-	}
-	return TierOther
-}
-
 const environmentCols = "id, project_id, name, slug, url, state, tier, last_deployment_id, auto_stop_at, on_stop_job, images, created_at, updated_at"
 
 func scanEnvironment(r interface{ Scan(...any) error }) (Environment, error) {
@@ -94,11 +72,9 @@ func (s *Store) UpsertEnvironment(ctx context.Context, e Environment) (Environme
 		e.Slug = slug.Environment(e.Name)
 	}
 	if e.Tier == "" {
-		e.Tier = GuessTier(e.Name)
+		e.Tier = tier.Guess(e.Name)
 	}
-	switch e.Tier {
-	case TierProduction, TierStaging, TierTesting, TierDevelopment, TierOther:
-	default:
+	if !tier.Valid(e.Tier) {
 		return Environment{}, invalid("environment.tier", "unknown tier %q", e.Tier)
 	}
 	t := now()
