@@ -28,6 +28,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"github.com/slipway-cd/slipway/internal/slug"
 	"github.com/slipway-cd/slipway/internal/testenv"
@@ -151,15 +152,11 @@ func TestExampleAsReviewEnvironment(t *testing.T) {
 
 	get := func(host, path string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, "http://"+proxyAddr+path, nil)
-		req.Host = host
-		resp, err := http.DefaultClient.Do(req)
+		code, body, err := proxytest.Get(http.DefaultClient, "http://"+proxyAddr+path, host)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return code, body
 	}
 	appHost, sigHost := envSlug+"."+domain, envSlug+"-sigver."+domain
 	if code, body := get(appHost, "/api/branch"); code != 200 || strings.TrimSpace(body) != branch {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 	"github.com/slipway-cd/slipway/internal/slug"
 	"github.com/slipway-cd/slipway/internal/store/storetest"
 	"github.com/slipway-cd/slipway/internal/testenv"
@@ -130,15 +131,7 @@ func (s *serverProc) hook(event string, payload any) (int, pipeline) {
 
 // viaProxy asks the proxy for path on host.
 func viaProxy(proxyAddr, host, path string) (int, string, error) {
-	req, _ := http.NewRequest("GET", "http://"+proxyAddr+path, nil)
-	req.Host = host
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data), nil
+	return proxytest.Get(http.DefaultClient, "http://"+proxyAddr+path, host)
 }
 
 type environment struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"github.com/slipway-cd/slipway/internal/slug"
 	"github.com/slipway-cd/slipway/internal/testenv"
@@ -171,21 +171,8 @@ func (f *fixture) spec(t testing.TB, branch string, vars map[string]string) dock
 
 func get(t testing.TB, url, host string) (int, string, error) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	if host != "" {
-		req.Host = host
-	}
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b)), err
+	code, body, err := proxytest.Get(&http.Client{Timeout: 5 * time.Second}, url, host)
+	return code, strings.TrimSpace(body), err
 }
 
 func mustGet(t *testing.T, url, host, want string) {

@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 )
 
 // upstream is a tiny backend that answers its name and records the Host
@@ -53,26 +52,6 @@ func start(t *testing.T) *Router {
 	return r
 }
 
-// get asks the proxy for host and returns status and body.
-func get(c *http.Client, proxyAddr, host string) (int, string, error) {
-	req, err := http.NewRequest("GET", "http://"+proxyAddr+"/", nil)
-	if err != nil {
-		return 0, "", err
-	}
-	req.Host = host
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
-func route(id, host, addr string) proxy.Route {
-	return proxy.Route{ID: id, Hosts: []string{host}, Upstreams: []proxy.Upstream{{Addr: addr}}}
-}
-
 const (
 	appID   = "slipway-review-feature-x--app"
 	appHost = "review-feature-x.review.test"
@@ -83,17 +62,17 @@ func TestRouteAnswersThroughProxyWithHostHeader(t *testing.T) {
 	addrA, hostA := upstream(t, "A")
 	ctx := context.Background()
 
-	if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+	if err := r.Apply(ctx, proxytest.Route(appID, appHost, addrA)); err != nil {
 		t.Fatal(err)
 	}
-	code, body, err := get(http.DefaultClient, r.Addr(), appHost)
+	code, body, err := proxytest.Get(http.DefaultClient, "http://"+r.Addr()+"/", appHost)
 	if err != nil || code != 200 || body != "A" {
 		t.Fatalf("GET %s through proxy = %d %q, %v; want 200 \"A\"", appHost, code, body, err)
 	}
 	if got := hostA.Load(); got != appHost {
 		t.Errorf("upstream saw Host %q, want %q", got, appHost)
 	}
-	code, body, _ = get(http.DefaultClient, r.Addr(), "other.review.test")
+	code, body, _ = proxytest.Get(http.DefaultClient, "http://"+r.Addr()+"/", "other.review.test")
 	if code != 404 || body == "A" {
 		t.Errorf("GET of an unrouted host = %d %q, want Slipway's 404", code, body)
 	}
@@ -104,7 +83,7 @@ func TestApplyTwiceLeavesOneRoute(t *testing.T) {
 	addrA, _ := upstream(t, "A")
 	ctx := context.Background()
 	for range 2 {
-		if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+		if err := r.Apply(ctx, proxytest.Route(appID, appHost, addrA)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,7 +104,7 @@ func TestSwitchUpstreamDropsNoRequest(t *testing.T) {
 	addrA, _ := upstream(t, "A")
 	addrB, _ := upstream(t, "B")
 	ctx := context.Background()
-	if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+	if err := r.Apply(ctx, proxytest.Route(appID, appHost, addrA)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -142,7 +121,7 @@ func TestSwitchUpstreamDropsNoRequest(t *testing.T) {
 			defer wg.Done()
 			c := &http.Client{Timeout: 5 * time.Second}
 			for !stop.Load() {
-				code, body, err := get(c, r.Addr(), appHost)
+				code, body, err := proxytest.Get(c, "http://"+r.Addr()+"/", appHost)
 				mu.Lock()
 				if err != nil || code != 200 || (body != "A" && body != "B") {
 					failures = append(failures, fmt.Sprintf("%d %q %v", code, body, err))
@@ -159,7 +138,7 @@ func TestSwitchUpstreamDropsNoRequest(t *testing.T) {
 		if i%2 == 1 {
 			next = addrA
 		}
-		if err := r.Apply(ctx, route(appID, appHost, next)); err != nil {
+		if err := r.Apply(ctx, proxytest.Route(appID, appHost, next)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -176,7 +155,7 @@ func TestSwitchUpstreamDropsNoRequest(t *testing.T) {
 	}
 	// The last switch went to A: B must no longer be asked.
 	for range 5 {
-		if _, body, _ := get(http.DefaultClient, r.Addr(), appHost); body != "A" {
+		if _, body, _ := proxytest.Get(http.DefaultClient, "http://"+r.Addr()+"/", appHost); body != "A" {
 			t.Fatalf("after switching back to A the proxy answered %q", body)
 		}
 	}
@@ -187,7 +166,7 @@ func TestRemovedRouteIsNotServed(t *testing.T) {
 	r := start(t)
 	addrA, _ := upstream(t, "A")
 	ctx := context.Background()
-	if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+	if err := r.Apply(ctx, proxytest.Route(appID, appHost, addrA)); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // idempotent
@@ -195,7 +174,7 @@ func TestRemovedRouteIsNotServed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, body, err := get(freshConns, r.Addr(), appHost)
+	code, body, err := proxytest.Get(freshConns, "http://"+r.Addr()+"/", appHost)
 	if err != nil || code != 404 || body == "A" {
 		t.Fatalf("GET after Remove = %d %q, %v; want 404 not from the upstream", code, body, err)
 	}
@@ -208,10 +187,10 @@ func TestHostOfAnotherRouteIsRefused(t *testing.T) {
 	r := start(t)
 	addrA, _ := upstream(t, "A")
 	ctx := context.Background()
-	if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+	if err := r.Apply(ctx, proxytest.Route(appID, appHost, addrA)); err != nil {
 		t.Fatal(err)
 	}
-	err := r.Apply(ctx, route("slipway-review-other--app", appHost, addrA))
+	err := r.Apply(ctx, proxytest.Route("slipway-review-other--app", appHost, addrA))
 	if err == nil || !strings.Contains(err.Error(), "already routed by "+appID) {
 		t.Fatalf("Apply of a second route for %s: err = %v, want already routed", appHost, err)
 	}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 )
 
 // startCaddy runs Debian's caddy binary with config (whose admin endpoint
@@ -93,22 +93,6 @@ func upstream(t *testing.T, name string) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-func get(c *http.Client, addr, host string) (int, string, error) {
-	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
-	req.Host = host
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
-func route(id, host, addr string) proxy.Route {
-	return proxy.Route{ID: id, Hosts: []string{host}, Upstreams: []proxy.Upstream{{Addr: addr}}}
-}
-
 const (
 	appID   = "slipway-review-feature-x--app"
 	appHost = "review-feature-x.review.test"
@@ -125,11 +109,11 @@ func TestExternalCaddyFromEmptyConfig(t *testing.T) {
 	addrA, addrB := upstream(t, "A"), upstream(t, "B")
 
 	for range 2 {
-		if err := r.Apply(ctx, route(appID, appHost, addrA)); err != nil {
+		if err := r.Apply(ctx, proxytest.Route(appID, appHost, addrA)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	code, body, err := get(http.DefaultClient, listen, appHost)
+	code, body, err := proxytest.Get(http.DefaultClient, "http://"+listen+"/", appHost)
 	if err != nil || code != 200 || body != "A host="+appHost {
 		t.Fatalf("GET %s through caddy = %d %q, %v; want 200 from A with the Host", appHost, code, body, err)
 	}
@@ -152,7 +136,7 @@ func TestExternalCaddyFromEmptyConfig(t *testing.T) {
 			defer wg.Done()
 			c := &http.Client{Timeout: 5 * time.Second}
 			for !stop.Load() {
-				code, body, err := get(c, listen, appHost)
+				code, body, err := proxytest.Get(c, "http://"+listen+"/", appHost)
 				total.Add(1)
 				if err != nil || code != 200 {
 					failures.Add(1)
@@ -167,7 +151,7 @@ func TestExternalCaddyFromEmptyConfig(t *testing.T) {
 		if i%2 == 1 {
 			next = addrA
 		}
-		if err := r.Apply(ctx, route(appID, appHost, next)); err != nil {
+		if err := r.Apply(ctx, proxytest.Route(appID, appHost, next)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -182,7 +166,7 @@ func TestExternalCaddyFromEmptyConfig(t *testing.T) {
 	} else if n > 0 {
 		t.Logf("%d of %d requests reset by caddy's reloads, first: %v", n, total.Load(), firstErr.Load())
 	}
-	if _, body, _ := get(http.DefaultClient, listen, appHost); !strings.HasPrefix(body, "A ") {
+	if _, body, _ := proxytest.Get(http.DefaultClient, "http://"+listen+"/", appHost); !strings.HasPrefix(body, "A ") {
 		t.Fatalf("after the last switch (to A) caddy answered %q", body)
 	}
 	routes, err := r.List(ctx)
@@ -195,7 +179,7 @@ func TestExternalCaddyFromEmptyConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, body, _ = get(freshConns, listen, appHost)
+	code, body, _ = proxytest.Get(freshConns, "http://"+listen+"/", appHost)
 	if code != 404 || strings.HasPrefix(body, "A ") {
 		t.Fatalf("GET after Remove = %d %q, want 404 not from the upstream", code, body)
 	}
@@ -228,13 +212,13 @@ func TestExternalCaddyKeepsOperatorRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := r.Apply(ctx, route(appID, appHost, upstream(t, "A"))); err != nil {
+	if err := r.Apply(ctx, proxytest.Route(appID, appHost, upstream(t, "A"))); err != nil {
 		t.Fatal(err)
 	}
-	if _, body, _ := get(http.DefaultClient, listen, appHost); body != "A host="+appHost {
+	if _, body, _ := proxytest.Get(http.DefaultClient, "http://"+listen+"/", appHost); body != "A host="+appHost {
 		t.Fatalf("review host answered %q, want the upstream", body)
 	}
-	if _, body, _ := get(http.DefaultClient, listen, "www.example.test"); body != "main site" {
+	if _, body, _ := proxytest.Get(http.DefaultClient, "http://"+listen+"/", "www.example.test"); body != "main site" {
 		t.Fatalf("operator's host answered %q, want main site", body)
 	}
 	if err := r.Remove(ctx, appID); err != nil {
