@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slipway-cd/slipway/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -153,7 +154,7 @@ func init() {
 			if !wait {
 				return nil
 			}
-			for isActive(p.Status) {
+			for store.Status(p.Status).Active() {
 				time.Sleep(500 * time.Millisecond)
 				if err := c.do("GET", fmt.Sprintf("/api/pipelines/%d", p.ID), nil, &p); err != nil {
 					return err
@@ -211,10 +212,6 @@ func init() {
 	}
 	jobCmd.AddCommand(logCmd, retry, play)
 	rootCmd.AddCommand(pipelineCmd, jobCmd)
-}
-
-func isActive(status string) bool {
-	return status == "created" || status == "pending" || status == "running"
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -485,11 +485,7 @@ func (s *Server) jobOf(w http.ResponseWriter, r *http.Request) (store.Job, bool)
 	}
 	job, err := s.Store.GetJob(r.Context(), id)
 	if err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, store.ErrNotFound) {
-			code = http.StatusNotFound
-		}
-		http.Error(w, err.Error(), code)
+		http.Error(w, err.Error(), statusOf(err))
 		return store.Job{}, false
 	}
 	return job, true
