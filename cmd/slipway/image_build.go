@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/image/build"
 	"github.com/slipway-cd/slipway/internal/image/lint"
 	"github.com/slipway-cd/slipway/internal/image/tag"
+	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
 )
 
 // imageBuildFlags are the flags of `slipway image build`.
@@ -191,11 +191,15 @@ func tagVars(contextDir, versionFile string) (tag.Vars, error) {
 		now = time.Unix(sec, 0)
 	}
 	v := tag.FromCI(tag.Vars{Time: now}, os.Getenv)
-	if v.SHA == "" {
-		v.SHA = gitOutput(contextDir, "rev-parse", "--verify", "-q", "HEAD")
-	}
-	if v.Ref == "" {
-		v.Ref = gitOutput(contextDir, "symbolic-ref", "--short", "-q", "HEAD") // empty when detached
+	// Outside a job, the build context's repository says (missing values
+	// are reported by the placeholders that need them).
+	if repo, err := gitinfo.Open(contextDir); err == nil {
+		if v.SHA == "" {
+			v.SHA, _ = repo.Resolve("HEAD")
+		}
+		if v.Ref == "" {
+			v.Ref = repo.Head // empty when detached
+		}
 	}
 	if versionFile != "" {
 		var err error
@@ -211,18 +215,10 @@ func projectURL(dir string) string {
 	if u := os.Getenv("CI_PROJECT_URL"); u != "" {
 		return u
 	}
-	return gitOutput(dir, "remote", "get-url", "origin")
-}
-
-// gitOutput runs git in dir and returns its trimmed output, or "" when git
-// fails (no repository, no such ref): template placeholders that need the
-// value then say what is missing.
-func gitOutput(dir string, args ...string) string {
-	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).Output()
-	if err != nil {
-		return ""
+	if repo, err := gitinfo.Open(dir); err == nil {
+		return repo.OriginURL()
 	}
-	return strings.TrimSpace(string(out))
+	return ""
 }
 
 // keyValues parses K=V flags; with fromEnv, a bare K takes its value from

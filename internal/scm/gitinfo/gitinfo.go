@@ -156,5 +156,11 @@ func run(ctx context.Context, dir string, args ...string) (string, error) {
 	return strings.TrimRight(stdout.String(), "\n"), nil
 }
 
-// CurrentBranch is the checked-out branch, or "" on a detached HEAD.
-func (r *Repo) CurrentBranch() string { return r.Head }
+// OriginURL is the URL of the origin remote, "" when there is none.
+func (r *Repo) OriginURL() string {
+	out, err := r.git("remote", "get-url", "origin")
+	if err != nil {
+		return ""
+	}
+	return out
+}
