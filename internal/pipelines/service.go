@@ -376,13 +376,17 @@ func (s *Service) serverVariables(project store.Project, p store.Pipeline, token
 	if s.RegistryHost != "" {
 		vars = append(vars,
 			ci.Variable{Name: "CI_REGISTRY", Value: s.RegistryHost, Raw: true},
-			ci.Variable{Name: "CI_REGISTRY_IMAGE", Value: s.RegistryHost + "/" + strings.ToLower(project.Name), Raw: true},
+			ci.Variable{Name: "CI_REGISTRY_IMAGE", Value: s.RegistryHost + "/" + RegistryNamespace(project), Raw: true},
 			ci.Variable{Name: "CI_REGISTRY_USER", Value: "slipway-ci-token", Raw: true},
 			ci.Variable{Name: "CI_REGISTRY_PASSWORD", Value: token, Raw: true},
 		)
 	}
 	return vars
 }
+
+// RegistryNamespace is where a project's images live in the embedded
+// registry (CI_REGISTRY_IMAGE), and what its job tokens may push to.
+func RegistryNamespace(project store.Project) string { return strings.ToLower(project.Name) }
 
 // JobRef names the job a CI_JOB_TOKEN was given to.
 type JobRef struct {

@@ -215,7 +215,7 @@ func (j jobTokens) LookupToken(secret string) (registry.Token, bool) {
 		id := ref.PipelineID
 		if p, err := j.s.Store.GetPipeline(context.Background(), id); err == nil {
 			if project, err := j.s.Store.GetProject(context.Background(), p.ProjectID); err == nil {
-				name := strings.ToLower(project.Name)
+				name := pipelines.RegistryNamespace(project)
 				return registry.Token{Name: fmt.Sprintf("pipeline %d", id), Repositories: []string{name, name + "/**"}, Access: "push"}, true
 			}
 		}
