@@ -2,6 +2,7 @@ package ci
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,7 +63,7 @@ func (l *loader) build(file string, root *node) *Config {
 	jobs := map[string]*node{}
 	var order []string
 	for i, k := range root.keys {
-		if contains(globalKeywords, k.value) {
+		if slices.Contains(globalKeywords, k.value) {
 			continue
 		}
 		v := root.vals[i]
@@ -117,7 +118,7 @@ func indexOf(m *node, key string) int {
 func dedupe(list []string) []string {
 	var out []string
 	for _, s := range list {
-		if !contains(out, s) {
+		if !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
@@ -197,7 +198,7 @@ func applyDefaults(d decoder, name string, job, defaults *node) *node {
 	}
 	out := &node{kind: mapNode, pos: job.pos, keys: append([]*node(nil), job.keys...), vals: append([]*node(nil), job.vals...)}
 	for i, k := range defaults.keys {
-		if contains(allowed, k.value) && job.get(k.value) == nil {
+		if slices.Contains(allowed, k.value) && job.get(k.value) == nil {
 			out.keys = append(out.keys, k)
 			out.vals = append(out.vals, defaults.vals[i])
 		}
@@ -222,7 +223,7 @@ func inheritedVariables(d decoder, job *node, global Variables) Variables {
 		list := d.strings(v, "inherit:variables")
 		var out Variables
 		for _, g := range global {
-			if contains(list, g.Name) {
+			if slices.Contains(list, g.Name) {
 				out = append(out, g)
 			}
 		}
@@ -550,7 +551,7 @@ func (d decoder) retry(n *node, f string) Retry {
 		r.Max = d.integer(n.get("max"), f+":max")
 		r.When = d.strings(n.get("when"), f+":when")
 		for _, w := range r.When {
-			if !contains(retryWhen, w) {
+			if !slices.Contains(retryWhen, w) {
 				d.errs.add(n.get("when").pos, fmt.Sprintf("%s:when: unknown failure type %q", f, w))
 			}
 		}
@@ -717,7 +718,7 @@ func (d decoder) environment(n *node, f string) *Environment {
 	if e.Action == "" {
 		e.Action = "start"
 	}
-	if !contains([]string{"start", "prepare", "stop", "verify", "access"}, e.Action) {
+	if !slices.Contains([]string{"start", "prepare", "stop", "verify", "access"}, e.Action) {
 		d.errs.add(n.get("action").pos, fmt.Sprintf("%s:action: unknown value %q (start, prepare, stop, verify or access)", f, e.Action))
 	}
 	if e.DeploymentTier != "" && !tier.Valid(e.DeploymentTier) {

@@ -3,6 +3,7 @@ package ci
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,7 +127,7 @@ func (d decoder) keys(n *node, field string, known []string) bool {
 		return false
 	}
 	for _, k := range n.keys {
-		if !contains(known, k.value) {
+		if !slices.Contains(known, k.value) {
 			msg := fmt.Sprintf("%s: unknown keyword %q", field, k.value)
 			if s := didYouMean(k.value, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
@@ -135,15 +136,6 @@ func (d decoder) keys(n *node, field string, known []string) bool {
 		}
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (d decoder) variables(n *node, field string) Variables {
@@ -175,7 +167,7 @@ func (d decoder) variables(n *node, field string) Variables {
 			}
 			if o := v.get("options"); o != nil {
 				opts := d.strings(o, name+":options")
-				if len(opts) > 0 && !contains(opts, variable.Value) {
+				if len(opts) > 0 && !slices.Contains(opts, variable.Value) {
 					d.errs.add(o.pos, fmt.Sprintf("%s: value %q is not one of the options", name, variable.Value))
 				}
 			}
