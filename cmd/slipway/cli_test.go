@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
@@ -263,5 +264,46 @@ func TestRunRefUsesThatCommitsPipeline(t *testing.T) {
 	out, _, code = slipway(t, dir, "run")
 	if code != 0 || !strings.Contains(out, "new pipeline") {
 		t.Errorf("checked-out commit: exit %d\n%s", code, out)
+	}
+}
+
+func TestRunExpiresOldArtifacts(t *testing.T) {
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
+build:
+  script: [echo built > app]
+  artifacts:
+    paths: [app]
+    expire_in: 1 second
+`})
+	work := filepath.Join(t.TempDir(), "work")
+	reportPath := filepath.Join(dir, "report.json")
+	if out, errOut, code := slipway(t, dir, "run", "--work-dir", work, "--report", reportPath); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var first struct {
+		Jobs []struct {
+			ArtifactsDir      string `json:"artifacts_dir"`
+			ArtifactsExpireAt string `json:"artifacts_expire_at"`
+		} `json:"jobs"`
+	}
+	data, _ := os.ReadFile(reportPath)
+	if err := json.Unmarshal(data, &first); err != nil || len(first.Jobs) != 1 {
+		t.Fatalf("report: %v\n%s", err, data)
+	}
+	job := first.Jobs[0]
+	if _, err := time.Parse(time.RFC3339Nano, job.ArtifactsExpireAt); err != nil {
+		t.Errorf("artifacts_expire_at = %q: %v", job.ArtifactsExpireAt, err)
+	}
+	if _, err := os.Stat(filepath.Join(job.ArtifactsDir, "app")); err != nil {
+		t.Fatalf("artifacts of the first run: %v", err)
+	}
+
+	time.Sleep(1100 * time.Millisecond) // past expire_in
+	_, errOut, code := slipway(t, dir, "run", "--work-dir", work)
+	if code != 0 || !strings.Contains(errOut, "removed the expired artifacts of 1 jobs") {
+		t.Errorf("second run: exit %d, stderr:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(job.ArtifactsDir); !os.IsNotExist(err) {
+		t.Errorf("expired artifacts still in %s: %v", job.ArtifactsDir, err)
 	}
 }

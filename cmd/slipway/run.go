@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -99,6 +100,12 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 		if workDir, err = defaultWorkDir(run.Repo.Dir); err != nil {
 			return err
 		}
+	}
+	// Earlier runs' artifacts whose expire_in has passed go first.
+	if removed, err := engine.ExpireArtifacts(workDir, time.Now()); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "slipway: expiring artifacts: %v\n", err)
+	} else if len(removed) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "slipway: removed the expired artifacts of %d jobs in %s\n", len(removed), workDir)
 	}
 	printer := engine.NewPrinter(cmd.OutOrStdout(), plan)
 	result, err := engine.Run(ctx, plan, engine.Options{

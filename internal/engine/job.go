@@ -34,7 +34,7 @@ func (r *run) runJob(ctx context.Context, j *jobState) outcome {
 		}
 		o.res.Attempts = attempt
 		o.res.Status, o.res.ExitCode, o.res.FailureReason, o.res.Detail, o.res.JobID = a.status, a.exitCode, a.reason, a.detail, a.jobID
-		o.artifactsDir, o.dotenv = a.artifactsDir, a.dotenv
+		o.artifactsDir, o.dotenv, o.res.ArtifactsExpireAt = a.artifactsDir, a.dotenv, a.expireAt
 		if a.status != Failed || !r.retries(j.job, a, attempt) {
 			break
 		}
@@ -94,6 +94,7 @@ type attemptResult struct {
 	detail       string
 	jobID        int64
 	artifactsDir string
+	expireAt     time.Time // when artifactsDir expires; zero: never
 	dotenv       []workspace.EnvVar
 }
 
@@ -133,6 +134,11 @@ func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, a
 	for _, d := range j.deps {
 		dep := r.jobs[d]
 		if dep.artifactsDir != "" {
+			if artifactsGone(dep.artifactsDir, time.Now()) {
+				detail := fmt.Sprintf("the artifacts of %s have expired or were removed", dep.job.Name)
+				logf("ERROR: %s", detail)
+				return attemptResult{status: Failed, exitCode: -1, reason: MissingDependencyFailure, detail: detail, jobID: jobID}
+			}
 			logf("Restoring artifacts of %s", dep.job.Name)
 			if err := workspace.CopyTree(dep.artifactsDir, dir); err != nil {
 				return sysFail(fmt.Errorf("artifacts of %s: %w", dep.job.Name, err))
@@ -269,6 +275,9 @@ func (r *run) saveArtifacts(j *jobState, dir string, lookup expand.Lookup, a *at
 	if err := os.RemoveAll(dst); err != nil { // an earlier attempt's
 		return fmt.Errorf("artifacts: %w", err)
 	}
+	if err := os.RemoveAll(dst + expirySuffix); err != nil {
+		return fmt.Errorf("artifacts: %w", err)
+	}
 	sel := workspace.Selection{
 		Paths:     expandAll(art.Paths, lookup),
 		Exclude:   expandAll(art.Exclude, lookup),
@@ -285,6 +294,13 @@ func (r *run) saveArtifacts(j *jobState, dir string, lookup expand.Lookup, a *at
 	}
 	logf("Uploaded artifacts: %d files", len(files))
 	a.artifactsDir = dst
+	if at := artifactsExpiry(art.ExpireIn, time.Now()); !at.IsZero() {
+		if err := markExpiry(dst, at); err != nil {
+			return fmt.Errorf("artifacts:expire_in: %w", err)
+		}
+		a.expireAt = at
+		logf("Artifacts expire at %s", at.Format(time.RFC3339))
+	}
 	for _, name := range expandAll(art.Dotenv, lookup) {
 		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
 		if err != nil {

@@ -87,6 +87,9 @@ type JobResult struct {
 	JobID int64 `json:"job_id,omitempty"`
 	// ArtifactsDir holds the job's artifacts after the pipeline.
 	ArtifactsDir string `json:"artifacts_dir,omitempty"`
+	// ArtifactsExpireAt is when artifacts:expire_in removes them; absent
+	// when they do not expire.
+	ArtifactsExpireAt time.Time `json:"artifacts_expire_at,omitzero"`
 	// Dotenv are the variables of the job's dotenv reports, which the jobs
 	// that depend on it get.
 	Dotenv []workspace.EnvVar `json:"dotenv,omitempty"`

@@ -49,10 +49,13 @@ type Config struct {
 	// PollInterval is how often projects with polling on are fetched.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// ScheduleTick is how often due schedules are looked for.
-	ScheduleTick time.Duration      `yaml:"schedule_tick"`
-	Notify       notify.Config      `yaml:"notify"`
-	Registry     RegistryConfig     `yaml:"registry"`
-	Environments EnvironmentsConfig `yaml:"environments"`
+	ScheduleTick time.Duration `yaml:"schedule_tick"`
+	// ArtifactExpiryTick is how often artifacts whose expire_in has passed
+	// are removed (default 10m).
+	ArtifactExpiryTick time.Duration      `yaml:"artifact_expiry_tick"`
+	Notify             notify.Config      `yaml:"notify"`
+	Registry           RegistryConfig     `yaml:"registry"`
+	Environments       EnvironmentsConfig `yaml:"environments"`
 }
 
 // RegistryConfig is the embedded OCI registry, served at /v2/ on the
@@ -115,6 +118,9 @@ func (c *Config) defaults() error {
 	}
 	if c.ScheduleTick == 0 {
 		c.ScheduleTick = 5 * time.Second
+	}
+	if c.ArtifactExpiryTick == 0 {
+		c.ArtifactExpiryTick = 10 * time.Minute
 	}
 	if c.Registry.CleanupEvery == 0 {
 		c.Registry.CleanupEvery = 24 * time.Hour
@@ -235,11 +241,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.loops.Add(4)
+	s.loops.Add(5)
 	go s.scheduleLoop(loopCtx)
 	go s.pollLoop(loopCtx)
 	go s.cleanupLoop(loopCtx)
 	go s.autoStopLoop(loopCtx)
+	go s.artifactExpiryLoop(loopCtx)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect())
 	return nil
 }

@@ -17,12 +17,16 @@ import (
 )
 
 // uiServer starts a real server on loopback with SQLite in a temp folder.
-// tokenEnv, when set, names an environment variable holding an API token.
-func uiServer(t *testing.T, tokenEnv string) *Server {
+// tokenEnv, when set, names an environment variable holding an API token;
+// tweaks change the configuration further.
+func uiServer(t *testing.T, tokenEnv string, tweaks ...func(*Config)) *Server {
 	t.Helper()
 	ctx := context.Background()
 	cfg := Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Executor: "shell", Concurrency: 4,
 		APITokenEnv: tokenEnv, PollInterval: time.Hour, ScheduleTick: time.Hour}
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
