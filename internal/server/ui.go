@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/store"
@@ -20,9 +21,10 @@ import (
 var webFS embed.FS
 
 // uiPages are the parsed page templates, each with the layout and the
-// shared partials; parsing at start turns a broken template into a
-// failed start, not a broken page.
-var uiPages = parseUIPages()
+// shared partials. routesUI parses them when the server starts, so a broken
+// template is a failed start, not a broken page; the binary's other
+// commands do not pay for it.
+var uiPages = sync.OnceValue(parseUIPages)
 
 func parseUIPages() map[string]*template.Template {
 	names, err := fs.Glob(webFS, "web/templates/page_*.html")
@@ -47,6 +49,7 @@ const uiCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 
 // routesUI adds the web UI's pages, their live fragments and the form
 // handlers behind their buttons.
 func (s *Server) routesUI(mux *http.ServeMux) {
+	uiPages() // parsed when the server starts, not when any other command of the binary does
 	static, err := fs.Sub(webFS, "web/static")
 	if err != nil {
 		panic(err)
@@ -89,7 +92,7 @@ type uiPage struct {
 
 // render writes a whole page (tmpl "layout") or one fragment of it.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page, tmpl, title, nav string, data any) {
-	t, ok := uiPages[page]
+	t, ok := uiPages()[page]
 	if !ok {
 		s.log.Error("ui: no such page template", "page", page)
 		http.Error(w, "internal error", http.StatusInternalServerError)
