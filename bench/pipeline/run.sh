@@ -77,17 +77,25 @@ for _ in $(seq 1 "$runs"); do
   echo $(( (t1 - t0) / 1000 )) >> "$tmp/loop.txt"
 done
 
+# The floor: a program that only links the embedded proxy and exits.
+go build -o "$tmp/proxyfloor" ./bench/pipeline/proxyfloor
+for _ in 1 2 3; do
+  /usr/bin/time -f '%M' -o "$tmp/floor.txt" -a "$tmp/proxyfloor"
+done
+floor_kib=$(sort -n "$tmp/floor.txt" | tail -1)
+
 slip_us=$(median < "$tmp/slipway.txt")
 loop_us=$(median < "$tmp/loop.txt")
 rss_kib=$(sort -n "$tmp/rss.txt" | tail -1)
 
 awk -v s="$slip_us" -v l="$loop_us" -v r="$rss_kib" -v n="$runs" -v c="$concurrency" \
-    -v maxr="$max_ratio" -v maxm="$max_rss_mib" 'BEGIN {
+    -v f="$floor_kib" -v maxr="$max_ratio" -v maxm="$max_rss_mib" 'BEGIN {
   ratio = s / l; mib = r / 1024
   printf "slipway run (20 jobs, 2 stages, concurrency %d): median %.1f ms over %d runs\n", c, s / 1000, n
   printf "plain loop of 20 sh -c:                       median %.1f ms\n", l / 1000
   printf "ratio: %.2fx (target <= %sx)\n", ratio, maxr
   printf "peak RSS: %.1f MiB (target < %s MiB)\n", mib, maxm
+  printf "peak RSS of a program that only links the embedded proxy and exits: %.1f MiB\n", f / 1024
   ok = ratio <= maxr && mib < maxm
   print (ok ? "PASS" : "FAIL")
   exit ok ? 0 : 1
