@@ -1,8 +1,11 @@
 // Package embedded runs Caddy inside the Slipway process as its reverse
 // proxy. The Router keeps the whole Caddy JSON config and loads it with
 // caddy.Load when a route is added or removed; Caddy's admin endpoint stays
-// off, so nothing else can change it behind our back. Upstream switches only
-// change the table the routes' reverse_proxy reads (upstreams.go).
+// off, so nothing else can change it behind our back. The Router's own
+// http.Server owns the connections and hands each request to the Caddy
+// server of the running config, so a config change closes no connection
+// (serve.go). Upstream switches only change the table the routes'
+// reverse_proxy reads (upstreams.go).
 package embedded
 
 import (
@@ -11,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"sort"
 	"sync"
@@ -37,8 +41,9 @@ type Config struct {
 	StorageDir string `yaml:"storage_dir"`
 	// LogLevel is Caddy's log level (proxy.embedded.log_level), WARN when empty.
 	LogLevel string `yaml:"log_level"`
-	// GracePeriod bounds how long an old config's requests may run after a
-	// change (proxy.embedded.grace_period); DefaultGracePeriod when zero.
+	// GracePeriod bounds how long requests in flight may run when the proxy
+	// stops (proxy.embedded.grace_period); DefaultGracePeriod when zero. A
+	// config change cuts no request, so it needs no grace period.
 	GracePeriod time.Duration `yaml:"grace_period"`
 	// StreamCloseDelay keeps WebSockets open across config changes
 	// (proxy.embedded.stream_close_delay); DefaultStreamCloseDelay when zero.
@@ -60,7 +65,8 @@ var running atomic.Bool
 
 // Router is the embedded Caddy. It implements proxy.Router.
 type Router struct {
-	cfg Config
+	cfg  Config
+	http *http.Server // owns the socket and the connections
 
 	mu     sync.Mutex
 	routes map[string]proxy.Route
@@ -91,13 +97,21 @@ func Start(ctx context.Context, cfg Config) (*Router, error) {
 	if !running.CompareAndSwap(false, true) {
 		return nil, errors.New("embedded proxy: Caddy already runs in this process")
 	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		running.Store(false)
+		return nil, fmt.Errorf("embedded proxy: %w", err)
+	}
 	r := &Router{cfg: cfg, routes: map[string]proxy.Route{}}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.load(); err != nil {
+		ln.Close()
 		running.Store(false)
 		return nil, fmt.Errorf("embedded proxy: start on %s: %w", cfg.Listen, err)
 	}
+	r.http = newHTTPServer(active.Load())
+	go r.http.Serve(ln)
 	return r, nil
 }
 
@@ -105,8 +119,8 @@ func Start(ctx context.Context, cfg Config) (*Router, error) {
 func (r *Router) Addr() string { return r.cfg.Listen }
 
 // Apply adds or replaces the route. A route equal to the one running loads
-// nothing. Replacing upstreams loads a new config on the same listener; the
-// old one finishes its requests, so none is dropped.
+// nothing; an upstream switch loads nothing either (upstreams.go). A new
+// route or new hosts load a new config, which drops no request (serve.go).
 func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
 	if err := rt.Validate(); err != nil {
 		return err
@@ -187,7 +201,8 @@ func (r *Router) Config() []byte {
 	return append([]byte(nil), r.loaded...)
 }
 
-// Close stops Caddy; in-flight requests get the grace period.
+// Close stops listening, lets requests in flight finish within the grace
+// period, then stops Caddy.
 func (r *Router) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -196,13 +211,21 @@ func (r *Router) Close() error {
 	}
 	r.closed = true
 	defer running.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.GracePeriod)
+	defer cancel()
+	var errs []error
+	if err := r.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("embedded proxy: shutdown after %s: %w", r.cfg.GracePeriod, err))
+		r.http.Close()
+	}
 	for id := range r.routes {
 		upstreamTable.Delete(id)
 	}
 	if err := caddy.Stop(); err != nil {
-		return fmt.Errorf("embedded proxy: stop: %w", err)
+		errs = append(errs, fmt.Errorf("embedded proxy: stop: %w", err))
 	}
-	return nil
+	active.Store(nil)
+	return errors.Join(errs...)
 }
 
 // load renders the whole config from r.routes and runs it. r.mu is held.
@@ -211,7 +234,9 @@ func (r *Router) load() error {
 	if err != nil {
 		return err
 	}
+	prev := active.Load()
 	if err := caddy.Load(b, false); err != nil {
+		active.Store(prev) // the old config runs on
 		return err
 	}
 	r.loaded = b
@@ -241,15 +266,16 @@ func (r *Router) render() map[string]any {
 		},
 		"apps": map[string]any{
 			"http": map[string]any{
-				"grace_period": r.cfg.GracePeriod.String(),
 				"servers": map[string]any{
+					// No listen: the Router's http.Server owns the
+					// socket and hands requests to this server.
 					ServerName: map[string]any{
-						"listen":          []string{r.cfg.Listen},
 						"automatic_https": map[string]any{"disable": true},
 						"routes":          routes,
 					},
 				},
 			},
+			"slipway": map[string]any{},
 		},
 	}
 	if r.cfg.StorageDir != "" {

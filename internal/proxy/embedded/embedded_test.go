@@ -174,7 +174,7 @@ func TestRemovedRouteIsNotServed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, body, err := proxytest.Get(freshConns, "http://"+r.Addr()+"/", appHost)
+	code, body, err := proxytest.Get(http.DefaultClient, "http://"+r.Addr()+"/", appHost)
 	if err != nil || code != 404 || body == "A" {
 		t.Fatalf("GET after Remove = %d %q, %v; want 404 not from the upstream", code, body, err)
 	}
@@ -203,6 +203,71 @@ func TestOneEmbeddedProxyPerProcess(t *testing.T) {
 	}
 }
 
-// freshConns opens a new connection per request: a kept-alive one may still
-// be served by the config before a change while Caddy shuts it down.
-var freshConns = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+// A kept-alive connection stays open across a route change and its next
+// request already gets the new config.
+func TestKeptAliveConnectionSeesRemovalAtOnce(t *testing.T) {
+	r := start(t)
+	addrA, _ := upstream(t, "A")
+	ctx := context.Background()
+	if err := r.Apply(ctx, proxytest.Route(appID, appHost, addrA)); err != nil {
+		t.Fatal(err)
+	}
+	var dials atomic.Int64
+	var d net.Dialer
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}}}
+	if code, body, err := proxytest.Get(c, "http://"+r.Addr()+"/", appHost); err != nil || code != 200 || body != "A" {
+		t.Fatalf("GET before Remove = %d %q, %v; want 200 \"A\"", code, body, err)
+	}
+	if err := r.Remove(ctx, appID); err != nil {
+		t.Fatal(err)
+	}
+	if code, body, err := proxytest.Get(c, "http://"+r.Addr()+"/", appHost); err != nil || code != 404 || body == "A" {
+		t.Fatalf("GET after Remove on the kept-alive connection = %d %q, %v; want 404", code, body, err)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("client opened %d connections, want 1: the route change closed the kept-alive one", n)
+	}
+}
+
+// A request in flight while routes change finishes, answered by its upstream.
+func TestRequestInFlightFinishesAcrossRouteChanges(t *testing.T) {
+	r := start(t)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		close(arrived) // one request only
+		<-release
+		fmt.Fprint(w, "A, slowly")
+	}))
+	t.Cleanup(slow.Close)
+	addrB, _ := upstream(t, "B")
+	ctx := context.Background()
+	if err := r.Apply(ctx, proxytest.Route(appID, appHost, strings.TrimPrefix(slow.URL, "http://"))); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, body, err := proxytest.Get(http.DefaultClient, "http://"+r.Addr()+"/", appHost)
+		done <- result{code, body, err}
+	}()
+	<-arrived
+	for range 5 {
+		if err := r.Apply(ctx, proxytest.Route("slipway-review-b--app", "review-b.review.test", addrB)); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Remove(ctx, "slipway-review-b--app"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	if res := <-done; res.err != nil || res.code != 200 || res.body != "A, slowly" {
+		t.Fatalf("request in flight during route changes = %d %q, %v; want 200 \"A, slowly\"", res.code, res.body, res.err)
+	}
+}
