@@ -51,6 +51,9 @@ func init() {
 			if fl.Changed("poll-interval") {
 				base.PollInterval = cfg.PollInterval
 			}
+			if fl.Changed("server-name") {
+				base.ServerName = cfg.ServerName
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
@@ -78,5 +81,6 @@ func init() {
 	fl.StringVar(&cfg.BaseURL, "base-url", "", "public URL of the server, for links (default http://LISTEN)")
 	fl.DurationVar(&cfg.ScheduleTick, "schedule-tick", 5*time.Second, "how often due schedules are looked for")
 	fl.DurationVar(&cfg.PollInterval, "poll-interval", time.Minute, "how often polled projects are fetched")
+	fl.StringVar(&cfg.ServerName, "server-name", "", "name of this server among those sharing a database, the same across restarts (default HOSTNAME:DATA)")
 	rootCmd.AddCommand(cmd)
 }

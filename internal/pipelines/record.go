@@ -65,7 +65,7 @@ func (r *recorder) handle(e engine.Event) {
 	id := r.ids[e.Job]
 	switch e.Kind {
 	case engine.PipelineStarted:
-		p, err := st.SetPipelineStatus(ctx, r.pipeline.ID, store.Running, "")
+		p, err := st.SetRunStatus(ctx, r.s.Server.ID, r.pipeline.ID, store.Running, "")
 		logErr("pipeline started", err)
 		r.notifyPipeline(p, notify.Running)
 	case engine.JobCreated:
@@ -80,7 +80,7 @@ func (r *recorder) handle(e engine.Event) {
 		if e.Attempt > 1 {
 			r.appendLog(id, fmt.Sprintf("--- attempt %d ---", e.Attempt))
 		}
-		j, err := st.StartJob(ctx, id, "local", kind, r.s.Logs.Path(r.pipeline.ID, id))
+		j, err := st.StartJob(ctx, id, store.JobStart{Server: r.s.Server, Executor: kind, LogPath: r.s.Logs.Path(r.pipeline.ID, id)})
 		logErr("job started", err)
 		r.notifyJob(j, notify.Running)
 	case engine.JobLog:
@@ -123,7 +123,7 @@ func (r *recorder) handle(e engine.Event) {
 			r.notifyJob(j, notify.Status(res.Status))
 		}
 	case engine.PipelineFinished:
-		p, err := st.SetPipelineStatus(ctx, r.pipeline.ID, store.Status(e.Result.Status), "")
+		p, err := st.SetRunStatus(ctx, r.s.Server.ID, r.pipeline.ID, store.Status(e.Result.Status), "")
 		logErr("pipeline finished", err)
 		r.notifyPipeline(p, notify.Status(e.Result.Status))
 	}

@@ -59,6 +59,9 @@ type Service struct {
 	// JobFinished, when set, hears of every job that ends (environments
 	// watch their stop jobs this way).
 	JobFinished func(store.Job)
+	// Server is this process's row in the store: the pipelines and jobs it
+	// runs name it, so that other servers leave them alone while it lives.
+	Server store.Server
 
 	tokens  sync.Map // CI_JOB_TOKEN -> JobRef, while the pipeline runs
 	mu      sync.Mutex
@@ -105,6 +108,7 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 	p := store.Pipeline{
 		ProjectID: project.ID, Source: t.Source, Ref: t.Ref, Tag: t.Tag, SHA: t.SHA,
 		BeforeSHA: t.BeforeSHA, Status: store.Created, Variables: t.Variables, MergeRequest: t.MergeRequest,
+		ServerID: s.Server.ID,
 	}
 	plan, planErr := s.plan(ctx, project, repo, p)
 	if errors.Is(planErr, ci.ErrNoPipeline) {
@@ -118,7 +122,7 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 		return store.Pipeline{}, err
 	}
 	if planErr != nil {
-		p, err = s.Store.SetPipelineStatus(ctx, p.ID, store.Failed, planErr.Error())
+		p, err = s.Store.SetRunStatus(ctx, s.Server.ID, p.ID, store.Failed, planErr.Error())
 		s.Updates.Publish(p.ID)
 		return p, err
 	}
@@ -129,7 +133,7 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 		})
 		if err != nil {
 			s.failUnfinished(p.ID, err)
-			s.Store.SetPipelineStatus(ctx, p.ID, store.Failed, err.Error())
+			s.Store.SetRunStatus(ctx, s.Server.ID, p.ID, store.Failed, err.Error())
 			return p, err
 		}
 	}
@@ -305,7 +309,7 @@ func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.R
 		if err := s.run(ctx, project, p, repo, plan, opts); err != nil {
 			s.log().Error("pipeline failed to run", "pipeline", p.ID, "err", err)
 			s.failUnfinished(p.ID, err)
-			if _, serr := s.Store.SetPipelineStatus(context.Background(), p.ID, store.Failed, err.Error()); serr != nil {
+			if _, serr := s.Store.SetRunStatus(context.Background(), s.Server.ID, p.ID, store.Failed, err.Error()); serr != nil {
 				s.log().Error("recording pipeline failure", "pipeline", p.ID, "err", serr)
 			}
 			s.Updates.Publish(p.ID)
@@ -480,7 +484,7 @@ func (s *Service) Play(ctx context.Context, jobID int64) error { return s.resume
 
 // resume runs a job of a finished pipeline again (and the jobs of also,
 // other names in the same pipeline), with the rest of the pipeline kept.
-func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...string) error {
+func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...string) (err error) {
 	job, err := s.Store.GetJob(ctx, jobID)
 	if err != nil {
 		return err
@@ -518,6 +522,24 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...st
 	if err != nil {
 		return fmt.Errorf("planning pipeline %d again: %w", p.ID, err)
 	}
+	// Claim it in the store too: another server may retry it at once.
+	if _, err := s.Store.ClaimPipeline(ctx, s.Server.ID, p.ID); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		}
+		return err
+	}
+	s.Updates.Publish(p.ID)
+	// From here the pipeline is ours and pending: if it cannot start, it
+	// fails rather than stay pending for ever.
+	defer func() {
+		if !started {
+			cause := fmt.Errorf("resuming pipeline %d: %w", p.ID, err)
+			s.failUnfinished(p.ID, cause)
+			s.Store.SetRunStatus(context.WithoutCancel(ctx), s.Server.ID, p.ID, store.Failed, cause.Error())
+			s.Updates.Publish(p.ID)
+		}
+	}()
 	rerun := map[string]bool{job.Name: true}
 	for _, n := range also {
 		rerun[n] = true
@@ -566,10 +588,6 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...st
 	for name := range rerun {
 		opts.Manual = append(opts.Manual, name)
 	}
-	if _, err := s.Store.SetPipelineStatus(ctx, p.ID, store.Pending, ""); err != nil {
-		return err
-	}
-	s.Updates.Publish(p.ID)
 	s.start(project, p, repo, plan, opts)
 	started = true
 	return nil
@@ -595,20 +613,39 @@ func (s *Service) release(id int64) {
 	delete(s.running, id)
 }
 
-// Recover runs at start: jobs a killed server left running become failed
-// with reason (and are retried when their retry:when allows
-// runner_system_failure), and pipelines it had created but not started
-// fail.
-func (s *Service) Recover(ctx context.Context, reason string) error {
-	failed, err := s.Store.FailRunningJobs(ctx, reason)
+// Recover runs when the server starts: the work of its own earlier
+// processes (and of servers gone for longer than grace) is failed with
+// reason, and its interrupted jobs retried where their retry:when allows
+// runner_system_failure.
+func (s *Service) Recover(ctx context.Context, grace time.Duration, reason string) error {
+	return s.reap(ctx, store.Reap{Self: s.Server, Grace: grace, Restart: true, Reason: reason})
+}
+
+// Reap does what Recover does for servers whose heartbeat is older than
+// grace: a server that died for good leaves nothing running for ever. It
+// is idempotent and may run at any time, on any number of servers.
+func (s *Service) Reap(ctx context.Context, grace time.Duration, reason string) error {
+	return s.reap(ctx, store.Reap{Self: s.Server, Grace: grace, Reason: reason})
+}
+
+func (s *Service) reap(ctx context.Context, r store.Reap) error {
+	reaped, err := s.Store.FailOrphanedWork(ctx, r)
 	if err != nil {
 		return err
+	}
+	for _, srv := range reaped.Servers {
+		s.log().Warn("server is gone; failing its work", "server", srv.Name, "id", srv.ID, "seen", srv.SeenAt)
+	}
+	for _, id := range reaped.Unstarted {
+		s.log().Warn("pipeline was created by a server that is gone", "pipeline", id)
+		s.Updates.Publish(id)
 	}
 	// Retry, per pipeline, all its interrupted jobs that ask for it, at once.
 	retry := map[int64][]store.Job{}
 	var order []int64
-	for _, j := range failed {
-		s.log().Warn("job was running when the server stopped", "job", j.ID, "name", j.Name, "pipeline", j.PipelineID)
+	for _, j := range reaped.Jobs {
+		s.log().Warn("job was running on a server that is gone", "job", j.ID, "name", j.Name, "pipeline", j.PipelineID, "runner", j.Runner)
+		s.Updates.Publish(j.PipelineID)
 		if s.retriesSystemFailure(ctx, j) {
 			if retry[j.PipelineID] == nil {
 				order = append(order, j.PipelineID)
@@ -625,20 +662,6 @@ func (s *Service) Recover(ctx context.Context, reason string) error {
 		if err := s.resume(ctx, jobs[0].ID, false, others...); err != nil {
 			s.log().Error("retrying interrupted jobs", "pipeline", id, "err", err)
 		}
-	}
-	// Pipelines a killed server had created but not started will not start
-	// by themselves: they fail, their jobs can be retried.
-	created, err := s.Store.ListPipelines(ctx, store.PipelineFilter{Status: store.Created, Limit: 1000})
-	if err != nil {
-		return err
-	}
-	for _, p := range created {
-		if s.Running(p.ID) {
-			continue
-		}
-		cause := errors.New(reason + " (before the pipeline started)")
-		s.failUnfinished(p.ID, cause)
-		s.Store.SetPipelineStatus(ctx, p.ID, store.Failed, cause.Error())
 	}
 	return nil
 }
@@ -696,6 +719,16 @@ func Latest(jobs []store.Job) []store.Job {
 
 // Wait waits for every running pipeline to end (after Shutdown cancels them).
 func (s *Service) Wait() { s.wg.Wait() }
+
+// CancelAll cancels every pipeline this server runs, without waiting: the
+// server learnt that the others took it for dead and failed its work.
+func (s *Service) CancelAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.running {
+		c()
+	}
+}
 
 // Shutdown cancels every running pipeline and waits for them.
 func (s *Service) Shutdown() {

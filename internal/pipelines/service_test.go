@@ -18,15 +18,26 @@ import (
 
 func newService(t *testing.T, url string) *Service {
 	t.Helper()
+	return newServiceAs(t, url, "test")
+}
+
+// newServiceAs is the service of a server named name, with a data folder
+// of its own.
+func newServiceAs(t *testing.T, url, name string) *Service {
+	t.Helper()
 	st, err := store.Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	srv, err := st.RegisterServer(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	data := t.TempDir()
 	s := &Service{
 		Store: st, Mirrors: &mirror.Mirrors{Dir: filepath.Join(data, "repos")}, Logs: &joblog.Store{Dir: filepath.Join(data, "logs")},
-		WorkDir: filepath.Join(data, "work"), Executor: "shell", Concurrency: 2, Updates: &Broker{},
+		WorkDir: filepath.Join(data, "work"), Executor: "shell", Concurrency: 2, Updates: &Broker{}, Server: srv,
 	}
 	t.Cleanup(s.Shutdown)
 	return s
@@ -256,6 +267,81 @@ func TestConcurrentRetriesRunOnce(t *testing.T) {
 	if ok != 1 || len(mustJobs(t, s, p.ID)) != 2 {
 		t.Errorf("%d retries accepted, %d job rows; want 1 and 2", ok, len(mustJobs(t, s, p.ID)))
 	}
+}
+
+// TestRetriesOnTwoServersRunOnce: two servers sharing the database retry
+// one job at the same moment; the pipeline runs once.
+func TestRetriesOnTwoServersRunOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		a, b := newServiceAs(t, url, "a"), newServiceAs(t, url, "b")
+		repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  script: [echo ran, sleep 0.3]\n"})
+		project, _ := a.Store.CreateProject(ctx, store.Project{Name: "once", RepoURL: repo, DefaultBranch: "main"})
+		p, err := a.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, a, p.ID)
+		id := jobNamed(t, a, p.ID, "job").ID
+		errs := make(chan error, 4)
+		for _, s := range []*Service{a, b, a, b} {
+			go func() { errs <- s.Retry(ctx, id) }()
+		}
+		ok := 0
+		for range 4 {
+			if err := <-errs; err == nil {
+				ok++
+			} else if !errors.Is(err, ErrConflict) {
+				t.Errorf("refused retry: %v; want ErrConflict", err)
+			}
+		}
+		waitFor(t, a, p.ID)
+		waitFor(t, b, p.ID)
+		if ok != 1 || len(mustJobs(t, a, p.ID)) != 2 {
+			t.Errorf("%d retries accepted, %d job rows; want 1 and 2", ok, len(mustJobs(t, a, p.ID)))
+		}
+		if j := jobNamed(t, a, p.ID, "job"); j.Status != store.Success || (j.Runner != "a" && j.Runner != "b") {
+			t.Errorf("retried job = %s on runner %q; want success on a or b", j.Status, j.Runner)
+		}
+	})
+}
+
+// TestRestartOfAnotherServer: server B starting (Recover) on the database
+// where server A runs a job leaves that job running, and it succeeds.
+func TestRestartOfAnotherServer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		a := newServiceAs(t, url, "a")
+		gate := filepath.Join(t.TempDir(), "go-on")
+		repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  script: ['while [ ! -f " + gate + " ]; do sleep 0.05; done', echo done]\n"})
+		project, _ := a.Store.CreateProject(ctx, store.Project{Name: "long", RepoURL: repo, DefaultBranch: "main"})
+		p, err := a.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for jobNamed(t, a, p.ID, "job").Status != store.Running {
+			if time.Now().After(deadline) {
+				t.Fatal("the job did not start")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+
+		b := newServiceAs(t, url, "b")
+		if err := b.Recover(ctx, time.Hour, "the server stopped"); err != nil {
+			t.Fatal(err)
+		}
+		if j := jobNamed(t, a, p.ID, "job"); j.Status != store.Running {
+			t.Fatalf("A's job after B's start = %s (%s); want running", j.Status, j.Error)
+		}
+		os.WriteFile(gate, nil, 0o644)
+		if p = waitFor(t, a, p.ID); p.Status != store.Success {
+			t.Errorf("A's pipeline = %s %q; want success", p.Status, p.Error)
+		}
+		if j := jobNamed(t, a, p.ID, "job"); j.Runner != "a" {
+			t.Errorf("job ran on %q; want a", j.Runner)
+		}
+	})
 }
 
 // TestMaskedAcrossACutLine: a secret that straddles the engine's cut of a

@@ -3,11 +3,45 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/store"
 )
+
+// livenessLoop keeps this server's heartbeat fresh and fails the work of
+// servers whose heartbeat is older than the grace period (retrying what
+// asks for it). Like every loop here it is level-based: each pass looks at
+// the database as it is, so any server may run it at any moment.
+func (s *Server) livenessLoop(ctx context.Context) {
+	defer s.loops.Done()
+	t := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	reason := fmt.Sprintf("the Slipway server running the job stopped (no heartbeat for %s)", s.cfg.HeartbeatGrace)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lost, err := s.Store.Heartbeat(ctx, s.Pipes.Server)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("heartbeat", "err", err)
+		}
+		if lost {
+			// Our work was failed, maybe retried elsewhere: running it on
+			// would run it twice.
+			s.log.Error("other servers took this server for dead and failed its jobs; canceling its pipelines "+
+				"(no heartbeat for longer than heartbeat_grace, or another server uses the same server_name)",
+				"server", s.cfg.ServerName, "grace", s.cfg.HeartbeatGrace)
+			s.Pipes.CancelAll()
+		}
+		if err := s.Pipes.Reap(ctx, s.cfg.HeartbeatGrace, reason); err != nil && ctx.Err() == nil {
+			s.log.Error("failing the work of gone servers", "err", err)
+		}
+	}
+}
 
 // scheduleLoop fires due schedules (the nightly run). Claiming is atomic in
 // the store, so several servers never fire one schedule twice.

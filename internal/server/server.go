@@ -52,10 +52,23 @@ type Config struct {
 	ScheduleTick time.Duration `yaml:"schedule_tick"`
 	// ArtifactExpiryTick is how often artifacts whose expire_in has passed
 	// are removed (default 10m).
-	ArtifactExpiryTick time.Duration      `yaml:"artifact_expiry_tick"`
-	Notify             notify.Config      `yaml:"notify"`
-	Registry           RegistryConfig     `yaml:"registry"`
-	Environments       EnvironmentsConfig `yaml:"environments"`
+	ArtifactExpiryTick time.Duration `yaml:"artifact_expiry_tick"`
+	// ServerName names this server among those sharing a database; it must
+	// stay the same across restarts and differ between servers: a server
+	// that starts fails the work its earlier process left running, found by
+	// this name. Default: hostname:data_dir.
+	ServerName string `yaml:"server_name"`
+	// HeartbeatInterval is how often the server tells the others it is
+	// alive, and looks for servers that are not (default 10s).
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// HeartbeatGrace is how long a server may go without a heartbeat before
+	// the others fail its running jobs (default 1m or six intervals,
+	// whichever is longer; at least two intervals).
+	HeartbeatGrace time.Duration `yaml:"heartbeat_grace"`
+
+	Notify       notify.Config      `yaml:"notify"`
+	Registry     RegistryConfig     `yaml:"registry"`
+	Environments EnvironmentsConfig `yaml:"environments"`
 }
 
 // RegistryConfig is the embedded OCI registry, served at /v2/ on the
@@ -122,6 +135,24 @@ func (c *Config) defaults() error {
 	if c.ArtifactExpiryTick == 0 {
 		c.ArtifactExpiryTick = 10 * time.Minute
 	}
+	if c.ServerName == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("server_name: no hostname to derive it from (%w); set it", err)
+		}
+		c.ServerName = host + ":" + c.DataDir
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.HeartbeatGrace == 0 {
+		c.HeartbeatGrace = max(time.Minute, 6*c.HeartbeatInterval)
+	}
+	if c.HeartbeatInterval < 0 || c.HeartbeatGrace < 2*c.HeartbeatInterval {
+		// A grace of one interval fails the jobs of a server whose heartbeat
+		// is merely late.
+		return fmt.Errorf("heartbeat_grace %s: want at least two heartbeat_interval (%s)", c.HeartbeatGrace, c.HeartbeatInterval)
+	}
 	if c.Registry.CleanupEvery == 0 {
 		c.Registry.CleanupEvery = 24 * time.Hour
 	}
@@ -169,6 +200,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	self, err := st.RegisterServer(ctx, cfg.ServerName)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s := &Server{cfg: cfg, Store: st, log: logger, registry: prometheus.NewRegistry()}
 	if cfg.APITokenEnv != "" {
 		s.apiToken = os.Getenv(cfg.APITokenEnv)
@@ -194,7 +230,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.Pipes = &pipelines.Service{
 		Store: st, Mirrors: &mirror.Mirrors{Dir: filepath.Join(cfg.DataDir, "repos")}, Logs: s.Logs,
 		WorkDir: filepath.Join(cfg.DataDir, "work"), Executor: cfg.Executor, Concurrency: cfg.Concurrency,
-		BaseURL: cfg.BaseURL, Logger: logger, Updates: &pipelines.Broker{},
+		BaseURL: cfg.BaseURL, Logger: logger, Updates: &pipelines.Broker{}, Server: self,
 		Notify: func(e notify.Event) {
 			s.metrics.observe(e)
 			s.notifier.Notify(e)
@@ -209,8 +245,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	return s, nil
 }
 
-// Start listens and serves, and starts the schedule and polling loops. It
-// also recovers what a killed server left: running jobs become failed.
+// Start listens and serves, and starts the schedule, polling and liveness
+// loops. It also recovers what this server's killed process left: its
+// running jobs become failed (other servers' jobs are left alone).
 func (s *Server) Start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
@@ -229,7 +266,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	// Jobs retried now already get the server's address and registry.
-	if err := s.Pipes.Recover(ctx, "the Slipway server stopped while the job was running"); err != nil {
+	if err := s.Pipes.Recover(ctx, s.cfg.HeartbeatGrace, "the Slipway server stopped while the job was running"); err != nil {
 		ln.Close()
 		return fmt.Errorf("recovering: %w", err)
 	}
@@ -241,13 +278,15 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.loops.Add(5)
+	s.loops.Add(6)
+	go s.livenessLoop(loopCtx)
 	go s.scheduleLoop(loopCtx)
 	go s.pollLoop(loopCtx)
 	go s.cleanupLoop(loopCtx)
 	go s.autoStopLoop(loopCtx)
 	go s.artifactExpiryLoop(loopCtx)
-	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect())
+	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect(),
+		"server", s.cfg.ServerName, "server_id", s.Pipes.Server.ID)
 	return nil
 }
 

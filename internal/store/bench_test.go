@@ -43,7 +43,7 @@ func BenchmarkPipelineStart(b *testing.B) {
 				if _, err := s.SetPipelineStatus(ctx, pl.ID, store.Running, ""); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := s.StartJob(ctx, first.ID, "srv", "shell", "/tmp/log"); err != nil {
+				if _, err := s.StartJob(ctx, first.ID, store.JobStart{Server: store.Server{Name: "srv"}, Executor: "shell", LogPath: "/tmp/log"}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -24,22 +24,24 @@ type Job struct {
 	// FailureReason is GitLab's code (script_failure, runner_system_failure...).
 	FailureReason string `json:"failure_reason,omitempty"`
 	// Error says in words why the job failed.
-	Error      string        `json:"error,omitempty"`
-	LogPath    string        `json:"-"`
-	Runner     string        `json:"runner,omitempty"`
-	Executor   string        `json:"executor,omitempty"`
+	Error    string `json:"error,omitempty"`
+	LogPath  string `json:"-"`
+	Runner   string `json:"runner,omitempty"`
+	Executor string `json:"executor,omitempty"`
+	// ServerID is the server process that runs or ran the job (0: none).
+	ServerID   int64         `json:"-"`
 	CreatedAt  time.Time     `json:"created_at"`
 	StartedAt  *time.Time    `json:"started_at,omitempty"`
 	FinishedAt *time.Time    `json:"finished_at,omitempty"`
 	Duration   time.Duration `json:"duration_ns,omitempty"` // from StartedAt to FinishedAt
 }
 
-const jobCols = "id, pipeline_id, name, stage, status, allow_failure, run_when, attempt, exit_code, failure_reason, error, log_path, runner, executor, created_at, started_at, finished_at"
+const jobCols = "id, pipeline_id, name, stage, status, allow_failure, run_when, attempt, exit_code, failure_reason, error, log_path, runner, executor, COALESCE(server_id, 0), created_at, started_at, finished_at"
 
 func scanJob(r interface{ Scan(...any) error }) (Job, error) {
 	var j Job
 	err := r.Scan(&j.ID, &j.PipelineID, &j.Name, &j.Stage, &j.Status, &j.AllowFailure, &j.When, &j.Attempt, &j.ExitCode,
-		&j.FailureReason, &j.Error, &j.LogPath, &j.Runner, &j.Executor,
+		&j.FailureReason, &j.Error, &j.LogPath, &j.Runner, &j.Executor, &j.ServerID,
 		timeCol{&j.CreatedAt}, nullTimeCol{&j.StartedAt}, nullTimeCol{&j.FinishedAt})
 	if j.StartedAt != nil && j.FinishedAt != nil {
 		j.Duration = j.FinishedAt.Sub(*j.StartedAt)
@@ -114,10 +116,18 @@ func (s *Store) SetJobStatus(ctx context.Context, id int64, status Status) (Job,
 	return s.updateJob(ctx, id, "set status", `status = ?, finished_at = ?`, status, finished)
 }
 
-// StartJob marks a job running on runner with executor, its log at logPath.
-func (s *Store) StartJob(ctx context.Context, id int64, runner, executor, logPath string) (Job, error) {
-	return s.updateJob(ctx, id, "start", `status = 'running', runner = ?, executor = ?, log_path = ?, started_at = ?`,
-		runner, executor, logPath, now())
+// JobStart is where a job runs.
+type JobStart struct {
+	// Server runs the job: the job fails when that server is gone.
+	Server   Server
+	Executor string
+	LogPath  string
+}
+
+// StartJob marks a job running; its runner is the server's name.
+func (s *Store) StartJob(ctx context.Context, id int64, at JobStart) (Job, error) {
+	return s.updateJob(ctx, id, "start", `status = 'running', server_id = ?, runner = ?, executor = ?, log_path = ?, started_at = ?`,
+		nullID(at.Server.ID), at.Server.Name, at.Executor, at.LogPath, now())
 }
 
 // JobResult is how a job ended.
@@ -156,40 +166,10 @@ func (s *Store) updateJob(ctx context.Context, id int64, verb, set string, args 
 	return Job{}, fmt.Errorf("store: %s job: %w", verb, err)
 }
 
-// FailRunningJobs is for a server's start: the engine that ran them is gone,
-// so every job still running is marked failed (runner_system_failure, with
-// reason as its error), and every pipeline still pending or running is marked
-// failed with reason, its jobs that had not started skipped. Pipelines that
-// never started (created) are left for the server to start. It
-// returns the jobs it failed, so the server can retry those whose
-// retry:when allows runner_system_failure.
-//
-// With several servers on one PostgreSQL database, only a server that knows
-// it is alone may call it.
-func (s *Store) FailRunningJobs(ctx context.Context, reason string) ([]Job, error) {
-	var failed []Job
-	err := s.inTx(ctx, func(c conn) error {
-		t := now()
-		rows, err := c.query(ctx, `UPDATE jobs SET status = 'failed', failure_reason = ?, error = ?, finished_at = ?
-			WHERE status = 'running' RETURNING `+jobCols, RunnerSystemFailure, reason, t)
-		if err != nil {
-			return err
-		}
-		if failed, err = collect(rows, scanJob); err != nil {
-			return err
-		}
-		// Jobs that waited in an interrupted pipeline will never run.
-		if _, err := c.exec(ctx, `UPDATE jobs SET status = 'skipped', finished_at = ?
-			WHERE status IN ('created', 'pending') AND pipeline_id IN
-				(SELECT id FROM pipelines WHERE status IN ('pending', 'running'))`, t); err != nil {
-			return err
-		}
-		_, err = c.exec(ctx, `UPDATE pipelines SET status = 'failed', error = ?, finished_at = ?
-			WHERE status IN ('pending', 'running')`, reason, t)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: fail running jobs: %w", err)
+// nullID stores an ID of 0 as NULL.
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
 	}
-	return failed, nil
+	return id
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type Pipeline struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// ServerID is the server process that runs or last ran the pipeline
+	// (0: none); only it changes the pipeline's status while it is active.
+	ServerID int64 `json:"-"`
 }
 
 // MergeRequest is what a merge request pipeline knows of its merge request
@@ -55,18 +59,19 @@ type MergeRequest struct {
 	URL          string   `json:"url,omitempty"`
 }
 
-const pipelineCols = "id, project_id, number, source, ref, tag, sha, before_sha, status, variables, merge_request, error, created_at, started_at, finished_at"
+const pipelineCols = "id, project_id, number, source, ref, tag, sha, before_sha, status, variables, merge_request, error, created_at, started_at, finished_at, COALESCE(server_id, 0)"
 
 func scanPipeline(r interface{ Scan(...any) error }) (Pipeline, error) {
 	var p Pipeline
 	err := r.Scan(&p.ID, &p.ProjectID, &p.Number, &p.Source, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Status,
 		jsonCol{&p.Variables}, jsonCol{&p.MergeRequest}, &p.Error,
-		timeCol{&p.CreatedAt}, nullTimeCol{&p.StartedAt}, nullTimeCol{&p.FinishedAt})
+		timeCol{&p.CreatedAt}, nullTimeCol{&p.StartedAt}, nullTimeCol{&p.FinishedAt}, &p.ServerID)
 	return p, err
 }
 
 // CreatePipeline stores a new pipeline of p.ProjectID and gives it the
-// project's next number. Status defaults to created.
+// project's next number. Status defaults to created; p.ServerID is the
+// server that will run it.
 func (s *Store) CreatePipeline(ctx context.Context, p Pipeline) (Pipeline, error) {
 	switch {
 	case p.Source == "":
@@ -98,9 +103,10 @@ func (s *Store) CreatePipeline(ctx context.Context, p Pipeline) (Pipeline, error
 		if err != nil {
 			return notFound(err, "project", p.ProjectID)
 		}
-		return c.row(ctx, `INSERT INTO pipelines (project_id, number, source, ref, tag, sha, before_sha, status, variables, merge_request, error, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			p.ProjectID, p.Number, p.Source, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Status, jsonArg{p.Variables}, mr, p.Error, p.CreatedAt).Scan(&p.ID)
+		return c.row(ctx, `INSERT INTO pipelines (project_id, number, source, ref, tag, sha, before_sha, status, variables, merge_request, error, created_at, server_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			p.ProjectID, p.Number, p.Source, p.Ref, p.Tag, p.SHA, p.BeforeSHA, p.Status, jsonArg{p.Variables}, mr, p.Error, p.CreatedAt,
+			nullID(p.ServerID)).Scan(&p.ID)
 	})
 	if err != nil {
 		return Pipeline{}, fmt.Errorf("store: create pipeline: %w", err)
@@ -189,6 +195,25 @@ func page(limit, offset int, entity string) (int, int, error) {
 // any other status clears it (a retried pipeline runs again). errText is
 // stored as the pipeline's error (empty clears it).
 func (s *Store) SetPipelineStatus(ctx context.Context, id int64, status Status, errText string) (Pipeline, error) {
+	return s.setPipelineStatus(ctx, id, status, errText, "")
+}
+
+// SetRunStatus is SetPipelineStatus for the server that runs the pipeline:
+// it changes nothing (ErrConflict) unless the pipeline is still active and
+// claimed by server, so that a server taken for dead, whose work was failed
+// and maybe retried elsewhere, cannot overwrite what others decided.
+func (s *Store) SetRunStatus(ctx context.Context, server, id int64, status Status, errText string) (Pipeline, error) {
+	p, err := s.setPipelineStatus(ctx, id, status, errText,
+		" AND COALESCE(server_id, 0) = ? AND status IN ('created', 'pending', 'running')", server)
+	if errors.Is(err, ErrNotFound) {
+		if cur, getErr := s.GetPipeline(ctx, id); getErr == nil {
+			err = fmt.Errorf("store: set pipeline status: pipeline %d is %s and no longer run by server %d: %w", id, cur.Status, server, ErrConflict)
+		}
+	}
+	return p, err
+}
+
+func (s *Store) setPipelineStatus(ctx context.Context, id int64, status Status, errText, cond string, condArgs ...any) (Pipeline, error) {
 	if !status.Valid() {
 		return Pipeline{}, invalid("pipeline.status", "unknown status %q", status)
 	}
@@ -201,12 +226,32 @@ func (s *Store) SetPipelineStatus(ctx context.Context, id int64, status Status, 
 	if status == Running {
 		started = &t
 	}
+	args := append([]any{status, errText, started, finished, id}, condArgs...)
 	p, err := scanPipeline(s.conn().row(ctx, `UPDATE pipelines SET status = ?, error = ?,
 			started_at = COALESCE(started_at, ?), finished_at = ?
-		WHERE id = ? RETURNING `+pipelineCols,
-		status, errText, started, finished, id))
+		WHERE id = ?`+cond+` RETURNING `+pipelineCols, args...))
 	if err != nil {
 		return Pipeline{}, fmt.Errorf("store: set pipeline status: %w", notFound(err, "pipeline", id))
 	}
 	return p, nil
+}
+
+// ClaimPipeline makes server the runner of a pipeline that no server runs
+// (finished, or waiting for a manual job), to run jobs of it again: the
+// pipeline becomes pending, its error cleared. A pipeline that is still
+// active (created, pending or running) is someone's: ErrConflict. Two
+// servers retrying one pipeline at once never both win.
+func (s *Store) ClaimPipeline(ctx context.Context, server, id int64) (Pipeline, error) {
+	p, err := scanPipeline(s.conn().row(ctx, `UPDATE pipelines SET status = 'pending', error = '', finished_at = NULL, server_id = ?
+		WHERE id = ? AND status NOT IN ('created', 'pending', 'running') RETURNING `+pipelineCols, nullID(server), id))
+	if err == nil {
+		return p, nil
+	}
+	err = notFound(err, "pipeline", id)
+	if errors.Is(err, ErrNotFound) {
+		if cur, getErr := s.GetPipeline(ctx, id); getErr == nil {
+			err = fmt.Errorf("pipeline %d is %s: %w", id, cur.Status, ErrConflict)
+		}
+	}
+	return Pipeline{}, fmt.Errorf("store: claim pipeline: %w", err)
 }

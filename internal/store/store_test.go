@@ -389,9 +389,9 @@ func TestJobs(t *testing.T) {
 		if j, err := s.SetJobStatus(ctx, build.ID, store.Pending); err != nil || j.Status != store.Pending || j.FinishedAt != nil {
 			t.Errorf("SetJobStatus(pending) = %+v, %v", j, err)
 		}
-		started, err := s.StartJob(ctx, build.ID, "server-1", "shell", "/data/logs/1.log")
+		started, err := s.StartJob(ctx, build.ID, store.JobStart{Server: store.Server{ID: 7, Name: "server-1"}, Executor: "shell", LogPath: "/data/logs/1.log"})
 		if err != nil || started.Status != store.Running || started.StartedAt == nil || started.Runner != "server-1" ||
-			started.Executor != "shell" || started.LogPath != "/data/logs/1.log" {
+			started.ServerID != 7 || started.Executor != "shell" || started.LogPath != "/data/logs/1.log" {
 			t.Fatalf("StartJob = %+v, %v", started, err)
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -405,7 +405,7 @@ func TestJobs(t *testing.T) {
 		if _, err := s.SetJobStatus(ctx, build.ID, store.Canceled); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("canceling a finished job: %v; want ErrConflict", err)
 		}
-		if _, err := s.StartJob(ctx, build.ID, "server-2", "shell", "x"); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.StartJob(ctx, build.ID, store.JobStart{Server: store.Server{Name: "server-2"}, Executor: "shell", LogPath: "x"}); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("starting a finished job: %v; want ErrConflict", err)
 		}
 		if _, err := s.FinishJob(ctx, 9999, store.JobResult{Status: store.Success}); !errors.Is(err, store.ErrNotFound) {
@@ -425,65 +425,6 @@ func TestJobs(t *testing.T) {
 		}
 		if got, err := s.GetJob(ctx, deploy.ID); err != nil || got.Status != store.Manual || !got.AllowFailure || got.When != "manual" {
 			t.Errorf("GetJob(deploy) = %+v, %v", got, err)
-		}
-	})
-}
-
-// A server killed mid-pipeline finds, at its next start, the running job
-// failed with a reason, its pipeline failed, and everything else intact.
-func TestFailRunningJobs(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, url string) {
-		ctx := context.Background()
-		s := open(t, url)
-		pid := mustProject(t, s, "web").ID
-
-		interrupted := mustPipeline(t, s, pid, "main")
-		if _, err := s.SetPipelineStatus(ctx, interrupted.ID, store.Running, ""); err != nil {
-			t.Fatal(err)
-		}
-		built := mustJob(t, s, interrupted.ID, "build")
-		s.StartJob(ctx, built.ID, "srv", "shell", "")
-		s.FinishJob(ctx, built.ID, store.JobResult{Status: store.Success})
-		killed := mustJob(t, s, interrupted.ID, "test")
-		s.StartJob(ctx, killed.ID, "srv", "shell", "")
-		waiting := mustJob(t, s, interrupted.ID, "deploy")
-
-		finished := mustPipeline(t, s, pid, "main")
-		s.SetPipelineStatus(ctx, finished.ID, store.Success, "")
-		queued := mustPipeline(t, s, pid, "dev") // created, never started
-
-		s.Close()
-		s = open(t, url) // the restart
-		const reason = "the server restarted while the job ran"
-		failed, err := s.FailRunningJobs(ctx, reason)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(failed) != 1 || failed[0].ID != killed.ID {
-			t.Fatalf("FailRunningJobs returned %+v; want job test only", failed)
-		}
-		j, _ := s.GetJob(ctx, killed.ID)
-		if j.Status != store.Failed || j.FailureReason != store.RunnerSystemFailure || j.Error != reason || j.FinishedAt == nil {
-			t.Errorf("killed job = %+v; want failed, runner_system_failure, the reason", j)
-		}
-		if j, _ := s.GetJob(ctx, built.ID); j.Status != store.Success {
-			t.Errorf("finished job became %s", j.Status)
-		}
-		if j, _ := s.GetJob(ctx, waiting.ID); j.Status != store.Skipped {
-			t.Errorf("job waiting in the interrupted pipeline is %s; want skipped", j.Status)
-		}
-		if p, _ := s.GetPipeline(ctx, interrupted.ID); p.Status != store.Failed || p.Error != reason || p.FinishedAt == nil {
-			t.Errorf("interrupted pipeline = %+v; want failed with the reason", p)
-		}
-		if p, _ := s.GetPipeline(ctx, finished.ID); p.Status != store.Success {
-			t.Errorf("finished pipeline became %s", p.Status)
-		}
-		if p, _ := s.GetPipeline(ctx, queued.ID); p.Status != store.Created {
-			t.Errorf("queued pipeline became %s; want created", p.Status)
-		}
-		// Nothing left to fail.
-		if again, err := s.FailRunningJobs(ctx, reason); err != nil || len(again) != 0 {
-			t.Errorf("second FailRunningJobs = %+v, %v; want nothing", again, err)
 		}
 	})
 }
