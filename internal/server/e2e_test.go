@@ -161,6 +161,8 @@ type job struct {
 	Status        string `json:"status"`
 	FailureReason string `json:"failure_reason"`
 	Error         string `json:"error"`
+	Runner        string `json:"runner"`
+	Attempt       int    `json:"attempt"`
 }
 
 type pipeline struct {

@@ -1,0 +1,126 @@
+package server_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slipway-cd/slipway/internal/store/storetest"
+)
+
+// serverName is the default server_name of a server on this machine.
+func serverName(t *testing.T, dataDir string) string {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host + ":" + dataDir
+}
+
+// waitForFile waits for a job to create path (it runs, then).
+func waitForFile(t *testing.T, s *serverProc, id int64, path string) {
+	t.Helper()
+	s.waitPipeline(id, func(p pipeline) bool {
+		_, err := os.Stat(path)
+		return err == nil || finished(p)
+	})
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the job did not start: %v", err)
+	}
+}
+
+// TestTwoServersOneDatabase: two servers on one PostgreSQL each run a long
+// job; one is killed and restarts. Its own job is failed at once, the
+// other server's keeps running and succeeds.
+func TestTwoServersOneDatabase(t *testing.T) {
+	db := storetest.PostgresURL(t)
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "go-on")
+	repo, _ := gitRepo(t, map[string]string{".gitlab-ci.yml": fmt.Sprintf(`
+long:
+  script:
+    - touch %[1]s/started-$CI_PIPELINE_IID
+    - while [ ! -f %[2]s ]; do sleep 0.05; done
+    - echo done
+`, dir, gate)})
+	dataA, dataB := t.TempDir(), t.TempDir()
+	a, b := startServer(t, db, dataA, ""), startServer(t, db, dataB, "")
+	newProject(t, a, repo)
+	var onA, onB pipeline
+	if code := a.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &onA); code != 201 {
+		t.Fatalf("run on A: %d", code)
+	}
+	waitForFile(t, a, onA.ID, filepath.Join(dir, "started-1"))
+	if code := b.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &onB); code != 201 {
+		t.Fatalf("run on B: %d", code)
+	}
+	waitForFile(t, b, onB.ID, filepath.Join(dir, "started-2"))
+
+	b.kill()
+	b2 := startServer(t, db, dataB, "") // answers once it has recovered
+	if p := b2.waitPipeline(onB.ID, finished); p.Status != "failed" || p.job("long").FailureReason != "runner_system_failure" {
+		t.Errorf("B's own pipeline after its restart = %s %+v; want failed, runner_system_failure", p.Status, p.Jobs)
+	}
+	var p pipeline
+	b2.do("GET", fmt.Sprintf("/api/pipelines/%d", onA.ID), nil, &p)
+	if j := p.job("long"); p.Status != "running" || j.Status != "running" || j.Runner != serverName(t, dataA) {
+		t.Fatalf("A's pipeline after B's restart = %s %+v; want its job running on %s", p.Status, p.Jobs, serverName(t, dataA))
+	}
+
+	os.WriteFile(gate, nil, 0o644)
+	p = a.waitPipeline(onA.ID, finished)
+	if p.Status != "success" || p.job("long").Status != "success" {
+		t.Errorf("A's pipeline = %s %q %+v; want success", p.Status, p.Error, p.Jobs)
+	}
+	if log := a.text(fmt.Sprintf("/api/jobs/%d/log", p.job("long").ID)); !strings.Contains(log, "done") {
+		t.Errorf("A's job log: %q", log)
+	}
+}
+
+// TestDeadServerWorkIsReaped: a server killed for good leaves a running
+// job; once its heartbeat is older than the grace period, the other server
+// fails the job and, as its retry:when allows, runs it again.
+func TestDeadServerWorkIsReaped(t *testing.T) {
+	db := storetest.PostgresURL(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "slipway.yml")
+	os.WriteFile(config, []byte("heartbeat_interval: 200ms\nheartbeat_grace: 3s\n"), 0o644)
+	marker := filepath.Join(dir, "first-attempt")
+	repo, _ := gitRepo(t, map[string]string{".gitlab-ci.yml": fmt.Sprintf(`
+job:
+  retry:
+    max: 1
+    when: [runner_system_failure]
+  script:
+    - test -f %[1]s && echo second attempt && exit 0
+    - touch %[1]s
+    - sleep 600
+`, marker)})
+	dataA, dataB := t.TempDir(), t.TempDir()
+	a, b := startServer(t, db, dataA, config), startServer(t, db, dataB, config)
+	newProject(t, a, repo)
+	var p pipeline
+	if code := a.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &p); code != 201 {
+		t.Fatalf("run: %d", code)
+	}
+	waitForFile(t, a, p.ID, marker)
+	a.do("GET", fmt.Sprintf("/api/pipelines/%d", p.ID), nil, &p)
+	firstID := p.job("job").ID
+	a.kill()
+
+	p = b.waitPipeline(p.ID, func(p pipeline) bool { return finished(p) && p.job("job").Attempt == 2 })
+	var first job
+	b.do("GET", fmt.Sprintf("/api/jobs/%d", firstID), nil, &first)
+	if first.Status != "failed" || first.FailureReason != "runner_system_failure" || !strings.Contains(first.Error, "no heartbeat") {
+		t.Errorf("the dead server's attempt = %+v; want failed, runner_system_failure, no heartbeat", first)
+	}
+	retried := p.job("job")
+	if p.Status != "success" || retried.Status != "success" || retried.Runner != serverName(t, dataB) {
+		t.Errorf("pipeline %s, retried job %+v; want success on %s", p.Status, retried, serverName(t, dataB))
+	}
+	if log := b.text(fmt.Sprintf("/api/jobs/%d/log", retried.ID)); !strings.Contains(log, "second attempt") {
+		t.Errorf("retried job's log: %q", log)
+	}
+}
