@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,5 +123,17 @@ job:
 	}
 	if log := b.text(fmt.Sprintf("/api/jobs/%d/log", retried.ID)); !strings.Contains(log, "second attempt") {
 		t.Errorf("retried job's log: %q", log)
+	}
+}
+
+// A grace period shorter than two heartbeats would fail the jobs of
+// servers that are merely late: the server refuses it.
+func TestHeartbeatGraceTooShort(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "slipway.yml")
+	os.WriteFile(config, []byte("heartbeat_interval: 10s\nheartbeat_grace: 15s\n"), 0o644)
+	out, err := exec.Command(slipwayBin, "serve", "--config", config, "--data", dir, "--listen", freeAddr(t)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "heartbeat_grace 15s: want at least two heartbeat_interval") {
+		t.Errorf("serve with a 15s grace for 10s heartbeats: %v\n%s", err, out)
 	}
 }
