@@ -268,7 +268,7 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if st := s.environment(envName).State; st != "stopped" {
-		t.Fatalf("environment %s after the merge, want stopped", st)
+		t.Fatalf("environment %s after the merge, want stopped\n%s", st, s.jobReport(p2.ID, "stop_review"))
 	}
 	// The stop job ends just after its `slipway env stop` returned.
 	stopped := s.waitPipeline(p2.ID, func(p pipeline) bool {
@@ -276,9 +276,23 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 		return st != "running" && st != "pending" && st != "created"
 	})
 	if stopped.job("stop_review").Status != "success" {
-		t.Errorf("stop job: %+v", stopped.job("stop_review"))
+		t.Errorf("stop job did not succeed\n%s", s.jobReport(p2.ID, "stop_review"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, appHost)
+}
+
+// jobReport is what a failure message says of a pipeline's job: its status,
+// failure reason, error and log (the server log follows when the test
+// fails).
+func (s *serverProc) jobReport(pipelineID int64, name string) string {
+	var p pipeline
+	s.do("GET", fmt.Sprintf("/api/pipelines/%d", pipelineID), nil, &p)
+	j := p.job(name)
+	if j.ID == 0 {
+		return fmt.Sprintf("pipeline %d (%s) has no job %s: %+v", pipelineID, p.Status, name, p.Jobs)
+	}
+	return fmt.Sprintf("job %s (id %d): %s, failure reason %q, error %q; its log:\n%s",
+		name, j.ID, j.Status, j.FailureReason, j.Error, s.text(fmt.Sprintf("/api/jobs/%d/log", j.ID)))
 }
 
 // hostKey is how the server keys an environment on the Docker host.

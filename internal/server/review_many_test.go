@@ -225,7 +225,7 @@ func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if st := s.environment(envs[i].Name).State; st != "stopped" {
-			t.Fatalf("%s: %s after close", envs[i].Name, st)
+			t.Fatalf("%s: %s after close\n%s", envs[i].Name, st, s.jobReport(ids[i], "stop"))
 		}
 		checkNothingLeft(t, s, envs[i], proxyAddr, envs[i].Slug+".review.example.com")
 	}
@@ -254,14 +254,14 @@ func TestAutoStopIn(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if st := s.environment(e.Name).State; st != "stopped" {
-		t.Fatalf("still %s 30s later", st)
+		t.Fatalf("still %s 30s later\n%s", st, s.jobReport(p.ID, "stop"))
 	}
 	after := s.waitPipeline(p.ID, func(p pipeline) bool {
 		st := p.job("stop").Status
 		return st != "running" && st != "pending" && st != "created"
 	})
 	if after.job("stop").Status != "success" {
-		t.Errorf("the stop job did not run: %+v", after.job("stop"))
+		t.Errorf("the stop job did not succeed\n%s", s.jobReport(p.ID, "stop"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, e.Slug+".review.example.com")
 }
@@ -338,7 +338,7 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if st := s.environment(e.Name).State; st != "stopped" {
-		t.Fatalf("state %s after stopping again", st)
+		t.Fatalf("state %s after stopping again\n%s", st, s.jobReport(p.ID, "stop"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, host)
 }
@@ -366,7 +366,7 @@ func TestBranchDeletionStopsItsEnvironment(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if st := s.environment(e.Name).State; st != "stopped" {
-		t.Fatalf("state %s after the branch was deleted", st)
+		t.Fatalf("state %s after the branch was deleted\n%s", st, s.jobReport(p.ID, "stop"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, e.Slug+".review.example.com")
 }
