@@ -36,6 +36,12 @@ type Manager struct {
 	// live in the embedded registry (host:port) are deleted from it.
 	Registry     TagDeleter
 	RegistryHost string
+	// Installation is the store's installation id: it keys the
+	// environment's containers, network and volumes on the Docker engine,
+	// which other installations (another server, a second test run) may
+	// share, and whose projects and environments have the same ids and
+	// slugs as ours.
+	Installation string
 	Logger       *slog.Logger
 	// Notify, when set, tells the forge where a deployed environment
 	// answers: a commit status on the deployed commit whose target URL is
@@ -91,7 +97,7 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	name := variable(pj.Variables, "CI_ENVIRONMENT_NAME")
 	envSlug := slug.Environment(name)
-	spec := dockerhost.Spec{Env: hostKey(p.ProjectID, envSlug), HostSlug: envSlug, Name: name, Vars: map[string]string{
+	spec := dockerhost.Spec{Env: m.HostKey(p.ProjectID, envSlug), HostSlug: envSlug, Name: name, Vars: map[string]string{
 		"CI_ENVIRONMENT_NAME": name, "CI_ENVIRONMENT_SLUG": envSlug,
 		"CI_ENVIRONMENT_URL": variable(pj.Variables, "CI_ENVIRONMENT_URL"),
 		"CI_COMMIT_REF_NAME": p.Ref, "CI_COMMIT_SHA": p.SHA,
@@ -178,10 +184,14 @@ func (m *Manager) announce(ctx context.Context, p store.Pipeline, e store.Enviro
 	m.Notify(ev)
 }
 
-// hostKey keys an environment's containers, network, volumes, routes and
-// ports on the Docker host: environment slugs are unique per project only.
-func hostKey(projectID int64, envSlug string) string {
-	return fmt.Sprintf("p%d-%s", projectID, envSlug)
+// HostKey keys an environment's containers, network, volumes, routes and
+// ports on the Docker host (the slipway.env label): environment slugs are
+// unique per project only, and project ids per installation only.
+func (m *Manager) HostKey(projectID int64, envSlug string) string {
+	if m.Installation == "" {
+		return fmt.Sprintf("p%d-%s", projectID, envSlug)
+	}
+	return fmt.Sprintf("%s-p%d-%s", m.Installation, projectID, envSlug)
 }
 
 // withDigest joins the tag a compose file names with the digest it was
@@ -304,7 +314,7 @@ func (m *Manager) StopFromJob(ctx context.Context, pipelineID int64, job string)
 // volumes, routes and ports (the deployer), then the image tags it ran
 // from the embedded registry; the environment is then stopped.
 func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
-	if err := m.Deployer.Teardown(ctx, hostKey(e.ProjectID, e.Slug)); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
+	if err := m.Deployer.Teardown(ctx, m.HostKey(e.ProjectID, e.Slug)); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
 		m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
 		return fmt.Errorf("environment %s: %w", e.Name, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
 	"github.com/slipway-cd/slipway/internal/proxy/external"
 	"github.com/slipway-cd/slipway/internal/registry"
+	"github.com/slipway-cd/slipway/internal/store"
 )
 
 // EnvironmentsConfig turns on review environments: services from the
@@ -82,7 +83,11 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Envs = &env.Manager{Store: s.Store, Deployer: dep, Pipes: s.Pipes, Logger: s.log, Notify: s.Pipes.Notify}
+	installation, err := s.Store.InstallationID(ctx)
+	if err != nil {
+		return fmt.Errorf("environments: %w", err)
+	}
+	s.Envs = &env.Manager{Store: s.Store, Deployer: dep, Pipes: s.Pipes, Installation: installation, Logger: s.log, Notify: s.Pipes.Notify}
 	if s.Images != nil {
 		s.Envs.Registry = s.Images
 	}
@@ -135,12 +140,35 @@ func (s *Server) routesEnvironments(mux *http.ServeMux, api func(string, func(*h
 	mux.HandleFunc("POST /api/job/environment/stop", s.apiHandler(s.stopFromJob, ownAuth))
 }
 
+// environmentView is an environment as the API shows it: with its host
+// key, the slipway.env label of its containers, networks and volumes.
+type environmentView struct {
+	store.Environment
+	HostKey string `json:"host_key,omitempty"`
+}
+
+func (s *Server) environmentView(e store.Environment) environmentView {
+	v := environmentView{Environment: e}
+	if s.Envs != nil {
+		v.HostKey = s.Envs.HostKey(e.ProjectID, e.Slug)
+	}
+	return v
+}
+
 func (s *Server) listEnvironments(r *http.Request) (any, error) {
 	p, err := s.project(r)
 	if err != nil {
 		return nil, err
 	}
-	return s.Store.ListEnvironments(r.Context(), p.ID)
+	envs, err := s.Store.ListEnvironments(r.Context(), p.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]environmentView, 0, len(envs))
+	for _, e := range envs {
+		out = append(out, s.environmentView(e))
+	}
+	return out, nil
 }
 
 func (s *Server) getEnvironment(r *http.Request) (any, error) {
@@ -148,7 +176,11 @@ func (s *Server) getEnvironment(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.Store.GetEnvironment(r.Context(), id)
+	e, err := s.Store.GetEnvironment(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	return s.environmentView(e), nil
 }
 
 func (s *Server) stopEnvironment(r *http.Request) (any, error) {

@@ -142,6 +142,7 @@ type environment struct {
 	State     string            `json:"state"`
 	URL       string            `json:"url"`
 	Images    map[string]string `json:"images"`
+	HostKey   string            `json:"host_key"`
 }
 
 func (s *serverProc) environment(name string) environment {
@@ -295,16 +296,16 @@ func (s *serverProc) jobReport(pipelineID int64, name string) string {
 		name, j.ID, j.Status, j.FailureReason, j.Error, s.text(fmt.Sprintf("/api/jobs/%d/log", j.ID)))
 }
 
-// hostKey is how the server keys an environment on the Docker host.
-func (e environment) hostKey() string { return fmt.Sprintf("p%d-%s", e.ProjectID, e.Slug) }
-
 // checkNothingLeft looks through Docker, the proxy and the registry for
 // anything of an environment.
 func checkNothingLeft(t *testing.T, s *serverProc, e environment, proxyAddr, host string) {
 	t.Helper()
+	if e.HostKey == "" {
+		t.Fatalf("environment %+v: the API gave no host_key (the slipway.env label of its containers)", e)
+	}
 	cli := testenv.Docker(t)
 	ctx := context.Background()
-	f := client.Filters{}.Add("label", "slipway.env="+e.hostKey())
+	f := client.Filters{}.Add("label", "slipway.env="+e.HostKey)
 	containers, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)

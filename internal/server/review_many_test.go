@@ -189,14 +189,14 @@ func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
 	// The hostile branch: its name is data everywhere, never a path, a
 	// shell word or a hostname.
 	hostile := s.environment("review/feature-etc-rm-rf-home")
-	if hostile.ID == 0 || !safeName.MatchString(hostile.Slug) {
+	if hostile.ID == 0 || !safeName.MatchString(hostile.Slug) || hostile.HostKey == "" {
 		t.Errorf("hostile branch environment: %+v", hostile)
 	}
 	if code, body, _ := viaProxy(proxyAddr, hostile.Slug+".review.example.com", "/"); code != 200 || body != "review of Feature/../../etc; rm -rf $HOME" {
 		t.Errorf("hostile branch app: %d %q", code, body)
 	}
 	cli := testenv.Docker(t)
-	containers, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "slipway.env="+hostile.hostKey())})
+	containers, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", "slipway.env="+hostile.HostKey)})
 	if err != nil || len(containers.Items) != 1 {
 		t.Fatalf("hostile environment containers: %v %v", containers.Items, err)
 	}
@@ -369,4 +369,76 @@ func TestBranchDeletionStopsItsEnvironment(t *testing.T) {
 		t.Fatalf("state %s after the branch was deleted\n%s", st, s.jobReport(p.ID, "stop"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, e.Slug+".review.example.com")
+}
+
+// TestTwoInstallationsShareADockerEngine: two servers with databases of
+// their own (a second installation, or a second test run on the machine)
+// deploy the same project id and environment name on one Docker engine;
+// stopping one environment leaves the other's containers, network and
+// route alone.
+func TestTwoInstallationsShareADockerEngine(t *testing.T) {
+	const branch = "feature/shared"
+	a, proxyA, shaA := webProject(t, "1 day", 1)
+	b, proxyB, shaB := webProject(t, "1 day", 1)
+	deploy := func(s *serverProc, sha string) (pipeline, environment) {
+		p := mergeRequest(t, s, 1, "open", branch, sha)
+		p = s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("deploy").Status == "success" || finished(p) })
+		if p.job("deploy").Status != "success" {
+			t.Fatalf("deploy: %s", s.jobReport(p.ID, "deploy"))
+		}
+		return p, s.environment("review/feature-shared")
+	}
+	pa, ea := deploy(a, shaA)
+	_, eb := deploy(b, shaB)
+	if ea.ProjectID != eb.ProjectID || ea.Slug != eb.Slug {
+		t.Fatalf("want the same project id and slug on both servers: %+v %+v", ea, eb)
+	}
+	if ea.HostKey == "" || ea.HostKey == eb.HostKey {
+		t.Fatalf("host keys %q and %q: want distinct ones", ea.HostKey, eb.HostKey)
+	}
+	host := ea.Slug + ".review.example.com"
+	for _, c := range []struct {
+		proxy string
+		s     *serverProc
+	}{{proxyA, a}, {proxyB, b}} {
+		if code, body, err := viaProxy(c.proxy, host, "/"); err != nil || code != 200 || body != "review of "+branch {
+			t.Fatalf("before any stop, via %s: %d %q %v", c.proxy, code, body, err)
+		}
+	}
+
+	mergeRequest(t, a, 1, "close", branch, shaA)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && a.environment(ea.Name).State != "stopped" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := a.environment(ea.Name).State; st != "stopped" {
+		t.Fatalf("server A's environment %s after close\n%s", st, a.jobReport(pa.ID, "stop"))
+	}
+	checkNothingLeft(t, a, ea, proxyA, host)
+	// B's environment is untouched: it runs, answers, and keeps its network.
+	if st := b.environment(eb.Name).State; st != "available" {
+		t.Errorf("server B's environment %s after A's stopped, want available", st)
+	}
+	if code, body, err := viaProxy(proxyB, host, "/"); err != nil || code != 200 || body != "review of "+branch {
+		t.Errorf("server B's environment after A's stopped: %d %q %v", code, body, err)
+	}
+	cli := testenv.Docker(t)
+	f := client.Filters{}.Add("label", "slipway.env="+eb.HostKey)
+	containers, err := cli.ContainerList(context.Background(), client.ContainerListOptions{Filters: f})
+	if err != nil || len(containers.Items) != 1 {
+		t.Errorf("server B's running containers: %d %v, want 1", len(containers.Items), err)
+	}
+	networks, err := cli.NetworkList(context.Background(), client.NetworkListOptions{Filters: f})
+	if err != nil || len(networks.Items) != 1 {
+		t.Errorf("server B's networks: %d %v, want 1", len(networks.Items), err)
+	}
+
+	mergeRequest(t, b, 1, "close", branch, shaB)
+	for time.Now().Before(deadline) && b.environment(eb.Name).State != "stopped" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := b.environment(eb.Name).State; st != "stopped" {
+		t.Fatalf("server B's environment %s after close", st)
+	}
+	checkNothingLeft(t, b, eb, proxyB, host)
 }

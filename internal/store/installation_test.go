@@ -1,0 +1,53 @@
+package store_test
+
+import (
+	"context"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/slipway-cd/slipway/internal/store/storetest"
+)
+
+// TestInstallationIDIsOneForEveryServer: servers that share a database,
+// even started at once, get one installation id, and keep it.
+func TestInstallationIDIsOneForEveryServer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		a, b := open(t, url), open(t, url)
+		ids := make([]string, 8)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := a
+				if i%2 == 1 {
+					s = b
+				}
+				id, err := s.InstallationID(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				ids[i] = id
+			}()
+		}
+		wg.Wait()
+		if !regexp.MustCompile(`^[a-z0-9]{6}$`).MatchString(ids[0]) {
+			t.Fatalf("installation id %q, want 6 of a-z0-9", ids[0])
+		}
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("installation ids differ: %v", ids)
+			}
+		}
+		again, err := open(t, url).InstallationID(ctx)
+		if err != nil || again != ids[0] {
+			t.Errorf("after reopening: %q %v, want %q", again, err, ids[0])
+		}
+		other, err := open(t, storetest.SQLiteURL(t)).InstallationID(ctx)
+		if err != nil || other == ids[0] {
+			t.Errorf("another database's installation id: %q %v, want one of its own", other, err)
+		}
+	})
+}
