@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/ci"
@@ -47,6 +48,12 @@ type Manager struct {
 	// answers: a commit status on the deployed commit whose target URL is
 	// the environment's (GitHub and GitLab show it on the merge request).
 	Notify func(notify.Event)
+
+	mu sync.Mutex
+	// waiting are the environments whose stop job could not start because
+	// its pipeline still ran (the deploy job had just ended): they stop
+	// when the pipeline is done (PipelineDone).
+	waiting map[int64]bool
 }
 
 func (m *Manager) log() *slog.Logger {
@@ -250,11 +257,21 @@ func (m *Manager) Stop(ctx context.Context, e store.Environment) error {
 	if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopping); err != nil {
 		return err
 	}
+	// Waiting before trying: a pipeline that ends between the two still
+	// finds the environment (PipelineDone).
+	m.wait(e.ID, true)
 	if stopJob.Status == store.Manual {
 		err = m.Pipes.Play(ctx, stopJob.ID)
 	} else {
 		err = m.Pipes.Retry(ctx, stopJob.ID)
 	}
+	if errors.Is(err, pipelines.ErrRunning) {
+		// The pipeline that deployed still runs (its deploy job has just
+		// ended, or later jobs run): the stop job runs when it is done.
+		m.log().Info("environment stopping once its pipeline is done", "environment", e.Name, "job", stopJob.ID, "pipeline", stopJob.PipelineID)
+		return nil
+	}
+	m.wait(e.ID, false)
 	if err != nil {
 		// The stop job cannot run (skipped, its pipeline busy...): tear
 		// down directly rather than leave an environment nobody can stop.
@@ -263,6 +280,50 @@ func (m *Manager) Stop(ctx context.Context, e store.Environment) error {
 	}
 	m.log().Info("environment stopping", "environment", e.Name, "job", stopJob.ID)
 	return nil
+}
+
+func (m *Manager) wait(envID int64, on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.waiting == nil {
+		m.waiting = map[int64]bool{}
+	}
+	if on {
+		m.waiting[envID] = true
+	} else {
+		delete(m.waiting, envID)
+	}
+}
+
+// PipelineDone stops the environments whose stop job waited for pipeline
+// id to end, unless they were stopped otherwise meanwhile.
+func (m *Manager) PipelineDone(id int64) {
+	m.mu.Lock()
+	envIDs := make([]int64, 0, len(m.waiting))
+	for envID := range m.waiting {
+		envIDs = append(envIDs, envID)
+	}
+	m.mu.Unlock()
+	ctx := context.Background()
+	for _, envID := range envIDs {
+		e, err := m.Store.GetEnvironment(ctx, envID)
+		if err != nil {
+			m.log().Error("environment waiting for its stop job", "environment", envID, "err", err)
+			m.wait(envID, false)
+			continue
+		}
+		job, err := m.stopJob(ctx, e)
+		if err != nil || job == nil || job.PipelineID != id {
+			continue
+		}
+		m.wait(envID, false)
+		if e.State != store.EnvStopping {
+			continue
+		}
+		if err := m.Stop(ctx, e); err != nil {
+			m.log().Error("stopping environment", "environment", e.Name, "err", err)
+		}
+	}
 }
 
 // stopJob is the on_stop job of the pipeline that deployed e last.

@@ -36,6 +36,10 @@ var ErrNoPipeline = ci.ErrNoPipeline
 // ErrConflict means a job cannot be retried or played in its state.
 var ErrConflict = errors.New("conflict")
 
+// ErrRunning (with ErrConflict) means a job cannot be played or retried
+// yet because its pipeline still runs; PipelineDone tells when it ends.
+var ErrRunning = errors.New("still running")
+
 // Service runs pipelines for the server.
 type Service struct {
 	Store   *store.Store
@@ -62,6 +66,9 @@ type Service struct {
 	// Server is this process's row in the store: the pipelines and jobs it
 	// runs name it, so that other servers leave them alone while it lives.
 	Server store.Server
+	// PipelineDone, when set, hears that a pipeline's run in this server
+	// ended: its jobs can be played and retried from then on.
+	PipelineDone func(pipelineID int64)
 
 	tokens  sync.Map // CI_JOB_TOKEN -> JobRef, while the pipeline runs
 	mu      sync.Mutex
@@ -305,6 +312,9 @@ func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.R
 			delete(s.running, p.ID)
 			s.mu.Unlock()
 			cancel()
+			if s.PipelineDone != nil {
+				s.PipelineDone(p.ID)
+			}
 		}()
 		if err := s.run(ctx, project, p, repo, plan, opts); err != nil {
 			s.log().Error("pipeline failed to run", "pipeline", p.ID, "err", err)
@@ -492,7 +502,7 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...st
 	// Claim the pipeline before anything slow, so that two retries (a
 	// webhook and a button) never run it twice.
 	if !s.claim(job.PipelineID) {
-		return fmt.Errorf("%w: pipeline %d is still running", ErrConflict, job.PipelineID)
+		return fmt.Errorf("%w: pipeline %d is %w", ErrConflict, job.PipelineID, ErrRunning)
 	}
 	started := false
 	defer func() {

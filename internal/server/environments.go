@@ -92,6 +92,7 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 		s.Envs.Registry = s.Images
 	}
 	s.Pipes.JobFinished = s.Envs.JobFinished
+	s.Pipes.PipelineDone = s.Envs.PipelineDone
 	return nil
 }
 

@@ -442,3 +442,68 @@ func TestTwoInstallationsShareADockerEngine(t *testing.T) {
 	}
 	checkNothingLeft(t, b, eb, proxyB, host)
 }
+
+// TestStopWhileTheDeployPipelineRuns: a merge request closed while the
+// pipeline that deployed its environment still runs (a job after the
+// deploy, or just the pipeline finishing) stops the environment with its
+// stop job once the pipeline is done, not without it.
+func TestStopWhileTheDeployPipelineRuns(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "smoke-done")
+	s, proxyAddr, sha := webProjectPipeline(t, `
+stages: [review, verify]
+deploy:
+  stage: review
+  script: [slipway env deploy --compose compose.yaml]
+  environment:
+    name: review/$CI_COMMIT_REF_SLUG
+    on_stop: stop
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+stop:
+  stage: review
+  script: [slipway env stop]
+  environment:
+    name: review/$CI_COMMIT_REF_SLUG
+    action: stop
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+      when: manual
+  allow_failure: true
+smoke:
+  stage: verify
+  script: ["while [ ! -f `+marker+` ]; do sleep 0.1; done"]
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+`)
+	p := mergeRequest(t, s, 1, "open", "feature/busy", sha)
+	p = s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("smoke").Status == "running" || finished(p) })
+	if p.job("deploy").Status != "success" || p.job("smoke").Status != "running" {
+		t.Fatalf("want deploy done and smoke running: %+v\n%s", p.Jobs, s.jobReport(p.ID, "deploy"))
+	}
+	e := s.environment("review/feature-busy")
+	host := e.Slug + ".review.example.com"
+
+	mergeRequest(t, s, 1, "close", "feature/busy", sha)
+	if st := s.environment(e.Name).State; st != "stopping" {
+		t.Errorf("environment %s while its pipeline runs, want stopping (its stop job waits)", st)
+	}
+	if code, _, _ := viaProxy(proxyAddr, host, "/"); code != 200 {
+		t.Errorf("the environment went before its stop job ran: %d", code)
+	}
+	os.WriteFile(marker, nil, 0o644)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && s.environment(e.Name).State != "stopped" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := s.environment(e.Name).State; st != "stopped" {
+		t.Fatalf("state %s after the pipeline ended\n%s", st, s.jobReport(p.ID, "stop"))
+	}
+	after := s.waitPipeline(p.ID, func(p pipeline) bool {
+		st := p.job("stop").Status
+		return st != "running" && st != "pending" && st != "created"
+	})
+	if after.job("stop").Status != "success" {
+		t.Errorf("the stop job did not stop the environment\n%s", s.jobReport(p.ID, "stop"))
+	}
+	checkNothingLeft(t, s, e, proxyAddr, host)
+}
