@@ -43,7 +43,11 @@ type Manager struct {
 	// share, and whose projects and environments have the same ids and
 	// slugs as ours.
 	Installation string
-	Logger       *slog.Logger
+	// InstalledAt is when the installation got its id: an environment
+	// deployed last before then runs under the key without it, which its
+	// next deploy or its teardown removes.
+	InstalledAt time.Time
+	Logger      *slog.Logger
 	// Notify, when set, tells the forge where a deployed environment
 	// answers: a commit status on the deployed commit whose target URL is
 	// the environment's (GitHub and GitLab show it on the merge request).
@@ -129,6 +133,7 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	if err != nil {
 		return DeployResult{}, err
 	}
+	legacy := m.legacyKey(ctx, e)
 	jobID := m.jobID(ctx, p.ID, req.Job)
 	images := map[string]string{}
 	for _, s := range spec.Services {
@@ -153,6 +158,12 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	if _, err := m.Store.SetDeploymentStatus(ctx, d.ID, store.DeploySuccess); err != nil {
 		return DeployResult{}, err
+	}
+	if legacy != "" {
+		// What an older Slipway deployed goes now that the new one runs.
+		if err := m.Deployer.Teardown(ctx, legacy); err != nil {
+			m.log().Warn("removing what an older Slipway deployed", "environment", name, "key", legacy, "err", err)
+		}
 	}
 	if e, err = m.Store.GetEnvironment(ctx, e.ID); err != nil {
 		return DeployResult{}, err
@@ -199,6 +210,20 @@ func (m *Manager) HostKey(projectID int64, envSlug string) string {
 		return fmt.Sprintf("p%d-%s", projectID, envSlug)
 	}
 	return fmt.Sprintf("%s-p%d-%s", m.Installation, projectID, envSlug)
+}
+
+// legacyKey is the host key without the installation id that e runs
+// under when a Slipway without installation ids deployed it last, "" when
+// it does not.
+func (m *Manager) legacyKey(ctx context.Context, e store.Environment) string {
+	if m.Installation == "" || e.LastDeploymentID == nil {
+		return ""
+	}
+	d, err := m.Store.GetDeployment(ctx, *e.LastDeploymentID)
+	if err != nil || !d.CreatedAt.Before(m.InstalledAt) {
+		return ""
+	}
+	return fmt.Sprintf("p%d-%s", e.ProjectID, e.Slug)
 }
 
 // withDigest joins the tag a compose file names with the digest it was
@@ -375,7 +400,17 @@ func (m *Manager) StopFromJob(ctx context.Context, pipelineID int64, job string)
 // volumes, routes and ports (the deployer), then the image tags it ran
 // from the embedded registry; the environment is then stopped.
 func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
-	if err := m.Deployer.Teardown(ctx, m.HostKey(e.ProjectID, e.Slug)); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
+	keys := []string{m.HostKey(e.ProjectID, e.Slug)}
+	if legacy := m.legacyKey(ctx, e); legacy != "" {
+		keys = append(keys, legacy)
+	}
+	var errs []error
+	for _, key := range keys {
+		if err := m.Deployer.Teardown(ctx, key); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
 		return fmt.Errorf("environment %s: %w", e.Name, err)
 	}

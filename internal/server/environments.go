@@ -83,11 +83,12 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	installation, err := s.Store.InstallationID(ctx)
+	installation, err := s.Store.Installation(ctx)
 	if err != nil {
 		return fmt.Errorf("environments: %w", err)
 	}
-	s.Envs = &env.Manager{Store: s.Store, Deployer: dep, Pipes: s.Pipes, Installation: installation, Logger: s.log, Notify: s.Pipes.Notify}
+	s.Envs = &env.Manager{Store: s.Store, Deployer: dep, Pipes: s.Pipes, Installation: installation.ID, InstalledAt: installation.CreatedAt,
+		Logger: s.log, Notify: s.Pipes.Notify}
 	if s.Images != nil {
 		s.Envs.Registry = s.Images
 	}

@@ -25,11 +25,11 @@ func TestInstallationIDIsOneForEveryServer(t *testing.T) {
 				if i%2 == 1 {
 					s = b
 				}
-				id, err := s.InstallationID(ctx)
+				in, err := s.Installation(ctx)
 				if err != nil {
 					t.Error(err)
 				}
-				ids[i] = id
+				ids[i] = in.ID
 			}()
 		}
 		wg.Wait()
@@ -41,13 +41,13 @@ func TestInstallationIDIsOneForEveryServer(t *testing.T) {
 				t.Fatalf("installation ids differ: %v", ids)
 			}
 		}
-		again, err := open(t, url).InstallationID(ctx)
-		if err != nil || again != ids[0] {
-			t.Errorf("after reopening: %q %v, want %q", again, err, ids[0])
+		again, err := open(t, url).Installation(ctx)
+		if err != nil || again.ID != ids[0] || again.CreatedAt.IsZero() {
+			t.Errorf("after reopening: %+v %v, want id %q and its creation time", again, err, ids[0])
 		}
-		other, err := open(t, storetest.SQLiteURL(t)).InstallationID(ctx)
-		if err != nil || other == ids[0] {
-			t.Errorf("another database's installation id: %q %v, want one of its own", other, err)
+		other, err := open(t, storetest.SQLiteURL(t)).Installation(ctx)
+		if err != nil || other.ID == ids[0] {
+			t.Errorf("another database's installation id: %q %v, want one of its own", other.ID, err)
 		}
 	})
 }
