@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,14 +113,22 @@ func New(dir string, r Range) (*Allocator, error) {
 
 // Reserve returns the port of service in environment env, reserving the
 // lowest free port of the range when it has none. Reserving again returns
-// the same port.
-func (a *Allocator) Reserve(ctx context.Context, env, service string) (int, error) {
+// the same port. Ports in avoid are never handed out: a reservation on one
+// of them moves to another port (a caller that found its port taken after
+// all asks again this way).
+func (a *Allocator) Reserve(ctx context.Context, env, service string, avoid ...int) (int, error) {
 	if err := checkOwner(env, service); err != nil {
 		return 0, err
 	}
 	var port int
 	err := a.update(ctx, func(f *file) error {
-		taken := make(map[int]bool, len(f.Reservations))
+		f.Reservations = deleteWhere(f.Reservations, func(r Reservation) bool {
+			return r.Env == env && r.Service == service && slices.Contains(avoid, r.Port)
+		})
+		taken := make(map[int]bool, len(f.Reservations)+len(avoid))
+		for _, p := range avoid {
+			taken[p] = true
+		}
 		for _, r := range f.Reservations {
 			if r.Env == env && r.Service == service {
 				port = r.Port
@@ -319,4 +328,27 @@ func bindable(port int) bool {
 	}
 	l.Close()
 	return true
+}
+
+// EphemeralOverlap returns the part of r that lies in the kernel's
+// ephemeral port range (net.ipv4.ip_local_port_range): ports there are also
+// handed to outgoing connections and to listeners on port 0, so a reserved
+// port can be taken before its container binds it. ok is false when there
+// is no overlap or the kernel's range cannot be read.
+func (r Range) EphemeralOverlap() (overlap Range, ok bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return Range{}, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return Range{}, false
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return Range{}, false
+	}
+	overlap = Range{max(r.Low, lo), min(r.High, hi)}
+	return overlap, overlap.Low <= overlap.High
 }

@@ -111,6 +111,29 @@ func TestBoundPortIsSkipped(t *testing.T) {
 	}
 }
 
+func TestReserveAvoidingMovesTheReservation(t *testing.T) {
+	rng := freeRange(t, 5)
+	a := newAllocator(t, t.TempDir(), rng)
+	ctx := context.Background()
+	first, _ := a.Reserve(ctx, "review-a", "app")
+	other, _ := a.Reserve(ctx, "review-b", "app")
+	moved, err := a.Reserve(ctx, "review-a", "app", first)
+	if err != nil || moved == first || moved == other {
+		t.Fatalf("Reserve avoiding %d = %d, %v; want a third port (review-b has %d)", first, moved, err, other)
+	}
+	if again, _ := a.Reserve(ctx, "review-a", "app"); again != moved {
+		t.Errorf("the moved reservation is %d, then %d", moved, again)
+	}
+	rs, _ := a.List(ctx)
+	if len(rs) != 2 {
+		t.Errorf("reservations = %+v, want review-a's moved one and review-b's", rs)
+	}
+	// The avoided port is free again for others.
+	if p, _ := a.Reserve(ctx, "review-c", "app"); p != first {
+		t.Errorf("review-c got %d, want the released %d", p, first)
+	}
+}
+
 func TestFullRange(t *testing.T) {
 	rng := freeRange(t, 2)
 	a := newAllocator(t, t.TempDir(), rng)
@@ -243,5 +266,25 @@ func BenchmarkReserveRelease(b *testing.B) {
 		if err := a.Release(ctx, "review-bench", "app"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestEphemeralOverlap(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Fatalf("the kernel's ephemeral range: %v", err)
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := (Range{lo - 10, lo + 5}).EphemeralOverlap(); !ok || o != (Range{lo, lo + 5}) {
+		t.Errorf("overlap of %d-%d = %+v %v, want %d-%d", lo-10, lo+5, o, ok, lo, lo+5)
+	}
+	if _, ok := (Range{lo - 10, lo - 1}).EphemeralOverlap(); ok {
+		t.Errorf("a range below %d overlaps", lo)
+	}
+	if _, ok := (Range{hi + 1, 65535}).EphemeralOverlap(); ok && hi < 65535 {
+		t.Errorf("a range above %d overlaps", hi)
 	}
 }

@@ -52,6 +52,10 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 			return fmt.Errorf("environments.ports: %w", err)
 		}
 	}
+	if o, ok := rng.EphemeralOverlap(); ok {
+		s.log.Warn("environments.ports overlaps the kernel's ephemeral ports: outgoing connections can take a reserved port first (deploys then move to another)",
+			"ports", fmt.Sprintf("%d-%d", rng.Low, rng.High), "overlap", fmt.Sprintf("%d-%d", o.Low, o.High))
+	}
 	alloc, err := ports.New(filepath.Join(s.cfg.DataDir, "ports"), rng)
 	if err != nil {
 		return err

@@ -84,7 +84,7 @@ environments:
     listen: %s
   hostnames:
     domain: review.example.com
-  ports: 38040-38999
+  ports: 18040-18999
   auto_stop_tick: 500ms
 %s`, proxyAddr, extra)), 0o644)
 	return startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "data"), config), proxyAddr

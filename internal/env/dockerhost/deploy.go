@@ -12,6 +12,7 @@ import (
 	"path"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -71,7 +72,7 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 		return Status{}, fmt.Errorf("deploy %s (generation %d): %w", spec.Env, gen, err)
 	}
 	for _, svc := range spec.Services {
-		s, err := d.start(ctx, spec, svc, gen)
+		s, err := d.startOnAFreePort(ctx, spec, svc, gen)
 		if s.id != "" || s.port != 0 {
 			news = append(news, s)
 		}
@@ -152,9 +153,43 @@ func (d *Deployer) ensureVolumes(ctx context.Context, spec Spec) error {
 	return nil
 }
 
-// start creates and starts the container of svc in generation gen. The
-// returned started holds what was made even on error, for cleanup.
-func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, gen int) (started, error) {
+// portAttempts is how many host ports a service tries before its deploy fails.
+const portAttempts = 4
+
+// startOnAFreePort is start, again on another host port while the engine
+// finds the reserved one taken: a port is checked free when it is reserved,
+// but a program (or a container that another Slipway sharing the engine
+// starts) can bind it before the container starts.
+func (d *Deployer) startOnAFreePort(ctx context.Context, spec Spec, svc compose.Service, gen int) (started, error) {
+	var avoid []int
+	for {
+		s, err := d.start(ctx, spec, svc, gen, avoid)
+		if err == nil || s.port == 0 || !portTaken(err) || len(avoid)+1 == portAttempts {
+			return s, err
+		}
+		d.log.Warn("deploy: host port taken before the container started; trying another",
+			"env", spec.Env, "service", svc.Name, "port", s.port, "err", err)
+		if s.id != "" {
+			if err := d.removeContainer(context.WithoutCancel(ctx), s.id); err != nil {
+				return s, err
+			}
+		}
+		avoid = append(avoid, s.port)
+	}
+}
+
+// portTaken reports whether the engine refused to start a container because
+// its host port is in use: by another container ("port is already
+// allocated") or by another program (the bind of the engine's proxy).
+func portTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "port is already allocated") || strings.Contains(msg, "address already in use")
+}
+
+// start creates and starts the container of svc in generation gen, on a
+// host port other than those in avoid. The returned started holds what was
+// made even on error, for cleanup.
+func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, gen int, avoid []int) (started, error) {
 	s := started{svc: svc}
 	image, err := d.pin(ctx, svc.Image)
 	if err != nil {
@@ -182,7 +217,7 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 		hostCfg.Mounts = append(hostCfg.Mounts, mount.Mount{Type: mount.TypeVolume, Source: volumeName(spec.Env, m.Volume), Target: m.Target, ReadOnly: m.ReadOnly})
 	}
 	if svc.Expose {
-		s.port, err = d.opts.Ports.Reserve(ctx, spec.Env, portOwner(svc.Name, gen))
+		s.port, err = d.opts.Ports.Reserve(ctx, spec.Env, portOwner(svc.Name, gen), avoid...)
 		if err != nil {
 			return s, err
 		}

@@ -49,7 +49,7 @@ const (
 
 // Ports reserves host ports; *ports.Allocator is one.
 type Ports interface {
-	Reserve(ctx context.Context, env, service string) (int, error)
+	Reserve(ctx context.Context, env, service string, avoid ...int) (int, error)
 	Release(ctx context.Context, env, service string) error
 	ReleaseEnv(ctx context.Context, env string) error
 }

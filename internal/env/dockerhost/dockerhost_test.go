@@ -608,3 +608,46 @@ func TestRouteSwitchFailureRestoresOldRoutes(t *testing.T) {
 		t.Errorf("status: %+v, %v; want generation 1", st, err)
 	}
 }
+
+// stealingPorts hands out, for the web service's first reservation, a port
+// that another program binds: as if it took the port between the check and
+// the container's start.
+type stealingPorts struct {
+	*ports.Allocator
+	stolen int
+	used   bool
+}
+
+func (p *stealingPorts) Reserve(ctx context.Context, env, service string, avoid ...int) (int, error) {
+	if !p.used && strings.HasPrefix(service, "web") {
+		p.used = true
+		return p.stolen, nil
+	}
+	return p.Allocator.Reserve(ctx, env, service, avoid...)
+}
+
+func TestPortTakenBeforeTheStartMovesToAnother(t *testing.T) {
+	f := newFixture(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stolen := l.Addr().(*net.TCPAddr).Port
+	sp := &stealingPorts{Allocator: f.ports, stolen: stolen}
+	d, err := dockerhost.New(dockerhost.Options{Client: f.cli, Ports: sp, HealthTimeout: 30 * time.Second,
+		StopTimeout: time.Second, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.d = d // the spec's cleanup tears down through it
+	st, err := d.Deploy(context.Background(), f.spec(t, "stolen-port", nil))
+	if err != nil {
+		t.Fatalf("deploy with its first port taken: %v", err)
+	}
+	web, _ := st.Service("web")
+	if !sp.used || web.Port == stolen || web.Port == 0 {
+		t.Fatalf("web on port %d (stolen %d, handed out: %v); want another port", web.Port, stolen, sp.used)
+	}
+	mustGet(t, "http://"+web.Addr()+"/", "", "web-1")
+}
