@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Times `slipway run` on a 20-job, 2-stage pipeline of echo jobs (shell
 # executor) against a plain loop of 20 `sh -c` calls, in one run, and
-# measures Slipway's peak RSS with GNU time.
+# measures Slipway's peak RSS with GNU time, next to that of a program that
+# only links the embedded proxy (bench/pipeline/proxyfloor): the floor any
+# command of the binary starts from.
 #
 #   bench/pipeline/run.sh            builds ./cmd/slipway first
 #   SLIPWAY=/path/to/slipway RUNS=15 CONCURRENCY=2 bench/pipeline/run.sh
