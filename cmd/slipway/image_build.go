@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -150,8 +151,11 @@ func runImageBuild(cmd *cobra.Command, f imageBuildFlags) error {
 	defer cli.Close()
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		return fmt.Errorf("docker engine at %s: %w", cli.DaemonHost(), err)
+	opts.Ready = func(ctx context.Context) error {
+		if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+			return fmt.Errorf("docker engine at %s: %w", cli.DaemonHost(), err)
+		}
+		return nil
 	}
 	res, buildErr := build.Build(ctx, cli, opts)
 	if buildErr != nil {

@@ -295,6 +295,25 @@ func TestImageBuildLintStopsBadDockerfile(t *testing.T) {
 	}
 }
 
+func TestImageBuildLintNeedsNoEngine(t *testing.T) {
+	dir := testenv.GitRepo(t, map[string]string{
+		"bad.Dockerfile": "FROM busybox:latest\nRUN cd /tmp && touch x\n",
+		"ok.Dockerfile":  "FROM scratch\n",
+	})
+	noEngine := []string{"DOCKER_HOST=unix://" + filepath.Join(t.TempDir(), "no-engine.sock")}
+	out, errOut, code := slipwayWith(t, dir, noEngine, "", "image", "build", ".", "--file", "bad.Dockerfile",
+		"--tag", "slipway-test/no-engine:1", "--lint")
+	if code != 1 || !strings.Contains(errOut, "bad.Dockerfile:1 DL3007") || strings.Contains(errOut, "docker engine at") {
+		t.Errorf("lint findings without an engine: exit %d, want 1 with the findings, not an engine error\n%s\n%s", code, out, errOut)
+	}
+	// A clean Dockerfile gets past the lint and only then needs the engine.
+	_, errOut, code = slipwayWith(t, dir, noEngine, "", "image", "build", ".", "--file", "ok.Dockerfile",
+		"--tag", "slipway-test/no-engine:1", "--lint")
+	if code == 0 || !strings.Contains(errOut, "docker engine at unix://") {
+		t.Errorf("a clean Dockerfile without an engine: exit %d, want the engine's error\n%s", code, errOut)
+	}
+}
+
 // TestImagePromoteAndTags promotes within a registry and to a second one,
 // a single image and a two-platform index, and lists the tags.
 func TestImagePromoteAndTags(t *testing.T) {

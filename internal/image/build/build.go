@@ -48,6 +48,10 @@ type Options struct {
 	// Lint, when set, lints the Dockerfile first; a finding at or above
 	// its threshold stops the build with a *LintError.
 	Lint *lint.Config
+	// Ready, when set, runs after the lint and before the build: a caller
+	// checks there that the engine answers, so that a Dockerfile with
+	// findings fails on them even without an engine.
+	Ready func(ctx context.Context) error
 	// Push pushes every ref after the build, with Credentials if set.
 	Push        bool
 	Credentials Credentials
@@ -113,6 +117,11 @@ func Build(ctx context.Context, engine Engine, opts Options) (*Result, error) {
 	}
 	if opts.Lint != nil {
 		if res.Lint, err = runLint(out, spec.dockerfile, opts.Dockerfile, *opts.Lint); err != nil {
+			return res, err
+		}
+	}
+	if opts.Ready != nil {
+		if err := opts.Ready(ctx); err != nil {
 			return res, err
 		}
 	}
