@@ -46,6 +46,9 @@ type Config struct {
 	// APITokenEnv names the environment variable that holds the API token;
 	// when it is set, API calls that change anything need it as a Bearer token.
 	APITokenEnv string `yaml:"api_token_env"`
+	// UISessionIdle ends a web UI session not used for this long (default
+	// 7 days); a session ends 30 days after sign-in in any case.
+	UISessionIdle time.Duration `yaml:"ui_session_idle"`
 	// PollInterval is how often projects with polling on are fetched.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// ScheduleTick is how often due schedules are looked for.
@@ -125,6 +128,12 @@ func (c *Config) defaults() error {
 	}
 	if !valid {
 		return fmt.Errorf("executor %q: one of shell, docker, auto", c.Executor)
+	}
+	if c.UISessionIdle == 0 {
+		c.UISessionIdle = defaultUISessionIdle
+	}
+	if c.UISessionIdle < 0 {
+		return fmt.Errorf("ui_session_idle %s: want a positive duration", c.UISessionIdle)
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = time.Minute

@@ -86,8 +86,10 @@ type uiPage struct {
 	CanAct bool
 	// SignIn: an API token is configured and the visitor has not given it.
 	SignIn bool
-	Path   string
-	Data   any
+	// SignOut: the visitor acts through a UI session they can end.
+	SignOut bool
+	Path    string
+	Data    any
 }
 
 // render writes a whole page (tmpl "layout") or one fragment of it.
@@ -98,8 +100,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page, 
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	can := s.uiAuthorized(r)
-	p := uiPage{Title: title, Nav: nav, CanAct: can, SignIn: !can, Path: r.URL.RequestURI(), Data: data}
+	signedIn := s.uiSignedIn(r)
+	can := signedIn || s.authorized(r)
+	p := uiPage{Title: title, Nav: nav, CanAct: can, SignIn: !can, SignOut: signedIn, Path: r.URL.RequestURI(), Data: data}
 	// Rendered whole before writing, so a template error is a clean 500.
 	var buf bytes.Buffer
 	var v any = p
@@ -117,6 +120,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page, 
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
+	s.forgetLegacyTokenCookie(w, r)
 	w.WriteHeader(code)
 	w.Write(buf.Bytes())
 }

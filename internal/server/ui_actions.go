@@ -9,30 +9,25 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/store"
 )
 
-// uiTokenCookie carries the API token for the UI's buttons: a browser form
-// cannot send an Authorization header. HttpOnly and SameSite=Strict keep it
-// from scripts and from other sites' forms.
-const uiTokenCookie = "slipway_token"
-
 // uiAuthorized applies the API's rule to the UI: with an API token
-// configured, changes need it, as a Bearer header or the sign-in cookie.
+// configured, changes need it, as a Bearer header, or a session made by
+// signing in with it (a browser form cannot send an Authorization header).
 func (s *Server) uiAuthorized(r *http.Request) bool {
-	if s.authorized(r) {
-		return true
-	}
-	c, err := r.Cookie(uiTokenCookie)
-	return err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.apiToken)) == 1
+	return s.authorized(r) || s.uiSignedIn(r)
 }
 
 func (s *Server) uiLoginForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "login", "layout", "Sign in", "", map[string]string{"Next": localPath(r.URL.Query().Get("next"))})
 }
 
+// uiLogin checks the API token from the sign-in form and starts a session:
+// the browser gets the session's id, never the token.
 func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.PostFormValue("next"))
 	token := r.PostFormValue("token")
@@ -46,13 +41,32 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 			map[string]string{"Next": next, "Error": "That is not the server's API token."})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: uiTokenCookie, Value: token, Path: "/", MaxAge: 30 * 24 * 3600,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || strings.HasPrefix(s.cfg.BaseURL, "https:")})
+	id, err := s.createUISession(r.Context(), time.Now())
+	if err != nil {
+		s.uiError(w, r, err)
+		return
+	}
+	s.log.Info("ui: signed in", "remote", r.RemoteAddr)
+	s.setUICookie(w, r, uiSessionCookie, id, int(uiSessionLifetime.Seconds()))
+	s.forgetLegacyTokenCookie(w, r)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// uiLogout ends the session on the server, so that the cookie, wherever a
+// copy of it is, no longer authorizes anything, and deletes the cookie.
 func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: uiTokenCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	had, err := s.endUISession(r)
+	if err != nil {
+		// The cookie stays: the session may still be live, and the
+		// browser should not look signed out when it is not.
+		s.uiError(w, r, err)
+		return
+	}
+	if had {
+		s.log.Info("ui: signed out", "remote", r.RemoteAddr)
+	}
+	s.setUICookie(w, r, uiSessionCookie, "", -1)
+	s.forgetLegacyTokenCookie(w, r)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
