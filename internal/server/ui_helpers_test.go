@@ -21,25 +21,36 @@ import (
 // tweaks change the configuration further.
 func uiServer(t *testing.T, tokenEnv string, tweaks ...func(*Config)) *Server {
 	t.Helper()
-	ctx := context.Background()
 	cfg := Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Executor: "shell", Concurrency: 4,
 		APITokenEnv: tokenEnv, PollInterval: time.Hour, ScheduleTick: time.Hour}
 	for _, tweak := range tweaks {
 		tweak(&cfg)
 	}
-	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := startUIServer(t, cfg, io.Discard)
+	t.Cleanup(func() { closeUIServer(s) })
+	return s
+}
+
+// startUIServer starts a real server with cfg, logging to logw; the caller
+// closes it (closeUIServer), so that a test can restart it.
+func startUIServer(t *testing.T, cfg Config, logw io.Writer) *Server {
+	t.Helper()
+	ctx := context.Background()
+	s, err := New(ctx, cfg, slog.New(slog.NewTextHandler(logw, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(ctx); err != nil {
+		s.Close(ctx)
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		s.Close(ctx)
-	})
 	return s
+}
+
+func closeUIServer(s *Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.Close(ctx)
 }
 
 // uiRepo makes a git repository with files on branch main, and the other
