@@ -385,3 +385,26 @@ func TestUIOldTokenCookie(t *testing.T) {
 		t.Errorf("the old token cookie is not deleted: %v", rec.Header()["Set-Cookie"])
 	}
 }
+
+// TestUISessionIdleConfig: ui_session_idle is read from the configuration
+// file, defaults to 7 days, and a negative one stops the server from
+// starting.
+func TestUISessionIdleConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "slipway.yml")
+	if err := os.WriteFile(file, []byte("ui_session_idle: 12h\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(file)
+	if err != nil || cfg.UISessionIdle != 12*time.Hour {
+		t.Errorf("ui_session_idle: 12h read as %s (%v)", cfg.UISessionIdle, err)
+	}
+	var none Config
+	none.DataDir = t.TempDir()
+	if err := none.defaults(); err != nil || none.UISessionIdle != 7*24*time.Hour {
+		t.Errorf("default ui_session_idle %s (%v), want 168h", none.UISessionIdle, err)
+	}
+	_, err = New(context.Background(), Config{DataDir: t.TempDir(), UISessionIdle: -time.Hour}, nil)
+	if err == nil || !strings.Contains(err.Error(), "ui_session_idle") {
+		t.Errorf("a negative ui_session_idle: %v, want an error naming it", err)
+	}
+}
