@@ -53,9 +53,9 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// ScheduleTick is how often due schedules are looked for.
 	ScheduleTick time.Duration `yaml:"schedule_tick"`
-	// ArtifactExpiryTick is how often artifacts whose expire_in has passed
-	// are removed (default 10m).
-	ArtifactExpiryTick time.Duration `yaml:"artifact_expiry_tick"`
+	// ExpiryTick is how often artifacts whose expire_in has passed and
+	// ended UI sessions are removed (default 10m).
+	ExpiryTick time.Duration `yaml:"expiry_tick"`
 	// ServerName names this server among those sharing a database; it must
 	// stay the same across restarts and differ between servers: a server
 	// that starts fails the work its earlier process left running, found by
@@ -141,8 +141,8 @@ func (c *Config) defaults() error {
 	if c.ScheduleTick == 0 {
 		c.ScheduleTick = 5 * time.Second
 	}
-	if c.ArtifactExpiryTick == 0 {
-		c.ArtifactExpiryTick = 10 * time.Minute
+	if c.ExpiryTick == 0 {
+		c.ExpiryTick = 10 * time.Minute
 	}
 	if c.ServerName == "" {
 		host, err := os.Hostname()
@@ -293,7 +293,7 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.pollLoop(loopCtx)
 	go s.cleanupLoop(loopCtx)
 	go s.autoStopLoop(loopCtx)
-	go s.artifactExpiryLoop(loopCtx)
+	go s.expiryLoop(loopCtx)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect(),
 		"server", s.cfg.ServerName, "server_id", s.Pipes.Server.ID)
 	return nil

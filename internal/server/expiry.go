@@ -7,14 +7,13 @@ import (
 	"github.com/slipway-cd/slipway/internal/engine"
 )
 
-// artifactExpiryLoop removes the job artifacts whose expire_in has passed.
-// A retried job that needs them then fails with missing_dependency_failure.
-// It also removes the UI sessions that have ended: both are things past
-// their date, and a lookup refuses an ended session anyway, so the pace
-// of this loop only bounds how long the rows linger.
-func (s *Server) artifactExpiryLoop(ctx context.Context) {
+// expiryLoop removes what is past its date: the job artifacts whose
+// expire_in has passed (a job that needs them afterwards fails with
+// missing_dependency_failure) and the UI sessions that have ended (a lookup
+// refuses those anyway; the pace only bounds how long their rows linger).
+func (s *Server) expiryLoop(ctx context.Context) {
 	defer s.loops.Done()
-	t := time.NewTicker(s.cfg.ArtifactExpiryTick)
+	t := time.NewTicker(s.cfg.ExpiryTick)
 	defer t.Stop()
 	for {
 		select {

@@ -13,7 +13,7 @@ import (
 )
 
 func TestServerExpiresArtifacts(t *testing.T) {
-	s := uiServer(t, "", func(c *Config) { c.ArtifactExpiryTick = 100 * time.Millisecond })
+	s := uiServer(t, "", func(c *Config) { c.ExpiryTick = 100 * time.Millisecond })
 	repo := uiRepo(t, map[string]string{".gitlab-ci.yml": `
 stages: [build, deploy]
 build:
