@@ -45,17 +45,21 @@ type Environment struct {
 	OnStopJob string `json:"on_stop_job,omitempty"`
 	// Images maps a component to what runs there, by digest
 	// (name → "registry/app@sha256:..."), from the last successful deployment.
-	Images    map[string]string `json:"images,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	Images map[string]string `json:"images,omitempty"`
+	// StopJobID is the stop job attempt a server started for the current
+	// stop (state stopping): how it ends decides between stopped and
+	// stop_failed. Nil while the stop waits, or without a stop job.
+	StopJobID *int64    `json:"stop_job_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
-const environmentCols = "id, project_id, name, slug, url, state, tier, last_deployment_id, auto_stop_at, on_stop_job, images, created_at, updated_at"
+const environmentCols = "id, project_id, name, slug, url, state, tier, last_deployment_id, auto_stop_at, on_stop_job, images, created_at, updated_at, stop_job_id"
 
 func scanEnvironment(r interface{ Scan(...any) error }) (Environment, error) {
 	var e Environment
 	err := r.Scan(&e.ID, &e.ProjectID, &e.Name, &e.Slug, &e.URL, &e.State, &e.Tier, &e.LastDeploymentID,
-		nullTimeCol{&e.AutoStopAt}, &e.OnStopJob, jsonCol{&e.Images}, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
+		nullTimeCol{&e.AutoStopAt}, &e.OnStopJob, jsonCol{&e.Images}, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt}, &e.StopJobID)
 	return e, err
 }
 
@@ -125,6 +129,36 @@ func (s *Store) ListEnvironmentsToStop(ctx context.Context, t time.Time) ([]Envi
 		return nil, fmt.Errorf("store: list environments to stop: %w", err)
 	}
 	return collect(rows, scanEnvironment)
+}
+
+// ListEnvironmentsInState returns the environments of every project in
+// state, for the controllers that move them on (stopping ones, say).
+func (s *Store) ListEnvironmentsInState(ctx context.Context, state string) ([]Environment, error) {
+	rows, err := s.conn().query(ctx, "SELECT "+environmentCols+" FROM environments WHERE state = ? ORDER BY id", state)
+	if err != nil {
+		return nil, fmt.Errorf("store: list %s environments: %w", state, err)
+	}
+	return collect(rows, scanEnvironment)
+}
+
+// BeginEnvironmentStop moves an environment to stopping, with no stop job
+// attempt started for it yet (StopJobID nil).
+func (s *Store) BeginEnvironmentStop(ctx context.Context, id int64) (Environment, error) {
+	e, err := scanEnvironment(s.conn().row(ctx, "UPDATE environments SET state = 'stopping', stop_job_id = NULL, updated_at = ? WHERE id = ? RETURNING "+environmentCols, now(), id))
+	if err != nil {
+		return Environment{}, fmt.Errorf("store: begin environment stop: %w", notFound(err, "environment", id))
+	}
+	return e, nil
+}
+
+// SetEnvironmentStopJob records the stop job attempt that carries out a
+// stopping environment's stop. It changes nothing once the environment left
+// stopping (the job may have ended, and stopped it, already).
+func (s *Store) SetEnvironmentStopJob(ctx context.Context, id, jobID int64) error {
+	if _, err := s.conn().exec(ctx, "UPDATE environments SET stop_job_id = ? WHERE id = ? AND state = 'stopping'", jobID, id); err != nil {
+		return fmt.Errorf("store: set environment %d stop job: %w", id, err)
+	}
+	return nil
 }
 
 // SetEnvironmentState moves an environment to available, stopping, stopped

@@ -126,3 +126,51 @@ func TestEnvironmentsAndDeployments(t *testing.T) {
 		}
 	})
 }
+
+// A stop begins with no stop job attempt; the attempt a server starts is
+// recorded while the environment stops, not once it left stopping; the
+// stop controller finds stopping environments of every project.
+func TestEnvironmentStop(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		s := open(t, url)
+		web, api := mustProject(t, s, "web").ID, mustProject(t, s, "api").ID
+		pl := mustPipeline(t, s, web, "login")
+		stop := mustJob(t, s, pl.ID, "stop_review")
+		a, _ := s.UpsertEnvironment(ctx, store.Environment{ProjectID: web, Name: "review/a", OnStopJob: "stop_review"})
+		b, _ := s.UpsertEnvironment(ctx, store.Environment{ProjectID: api, Name: "review/b"})
+		s.UpsertEnvironment(ctx, store.Environment{ProjectID: api, Name: "review/c"})
+
+		e, err := s.BeginEnvironmentStop(ctx, a.ID)
+		if err != nil || e.State != store.EnvStopping || e.StopJobID != nil {
+			t.Fatalf("BeginEnvironmentStop = %+v, %v; want stopping, no attempt", e, err)
+		}
+		if err := s.SetEnvironmentStopJob(ctx, a.ID, stop.ID); err != nil {
+			t.Fatal(err)
+		}
+		if e, _ = s.GetEnvironment(ctx, a.ID); e.StopJobID == nil || *e.StopJobID != stop.ID {
+			t.Errorf("stop job of the stopping environment = %v; want %d", e.StopJobID, stop.ID)
+		}
+		if _, err := s.BeginEnvironmentStop(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		es, err := s.ListEnvironmentsInState(ctx, store.EnvStopping)
+		if err != nil || len(es) != 2 || es[0].ID != a.ID || es[1].ID != b.ID {
+			t.Errorf("stopping environments = %+v, %v; want review/a and review/b", es, err)
+		}
+		// Stopping again starts over: the earlier attempt no longer counts.
+		if e, err = s.BeginEnvironmentStop(ctx, a.ID); err != nil || e.StopJobID != nil {
+			t.Errorf("a new stop = %+v, %v; want no attempt", e, err)
+		}
+		s.SetEnvironmentState(ctx, b.ID, store.EnvStopped)
+		if err := s.SetEnvironmentStopJob(ctx, b.ID, stop.ID); err != nil {
+			t.Fatal(err)
+		}
+		if e, _ = s.GetEnvironment(ctx, b.ID); e.StopJobID != nil {
+			t.Errorf("a stopped environment got stop job %d", *e.StopJobID)
+		}
+		if _, err := s.BeginEnvironmentStop(ctx, 9999); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("stopping a missing environment: %v; want ErrNotFound", err)
+		}
+	})
+}

@@ -41,6 +41,9 @@ type Pipeline struct {
 	// ServerID is the server process that runs or last ran the pipeline
 	// (0: none); only it changes the pipeline's status while it is active.
 	ServerID int64 `json:"-"`
+	// CancelRequestedAt is when a cancel was asked (of any server) since
+	// the pipeline last started: the server that runs it cancels its run.
+	CancelRequestedAt *time.Time `json:"cancel_requested_at,omitempty"`
 }
 
 // MergeRequest is what a merge request pipeline knows of its merge request
@@ -59,13 +62,13 @@ type MergeRequest struct {
 	URL          string   `json:"url,omitempty"`
 }
 
-const pipelineCols = "id, project_id, number, source, ref, tag, sha, before_sha, status, variables, merge_request, error, created_at, started_at, finished_at, COALESCE(server_id, 0)"
+const pipelineCols = "id, project_id, number, source, ref, tag, sha, before_sha, status, variables, merge_request, error, created_at, started_at, finished_at, COALESCE(server_id, 0), cancel_requested_at"
 
 func scanPipeline(r interface{ Scan(...any) error }) (Pipeline, error) {
 	var p Pipeline
 	err := r.Scan(&p.ID, &p.ProjectID, &p.Number, &p.Source, &p.Ref, &p.Tag, &p.SHA, &p.BeforeSHA, &p.Status,
 		jsonCol{&p.Variables}, jsonCol{&p.MergeRequest}, &p.Error,
-		timeCol{&p.CreatedAt}, nullTimeCol{&p.StartedAt}, nullTimeCol{&p.FinishedAt}, &p.ServerID)
+		timeCol{&p.CreatedAt}, nullTimeCol{&p.StartedAt}, nullTimeCol{&p.FinishedAt}, &p.ServerID, nullTimeCol{&p.CancelRequestedAt})
 	return p, err
 }
 
@@ -240,9 +243,10 @@ func (s *Store) setPipelineStatus(ctx context.Context, id int64, status Status, 
 // (finished, or waiting for a manual job), to run jobs of it again: the
 // pipeline becomes pending, its error cleared. A pipeline that is still
 // active (created, pending or running) is someone's: ErrConflict. Two
-// servers retrying one pipeline at once never both win.
+// servers retrying one pipeline at once never both win. A cancel asked of
+// the earlier run is forgotten: it must not cancel the new one.
 func (s *Store) ClaimPipeline(ctx context.Context, server, id int64) (Pipeline, error) {
-	p, err := scanPipeline(s.conn().row(ctx, `UPDATE pipelines SET status = 'pending', error = '', finished_at = NULL, server_id = ?
+	p, err := scanPipeline(s.conn().row(ctx, `UPDATE pipelines SET status = 'pending', error = '', finished_at = NULL, server_id = ?, cancel_requested_at = NULL
 		WHERE id = ? AND status NOT IN ('created', 'pending', 'running') RETURNING `+pipelineCols, nullID(server), id))
 	if err == nil {
 		return p, nil
@@ -254,4 +258,37 @@ func (s *Store) ClaimPipeline(ctx context.Context, server, id int64) (Pipeline, 
 		}
 	}
 	return Pipeline{}, fmt.Errorf("store: claim pipeline: %w", err)
+}
+
+// RequestCancel records that a pipeline is to be canceled, so that the
+// server that runs it, whichever it is, cancels it (CancelRequested). A
+// pipeline that is no longer active cannot be canceled: ErrConflict. Asking
+// twice keeps the first time.
+func (s *Store) RequestCancel(ctx context.Context, id int64) (Pipeline, error) {
+	p, err := scanPipeline(s.conn().row(ctx, `UPDATE pipelines SET cancel_requested_at = COALESCE(cancel_requested_at, ?)
+		WHERE id = ? AND status IN ('created', 'pending', 'running') RETURNING `+pipelineCols, now(), id))
+	if err == nil {
+		return p, nil
+	}
+	err = notFound(err, "pipeline", id)
+	if errors.Is(err, ErrNotFound) {
+		if cur, getErr := s.GetPipeline(ctx, id); getErr == nil {
+			err = fmt.Errorf("pipeline %d is %s, not running: %w", id, cur.Status, ErrConflict)
+		}
+	}
+	return Pipeline{}, fmt.Errorf("store: request cancel: %w", err)
+}
+
+// CancelRequested returns the active pipelines of server that were asked
+// to be canceled: level-based, a pipeline stays listed until its run ends.
+func (s *Store) CancelRequested(ctx context.Context, server int64) ([]int64, error) {
+	rows, err := s.conn().query(ctx, `SELECT id FROM pipelines WHERE server_id = ? AND cancel_requested_at IS NOT NULL
+		AND status IN ('created', 'pending', 'running') ORDER BY id`, server)
+	if err != nil {
+		return nil, fmt.Errorf("store: pipelines to cancel: %w", err)
+	}
+	return collect(rows, func(r interface{ Scan(...any) error }) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	})
 }

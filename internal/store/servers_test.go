@@ -276,3 +276,66 @@ func TestClaimPipeline(t *testing.T) {
 		}
 	})
 }
+
+// A cancel asked of any server is recorded on the pipeline; only the server
+// that runs it finds it, until the pipeline is over; a retry forgets it; an
+// ended pipeline cannot be asked to cancel.
+func TestRequestCancel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		s := open(t, url)
+		pid := mustProject(t, s, "web").ID
+		a, b := mustServer(t, s, "a"), mustServer(t, s, "b")
+		p, err := s.CreatePipeline(ctx, store.Pipeline{ProjectID: pid, Source: store.SourcePush, Ref: "main", SHA: "0123abcd", ServerID: a.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetRunStatus(ctx, a.ID, p.ID, store.Running, ""); err != nil {
+			t.Fatal(err)
+		}
+		toCancel := func(srv store.Server) []int64 {
+			t.Helper()
+			ids, err := s.CancelRequested(ctx, srv.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ids
+		}
+		if ids := toCancel(a); len(ids) != 0 {
+			t.Errorf("before any request, A has %v to cancel", ids)
+		}
+		asked, err := s.RequestCancel(ctx, p.ID)
+		if err != nil || asked.CancelRequestedAt == nil || asked.Status != store.Running {
+			t.Fatalf("RequestCancel = %+v, %v; want the request recorded, the pipeline still running", asked, err)
+		}
+		again, err := s.RequestCancel(ctx, p.ID)
+		if err != nil || !again.CancelRequestedAt.Equal(*asked.CancelRequestedAt) {
+			t.Errorf("asking again = %+v, %v; want the first request kept", again, err)
+		}
+		if ids := toCancel(a); !slices.Equal(ids, []int64{p.ID}) {
+			t.Errorf("A's pipelines to cancel = %v; want [%d]", ids, p.ID)
+		}
+		if ids := toCancel(b); len(ids) != 0 {
+			t.Errorf("B's pipelines to cancel = %v; want none (A runs it)", ids)
+		}
+		if _, err := s.SetRunStatus(ctx, a.ID, p.ID, store.Canceled, ""); err != nil {
+			t.Fatal(err)
+		}
+		if ids := toCancel(a); len(ids) != 0 {
+			t.Errorf("after the cancel, A has %v to cancel", ids)
+		}
+		if _, err := s.RequestCancel(ctx, p.ID); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("cancel of a canceled pipeline: %v; want ErrConflict", err)
+		}
+		if _, err := s.RequestCancel(ctx, 9999); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("cancel of a missing pipeline: %v; want ErrNotFound", err)
+		}
+		retried, err := s.ClaimPipeline(ctx, b.ID, p.ID)
+		if err != nil || retried.CancelRequestedAt != nil {
+			t.Fatalf("retry = %+v, %v; want the old cancel request forgotten", retried, err)
+		}
+		if ids := toCancel(b); len(ids) != 0 {
+			t.Errorf("the retried run is to be canceled: %v", ids)
+		}
+	})
+}
