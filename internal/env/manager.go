@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/ci"
@@ -52,12 +51,6 @@ type Manager struct {
 	// answers: a commit status on the deployed commit whose target URL is
 	// the environment's (GitHub and GitLab show it on the merge request).
 	Notify func(notify.Event)
-
-	mu sync.Mutex
-	// waiting are the environments whose stop job could not start because
-	// its pipeline still ran (the deploy job had just ended): they stop
-	// when the pipeline is done (PipelineDone).
-	waiting map[int64]bool
 }
 
 func (m *Manager) log() *slog.Logger {
@@ -268,87 +261,138 @@ func (m *Manager) jobID(ctx context.Context, pipelineID int64, name string) *int
 
 // Stop stops an environment: it runs the environment's on_stop job (which
 // calls `slipway env stop`), or tears it down at once when it has none.
+// The environment is stopping from then on, in the database: when its
+// deploy pipeline still runs, the stop job runs once that pipeline ends,
+// started by whichever server's controller (ReconcileStops) sees it first.
 func (m *Manager) Stop(ctx context.Context, e store.Environment) error {
-	if e.State == store.EnvStopped {
+	switch e.State {
+	case store.EnvStopped:
 		return nil
-	}
-	stopJob, err := m.stopJob(ctx, e)
-	if err != nil {
-		return err
-	}
-	if stopJob == nil {
-		return m.Teardown(ctx, e)
-	}
-	if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopping); err != nil {
-		return err
-	}
-	// Waiting before trying: a pipeline that ends between the two still
-	// finds the environment (PipelineDone).
-	m.wait(e.ID, true)
-	if stopJob.Status == store.Manual {
-		err = m.Pipes.Play(ctx, stopJob.ID)
-	} else {
-		err = m.Pipes.Retry(ctx, stopJob.ID)
-	}
-	if errors.Is(err, pipelines.ErrRunning) {
-		// The pipeline that deployed still runs (its deploy job has just
-		// ended, or later jobs run): the stop job runs when it is done.
-		m.log().Info("environment stopping once its pipeline is done", "environment", e.Name, "job", stopJob.ID, "pipeline", stopJob.PipelineID)
-		return nil
-	}
-	m.wait(e.ID, false)
-	if err != nil {
-		// The stop job cannot run (skipped, its pipeline busy...): tear
-		// down directly rather than leave an environment nobody can stop.
-		m.log().Warn("stop job cannot run; tearing down directly", "environment", e.Name, "job", stopJob.ID, "err", err)
-		return m.Teardown(ctx, e)
-	}
-	m.log().Info("environment stopping", "environment", e.Name, "job", stopJob.ID)
-	return nil
-}
-
-func (m *Manager) wait(envID int64, on bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.waiting == nil {
-		m.waiting = map[int64]bool{}
-	}
-	if on {
-		m.waiting[envID] = true
-	} else {
-		delete(m.waiting, envID)
-	}
-}
-
-// PipelineDone stops the environments whose stop job waited for pipeline
-// id to end, unless they were stopped otherwise meanwhile.
-func (m *Manager) PipelineDone(id int64) {
-	m.mu.Lock()
-	envIDs := make([]int64, 0, len(m.waiting))
-	for envID := range m.waiting {
-		envIDs = append(envIDs, envID)
-	}
-	m.mu.Unlock()
-	ctx := context.Background()
-	for _, envID := range envIDs {
-		e, err := m.Store.GetEnvironment(ctx, envID)
-		if err != nil {
-			m.log().Error("environment waiting for its stop job", "environment", envID, "err", err)
-			m.wait(envID, false)
-			continue
+	case store.EnvStopping:
+		// A stop is under way: look at where it is rather than start another.
+	default:
+		var err error
+		if e, err = m.Store.BeginEnvironmentStop(ctx, e.ID); err != nil {
+			return err
 		}
+	}
+	return m.reconcileStop(ctx, e)
+}
+
+// ReconcileStops is the stop controller's pass: it moves every stopping
+// environment on from what the database says, whoever asked for the stop
+// and whatever happened since (a restart, a pipeline that ran on another
+// server). It is level-based and idempotent: any server may run it at any
+// moment, as often as it likes.
+func (m *Manager) ReconcileStops(ctx context.Context) {
+	envs, err := m.Store.ListEnvironmentsInState(ctx, store.EnvStopping)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log().Error("listing stopping environments", "err", err)
+		}
+		return
+	}
+	for _, e := range envs {
+		if err := m.reconcileStop(ctx, e); err != nil {
+			m.log().Error("stopping environment", "environment", e.Name, "err", err)
+		}
+	}
+}
+
+// PipelineDone is the fast path of ReconcileStops: the stops that waited
+// for pipeline id go on as soon as it ends here, not at the next pass.
+func (m *Manager) PipelineDone(id int64) {
+	ctx := context.Background()
+	envs, err := m.Store.ListEnvironmentsInState(ctx, store.EnvStopping)
+	if err != nil {
+		return
+	}
+	for _, e := range envs {
 		job, err := m.stopJob(ctx, e)
 		if err != nil || job == nil || job.PipelineID != id {
 			continue
 		}
-		m.wait(envID, false)
-		if e.State != store.EnvStopping {
-			continue
-		}
-		if err := m.Stop(ctx, e); err != nil {
+		if err := m.reconcileStop(ctx, e); err != nil {
 			m.log().Error("stopping environment", "environment", e.Name, "err", err)
 		}
 	}
+}
+
+// reconcileStop moves one stopping environment on. While the pipeline of
+// its stop job is active (the deploy pipeline still runs, or the stop job
+// runs), it waits: that pipeline's server ends it, or the reaper fails it
+// when that server is gone. Once the pipeline is over, the stop job
+// attempt this stop started decides (success: stopped, else stop_failed);
+// without one, the stop job is played or retried, or, when it cannot run,
+// the environment is torn down directly.
+func (m *Manager) reconcileStop(ctx context.Context, e store.Environment) error {
+	job, err := m.stopJob(ctx, e)
+	if err != nil {
+		return fmt.Errorf("environment %s: its stop job: %w", e.Name, err)
+	}
+	if job == nil {
+		return m.Teardown(ctx, e)
+	}
+	p, err := m.Store.GetPipeline(ctx, job.PipelineID)
+	if err != nil {
+		return fmt.Errorf("environment %s: %w", e.Name, err)
+	}
+	if p.Status.Active() {
+		return nil
+	}
+	started := e.StopJobID != nil && *e.StopJobID == job.ID
+	switch {
+	case started && job.Status == store.Success:
+		// The stop job ended well without `slipway env stop`, or its
+		// teardown was lost: as in GitLab, a stop job that succeeds stops
+		// the environment (a teardown of nothing is no error).
+		return m.Teardown(ctx, e)
+	case started && job.Status.Finished():
+		// Failed, canceled, or lost with a server (failed or skipped by the
+		// restart recovery): the environment keeps its resources.
+		if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed); err != nil {
+			return err
+		}
+		m.log().Warn("stop job did not succeed; the environment keeps its resources", "environment", e.Name, "job", job.ID, "status", job.Status)
+		return nil
+	case job.Status == store.Manual:
+		return m.startStopJob(ctx, e, *job, m.Pipes.Play)
+	case job.Status == store.Success || job.Status == store.Failed || job.Status == store.Canceled:
+		// An attempt from before this stop (an earlier stop, or the stop
+		// job ran by hand): it runs again.
+		return m.startStopJob(ctx, e, *job, m.Pipes.Retry)
+	default:
+		// Skipped, or left waiting in a pipeline that ended: it cannot run.
+		m.log().Warn("stop job cannot run; tearing down directly", "environment", e.Name, "job", job.ID, "status", job.Status)
+		return m.Teardown(ctx, e)
+	}
+}
+
+// startStopJob plays or retries a stop job and records the attempt that
+// runs. A conflict means another pass, maybe on another server, started
+// the pipeline first: the next pass looks again.
+func (m *Manager) startStopJob(ctx context.Context, e store.Environment, job store.Job, start func(context.Context, int64) error) error {
+	err := start(ctx, job.ID)
+	if errors.Is(err, pipelines.ErrConflict) {
+		m.log().Info("stop job's pipeline is busy; the environment stops once it is done", "environment", e.Name, "job", job.ID, "pipeline", job.PipelineID)
+		return nil
+	}
+	if err != nil {
+		// The stop job cannot run (its pipeline cannot be planned again,
+		// say): tear down directly rather than leave an environment nobody
+		// can stop.
+		m.log().Warn("stop job cannot run; tearing down directly", "environment", e.Name, "job", job.ID, "err", err)
+		return m.Teardown(ctx, e)
+	}
+	running, err := m.stopJob(ctx, e)
+	if err != nil || running == nil {
+		return fmt.Errorf("environment %s: the stop job that runs: %w", e.Name, err)
+	}
+	if err := m.Store.SetEnvironmentStopJob(ctx, e.ID, running.ID); err != nil {
+		return err
+	}
+	m.log().Info("environment stopping", "environment", e.Name, "job", running.ID)
+	return nil
 }
 
 // stopJob is the on_stop job of the pipeline that deployed e last.

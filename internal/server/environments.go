@@ -32,7 +32,8 @@ type EnvironmentsConfig struct {
 	Hostnames proxy.Hostnames `yaml:"hostnames"`
 	// Ports is the range of loopback ports for services (default 8040-8999).
 	Ports string `yaml:"ports"`
-	// AutoStopTick is how often expired environments are looked for.
+	// AutoStopTick is how often expired environments are looked for, and
+	// stopping ones moved on (default 30s).
 	AutoStopTick time.Duration `yaml:"auto_stop_tick"`
 }
 
@@ -109,7 +110,12 @@ func (s *Server) ProxyAddr() string {
 	return s.proxy.Addr()
 }
 
-// autoStopLoop stops environments whose auto_stop_in has passed.
+// autoStopLoop is the controller of stopping environments: each tick it
+// stops those whose auto_stop_in has passed, and moves on every stopping
+// one (its stop job starts once its deploy pipeline has ended, its end
+// leaves it stopped or stop_failed). It looks at the database only, so a
+// stop asked before a restart, or of another server, is carried out all
+// the same. The first pass runs at once: a restart resumes what it left.
 func (s *Server) autoStopLoop(ctx context.Context) {
 	defer s.loops.Done()
 	if s.Envs == nil {
@@ -122,11 +128,12 @@ func (s *Server) autoStopLoop(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
+		s.Envs.StopExpired(ctx, time.Now())
+		s.Envs.ReconcileStops(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.Envs.StopExpired(ctx, time.Now())
 		}
 	}
 }
