@@ -185,7 +185,14 @@ func init() {
 	cancel := &cobra.Command{
 		Use: "cancel PIPELINE-ID", Short: "Cancel a running pipeline", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return newAPIClient(cmd).do("POST", "/api/pipelines/"+url.PathEscape(args[0])+"/cancel", nil, nil)
+			// Any server takes the cancel; the one that runs the pipeline
+			// carries it out, at once or on its next heartbeat.
+			var p apiPipeline
+			if err := newAPIClient(cmd).do("POST", "/api/pipelines/"+url.PathEscape(args[0])+"/cancel", nil, &p); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "pipeline %d: canceling\n", p.ID)
+			return nil
 		},
 	}
 	pipelineCmd.AddCommand(list, run, show, cancel)

@@ -86,6 +86,13 @@ func badRequest(format string, args ...any) error {
 	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
 
+// answer is a handler's value with a status of its own (202 Accepted,
+// say), where apiHandler would pick one.
+type answer struct {
+	code int
+	v    any
+}
+
 // apiHandler runs h, answers JSON and maps errors to status codes. Calls
 // that change something need the API token when one is configured.
 func (s *Server) apiHandler(h func(*http.Request) (any, error), mode authMode) http.HandlerFunc {
@@ -107,6 +114,9 @@ func (s *Server) apiHandler(h func(*http.Request) (any, error), mode authMode) h
 		code := http.StatusOK
 		if r.Method == http.MethodPost {
 			code = http.StatusCreated
+		}
+		if a, ok := v.(answer); ok {
+			code, v = a.code, a.v
 		}
 		writeJSON(w, code, v)
 	}
@@ -336,15 +346,34 @@ func (s *Server) getPipeline(r *http.Request) (any, error) {
 	return v, err
 }
 
+// cancelPipeline answers 200 with the pipeline when this server runs it
+// and canceled it at once, 202 when another server runs it (it cancels it
+// on its next heartbeat), 409 when the pipeline is over.
 func (s *Server) cancelPipeline(r *http.Request) (any, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return nil, err
 	}
-	if !s.Pipes.Cancel(id) {
-		return nil, &httpError{http.StatusConflict, fmt.Sprintf("pipeline %d is not running", id)}
+	p, code, err := s.cancel(r.Context(), id)
+	if err != nil {
+		return nil, err
 	}
-	return map[string]bool{"canceled": true}, nil
+	return answer{code, p}, nil
+}
+
+// cancel records that pipeline id is to be canceled, then cancels it when
+// it runs here (http.StatusOK). Otherwise the server that runs it cancels
+// it when its liveness loop sees the request (http.StatusAccepted); a
+// pipeline whose server is gone is failed by the reaper instead.
+func (s *Server) cancel(ctx context.Context, id int64) (store.Pipeline, int, error) {
+	p, err := s.Store.RequestCancel(ctx, id)
+	if err != nil {
+		return store.Pipeline{}, 0, err
+	}
+	if s.Pipes.Cancel(id) {
+		return p, http.StatusOK, nil
+	}
+	return p, http.StatusAccepted, nil
 }
 
 func (s *Server) getJob(r *http.Request) (any, error) {

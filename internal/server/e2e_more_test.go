@@ -86,7 +86,7 @@ job:
 
 	_, slow := post(trig.Token, url.Values{"SLOW": {"1"}})
 	s.waitPipeline(slow.ID, func(p pipeline) bool { return p.job("job").Status == "running" })
-	if code := s.do("POST", fmt.Sprintf("/api/pipelines/%d/cancel", slow.ID), nil, nil); code != 201 {
+	if code := s.do("POST", fmt.Sprintf("/api/pipelines/%d/cancel", slow.ID), nil, nil); code != 200 {
 		t.Fatalf("cancel: %d", code)
 	}
 	slow = s.waitPipeline(slow.ID, finished)

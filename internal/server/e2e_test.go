@@ -51,6 +51,9 @@ type serverProc struct {
 	dataDir string
 	db      string
 	stderr  *testenv.Buffer
+	// extra are the command-line arguments beyond address, data and
+	// database, for restart.
+	extra []string
 }
 
 func freeAddr(t testing.TB) string {
@@ -75,8 +78,20 @@ func startServer(t testing.TB, db, dataDir, config string) *serverProc {
 // startServerArgs is startServer with more command-line arguments.
 func startServerArgs(t testing.TB, db, dataDir string, extra ...string) *serverProc {
 	t.Helper()
-	addr := freeAddr(t)
-	s := &serverProc{t: t, url: "http://" + addr, dataDir: dataDir, db: db, stderr: &testenv.Buffer{}}
+	return startServerAt(t, freeAddr(t), db, dataDir, extra...)
+}
+
+// restart starts a killed server again as it was: same address (its
+// registry's images keep their names), data, database and arguments.
+func (s *serverProc) restart() *serverProc {
+	s.t.Helper()
+	return startServerAt(s.t, strings.TrimPrefix(s.url, "http://"), s.db, s.dataDir, s.extra...)
+}
+
+// startServerAt is startServerArgs on a given address.
+func startServerAt(t testing.TB, addr, db, dataDir string, extra ...string) *serverProc {
+	t.Helper()
+	s := &serverProc{t: t, url: "http://" + addr, dataDir: dataDir, db: db, stderr: &testenv.Buffer{}, extra: extra}
 	args := append([]string{"serve", "--listen", addr, "--data", dataDir, "--database", db, "--schedule-tick", "200ms"}, extra...)
 	s.cmd = exec.Command(slipwayBin, args...)
 	s.cmd.Stderr = s.stderr

@@ -10,9 +10,10 @@ import (
 	"github.com/slipway-cd/slipway/internal/store"
 )
 
-// livenessLoop keeps this server's heartbeat fresh and fails the work of
-// servers whose heartbeat is older than the grace period (retrying what
-// asks for it). Like every loop here it is level-based: each pass looks at
+// livenessLoop keeps this server's heartbeat fresh, cancels the pipelines
+// it runs that were asked to be canceled (of any server), and fails the
+// work of servers whose heartbeat is older than the grace period (retrying
+// what asks for it). Like every loop here it is level-based: each pass looks at
 // the database as it is, so any server may run it at any moment.
 func (s *Server) livenessLoop(ctx context.Context) {
 	defer s.loops.Done()
@@ -37,8 +38,26 @@ func (s *Server) livenessLoop(ctx context.Context) {
 				"server", s.cfg.ServerName, "grace", s.cfg.HeartbeatGrace)
 			s.Pipes.CancelAll()
 		}
+		s.cancelRequested(ctx)
 		if err := s.Pipes.Reap(ctx, s.cfg.HeartbeatGrace, reason); err != nil && ctx.Err() == nil {
 			s.log.Error("failing the work of gone servers", "err", err)
+		}
+	}
+}
+
+// cancelRequested cancels the pipelines this server runs whose cancel was
+// recorded, by this server or by another one (the API's 202 Accepted).
+func (s *Server) cancelRequested(ctx context.Context) {
+	ids, err := s.Store.CancelRequested(ctx, s.Pipes.Server.ID)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("looking for pipelines to cancel", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if s.Pipes.Cancel(id) {
+			s.log.Info("canceling pipeline as asked", "pipeline", id)
 		}
 	}
 }

@@ -162,13 +162,8 @@ func (s *Server) uiCancel(w http.ResponseWriter, r *http.Request) {
 	}
 	back := fmt.Sprintf("/pipelines/%d", id)
 	s.uiAct(w, r, back, func() (string, error) {
-		if _, err := s.Store.GetPipeline(r.Context(), id); err != nil {
-			return "", err
-		}
-		if !s.Pipes.Cancel(id) {
-			return "", &httpError{http.StatusConflict, fmt.Sprintf("pipeline %d is not running", id)}
-		}
-		return back, nil
+		_, _, err := s.cancel(r.Context(), id)
+		return back, err
 	})
 }
 

@@ -153,8 +153,12 @@ type uiPipelineData struct {
 type uiPipelineLive struct {
 	Pipeline store.Pipeline
 	// Active: still running or waiting to run; the page keeps listening.
-	Active    bool
+	Active bool
+	// CanCancel: active and not yet asked to cancel; any server records
+	// the cancel, the one that runs the pipeline carries it out.
 	CanCancel bool
+	// Canceling: asked to cancel, not over yet.
+	Canceling bool
 	Graph     template.HTML
 	Jobs      []uiJobRow
 }
@@ -201,7 +205,9 @@ func (s *Server) uiLive(r *http.Request) (uiPipelineLive, error) {
 		return uiPipelineLive{}, err
 	}
 	running := s.Pipes.Running(id)
-	live := uiPipelineLive{Pipeline: view.Pipeline, Active: view.Status.Active() || running, CanCancel: running}
+	active := view.Status.Active() || running
+	asked := view.CancelRequestedAt != nil
+	live := uiPipelineLive{Pipeline: view.Pipeline, Active: active, CanCancel: active && !asked, Canceling: active && asked}
 	for _, j := range view.Jobs {
 		live.Jobs = append(live.Jobs, uiJobRow{Job: j, CanRetry: !running && retryable(j.Status), CanPlay: !running && j.Status == store.Manual})
 	}
