@@ -205,6 +205,30 @@ func (m *Manager) HostKey(projectID int64, envSlug string) string {
 	return fmt.Sprintf("%s-p%d-%s", m.Installation, projectID, envSlug)
 }
 
+// RestoreRoutes gives the proxy the routes of every environment that still
+// has containers (available, stopping or stop_failed), for the server's
+// start: the embedded proxy starts without routes, the containers ran on.
+func (m *Manager) RestoreRoutes(ctx context.Context) {
+	for _, state := range []string{store.EnvAvailable, store.EnvStopping, store.EnvStopFailed} {
+		envs, err := m.Store.ListEnvironmentsInState(ctx, state)
+		if err != nil {
+			m.log().Error("restoring routes", "err", err)
+			return
+		}
+		for _, e := range envs {
+			keys := []string{m.HostKey(e.ProjectID, e.Slug)}
+			if legacy := m.legacyKey(ctx, e); legacy != "" {
+				keys = append(keys, legacy)
+			}
+			for _, key := range keys {
+				if err := m.Deployer.Reroute(ctx, key); err != nil {
+					m.log().Error("restoring routes", "environment", e.Name, "err", err)
+				}
+			}
+		}
+	}
+}
+
 // legacyKey is the host key without the installation id that e runs
 // under when a Slipway without installation ids deployed it last, "" when
 // it does not.

@@ -117,11 +117,13 @@ func TestLostStopJobLeavesStopFailed(t *testing.T) {
 	if stop := s2.waitPipeline(p.ID, finished).job("stop"); stop.Status != "failed" || stop.FailureReason != "runner_system_failure" {
 		t.Errorf("lost stop job = %s (%s), want failed, runner_system_failure", stop.Status, stop.FailureReason)
 	}
-	// Its containers are kept (the embedded proxy's routes are not: they
-	// live in the process that was killed).
+	// Its containers are kept, and the restarted server's proxy routes to them.
 	f := client.Filters{}.Add("label", "slipway.env="+e.HostKey)
 	if cs, err := testenv.Docker(t).ContainerList(context.Background(), client.ContainerListOptions{Filters: f}); err != nil || len(cs.Items) != 1 {
 		t.Errorf("running containers of the environment after a lost stop: %d %v, want 1", len(cs.Items), err)
+	}
+	if code, body, err := viaProxy(proxyAddr, host, "/"); code != 200 {
+		t.Errorf("GET %s through the restarted proxy: %d %q %v, want 200", host, code, body, err)
 	}
 
 	os.WriteFile(gate, nil, 0o644)

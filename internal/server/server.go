@@ -279,6 +279,10 @@ func (s *Server) Start(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("recovering: %w", err)
 	}
+	if s.Envs != nil {
+		// The embedded proxy starts empty; the environments' containers ran on.
+		s.Envs.RestoreRoutes(ctx)
+	}
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -463,23 +463,64 @@ func (d *Deployer) switchRoutes(ctx context.Context, spec Spec, news []started) 
 // restoreRoutes points the routes back at the containers of a previous
 // generation, as their labels describe them.
 func (d *Deployer) restoreRoutes(ctx context.Context, env string, old []container.Summary) {
-	if d.opts.Router == nil {
-		return
+	if err := d.applyRoutes(ctx, env, old); err != nil {
+		d.log.Warn("deploy: restore routes", "env", env, "err", err)
 	}
-	for _, c := range old {
+}
+
+// applyRoutes gives the proxy a route to each container in cs that serves
+// a hostname, as the container's labels describe it.
+func (d *Deployer) applyRoutes(ctx context.Context, env string, cs []container.Summary) error {
+	if d.opts.Router == nil {
+		return nil
+	}
+	var errs []error
+	for _, c := range cs {
 		host, port := c.Labels[LabelHost], c.Labels[LabelHostPort]
 		if host == "" || port == "" {
 			continue
 		}
 		id, err := routeID(env, c.Labels[LabelService])
 		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		rt := proxy.Route{ID: id, Hosts: []string{host}, Upstreams: []proxy.Upstream{{Addr: "127.0.0.1:" + port}}}
 		if err := d.opts.Router.Apply(ctx, rt); err != nil {
-			d.log.Warn("deploy: restore route", "env", env, "route", id, "err", err)
+			errs = append(errs, fmt.Errorf("route %s: %w", id, err))
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// Reroute gives the proxy the routes of env's running containers (of its
+// newest generation, should an interrupted deploy have left two): an
+// embedded proxy starts without routes when Slipway restarts, while the
+// containers ran on. Routes the proxy has already change nothing.
+func (d *Deployer) Reroute(ctx context.Context, env string) error {
+	if d.opts.Router == nil {
+		return nil
+	}
+	list, err := d.opts.Client.ContainerList(ctx, client.ContainerListOptions{Filters: envFilter(env)})
+	if err != nil {
+		return fmt.Errorf("reroute %s: list containers: %w", env, err)
+	}
+	newest := 0
+	for _, c := range list.Items {
+		if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g > newest {
+			newest = g
+		}
+	}
+	var current []container.Summary
+	for _, c := range list.Items {
+		if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g == newest {
+			current = append(current, c)
+		}
+	}
+	if err := d.applyRoutes(ctx, env, current); err != nil {
+		return fmt.Errorf("reroute %s: %w", env, err)
+	}
+	return nil
 }
 
 // removeRoutes removes the env's routes not in keep.
