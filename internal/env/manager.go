@@ -540,8 +540,11 @@ func (m *Manager) deleteTag(ctx context.Context, ref string) {
 	}
 }
 
-// JobFinished watches stop jobs: a failed one leaves its environment
-// stop_failed (resources kept, can be stopped again).
+// JobFinished watches stop jobs: a failed one leaves stop_failed
+// (resources kept, can be stopped again) the environment whose stop it
+// carries out (its StopJobID), and no other: review environments share
+// their stop job's name, and a stop that waits for its deploy pipeline has
+// no attempt yet (ReconcileStops decides for those).
 func (m *Manager) JobFinished(j store.Job) {
 	if j.Status != store.Failed && j.Status != store.Canceled && j.Status != store.Skipped {
 		return
@@ -556,7 +559,7 @@ func (m *Manager) JobFinished(j store.Job) {
 		return
 	}
 	for _, e := range envs {
-		if e.State == store.EnvStopping && e.OnStopJob == j.Name {
+		if e.State == store.EnvStopping && e.StopJobID != nil && *e.StopJobID == j.ID {
 			m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
 			m.log().Warn("stop job failed; the environment keeps its resources", "environment", e.Name, "job", j.ID)
 		}

@@ -57,3 +57,64 @@ func TestHostKeys(t *testing.T) {
 		t.Errorf("HostKey without an installation: %q, want %q", got, want)
 	}
 }
+
+// TestJobFinishedFailsOnlyItsOwnStop: review environments share their stop
+// job's name. A stop job attempt that fails leaves stop_failed only the
+// environment whose stop it carries out; another environment stopping (its
+// stop waiting for its deploy pipeline, or carried out by another attempt)
+// stays stopping for the controller to move on.
+func TestJobFinishedFailsOnlyItsOwnStop(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		p, err := st.CreateProject(ctx, store.Project{Name: "shop", RepoURL: "file:///srv/shop.git"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &Manager{Store: st}
+		stopping := map[string]store.Environment{}
+		stopJob := map[string]store.Job{}
+		for _, name := range []string{"review/a", "review/b", "review/c"} {
+			pl, err := st.CreatePipeline(ctx, store.Pipeline{ProjectID: p.ID, Source: "push", Ref: name, SHA: "0123456789abcdef0123456789abcdef01234567"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := st.CreateJob(ctx, store.Job{PipelineID: pl.ID, Name: "stop_review", Stage: "review", When: "manual", Status: store.Manual})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := st.UpsertEnvironment(ctx, store.Environment{ProjectID: p.ID, Name: name, OnStopJob: "stop_review"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e, err = st.BeginEnvironmentStop(ctx, e.ID); err != nil {
+				t.Fatal(err)
+			}
+			stopping[name], stopJob[name] = e, j
+		}
+		// review/a's stop runs its stop job; review/b's waits for its
+		// deploy pipeline; review/c's runs its own attempt.
+		for _, name := range []string{"review/a", "review/c"} {
+			if err := st.SetEnvironmentStopJob(ctx, stopping[name].ID, stopJob[name].ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		failed := stopJob["review/a"]
+		failed.Status = store.Failed
+		m.JobFinished(failed)
+		want := map[string]string{"review/a": store.EnvStopFailed, "review/b": store.EnvStopping, "review/c": store.EnvStopping}
+		for name, e := range stopping {
+			got, err := st.GetEnvironment(ctx, e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != want[name] {
+				t.Errorf("after review/a's stop job failed, %s is %s; want %s", name, got.State, want[name])
+			}
+		}
+	})
+}
