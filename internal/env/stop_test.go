@@ -250,3 +250,32 @@ func TestLostStopJobEndsStopFailed(t *testing.T) {
 		}
 	})
 }
+
+// TestShutdownStartsNoStopJob: a server shutting down cancels the deploy
+// pipeline a stop waits for; the end of that pipeline must not start the
+// stop job on a server that is going away (it would run on, uncanceled,
+// past Shutdown). The environment stays stopping, for the next pass of
+// any server.
+func TestShutdownStartsNoStopJob(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		dir := t.TempDir()
+		smokeGate, stopGate := filepath.Join(dir, "smoke"), filepath.Join(dir, "stop")
+		a, ma := server(t, url, "a")
+		a.PipelineDone = ma.PipelineDone
+		p, e := deployed(t, a, smokeGate, stopGate)
+		if err := ma.Stop(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		a.Shutdown()
+		if a.Running(p.ID) {
+			t.Errorf("pipeline %d runs after Shutdown returned", p.ID)
+		}
+		if j := latestJob(t, a.Store, p.ID, "stop"); j.Status == store.Running || j.Status == store.Pending {
+			t.Errorf("stop job %d is %s after Shutdown; want it not started", j.ID, j.Status)
+		}
+		if e = envState(t, a.Store, e.ID); e.State != store.EnvStopping {
+			t.Errorf("environment %s after Shutdown; want stopping, for the next server's pass", e.State)
+		}
+	})
+}

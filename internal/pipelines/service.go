@@ -36,6 +36,10 @@ var ErrNoPipeline = ci.ErrNoPipeline
 // ErrConflict means a job cannot be retried or played in its state.
 var ErrConflict = errors.New("conflict")
 
+// ErrClosed (with ErrConflict) means the service is shutting down: it
+// starts no pipeline run, which nothing would cancel or wait for.
+var ErrClosed = errors.New("the server is shutting down")
+
 // ErrRunning (with ErrConflict) means a job cannot be played or retried
 // yet because its pipeline still runs; PipelineDone tells when it ends.
 var ErrRunning = errors.New("still running")
@@ -73,6 +77,7 @@ type Service struct {
 	tokens  sync.Map // CI_JOB_TOKEN -> JobRef, while the pipeline runs
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
+	closing bool // Shutdown began: no run starts
 	wg      sync.WaitGroup
 }
 
@@ -144,7 +149,12 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 			return p, err
 		}
 	}
-	s.start(project, p, repo, plan, engine.Options{})
+	if err := s.start(project, p, repo, plan, engine.Options{}); err != nil {
+		s.failUnfinished(p.ID, err)
+		s.Store.SetRunStatus(context.WithoutCancel(ctx), s.Server.ID, p.ID, store.Failed, err.Error())
+		s.Updates.Publish(p.ID)
+		return p, err
+	}
 	return p, nil
 }
 
@@ -295,10 +305,16 @@ func ProjectPath(p store.Project) string {
 	return strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
 }
 
-// start runs the engine for a pipeline in the background.
-func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.Repo, plan *ci.Plan, opts engine.Options) {
+// start runs the engine for a pipeline in the background; once Shutdown
+// began it runs nothing (ErrClosed).
+func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.Repo, plan *ci.Plan, opts engine.Options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		cancel()
+		return fmt.Errorf("pipeline %d: %w", p.ID, ErrClosed)
+	}
 	if s.running == nil {
 		s.running = map[int64]context.CancelFunc{}
 	}
@@ -325,6 +341,7 @@ func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.R
 			s.Updates.Publish(p.ID)
 		}
 	}()
+	return nil
 }
 
 // run runs a plan and records what happens.
@@ -501,7 +518,9 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...st
 	}
 	// Claim the pipeline before anything slow, so that two retries (a
 	// webhook and a button) never run it twice.
-	if !s.claim(job.PipelineID) {
+	if ok, closing := s.claim(job.PipelineID); closing {
+		return fmt.Errorf("%w: pipeline %d: %w", ErrConflict, job.PipelineID, ErrClosed)
+	} else if !ok {
 		return fmt.Errorf("%w: pipeline %d is %w", ErrConflict, job.PipelineID, ErrRunning)
 	}
 	started := false
@@ -598,23 +617,29 @@ func (s *Service) resume(ctx context.Context, jobID int64, play bool, also ...st
 	for name := range rerun {
 		opts.Manual = append(opts.Manual, name)
 	}
-	s.start(project, p, repo, plan, opts)
+	if err := s.start(project, p, repo, plan, opts); err != nil {
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	}
 	started = true
 	return nil
 }
 
-// claim marks a pipeline as running in this server, unless it already is.
-func (s *Service) claim(id int64) bool {
+// claim marks a pipeline as running in this server, unless it already is
+// or the service is shutting down (closing).
+func (s *Service) claim(id int64) (ok, closing bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closing {
+		return false, true
+	}
 	if s.running == nil {
 		s.running = map[int64]context.CancelFunc{}
 	}
 	if _, ok := s.running[id]; ok {
-		return false
+		return false, false
 	}
 	s.running[id] = func() {} // start replaces it with the run's cancel
-	return true
+	return true, false
 }
 
 func (s *Service) release(id int64) {
@@ -743,6 +768,7 @@ func (s *Service) CancelAll() {
 // Shutdown cancels every running pipeline and waits for them.
 func (s *Service) Shutdown() {
 	s.mu.Lock()
+	s.closing = true
 	for _, c := range s.running {
 		c()
 	}

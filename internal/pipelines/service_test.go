@@ -367,3 +367,34 @@ job:
 		t.Errorf("the secret across the cut was not masked (%d bytes of log)", len(log))
 	}
 }
+
+// TestNoRunStartsAfterShutdown: a pipeline created while the server shuts
+// down (a webhook that arrives then) does not run on past Shutdown: it
+// fails at once, saying why, and nothing runs it.
+func TestNoRunStartsAfterShutdown(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, storetest.SQLiteURL(t))
+	repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  script: [sleep 60]\n"})
+	project, err := s.Store.CreateProject(ctx, store.Project{Name: "late", RepoURL: repo, DefaultBranch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Shutdown()
+	p, err := s.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("Create after Shutdown: %v; want ErrClosed", err)
+	}
+	if s.Running(p.ID) {
+		t.Errorf("pipeline %d runs after Shutdown", p.ID)
+	}
+	got, err := s.Store.GetPipeline(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != store.Failed || !strings.Contains(got.Error, "shutting down") {
+		t.Errorf("pipeline %s %q; want failed, shutting down", got.Status, got.Error)
+	}
+	if j := jobNamed(t, s, p.ID, "job"); j.Status != store.Failed {
+		t.Errorf("job %s; want failed", j.Status)
+	}
+}
