@@ -45,6 +45,23 @@ func (s *Server) livenessLoop(ctx context.Context) {
 	}
 }
 
+// heartbeatUntil keeps this server's heartbeat fresh until done is closed:
+// while Close waits for its pipelines, after the liveness loop stopped.
+func (s *Server) heartbeatUntil(done <-chan struct{}) {
+	t := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if _, err := s.Store.Heartbeat(context.Background(), s.Pipes.Server); err != nil {
+			s.log.Error("heartbeat while shutting down", "err", err)
+		}
+	}
+}
+
 // cancelRequested cancels the pipelines this server runs whose cancel was
 // recorded, by this server or by another one (the API's 202 Accepted).
 func (s *Server) cancelRequested(ctx context.Context) {

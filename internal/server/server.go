@@ -317,8 +317,12 @@ func (s *Server) Close(ctx context.Context) error {
 		s.loops.Wait()
 	}
 	// Pipelines first: their end also ends the live streams that would
-	// otherwise hold the HTTP shutdown.
+	// otherwise hold the HTTP shutdown. The heartbeat goes on meanwhile, or
+	// other servers could take this one for dead while its runs wind down.
+	done := make(chan struct{})
+	go s.heartbeatUntil(done)
 	s.Pipes.Shutdown()
+	close(done)
 	if s.http != nil {
 		s.http.Shutdown(ctx)
 	}

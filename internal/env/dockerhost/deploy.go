@@ -170,8 +170,8 @@ func (d *Deployer) startOnAFreePort(ctx context.Context, spec Spec, svc compose.
 		d.log.Warn("deploy: host port taken before the container started; trying another",
 			"env", spec.Env, "service", svc.Name, "port", s.port, "err", err)
 		if s.id != "" {
-			if err := d.removeContainer(context.WithoutCancel(ctx), s.id); err != nil {
-				return s, err
+			if rmErr := d.removeContainer(context.WithoutCancel(ctx), s.id); rmErr != nil {
+				return s, errors.Join(err, rmErr)
 			}
 		}
 		avoid = append(avoid, s.port)
