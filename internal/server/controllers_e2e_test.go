@@ -23,38 +23,8 @@ import (
 // plays the stop job, which stops the environment: nothing is left.
 func TestStopSurvivesAServerKill(t *testing.T) {
 	never := filepath.Join(t.TempDir(), "never")
-	s, proxyAddr, sha := webProjectPipeline(t, `
-stages: [review, verify]
-deploy:
-  stage: review
-  script: [slipway env deploy --compose compose.yaml]
-  environment:
-    name: review/$CI_COMMIT_REF_SLUG
-    on_stop: stop
-  rules:
-    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
-stop:
-  stage: review
-  script: [slipway env stop]
-  environment:
-    name: review/$CI_COMMIT_REF_SLUG
-    action: stop
-  rules:
-    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
-      when: manual
-  allow_failure: true
-smoke:
-  stage: verify
-  script: ["while [ ! -f `+never+` ]; do sleep 0.1; done"]
-  rules:
-    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
-`)
-	p := mergeRequest(t, s, 1, "open", "feature/crash", sha)
-	p = s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("smoke").Status == "running" || finished(p) })
-	if p.job("deploy").Status != "success" || p.job("smoke").Status != "running" {
-		t.Fatalf("want deploy done and smoke running: %+v\n%s", p.Jobs, s.jobReport(p.ID, "deploy"))
-	}
-	e := s.environment("review/feature-crash")
+	s, proxyAddr, sha := webProjectPipeline(t, busyReviewPipeline(never))
+	p, e := openWhileSmokeRuns(t, s, "feature/crash", sha)
 	host := e.Slug + ".review.example.com"
 
 	mergeRequest(t, s, 1, "merge", "feature/crash", sha)

@@ -443,13 +443,11 @@ func TestTwoInstallationsShareADockerEngine(t *testing.T) {
 	checkNothingLeft(t, b, eb, proxyB, host)
 }
 
-// TestStopWhileTheDeployPipelineRuns: a merge request closed while the
-// pipeline that deployed its environment still runs (a job after the
-// deploy, or just the pipeline finishing) stops the environment with its
-// stop job once the pipeline is done, not without it.
-func TestStopWhileTheDeployPipelineRuns(t *testing.T) {
-	marker := filepath.Join(t.TempDir(), "smoke-done")
-	s, proxyAddr, sha := webProjectPipeline(t, `
+// busyReviewPipeline deploys and stops review environments; its smoke job,
+// after the deploy, runs until the file marker exists, so that the pipeline
+// that deployed an environment is still running.
+func busyReviewPipeline(marker string) string {
+	return `
 stages: [review, verify]
 deploy:
   stage: review
@@ -471,16 +469,33 @@ stop:
   allow_failure: true
 smoke:
   stage: verify
-  script: ["while [ ! -f `+marker+` ]; do sleep 0.1; done"]
+  script: ["while [ ! -f ` + marker + ` ]; do sleep 0.1; done"]
   rules:
     - if: $CI_PIPELINE_SOURCE == "merge_request_event"
-`)
-	p := mergeRequest(t, s, 1, "open", "feature/busy", sha)
+`
+}
+
+// openWhileSmokeRuns opens merge request 1 for branch and returns its
+// pipeline once the deploy is done and the smoke job runs, and the
+// environment it deployed.
+func openWhileSmokeRuns(t *testing.T, s *serverProc, branch, sha string) (pipeline, environment) {
+	t.Helper()
+	p := mergeRequest(t, s, 1, "open", branch, sha)
 	p = s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("smoke").Status == "running" || finished(p) })
 	if p.job("deploy").Status != "success" || p.job("smoke").Status != "running" {
 		t.Fatalf("want deploy done and smoke running: %+v\n%s", p.Jobs, s.jobReport(p.ID, "deploy"))
 	}
-	e := s.environment("review/feature-busy")
+	return p, s.environment("review/" + slug.Ref(branch))
+}
+
+// TestStopWhileTheDeployPipelineRuns: a merge request closed while the
+// pipeline that deployed its environment still runs (a job after the
+// deploy, or just the pipeline finishing) stops the environment with its
+// stop job once the pipeline is done, not without it.
+func TestStopWhileTheDeployPipelineRuns(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "smoke-done")
+	s, proxyAddr, sha := webProjectPipeline(t, busyReviewPipeline(marker))
+	p, e := openWhileSmokeRuns(t, s, "feature/busy", sha)
 	host := e.Slug + ".review.example.com"
 
 	mergeRequest(t, s, 1, "close", "feature/busy", sha)
