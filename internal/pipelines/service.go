@@ -76,7 +76,7 @@ type Service struct {
 
 	tokens  sync.Map // CI_JOB_TOKEN -> JobRef, while the pipeline runs
 	mu      sync.Mutex
-	running map[int64]context.CancelFunc
+	running map[int64]*run
 	closing bool // Shutdown began: no run starts
 	wg      sync.WaitGroup
 }
@@ -316,9 +316,17 @@ func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.R
 		return fmt.Errorf("pipeline %d: %w", p.ID, ErrClosed)
 	}
 	if s.running == nil {
-		s.running = map[int64]context.CancelFunc{}
+		s.running = map[int64]*run{}
 	}
-	s.running[p.ID] = cancel
+	r := s.running[p.ID]
+	if r == nil {
+		r = &run{}
+		s.running[p.ID] = r
+	}
+	r.cancel = cancel
+	if r.canceled { // while it was claimed: it starts to end at once
+		cancel()
+	}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -333,10 +341,15 @@ func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.R
 			}
 		}()
 		if err := s.run(ctx, project, p, repo, plan, opts); err != nil {
-			s.log().Error("pipeline failed to run", "pipeline", p.ID, "err", err)
-			s.failUnfinished(p.ID, err)
-			if _, serr := s.Store.SetRunStatus(context.Background(), s.Server.ID, p.ID, store.Failed, err.Error()); serr != nil {
-				s.log().Error("recording pipeline failure", "pipeline", p.ID, "err", serr)
+			status, reason, msg := store.Failed, engine.RunnerSystemFailure, err.Error()
+			if ctx.Err() != nil { // canceled before the engine ran it
+				status, reason, msg = store.Canceled, "", "canceled before it started"
+			} else {
+				s.log().Error("pipeline failed to run", "pipeline", p.ID, "err", err)
+			}
+			s.endUnfinished(p.ID, store.JobResult{Status: status, FailureReason: reason, Error: msg})
+			if _, serr := s.Store.SetRunStatus(context.Background(), s.Server.ID, p.ID, status, msg); serr != nil {
+				s.log().Error("recording pipeline end", "pipeline", p.ID, "err", serr)
 			}
 			s.Updates.Publish(p.ID)
 		}
@@ -449,6 +462,11 @@ func newToken() string {
 // executor, no commit): failed with runner_system_failure, so they can be
 // retried once the cause is fixed.
 func (s *Service) failUnfinished(pipelineID int64, cause error) {
+	s.endUnfinished(pipelineID, store.JobResult{Status: store.Failed, FailureReason: engine.RunnerSystemFailure, Error: cause.Error()})
+}
+
+// endUnfinished ends the jobs of a pipeline that did not finish as end says.
+func (s *Service) endUnfinished(pipelineID int64, end store.JobResult) {
 	ctx := context.Background()
 	jobs, err := s.Store.ListJobs(ctx, pipelineID)
 	if err != nil {
@@ -456,7 +474,7 @@ func (s *Service) failUnfinished(pipelineID int64, cause error) {
 	}
 	for _, j := range Latest(jobs) {
 		if j.Status == store.Created || j.Status == store.Pending || j.Status == store.Running {
-			s.Store.FinishJob(ctx, j.ID, store.JobResult{Status: store.Failed, FailureReason: engine.RunnerSystemFailure, Error: cause.Error()})
+			s.Store.FinishJob(ctx, j.ID, end)
 		}
 	}
 }
@@ -484,15 +502,34 @@ func (s *Service) loadResults(pipelineID int64) ([]engine.JobResult, error) {
 	return out, json.Unmarshal(data, &out)
 }
 
-// Cancel stops a running pipeline; its running jobs end canceled.
+// run is a pipeline this server runs, or has claimed to run (cancel is
+// nil until it starts).
+type run struct {
+	cancel   context.CancelFunc
+	canceled bool
+}
+
+// stop cancels r once; a run not started yet ends as soon as it starts.
+// s.mu is held.
+func (r *run) stop() bool {
+	if r.canceled {
+		return false
+	}
+	r.canceled = true
+	if r.cancel != nil {
+		r.cancel()
+	}
+	return true
+}
+
+// Cancel stops a pipeline this server runs; its running jobs end canceled.
+// It reports false when the pipeline does not run here or was canceled
+// already.
 func (s *Service) Cancel(pipelineID int64) bool {
 	s.mu.Lock()
-	cancel, ok := s.running[pipelineID]
-	s.mu.Unlock()
-	if ok {
-		cancel()
-	}
-	return ok
+	defer s.mu.Unlock()
+	r, ok := s.running[pipelineID]
+	return ok && r.stop()
 }
 
 // Running reports whether a pipeline runs in this server.
@@ -633,12 +670,12 @@ func (s *Service) claim(id int64) (ok, closing bool) {
 		return false, true
 	}
 	if s.running == nil {
-		s.running = map[int64]context.CancelFunc{}
+		s.running = map[int64]*run{}
 	}
 	if _, ok := s.running[id]; ok {
 		return false, false
 	}
-	s.running[id] = func() {} // start replaces it with the run's cancel
+	s.running[id] = &run{} // start gives it the run's cancel
 	return true, false
 }
 
@@ -760,8 +797,8 @@ func (s *Service) Wait() { s.wg.Wait() }
 func (s *Service) CancelAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range s.running {
-		c()
+	for _, r := range s.running {
+		r.stop()
 	}
 }
 
@@ -769,8 +806,8 @@ func (s *Service) CancelAll() {
 func (s *Service) Shutdown() {
 	s.mu.Lock()
 	s.closing = true
-	for _, c := range s.running {
-		c()
+	for _, r := range s.running {
+		r.stop()
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-cd/slipway/internal/engine"
 	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
 	"github.com/slipway-cd/slipway/internal/store"
@@ -397,4 +398,49 @@ func TestNoRunStartsAfterShutdown(t *testing.T) {
 	if j := jobNamed(t, s, p.ID, "job"); j.Status != store.Failed {
 		t.Errorf("job %s; want failed", j.Status)
 	}
+}
+
+func TestCancelOnceAndBeforeTheStart(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, storetest.SQLiteURL(t))
+	repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  script: [sleep 60]\n"})
+	project, err := s.Store.CreateProject(ctx, store.Project{Name: "cancel", RepoURL: repo, DefaultBranch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Create(ctx, project, Trigger{Source: "push", Ref: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Cancel(p.ID) {
+		t.Fatal("Cancel of a running pipeline = false")
+	}
+	if s.Cancel(p.ID) {
+		t.Error("a second Cancel while the run winds down = true; want false (it was canceled already)")
+	}
+	if got := waitFor(t, s, p.ID); got.Status != store.Canceled {
+		t.Errorf("pipeline %s (%s); want canceled", got.Status, got.Error)
+	}
+
+	// Claimed by a retry but not started yet: the cancel holds, and the
+	// run ends as soon as it starts.
+	if ok, _ := s.claim(p.ID); !ok {
+		t.Fatal("claim failed")
+	}
+	if !s.Cancel(p.ID) {
+		t.Error("Cancel of a claimed pipeline = false")
+	}
+	repo2, err := s.RepoAt(ctx, project, p.SHA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := s.plan(ctx, project, repo2, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.start(project, p, repo2, plan, engine.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Canceled at its start, the run ends long before its sleep 60 would.
+	waitFor(t, s, p.ID)
 }
