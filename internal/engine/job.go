@@ -134,13 +134,19 @@ func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, a
 	for _, d := range j.deps {
 		dep := r.jobs[d]
 		if dep.artifactsDir != "" {
-			if artifactsGone(dep.artifactsDir, time.Now()) {
+			missing := func() attemptResult {
 				detail := fmt.Sprintf("the artifacts of %s have expired or were removed", dep.job.Name)
 				logf("ERROR: %s", detail)
 				return attemptResult{status: Failed, exitCode: -1, reason: MissingDependencyFailure, detail: detail, jobID: jobID}
 			}
+			if artifactsGone(dep.artifactsDir, time.Now()) {
+				return missing()
+			}
 			logf("Restoring artifacts of %s", dep.job.Name)
 			if err := workspace.CopyTree(dep.artifactsDir, dir); err != nil {
+				if artifactsGone(dep.artifactsDir, time.Now()) { // expired while being copied
+					return missing()
+				}
 				return sysFail(fmt.Errorf("artifacts of %s: %w", dep.job.Name, err))
 			}
 		}
