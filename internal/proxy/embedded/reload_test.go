@@ -40,18 +40,7 @@ func clientKinds(dials *atomic.Int64) []clientKind {
 	}
 	post := func(c *http.Client) func(string) (int, string, error) {
 		return func(u string) (int, string, error) {
-			req, err := http.NewRequest(http.MethodPost, u, strings.NewReader("form=1"))
-			if err != nil {
-				return 0, "", err
-			}
-			req.Host = appHost
-			resp, err := c.Do(req)
-			if err != nil {
-				return 0, "", err
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b), err
+			return proxytest.Do(c, http.MethodPost, u, appHost, strings.NewReader("form=1"))
 		}
 	}
 	return []clientKind{

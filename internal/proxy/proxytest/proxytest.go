@@ -12,7 +12,12 @@ import (
 // Get asks url with host as its Host header, as a client of that hostname
 // reaches the proxy, and returns the status and the body.
 func Get(c *http.Client, url, host string) (int, string, error) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return Do(c, http.MethodGet, url, host, nil)
+}
+
+// Do is Get with another method and a body (nil for none).
+func Do(c *http.Client, method, url, host string, body io.Reader) (int, string, error) {
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		return 0, "", err
 	}
