@@ -110,32 +110,14 @@ func (s *Server) ProxyAddr() string {
 	return s.proxy.Addr()
 }
 
-// autoStopLoop is the controller of stopping environments: each tick it
-// stops those whose auto_stop_in has passed, and moves on every stopping
-// one (its stop job starts once its deploy pipeline has ended, its end
-// leaves it stopped or stop_failed). It looks at the database only, so a
-// stop asked before a restart, or of another server, is carried out all
-// the same. The first pass runs at once: a restart resumes what it left.
-func (s *Server) autoStopLoop(ctx context.Context) {
-	defer s.loops.Done()
-	if s.Envs == nil {
-		return
-	}
-	tick := s.cfg.Environments.AutoStopTick
-	if tick == 0 {
-		tick = 30 * time.Second
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		s.Envs.StopExpired(ctx, time.Now())
-		s.Envs.ReconcileStops(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+// environmentsPass is the controller of stopping environments: it stops
+// those whose auto_stop_in has passed, and moves on every stopping one (its
+// stop job starts once its deploy pipeline has ended, its end leaves it
+// stopped or stop_failed). It looks at the database only, so a stop asked
+// before a restart, or of another server, is carried out all the same.
+func (s *Server) environmentsPass(ctx context.Context) {
+	s.Envs.StopExpired(ctx, time.Now())
+	s.Envs.ReconcileStops(ctx)
 }
 
 func (s *Server) routesEnvironments(mux *http.ServeMux, api func(string, func(*http.Request) (any, error))) {

@@ -10,56 +10,58 @@ import (
 	"github.com/slipway-cd/slipway/internal/store"
 )
 
-// livenessLoop keeps this server's heartbeat fresh, cancels the pipelines
-// it runs that were asked to be canceled (of any server), and fails the
-// work of servers whose heartbeat is older than the grace period (retrying
-// what asks for it). Like every loop here it is level-based: each pass looks at
-// the database as it is, so any server may run it at any moment.
-func (s *Server) livenessLoop(ctx context.Context) {
-	defer s.loops.Done()
-	t := time.NewTicker(s.cfg.HeartbeatInterval)
-	defer t.Stop()
+// every runs pass at once when now is set, then every d, in a goroutine of
+// its own until ctx ends; Close waits for it. Each server loop is such a
+// pass: level-based, it looks at the database as it is, so any server may
+// run it at any moment.
+func (s *Server) every(ctx context.Context, d time.Duration, now bool, pass func(context.Context)) {
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		if now {
+			pass(ctx)
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			pass(ctx)
+		}
+	}()
+}
+
+// liveness keeps this server's heartbeat fresh, cancels the pipelines it
+// runs that were asked to be canceled (of any server), and fails the work
+// of servers whose heartbeat is older than the grace period (retrying what
+// asks for it).
+func (s *Server) liveness(ctx context.Context) {
+	if s.heartbeat(ctx) {
+		// Our work was failed, maybe retried elsewhere: running it on
+		// would run it twice.
+		s.log.Error("other servers took this server for dead and failed its jobs; canceling its pipelines "+
+			"(no heartbeat for longer than heartbeat_grace, or another server uses the same server_name)",
+			"server", s.cfg.ServerName, "grace", s.cfg.HeartbeatGrace)
+		s.Pipes.CancelAll()
+	}
+	s.cancelRequested(ctx)
 	reason := fmt.Sprintf("the Slipway server running the job stopped (no heartbeat for %s)", s.cfg.HeartbeatGrace)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		lost, err := s.Store.Heartbeat(ctx, s.Pipes.Server)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("heartbeat", "err", err)
-		}
-		if lost {
-			// Our work was failed, maybe retried elsewhere: running it on
-			// would run it twice.
-			s.log.Error("other servers took this server for dead and failed its jobs; canceling its pipelines "+
-				"(no heartbeat for longer than heartbeat_grace, or another server uses the same server_name)",
-				"server", s.cfg.ServerName, "grace", s.cfg.HeartbeatGrace)
-			s.Pipes.CancelAll()
-		}
-		s.cancelRequested(ctx)
-		if err := s.Pipes.Reap(ctx, s.cfg.HeartbeatGrace, reason); err != nil && ctx.Err() == nil {
-			s.log.Error("failing the work of gone servers", "err", err)
-		}
+	if err := s.Pipes.Reap(ctx, s.cfg.HeartbeatGrace, reason); err != nil && ctx.Err() == nil {
+		s.log.Error("failing the work of gone servers", "err", err)
 	}
 }
 
-// heartbeatUntil keeps this server's heartbeat fresh until done is closed:
-// while Close waits for its pipelines, after the liveness loop stopped.
-func (s *Server) heartbeatUntil(done <-chan struct{}) {
-	t := time.NewTicker(s.cfg.HeartbeatInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-		}
-		if _, err := s.Store.Heartbeat(context.Background(), s.Pipes.Server); err != nil {
-			s.log.Error("heartbeat while shutting down", "err", err)
-		}
+// heartbeat tells the other servers this one lives; lost is true when they
+// had taken it for dead.
+func (s *Server) heartbeat(ctx context.Context) (lost bool) {
+	lost, err := s.Store.Heartbeat(ctx, s.Pipes.Server)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("heartbeat", "err", err)
 	}
+	return lost
 }
 
 // cancelRequested cancels the pipelines this server runs whose cancel was
@@ -79,22 +81,8 @@ func (s *Server) cancelRequested(ctx context.Context) {
 	}
 }
 
-// scheduleLoop fires due schedules (the nightly run). Claiming is atomic in
-// the store, so several servers never fire one schedule twice.
-func (s *Server) scheduleLoop(ctx context.Context) {
-	defer s.loops.Done()
-	t := time.NewTicker(s.cfg.ScheduleTick)
-	defer t.Stop()
-	for {
-		s.fireSchedules(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
+// fireSchedules fires due schedules (the nightly run). Claiming is atomic
+// in the store, so several servers never fire one schedule twice.
 func (s *Server) fireSchedules(ctx context.Context) {
 	due, err := s.Store.ClaimDueSchedules(ctx, time.Now())
 	if err != nil {
@@ -121,27 +109,20 @@ func (s *Server) fireSchedules(ctx context.Context) {
 	}
 }
 
-// pollLoop is the fallback for forges that cannot send webhooks: it fetches
-// each project that asks for polling and starts a push pipeline for every
-// branch whose head moved since the last look.
-func (s *Server) pollLoop(ctx context.Context) {
-	defer s.loops.Done()
-	t := time.NewTicker(s.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// pollProjects is the fallback for forges that cannot send webhooks: it
+// fetches each project that asks for polling and starts a push pipeline for
+// every branch whose head moved since the last look.
+func (s *Server) pollProjects(ctx context.Context) {
+	projects, err := s.Store.ListProjects(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("listing projects to poll", "err", err)
 		}
-		projects, err := s.Store.ListProjects(ctx)
-		if err != nil {
-			continue
-		}
-		for _, p := range projects {
-			if p.Poll {
-				s.poll(ctx, p)
-			}
+		return
+	}
+	for _, p := range projects {
+		if p.Poll {
+			s.poll(ctx, p)
 		}
 	}
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // TestHeartbeatGoesOnWhileShuttingDown: Close stops the liveness loop
-// before it waits for the pipelines; heartbeatUntil keeps the server's row
-// fresh meanwhile, so other servers do not take it for dead.
+// before it waits for the pipelines; a heartbeat of its own keeps the
+// server's row fresh meanwhile, so other servers do not take it for dead.
 func TestHeartbeatGoesOnWhileShuttingDown(t *testing.T) {
 	s := uiServer(t, "", func(c *Config) {
 		c.HeartbeatInterval = 20 * time.Millisecond
@@ -26,9 +26,10 @@ func TestHeartbeatGoesOnWhileShuttingDown(t *testing.T) {
 		return all[0].SeenAt
 	}
 	before := seen()
-	done := make(chan struct{})
+	beat, stopBeating := context.WithCancel(ctx)
+	s.every(beat, s.cfg.HeartbeatInterval, false, func(ctx context.Context) { s.heartbeat(ctx) })
 	ended := make(chan struct{})
-	go func() { s.heartbeatUntil(done); close(ended) }()
+	go func() { s.loops.Wait(); close(ended) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for !seen().After(before) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -36,10 +37,10 @@ func TestHeartbeatGoesOnWhileShuttingDown(t *testing.T) {
 	if !seen().After(before) {
 		t.Fatalf("no heartbeat after the loops stopped: seen at %s", before)
 	}
-	close(done)
+	stopBeating()
 	select {
 	case <-ended:
 	case <-time.After(10 * time.Second):
-		t.Fatal("heartbeatUntil did not return once done")
+		t.Fatal("the heartbeat did not end once asked")
 	}
 }

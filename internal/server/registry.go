@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"time"
 
 	"github.com/slipway-cd/slipway/internal/registry"
 	"github.com/slipway-cd/slipway/internal/registry/cleanup"
@@ -34,26 +33,9 @@ func (s *Server) openRegistry(ctx context.Context) error {
 	return nil
 }
 
-// cleanupLoop applies the registry's cleanup policy on its schedule. The
-// garbage collection it ends with is safe while the registry serves
-// (docs/registry.md).
-func (s *Server) cleanupLoop(ctx context.Context) {
-	defer s.loops.Done()
-	if s.Images == nil || s.cleanup == nil {
-		return
-	}
-	t := time.NewTicker(s.cfg.Registry.CleanupEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.runCleanup(ctx)
-	}
-}
-
+// runCleanup applies the registry's cleanup policy, on its schedule or when
+// asked through the API. The garbage collection it ends with is safe while
+// the registry serves (docs/registry.md).
 func (s *Server) runCleanup(ctx context.Context) (cleanup.Report, error) {
 	rep, err := cleanup.Run(ctx, s.Images, s.cleanup, false)
 	if err != nil {

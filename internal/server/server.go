@@ -141,6 +141,9 @@ func (c *Config) defaults() error {
 	if c.ScheduleTick == 0 {
 		c.ScheduleTick = 5 * time.Second
 	}
+	if c.Environments.AutoStopTick == 0 {
+		c.Environments.AutoStopTick = 30 * time.Second
+	}
 	if c.ExpiryTick == 0 {
 		c.ExpiryTick = 10 * time.Minute
 	}
@@ -291,13 +294,17 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	s.loops.Add(6)
-	go s.livenessLoop(loopCtx)
-	go s.scheduleLoop(loopCtx)
-	go s.pollLoop(loopCtx)
-	go s.cleanupLoop(loopCtx)
-	go s.autoStopLoop(loopCtx)
-	go s.expiryLoop(loopCtx)
+	s.every(loopCtx, s.cfg.HeartbeatInterval, false, s.liveness)
+	s.every(loopCtx, s.cfg.ScheduleTick, true, s.fireSchedules)
+	s.every(loopCtx, s.cfg.PollInterval, false, s.pollProjects)
+	if s.Images != nil && s.cleanup != nil {
+		s.every(loopCtx, s.cfg.Registry.CleanupEvery, false, func(ctx context.Context) { s.runCleanup(ctx) })
+	}
+	if s.Envs != nil {
+		// At once too: a restart resumes the stops it left.
+		s.every(loopCtx, s.cfg.Environments.AutoStopTick, true, s.environmentsPass)
+	}
+	s.every(loopCtx, s.cfg.ExpiryTick, false, s.expire)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect(),
 		"server", s.cfg.ServerName, "server_id", s.Pipes.Server.ID)
 	return nil
@@ -312,17 +319,21 @@ func (s *Server) URL() string { return s.cfg.BaseURL }
 // Close stops the loops, cancels running pipelines, drains notifications
 // and closes the store.
 func (s *Server) Close(ctx context.Context) error {
+	stopBeating := func() {}
 	if s.stop != nil {
 		s.stop()
 		s.loops.Wait()
+		// The heartbeat goes on while the pipelines wind down, or other
+		// servers could take this one for dead meanwhile.
+		var beat context.Context
+		beat, stopBeating = context.WithCancel(context.Background())
+		s.every(beat, s.cfg.HeartbeatInterval, false, func(ctx context.Context) { s.heartbeat(ctx) })
 	}
 	// Pipelines first: their end also ends the live streams that would
-	// otherwise hold the HTTP shutdown. The heartbeat goes on meanwhile, or
-	// other servers could take this one for dead while its runs wind down.
-	done := make(chan struct{})
-	go s.heartbeatUntil(done)
+	// otherwise hold the HTTP shutdown.
 	s.Pipes.Shutdown()
-	close(done)
+	stopBeating()
+	s.loops.Wait()
 	if s.http != nil {
 		s.http.Shutdown(ctx)
 	}
