@@ -125,14 +125,9 @@ long:
     - touch %s
     - sleep 600
 `, started)})
-	dataA, dataB := t.TempDir(), t.TempDir()
-	a, b := startServer(t, db, dataA, config), startServer(t, db, dataB, config)
-	newProject(t, a, repo)
-	var p pipeline
-	if code := a.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &p); code != 201 {
-		t.Fatalf("run on A: %d", code)
-	}
-	waitForFile(t, a, p.ID, started)
+	a, b := twoServers(t, db, config, repo)
+	dataA := a.dataDir
+	p := a.runUntil(t, started)
 
 	var asked struct {
 		pipeline

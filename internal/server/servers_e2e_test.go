@@ -20,6 +20,27 @@ func serverName(t *testing.T, dataDir string) string {
 	return host + ":" + dataDir
 }
 
+// twoServers starts two servers, each with a data folder of its own, on
+// database db with config, and adds the project shop (repo) through a.
+func twoServers(t *testing.T, db, config, repo string) (a, b *serverProc) {
+	t.Helper()
+	a, b = startServer(t, db, t.TempDir(), config), startServer(t, db, t.TempDir(), config)
+	newProject(t, a, repo)
+	return a, b
+}
+
+// runUntil runs shop's main branch on s and returns the pipeline once its
+// job has created file.
+func (s *serverProc) runUntil(t *testing.T, file string) pipeline {
+	t.Helper()
+	var p pipeline
+	if code := s.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &p); code != 201 {
+		t.Fatalf("run on %s: %d", s.url, code)
+	}
+	waitForFile(t, s, p.ID, file)
+	return p
+}
+
 // waitForFile waits for a job to create path (it runs, then).
 func waitForFile(t *testing.T, s *serverProc, id int64, path string) {
 	t.Helper()
@@ -46,18 +67,10 @@ long:
     - while [ ! -f %[2]s ]; do sleep 0.05; done
     - echo done
 `, dir, gate)})
-	dataA, dataB := t.TempDir(), t.TempDir()
-	a, b := startServer(t, db, dataA, ""), startServer(t, db, dataB, "")
-	newProject(t, a, repo)
-	var onA, onB pipeline
-	if code := a.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &onA); code != 201 {
-		t.Fatalf("run on A: %d", code)
-	}
-	waitForFile(t, a, onA.ID, filepath.Join(dir, "started-1"))
-	if code := b.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &onB); code != 201 {
-		t.Fatalf("run on B: %d", code)
-	}
-	waitForFile(t, b, onB.ID, filepath.Join(dir, "started-2"))
+	a, b := twoServers(t, db, "", repo)
+	dataA, dataB := a.dataDir, b.dataDir
+	onA := a.runUntil(t, filepath.Join(dir, "started-1"))
+	onB := b.runUntil(t, filepath.Join(dir, "started-2"))
 
 	b.kill()
 	b2 := startServer(t, db, dataB, "") // answers once it has recovered
@@ -99,14 +112,9 @@ job:
     - touch %[1]s
     - sleep 600
 `, marker)})
-	dataA, dataB := t.TempDir(), t.TempDir()
-	a, b := startServer(t, db, dataA, config), startServer(t, db, dataB, config)
-	newProject(t, a, repo)
-	var p pipeline
-	if code := a.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &p); code != 201 {
-		t.Fatalf("run: %d", code)
-	}
-	waitForFile(t, a, p.ID, marker)
+	a, b := twoServers(t, db, config, repo)
+	dataB := b.dataDir
+	p := a.runUntil(t, marker)
 	a.do("GET", fmt.Sprintf("/api/pipelines/%d", p.ID), nil, &p)
 	firstID := p.job("job").ID
 	a.kill()
