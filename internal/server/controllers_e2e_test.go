@@ -34,11 +34,7 @@ func TestStopSurvivesAServerKill(t *testing.T) {
 	s.kill()
 
 	s2 := s.restart()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && s2.environment(e.Name).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s2.environment(e.Name).State; st != "stopped" {
+	if st := s2.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("environment %s after the restart, want stopped\n%s", st, s2.jobReport(p.ID, "stop"))
 	}
 	after := s2.waitPipeline(p.ID, func(p pipeline) bool {
@@ -77,11 +73,7 @@ func TestLostStopJobLeavesStopFailed(t *testing.T) {
 	s.kill()
 
 	s2 := s.restart()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && s2.environment(e.Name).State == "stopping" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s2.environment(e.Name).State; st != "stop_failed" {
+	if st := s2.waitEnvironment(e.Name, "stop_failed", "stopped", "available"); st != "stop_failed" {
 		t.Fatalf("environment %s after its stop job was lost, want stop_failed\n%s", st, s2.jobReport(p.ID, "stop"))
 	}
 	if stop := s2.waitPipeline(p.ID, finished).job("stop"); stop.Status != "failed" || stop.FailureReason != "runner_system_failure" {
@@ -100,10 +92,7 @@ func TestLostStopJobLeavesStopFailed(t *testing.T) {
 	if code := s2.do("POST", fmt.Sprintf("/api/environments/%d/stop", e.ID), nil, nil); code >= 300 {
 		t.Fatalf("stop again: %d", code)
 	}
-	for time.Now().Before(deadline.Add(30*time.Second)) && s2.environment(e.Name).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s2.environment(e.Name).State; st != "stopped" {
+	if st := s2.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("environment %s after stopping again, want stopped\n%s", st, s2.jobReport(p.ID, "stop"))
 	}
 	checkNothingLeft(t, s2, e, proxyAddr, host)

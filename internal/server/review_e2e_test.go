@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,6 +157,19 @@ func (s *serverProc) environment(name string) environment {
 	return environment{}
 }
 
+// waitEnvironment waits up to two minutes for environment name to reach one
+// of the states done, and returns the state it is in then.
+func (s *serverProc) waitEnvironment(name string, done ...string) string {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st := s.environment(name).State
+		if slices.Contains(done, st) || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestReviewEnvironmentLifecycle: the example under a merge request, from
 // the opened webhook to the merged one, on the real engine and Caddy.
 func TestReviewEnvironmentLifecycle(t *testing.T) {
@@ -264,11 +278,7 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 
 	// The merge request is merged: the stop job runs and nothing is left.
 	mergeRequestHook(t, s, "merge", branch, sha2)
-	deadline = time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && s.environment(envName).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s.environment(envName).State; st != "stopped" {
+	if st := s.waitEnvironment(envName, "stopped"); st != "stopped" {
 		t.Fatalf("environment %s after the merge, want stopped\n%s", st, s.jobReport(p2.ID, "stop_review"))
 	}
 	// The stop job ends just after its `slipway env stop` returned.

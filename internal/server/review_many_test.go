@@ -219,12 +219,8 @@ func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	deadline := time.Now().Add(120 * time.Second)
 	for i := 1; i <= n; i++ {
-		for time.Now().Before(deadline) && s.environment(envs[i].Name).State != "stopped" {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if st := s.environment(envs[i].Name).State; st != "stopped" {
+		if st := s.waitEnvironment(envs[i].Name, "stopped"); st != "stopped" {
 			t.Fatalf("%s: %s after close\n%s", envs[i].Name, st, s.jobReport(ids[i], "stop"))
 		}
 		checkNothingLeft(t, s, envs[i], proxyAddr, envs[i].Slug+".review.example.com")
@@ -249,12 +245,8 @@ func TestAutoStopIn(t *testing.T) {
 	if !strings.Contains(page, e.Name) || !strings.Contains(page, "@sha256:") || !strings.Contains(page, fmt.Sprintf(`action="/ui/environments/%d/stop"`, e.ID)) {
 		t.Errorf("environments page lacks the environment, its digest or its stop button:\n%s", page)
 	}
-	start := time.Now()
-	for time.Since(start) < 30*time.Second && s.environment(e.Name).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s.environment(e.Name).State; st != "stopped" {
-		t.Fatalf("still %s 30s later\n%s", st, s.jobReport(p.ID, "stop"))
+	if st := s.waitEnvironment(e.Name, "stopped"); st != "stopped" {
+		t.Fatalf("still %s two minutes later\n%s", st, s.jobReport(p.ID, "stop"))
 	}
 	after := s.waitPipeline(p.ID, func(p pipeline) bool {
 		st := p.job("stop").Status
@@ -318,11 +310,7 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 		t.Errorf("env show:\n%s", out)
 	}
 	cli("env", "stop", fmt.Sprint(e.ID))
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && s.environment(e.Name).State != "stop_failed" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s.environment(e.Name).State; st != "stop_failed" {
+	if st := s.waitEnvironment(e.Name, "stop_failed"); st != "stop_failed" {
 		t.Fatalf("state %s after a failing stop job, want stop_failed", st)
 	}
 	if code, _, _ := viaProxy(proxyAddr, host, "/"); code != 200 {
@@ -334,10 +322,7 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	for time.Now().Before(deadline.Add(30*time.Second)) && s.environment(e.Name).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s.environment(e.Name).State; st != "stopped" {
+	if st := s.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("state %s after stopping again\n%s", st, s.jobReport(p.ID, "stop"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, host)
@@ -361,11 +346,7 @@ func TestBranchDeletionStopsItsEnvironment(t *testing.T) {
 	if code >= 400 {
 		t.Fatalf("push hook: %d", code)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) && s.environment(e.Name).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s.environment(e.Name).State; st != "stopped" {
+	if st := s.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("state %s after the branch was deleted\n%s", st, s.jobReport(p.ID, "stop"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, e.Slug+".review.example.com")
@@ -407,11 +388,7 @@ func TestTwoInstallationsShareADockerEngine(t *testing.T) {
 	}
 
 	mergeRequest(t, a, 1, "close", branch, shaA)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && a.environment(ea.Name).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := a.environment(ea.Name).State; st != "stopped" {
+	if st := a.waitEnvironment(ea.Name, "stopped"); st != "stopped" {
 		t.Fatalf("server A's environment %s after close\n%s", st, a.jobReport(pa.ID, "stop"))
 	}
 	checkNothingLeft(t, a, ea, proxyA, host)
@@ -434,10 +411,7 @@ func TestTwoInstallationsShareADockerEngine(t *testing.T) {
 	}
 
 	mergeRequest(t, b, 1, "close", branch, shaB)
-	for time.Now().Before(deadline) && b.environment(eb.Name).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := b.environment(eb.Name).State; st != "stopped" {
+	if st := b.waitEnvironment(eb.Name, "stopped"); st != "stopped" {
 		t.Fatalf("server B's environment %s after close", st)
 	}
 	checkNothingLeft(t, b, eb, proxyB, host)
@@ -506,11 +480,7 @@ func TestStopWhileTheDeployPipelineRuns(t *testing.T) {
 		t.Errorf("the environment went before its stop job ran: %d", code)
 	}
 	os.WriteFile(marker, nil, 0o644)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && s.environment(e.Name).State != "stopped" {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if st := s.environment(e.Name).State; st != "stopped" {
+	if st := s.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("state %s after the pipeline ended\n%s", st, s.jobReport(p.ID, "stop"))
 	}
 	after := s.waitPipeline(p.ID, func(p pipeline) bool {
