@@ -37,10 +37,7 @@ func TestStopSurvivesAServerKill(t *testing.T) {
 	if st := s2.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("environment %s after the restart, want stopped\n%s", st, s2.jobReport(p.ID, "stop"))
 	}
-	after := s2.waitPipeline(p.ID, func(p pipeline) bool {
-		st := p.job("stop").Status
-		return st != "running" && st != "pending" && st != "created" && st != "manual"
-	})
+	after := s2.waitJobDone(p.ID, "stop")
 	if stop := after.job("stop"); stop.Status != "success" {
 		t.Errorf("stop job = %s, want success\n%s", stop.Status, s2.jobReport(p.ID, "stop"))
 	}

@@ -214,6 +214,18 @@ func (s *serverProc) waitPipeline(id int64, done func(pipeline) bool) pipeline {
 	return p
 }
 
+// waitJobDone waits for job name of pipeline id to end (success, failed,
+// canceled or skipped) and returns the pipeline then.
+func (s *serverProc) waitJobDone(id int64, name string) pipeline {
+	return s.waitPipeline(id, func(p pipeline) bool {
+		switch p.job(name).Status {
+		case "success", "failed", "canceled", "skipped":
+			return true
+		}
+		return false
+	})
+}
+
 func finished(p pipeline) bool {
 	return p.Status != "created" && p.Status != "pending" && p.Status != "running"
 }

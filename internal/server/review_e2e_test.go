@@ -282,10 +282,7 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 		t.Fatalf("environment %s after the merge, want stopped\n%s", st, s.jobReport(p2.ID, "stop_review"))
 	}
 	// The stop job ends just after its `slipway env stop` returned.
-	stopped := s.waitPipeline(p2.ID, func(p pipeline) bool {
-		st := p.job("stop_review").Status
-		return st != "running" && st != "pending" && st != "created"
-	})
+	stopped := s.waitJobDone(p2.ID, "stop_review")
 	if stopped.job("stop_review").Status != "success" {
 		t.Errorf("stop job did not succeed\n%s", s.jobReport(p2.ID, "stop_review"))
 	}

@@ -248,10 +248,7 @@ func TestAutoStopIn(t *testing.T) {
 	if st := s.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("still %s two minutes later\n%s", st, s.jobReport(p.ID, "stop"))
 	}
-	after := s.waitPipeline(p.ID, func(p pipeline) bool {
-		st := p.job("stop").Status
-		return st != "running" && st != "pending" && st != "created"
-	})
+	after := s.waitJobDone(p.ID, "stop")
 	if after.job("stop").Status != "success" {
 		t.Errorf("the stop job did not succeed\n%s", s.jobReport(p.ID, "stop"))
 	}
@@ -483,10 +480,7 @@ func TestStopWhileTheDeployPipelineRuns(t *testing.T) {
 	if st := s.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("state %s after the pipeline ended\n%s", st, s.jobReport(p.ID, "stop"))
 	}
-	after := s.waitPipeline(p.ID, func(p pipeline) bool {
-		st := p.job("stop").Status
-		return st != "running" && st != "pending" && st != "created"
-	})
+	after := s.waitJobDone(p.ID, "stop")
 	if after.job("stop").Status != "success" {
 		t.Errorf("the stop job did not stop the environment\n%s", s.jobReport(p.ID, "stop"))
 	}
