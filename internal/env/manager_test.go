@@ -9,21 +9,28 @@ import (
 	"github.com/slipway-cd/slipway/internal/store/storetest"
 )
 
+// shopStore opens the store at url with one project, shop.
+func shopStore(t *testing.T, url string) (*store.Store, store.Project) {
+	t.Helper()
+	st, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p, err := st.CreateProject(context.Background(), store.Project{Name: "shop", RepoURL: "file:///srv/shop.git"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, p
+}
+
 // TestHostKeys: an environment is keyed on the Docker host by its
 // installation, project and slug; one deployed last by a Slipway without
 // installation ids (before the installation got its id) still has its
 // old key looked after, one deployed since has not.
 func TestHostKeys(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, storetest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	p, err := st.CreateProject(ctx, store.Project{Name: "shop", RepoURL: "file:///srv/shop.git"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, p := shopStore(t, storetest.SQLiteURL(t))
 	e, err := st.UpsertEnvironment(ctx, store.Environment{ProjectID: p.ID, Name: "review/x", Slug: "review-x"})
 	if err != nil {
 		t.Fatal(err)
@@ -66,15 +73,7 @@ func TestHostKeys(t *testing.T) {
 func TestJobFinishedFailsOnlyItsOwnStop(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, url string) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		p, err := st.CreateProject(ctx, store.Project{Name: "shop", RepoURL: "file:///srv/shop.git"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, p := shopStore(t, url)
 		m := &Manager{Store: st}
 		stopping := map[string]store.Environment{}
 		stopJob := map[string]store.Job{}
