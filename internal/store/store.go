@@ -22,7 +22,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"modernc.org/sqlite"               // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Store is Slipway's database. It is safe for concurrent use, and several
@@ -77,7 +78,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.db.PingContext(ctx); err != nil {
+	if err := s.connect(ctx); err != nil {
 		s.db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", redactURL(rawURL), err)
 	}
@@ -87,6 +88,30 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// connect makes the first connection. SQLite answers the switch of a new
+// database to WAL with SQLITE_BUSY at once, without waiting out the busy
+// timeout, while another process is creating the same database: that
+// connection is tried again until the busy timeout would have passed.
+func (s *Store) connect(ctx context.Context) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for {
+		err := s.db.PingContext(ctx)
+		var busy *sqlite.Error
+		if err == nil || !errors.As(err, &busy) || busy.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusyTimeout is how long a writer waits for another (the DSN's
+// _busy_timeout).
+const sqliteBusyTimeout = 10 * time.Second
 
 func openSQLite(path string) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
@@ -99,7 +124,8 @@ func openSQLite(path string) (*Store, error) {
 	// wait for each other instead of failing; immediate transactions take the
 	// write lock at BEGIN, so a transaction that reads then writes can never
 	// fail half-way with SQLITE_BUSY.
-	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate"
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_busy_timeout=%d&_foreign_keys=1&_synchronous=NORMAL&_txlock=immediate",
+		path, sqliteBusyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
