@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/slipway-cd/slipway/internal/httpdrain"
 )
 
 // DefaultAddr is where the registry listens unless told otherwise: loopback,
@@ -22,9 +24,10 @@ type Server struct {
 	// TLSCert and TLSKey are PEM files; both empty means plain HTTP.
 	TLSCert, TLSKey string
 
-	ln  net.Listener
-	srv *http.Server
-	tls bool
+	ln    net.Listener
+	srv   *http.Server
+	drain *httpdrain.Drain
+	tls   bool
 }
 
 // Start listens and serves in the background until ctx ends (then it shuts
@@ -52,6 +55,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Handler, ReadHeaderTimeout: 30 * time.Second}
+	s.drain = httpdrain.Track(s.srv)
 	go func() { _ = s.srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
@@ -85,7 +89,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	return s.drain.Shutdown(ctx)
 }
 
 // Close stops the server at once, cutting requests in flight.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/env"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/httpdrain"
 	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/pipelines"
@@ -190,6 +191,7 @@ type Server struct {
 	proxy *embedded.Router
 
 	http     *http.Server
+	drain    *httpdrain.Drain
 	listener net.Listener
 	stop     context.CancelFunc
 	loops    sync.WaitGroup
@@ -287,6 +289,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.Envs.RestoreRoutes(ctx)
 	}
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.drain = httpdrain.Track(s.http)
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server", "err", err)
@@ -335,7 +338,7 @@ func (s *Server) Close(ctx context.Context) error {
 	stopBeating()
 	s.loops.Wait()
 	if s.http != nil {
-		s.http.Shutdown(ctx)
+		s.drain.Shutdown(ctx)
 	}
 	// Final statuses still go out, within their own deadline.
 	notifyCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

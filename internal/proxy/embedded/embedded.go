@@ -28,6 +28,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	_ "github.com/caddyserver/caddy/v2/modules/filestorage"
 
+	"github.com/slipway-cd/slipway/internal/httpdrain"
 	"github.com/slipway-cd/slipway/internal/proxy"
 )
 
@@ -65,8 +66,9 @@ var running atomic.Bool
 
 // Router is the embedded Caddy. It implements proxy.Router.
 type Router struct {
-	cfg  Config
-	http *http.Server // owns the socket and the connections
+	cfg   Config
+	http  *http.Server     // owns the socket and the connections
+	drain *httpdrain.Drain // closes silent connections at Close
 
 	mu     sync.Mutex
 	routes map[string]proxy.Route
@@ -111,6 +113,7 @@ func Start(ctx context.Context, cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("embedded proxy: start on %s: %w", cfg.Listen, err)
 	}
 	r.http = newHTTPServer(active.Load())
+	r.drain = httpdrain.Track(r.http)
 	go r.http.Serve(ln)
 	return r, nil
 }
@@ -214,7 +217,7 @@ func (r *Router) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.GracePeriod)
 	defer cancel()
 	var errs []error
-	if err := r.http.Shutdown(ctx); err != nil {
+	if err := r.drain.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("embedded proxy: shutdown after %s: %w", r.cfg.GracePeriod, err))
 		r.http.Close()
 	}
