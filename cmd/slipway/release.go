@@ -1,0 +1,135 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/slipway-cd/slipway/internal/release"
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
+	"github.com/slipway-cd/slipway/internal/slug"
+)
+
+type releaseFlags struct {
+	repos, report, workDir, executor string
+	variables                        []string
+	parallel                         int
+	dryRun                           bool
+}
+
+func init() {
+	var f releaseFlags
+	cmd := &cobra.Command{
+		Use:   "release",
+		Short: "Plan and run release trains: components built group by group from a manifest",
+	}
+	plan := &cobra.Command{
+		Use:   "plan MANIFEST",
+		Short: "Print the groups, refs and commits a release would build, without running anything",
+		Args:  cobra.ExactArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return releaseCommand(cmd, args[0], f, false) },
+	}
+	run := &cobra.Command{
+		Use:   "run MANIFEST",
+		Short: "Run each component's pipeline, group by group, and tag the repositories (not with --dry-run)",
+		Long: "Run the .gitlab-ci.yml of every component of the release manifest (JSON or YAML) at its\n" +
+			"pull-request branch, else its maintenance branch <major>.<minor>.x, else its default branch.\n" +
+			"Groups of buildDependencies run one after the other; a failure starts no later group.\n" +
+			"Pipelines get RELEASE_NAME, RELEASE_VERSION, COMPONENT_NAME, COMPONENT_VERSION and\n" +
+			"RELEASE_DRY_RUN. A real run pushes the tag <component version> to each repository.\n" +
+			"Exit 0 only when every component succeeded.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return releaseCommand(cmd, args[0], f, true) },
+	}
+	for _, c := range []*cobra.Command{plan, run} {
+		fl := c.Flags()
+		fl.StringVar(&f.repos, "repos", "", "folder of the components' repositories, or a URL base their names are appended to (default: the manifest's scmHttpUrl)")
+		fl.BoolVar(&f.dryRun, "dry-run", false, "pipelines get RELEASE_DRY_RUN=true and nothing is tagged")
+		fl.StringVar(&f.report, "report", "", "write the JSON report to `FILE`")
+		fl.StringVar(&f.workDir, "work-dir", "", "folder for mirrors, pipelines, logs and reports (default: the user cache folder)")
+	}
+	fl := run.Flags()
+	fl.IntVar(&f.parallel, "parallel", 2, "components of one group running at once")
+	fl.StringVar(&f.executor, "executor", "shell", "executor for the jobs: shell, docker, or auto (docker for jobs with image:)")
+	fl.StringArrayVar(&f.variables, "variable", nil, "a pipeline variable `K=V` for every component (repeatable)")
+	cmd.AddCommand(plan, run)
+	rootCmd.AddCommand(cmd)
+}
+
+func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run bool) error {
+	vars, err := parseVariables(f.variables)
+	if err != nil {
+		return err
+	}
+	m, err := release.Load(manifestPath)
+	if err != nil {
+		return reportLoadError(cmd, err)
+	}
+	workDir := f.workDir
+	if workDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		workDir = filepath.Join(base, "slipway", "releases")
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	src := release.Source{Repos: f.repos, Mirrors: &mirror.Mirrors{Dir: filepath.Join(workDir, "mirrors")}}
+	plan, err := release.Resolve(ctx, m, src)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if err := plan.WritePlan(out, f.dryRun); err != nil {
+		return err
+	}
+	if !f.dryRun {
+		// A real run would refuse to start: say so at plan time already.
+		if err := release.CheckTags(plan); err != nil {
+			return err
+		}
+	}
+	report := plan.Report(f.dryRun)
+	if run {
+		fmt.Fprintln(out)
+		report, err = release.Run(ctx, plan, release.Options{
+			DryRun: f.dryRun, Parallel: f.parallel, Executor: f.executor, Variables: vars,
+			WorkDir: filepath.Join(workDir, "runs", releaseDirName(m)), Progress: out,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out)
+		if err := report.WriteSummary(out); err != nil {
+			return err
+		}
+	}
+	if f.report != "" {
+		data, err := json.MarshalIndent(report, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(f.report, append(data, '\n'), 0o644); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	if report.Status != release.Success && report.Status != release.Planned {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+// releaseDirName keeps the runs of each release and manifest apart.
+func releaseDirName(m *release.Manifest) string {
+	abs, _ := filepath.Abs(m.File)
+	sum := sha256.Sum256([]byte(abs))
+	return slug.Ref(m.Name+"-"+m.Version) + "-" + hex.EncodeToString(sum[:4])
+}

@@ -1,0 +1,348 @@
+package release
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/engine"
+	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
+	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/workspace"
+)
+
+// PipelineFile is the file each component's pipeline is read from.
+const PipelineFile = ".gitlab-ci.yml"
+
+// PipelineSource is CI_PIPELINE_SOURCE of a component's pipeline: GitLab's
+// name for a pipeline another pipeline started.
+const PipelineSource = "pipeline"
+
+// Options say how to run a plan.
+type Options struct {
+	// DryRun passes RELEASE_DRY_RUN=true and tags nothing.
+	DryRun bool
+	// Parallel is how many components of one group run at once; 0 means 2.
+	Parallel int
+	// Executor is shell, docker or auto (see byname); "" means shell.
+	Executor string
+	// WorkDir holds each component's pipeline work folder, log and report.
+	WorkDir string
+	// Variables are added to every component's pipeline; the release's own
+	// variables win over them.
+	Variables ci.Variables
+	// Progress receives a line when a component starts and ends.
+	Progress io.Writer
+}
+
+// Run runs the plan group by group. A group starts once the previous one
+// succeeded; the components of a group run side by side, and a failure lets
+// the rest of its group finish but starts no later group. After a group
+// succeeded, a real run tags each of its repositories with the component's
+// version. The error is for a release that could not run at all; failed
+// components are in the report.
+func Run(ctx context.Context, plan *Plan, opts Options) (*Report, error) {
+	if opts.WorkDir == "" {
+		return nil, errors.New("release: WorkDir is required")
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 2
+	}
+	if opts.Executor == "" {
+		opts.Executor = "shell"
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	if !opts.DryRun {
+		if err := CheckTags(plan); err != nil {
+			return nil, err
+		}
+	}
+	r := &runner{plan: plan, opts: opts, report: plan.Report(opts.DryRun)}
+	r.report.StartedAt = time.Now()
+	stopped := ""
+	for gi, group := range plan.Groups {
+		if stopped == "" && ctx.Err() != nil {
+			stopped = "the release was canceled"
+		}
+		if stopped != "" {
+			for _, t := range group {
+				r.end(t, NotStarted, stopped)
+			}
+			continue
+		}
+		failed := r.runGroup(ctx, group)
+		if len(failed) == 0 && !opts.DryRun {
+			failed = r.tagGroup(ctx, group)
+		}
+		if len(failed) > 0 {
+			stopped = fmt.Sprintf("group %d failed (%s)", gi+1, strings.Join(failed, ", "))
+		}
+	}
+	r.report.DurationMS = time.Since(r.report.StartedAt).Milliseconds()
+	r.report.Status = Success
+	for _, c := range r.report.Components {
+		switch {
+		case c.Status == Failed:
+			r.report.Status = Failed
+		case c.Status == Canceled && r.report.Status != Failed:
+			r.report.Status = Canceled
+		}
+	}
+	return r.report, nil
+}
+
+// CheckTags refuses a real run that would move a version's tag.
+func CheckTags(plan *Plan) error {
+	var errs []error
+	for _, group := range plan.Groups {
+		for _, t := range group {
+			if t.TagCommit != "" && t.TagCommit != t.Commit {
+				errs = append(errs, fmt.Errorf("component %s: tag %s already exists in %s on commit %s, not on %s (%s)",
+					t.Name, t.Version, t.Repo, short(t.TagCommit), short(t.Commit), t.Ref))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type runner struct {
+	plan   *Plan
+	opts   Options
+	mu     sync.Mutex // report and Progress
+	report *Report
+}
+
+// runGroup runs the pipelines of one group, at most Parallel at once, and
+// returns the names of the components that did not succeed.
+func (r *runner) runGroup(ctx context.Context, group []*Target) []string {
+	slots := make(chan struct{}, r.opts.Parallel)
+	var wg sync.WaitGroup
+	for _, t := range group {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			r.runComponent(ctx, t)
+		})
+	}
+	wg.Wait()
+	var failed []string
+	for _, t := range group {
+		if s := r.report.Component(t.Name).Status; s != Success && s != Skipped {
+			failed = append(failed, t.Name)
+		}
+	}
+	return failed
+}
+
+// tagGroup tags the repositories of a group that succeeded and returns the
+// components whose tag could not be made or pushed.
+func (r *runner) tagGroup(ctx context.Context, group []*Target) []string {
+	var failed []string
+	for _, t := range group {
+		err := tagAndPush(ctx, r.plan.Manifest, t)
+		r.mu.Lock()
+		c := r.report.Component(t.Name)
+		if err != nil {
+			c.Status, c.Reason = Failed, "tagging: "+err.Error()
+			failed = append(failed, t.Name)
+		} else {
+			c.Tag = t.Version
+		}
+		r.mu.Unlock()
+		if err != nil {
+			r.progress(t, "%s", c.Reason)
+		} else {
+			r.progress(t, "tagged %s on %s in %s", t.Version, short(t.Commit), t.Repo)
+		}
+	}
+	return failed
+}
+
+func (r *runner) progress(t *Target, format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(r.opts.Progress, "[group %d] %s: %s\n", t.Group, t.Name, fmt.Sprintf(format, args...))
+}
+
+// end records how a component ended.
+func (r *runner) end(t *Target, status Status, reason string) {
+	r.mu.Lock()
+	c := r.report.Component(t.Name)
+	c.Status, c.Reason = status, reason
+	if !c.StartedAt.IsZero() {
+		c.FinishedAt = time.Now()
+		c.DurationMS = c.FinishedAt.Sub(c.StartedAt).Milliseconds()
+	}
+	r.mu.Unlock()
+	if reason != "" {
+		r.progress(t, "%s: %s", status, reason)
+	} else {
+		r.progress(t, "%s", status)
+	}
+}
+
+// runComponent runs the pipeline of one component and records its end.
+func (r *runner) runComponent(ctx context.Context, t *Target) {
+	if ctx.Err() != nil {
+		r.end(t, NotStarted, "the release was canceled")
+		return
+	}
+	dir := filepath.Join(r.opts.WorkDir, slug.Ref(t.Name))
+	logPath, reportPath := filepath.Join(dir, "pipeline.log"), filepath.Join(dir, "pipeline.json")
+	r.mu.Lock()
+	c := r.report.Component(t.Name)
+	c.StartedAt, c.Log = time.Now(), logPath
+	r.mu.Unlock()
+	r.progress(t, "started %s at %s", t.Ref, short(t.Commit))
+
+	res, err := r.pipeline(ctx, t, dir, logPath)
+	switch {
+	case errors.Is(err, ci.ErrNoPipeline):
+		r.end(t, Skipped, err.Error())
+		return
+	case err != nil:
+		r.end(t, Failed, err.Error())
+		return
+	}
+	if err := writeJSON(reportPath, res); err != nil {
+		r.end(t, Failed, err.Error())
+		return
+	}
+	r.mu.Lock()
+	c.PipelineReport = reportPath
+	r.mu.Unlock()
+	switch res.Status {
+	case engine.Success:
+		r.end(t, Success, "")
+	case engine.Canceled:
+		r.end(t, Canceled, "pipeline canceled")
+	default:
+		r.end(t, Failed, "pipeline "+string(res.Status)+failedJobs(res))
+	}
+}
+
+// failedJobs names the jobs that failed a pipeline.
+func failedJobs(res *engine.Result) string {
+	var names []string
+	for _, j := range res.Jobs {
+		if j.Status == engine.Failed && !j.AllowFailure {
+			names = append(names, j.Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, ", ") + " failed"
+}
+
+// pipeline plans and runs a component's own pipeline with the release's
+// variables; its job logs go to logPath.
+func (r *runner) pipeline(ctx context.Context, t *Target, dir, logPath string) (*engine.Result, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	plan, err := r.planPipeline(ctx, t)
+	if err != nil {
+		fmt.Fprintln(log, err)
+		return nil, err
+	}
+	pick, err := byname.For(ctx, r.opts.Executor, plan, log)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Run(ctx, plan, engine.Options{
+		Repo: t.Mirror, Commit: t.Commit, WorkDir: filepath.Join(dir, "work"),
+		ExecutorFor: pick.Executor, Events: engine.NewPrinter(log, plan).Handle,
+	})
+}
+
+// planPipeline loads the component's pipeline file at its commit and plans
+// it for a pipeline of its ref.
+func (r *runner) planPipeline(ctx context.Context, t *Target) (*ci.Plan, error) {
+	tmp, err := os.MkdirTemp("", "slipway-release-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	snap, err := workspace.Extract(ctx, t.Mirror, t.Commit, tmp)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ci.Load(filepath.Join(snap.Dir, PipelineFile), ci.LoadOptions{ProjectDir: snap.Dir})
+	if err != nil {
+		return nil, err
+	}
+	repo := &gitinfo.Repo{Dir: t.Mirror}
+	commit, err := repo.Commit(t.Commit)
+	if err != nil {
+		return nil, err
+	}
+	info := ci.PipelineInfo{
+		Source: PipelineSource, SHA: t.Commit, Branch: t.Ref,
+		Message: commit.Message, Timestamp: commit.Timestamp, Author: commit.Author,
+		DefaultBranch: t.defaultBranch, ProjectName: t.Name, ProjectPath: projectPath(t), ProjectURL: t.Repo,
+	}
+	pctx := ci.Context{
+		Predefined: ci.Predefined(info),
+		Run:        r.opts.Variables.With(r.variables(t)),
+		CompareTo:  func(base string) ([]string, error) { return repo.Changed(base, t.Commit) },
+	}
+	if cfg.UsesExists() {
+		if pctx.Files, err = repo.Files(t.Commit); err != nil {
+			return nil, err
+		}
+	}
+	return ci.NewPlan(cfg, pctx)
+}
+
+// variables are what a component's pipeline knows of the release.
+func (r *runner) variables(t *Target) ci.Variables {
+	m := r.plan.Manifest
+	var out ci.Variables
+	for _, kv := range [][2]string{
+		{"RELEASE_NAME", m.Name},
+		{"RELEASE_VERSION", m.Version},
+		{"RELEASE_DRY_RUN", strconv.FormatBool(r.opts.DryRun)},
+		{"COMPONENT_NAME", t.Name},
+		{"COMPONENT_VERSION", t.Version},
+	} {
+		out = append(out, ci.Variable{Name: kv[0], Value: kv[1], Raw: true})
+	}
+	return out
+}
+
+// projectPath is CI_PROJECT_PATH: owner/name from the repository URL, or
+// local/<name> for a local repository.
+func projectPath(t *Target) string {
+	u, err := url.Parse(t.repoURL)
+	if err != nil || u.Host == "" {
+		return "local/" + t.Name
+	}
+	return strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
