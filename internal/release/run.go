@@ -131,8 +131,9 @@ func (r *runner) runGroup(ctx context.Context, group []*Target) []string {
 	slots := make(chan struct{}, r.opts.Parallel)
 	var wg sync.WaitGroup
 	for _, t := range group {
+		// Taking the slot here starts the components in the group's order.
+		slots <- struct{}{}
 		wg.Go(func() {
-			slots <- struct{}{}
 			defer func() { <-slots }()
 			r.runComponent(ctx, t)
 		})
@@ -164,8 +165,10 @@ func (r *runner) tagGroup(ctx context.Context, group []*Target) []string {
 		r.mu.Unlock()
 		if err != nil {
 			r.progress(t, "%s", c.Reason)
+		} else if t.TagCommit == t.Commit {
+			r.progress(t, "tag %s was already on %s in %s", t.Version, short(t.Commit), t.Repo)
 		} else {
-			r.progress(t, "tagged %s on %s in %s", t.Version, short(t.Commit), t.Repo)
+			r.progress(t, "tagged %s on %s, pushed to %s", t.Version, short(t.Commit), t.Repo)
 		}
 	}
 	return failed
@@ -182,15 +185,17 @@ func (r *runner) end(t *Target, status Status, reason string) {
 	r.mu.Lock()
 	c := r.report.Component(t.Name)
 	c.Status, c.Reason = status, reason
+	took := ""
 	if !c.StartedAt.IsZero() {
 		c.FinishedAt = time.Now()
 		c.DurationMS = c.FinishedAt.Sub(c.StartedAt).Milliseconds()
+		took = " in " + (time.Duration(c.DurationMS) * time.Millisecond).String()
 	}
 	r.mu.Unlock()
 	if reason != "" {
-		r.progress(t, "%s: %s", status, reason)
+		r.progress(t, "%s%s: %s", status, took, reason)
 	} else {
-		r.progress(t, "%s", status)
+		r.progress(t, "%s%s", status, took)
 	}
 }
 

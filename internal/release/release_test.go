@@ -1,0 +1,357 @@
+package release
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
+
+// train is a release whose component repositories live in one folder,
+// with a shared folder their pipelines leave files in.
+type train struct {
+	repos, shared, work string
+}
+
+func newTrain(t *testing.T) *train {
+	t.Helper()
+	tr := &train{repos: t.TempDir(), shared: t.TempDir(), work: t.TempDir()}
+	return tr
+}
+
+// repo makes the repository of a component with a .gitlab-ci.yml on main
+// (the %SHARED% in it is the shared folder) and returns its folder.
+func (tr *train) repo(t *testing.T, name, pipeline string) string {
+	t.Helper()
+	dir := filepath.Join(tr.repos, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, dir, "init", "-q", "-b", "main")
+	tr.commit(t, dir, pipeline)
+	return dir
+}
+
+// commit commits a new .gitlab-ci.yml on the checked-out branch.
+func (tr *train) commit(t *testing.T, dir, pipeline string) string {
+	t.Helper()
+	pipeline = strings.ReplaceAll(pipeline, "%SHARED%", tr.shared)
+	if err := os.WriteFile(filepath.Join(dir, ".gitlab-ci.yml"), []byte(pipeline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Git(t, dir, "add", "-A")
+	testenv.Git(t, dir, "commit", "-q", "-m", "pipeline")
+	return testenv.Git(t, dir, "rev-parse", "HEAD")
+}
+
+func (tr *train) plan(t *testing.T, manifest string) *Plan {
+	t.Helper()
+	m, err := Parse("release.yml", []byte(manifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Resolve(context.Background(), m, tr.source())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+func (tr *train) source() Source {
+	return Source{Repos: tr.repos, Mirrors: &mirror.Mirrors{Dir: filepath.Join(tr.work, "mirrors")}}
+}
+
+func (tr *train) run(t *testing.T, plan *Plan, opts Options) *Report {
+	t.Helper()
+	var progress bytes.Buffer
+	opts.WorkDir, opts.Progress = filepath.Join(tr.work, "runs"), &progress
+	report, err := Run(context.Background(), plan, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("progress:\n%s", progress.String())
+	return report
+}
+
+func (tr *train) read(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(tr.shared, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func (tr *train) exists(name string) bool {
+	_, err := os.Stat(filepath.Join(tr.shared, name))
+	return err == nil
+}
+
+// status fails the test unless each named component ended as wanted, and
+// shows its log when it did not.
+func status(t *testing.T, r *Report, want map[string]Status) {
+	t.Helper()
+	for name, s := range want {
+		c := r.Component(name)
+		if c == nil {
+			t.Fatalf("no component %s in the report", name)
+		}
+		if c.Status != s {
+			log, _ := os.ReadFile(c.Log)
+			t.Errorf("%s: status %s (%s), want %s\nlog:\n%s", name, c.Status, c.Reason, s, log)
+		}
+	}
+}
+
+// writes is a pipeline whose one job writes the release's variables to
+// <name> in the shared folder.
+func writes(name string) string {
+	return `
+build:
+  script:
+    - echo "$RELEASE_NAME $RELEASE_VERSION $COMPONENT_NAME $COMPONENT_VERSION $RELEASE_DRY_RUN $CI_COMMIT_REF_NAME" > %SHARED%/` + name + `
+`
+}
+
+func TestRunGroupsInOrder(t *testing.T) {
+	tr := newTrain(t)
+	tr.repo(t, "lib-a", writes("lib-a"))
+	tr.repo(t, "lib-b", writes("lib-b"))
+	// The app builds from what both libraries left.
+	tr.repo(t, "app", `
+build:
+  script:
+    - cat %SHARED%/lib-a %SHARED%/lib-b > %SHARED%/app
+`)
+	plan := tr.plan(t, `
+name: shop
+version: 3.0.0
+components:
+  - {name: app, version: 3.0.0}
+  - {name: lib-a, version: 1.2.0}
+  - {name: lib-b, version: 2.0.0-SNAPSHOT}
+buildDependencies: [[lib-a, lib-b], [app]]
+`)
+	report := tr.run(t, plan, Options{})
+	status(t, report, map[string]Status{"lib-a": Success, "lib-b": Success, "app": Success})
+	if report.Status != Success {
+		t.Errorf("release status %s", report.Status)
+	}
+	want := "shop 3.0.0 lib-a 1.2.0 false main\nshop 3.0.0 lib-b 2.0.0-SNAPSHOT false main"
+	if got := tr.read(t, "app"); got != want {
+		t.Errorf("app saw %q, want %q", got, want)
+	}
+	app := report.Component("app")
+	for _, lib := range []string{"lib-a", "lib-b"} {
+		if c := report.Component(lib); !app.StartedAt.After(c.FinishedAt) || c.Group != 1 {
+			t.Errorf("app (group %d) started at %v, %s (group %d) ended at %v", app.Group, app.StartedAt, lib, c.Group, c.FinishedAt)
+		}
+	}
+	if app.PipelineReport == "" || app.Commit == "" || app.Ref != "main" || app.RefKind != RefDefault {
+		t.Errorf("app report = %+v", app)
+	}
+	if data, err := os.ReadFile(app.PipelineReport); err != nil || !strings.Contains(string(data), `"status": "success"`) {
+		t.Errorf("pipeline report %s: %v\n%s", app.PipelineReport, err, data)
+	}
+}
+
+func TestRunComponentsOfAGroupSideBySide(t *testing.T) {
+	tr := newTrain(t)
+	// Each waits for the other to have started: run one after the other,
+	// the first would give up.
+	waitsFor := func(me, other string) string {
+		return `
+build:
+  script:
+    - touch %SHARED%/` + me + `.started
+    - for i in $(seq 600); do test -e %SHARED%/` + other + `.started && exit 0; sleep 0.1; done; exit 1
+`
+	}
+	tr.repo(t, "a", waitsFor("a", "b"))
+	tr.repo(t, "b", waitsFor("b", "a"))
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: a, version: 1.0.0}, {name: b, version: 1.0.0}]\nbuildDependencies: [[a, b]]\n")
+	report := tr.run(t, plan, Options{})
+	status(t, report, map[string]Status{"a": Success, "b": Success})
+}
+
+func TestRunParallelBoundsAGroup(t *testing.T) {
+	tr := newTrain(t)
+	// Each fails when another one runs at the same time.
+	alone := func(me string) string {
+		return `
+build:
+  script:
+    - if ls %SHARED%/*.running 2>/dev/null; then exit 1; fi
+    - touch %SHARED%/` + me + `.running
+    - sleep 1
+    - if ls %SHARED%/*.running | grep -v ` + me + `.running; then exit 1; fi
+    - rm %SHARED%/` + me + `.running
+`
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		tr.repo(t, name, alone(name))
+	}
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: a, version: 1.0.0}, {name: b, version: 1.0.0}, {name: c, version: 1.0.0}]\nbuildDependencies: [[a, b, c]]\n")
+	report := tr.run(t, plan, Options{Parallel: 1})
+	status(t, report, map[string]Status{"a": Success, "b": Success, "c": Success})
+}
+
+func TestRunFailureStopsLaterGroups(t *testing.T) {
+	tr := newTrain(t)
+	tr.repo(t, "broken", "build:\n  script:\n    - echo compiling\n    - exit 3\n")
+	tr.repo(t, "fine", writes("fine"))
+	tr.repo(t, "later", writes("later"))
+	tr.repo(t, "last", writes("last"))
+	plan := tr.plan(t, `
+name: r
+version: 1.0.0
+components:
+  - {name: broken, version: 1.0.0}
+  - {name: fine, version: 1.0.0}
+  - {name: later, version: 1.0.0}
+  - {name: last, version: 1.0.0}
+buildDependencies: [[broken, fine], [later], [last]]
+`)
+	// One at a time, broken first: fine still runs after it failed.
+	report := tr.run(t, plan, Options{Parallel: 1})
+	status(t, report, map[string]Status{"broken": Failed, "fine": Success, "later": NotStarted, "last": NotStarted})
+	if report.Status != Failed {
+		t.Errorf("release status %s, want failed", report.Status)
+	}
+	if r := report.Component("broken").Reason; !strings.Contains(r, "build failed") {
+		t.Errorf("broken: reason %q does not name the failed job", r)
+	}
+	for _, name := range []string{"later", "last"} {
+		c := report.Component(name)
+		if c.Reason != "group 1 failed (broken)" || !c.StartedAt.IsZero() || tr.exists(name) {
+			t.Errorf("%s: %+v", name, c)
+		}
+	}
+	if log, err := os.ReadFile(report.Component("broken").Log); err != nil || !strings.Contains(string(log), "compiling") {
+		t.Errorf("broken's log: %v\n%s", err, log)
+	}
+}
+
+// publishing writes what the component built, and publishes it only in a
+// real run.
+const publishing = `
+build:
+  script:
+    - echo "$RELEASE_DRY_RUN" > %SHARED%/built
+publish:
+  needs: [build]
+  rules:
+    - if: $RELEASE_DRY_RUN == "false"
+  script:
+    - touch %SHARED%/published
+`
+
+func TestDryRunTagsNothing(t *testing.T) {
+	tr := newTrain(t)
+	dir := tr.repo(t, "lib", publishing)
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 1.4.0}]\nbuildDependencies: [[lib]]\n")
+	report := tr.run(t, plan, Options{DryRun: true})
+	status(t, report, map[string]Status{"lib": Success})
+	if !report.DryRun || tr.read(t, "built") != "true" || tr.exists("published") {
+		t.Errorf("dry run: report dry_run=%v, built=%q, published=%v", report.DryRun, tr.read(t, "built"), tr.exists("published"))
+	}
+	if tags := testenv.Git(t, dir, "tag", "--list"); tags != "" || report.Component("lib").Tag != "" {
+		t.Errorf("a dry run tagged: %q", tags)
+	}
+}
+
+func TestRealRunTagsEachRepository(t *testing.T) {
+	tr := newTrain(t)
+	dir := tr.repo(t, "lib", publishing)
+	head := testenv.Git(t, dir, "rev-parse", "HEAD")
+	plan := tr.plan(t, "name: Shop\nversion: 2.0.0\ncomponents: [{name: lib, version: 1.4.0}]\nbuildDependencies: [[lib]]\n")
+	report := tr.run(t, plan, Options{})
+	status(t, report, map[string]Status{"lib": Success})
+	if tr.read(t, "built") != "false" || !tr.exists("published") {
+		t.Errorf("real run: built=%q, published=%v", tr.read(t, "built"), tr.exists("published"))
+	}
+	if kind := testenv.Git(t, dir, "cat-file", "-t", "refs/tags/1.4.0"); kind != "tag" {
+		t.Errorf("refs/tags/1.4.0 is a %s, want an annotated tag", kind)
+	}
+	if got := testenv.Git(t, dir, "rev-parse", "1.4.0^{commit}"); got != head {
+		t.Errorf("tag 1.4.0 is on %s, want %s", got, head)
+	}
+	if msg := testenv.Git(t, dir, "tag", "-l", "--format=%(contents:subject)", "1.4.0"); msg != "Shop 2.0.0: lib 1.4.0" {
+		t.Errorf("tag message %q", msg)
+	}
+	if report.Component("lib").Tag != "1.4.0" {
+		t.Errorf("report: %+v", report.Component("lib"))
+	}
+
+	// Again on the same commit: the tag is there already, which is fine.
+	report = tr.run(t, tr.plan(t, "name: Shop\nversion: 2.0.0\ncomponents: [{name: lib, version: 1.4.0}]\nbuildDependencies: [[lib]]\n"), Options{})
+	status(t, report, map[string]Status{"lib": Success})
+
+	// A new commit with the same version would move the tag: refused
+	// before anything runs.
+	tr.commit(t, dir, "build:\n  script: [touch %SHARED%/moved]\n")
+	plan = tr.plan(t, "name: Shop\nversion: 2.0.0\ncomponents: [{name: lib, version: 1.4.0}]\nbuildDependencies: [[lib]]\n")
+	_, err := Run(context.Background(), plan, Options{WorkDir: tr.work})
+	if err == nil || !strings.Contains(err.Error(), "tag 1.4.0 already exists") {
+		t.Errorf("moving a tag: err = %v", err)
+	}
+	if tr.exists("moved") {
+		t.Error("a pipeline ran although the release was refused")
+	}
+}
+
+func TestPullRequestBranchIsBuilt(t *testing.T) {
+	tr := newTrain(t)
+	dir := tr.repo(t, "lib", "build:\n  script: [echo main > %SHARED%/lib]\n")
+	testenv.Git(t, dir, "checkout", "-q", "-b", "4.1.x")
+	maintenance := tr.commit(t, dir, "build:\n  script: [echo 4.1.x > %SHARED%/lib]\n")
+	testenv.Git(t, dir, "checkout", "-q", "-b", "pr-1589-spikearrest")
+	pr := tr.commit(t, dir, writes("lib"))
+	testenv.Git(t, dir, "checkout", "-q", "main")
+
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 4.1.32-SNAPSHOT, pull-request: pr-1589-spikearrest}]\nbuildDependencies: [[lib]]\n")
+	lib := plan.Groups[0][0]
+	if lib.Ref != "pr-1589-spikearrest" || lib.RefKind != RefPullRequest || lib.Commit != pr {
+		t.Errorf("pull request: ref %s (%s) at %s, want %s", lib.Ref, lib.RefKind, lib.Commit, pr)
+	}
+	report := tr.run(t, plan, Options{DryRun: true})
+	status(t, report, map[string]Status{"lib": Success})
+	if got := tr.read(t, "lib"); got != "r 1.0.0 lib 4.1.32-SNAPSHOT true pr-1589-spikearrest" {
+		t.Errorf("the pipeline saw %q", got)
+	}
+
+	// Without the pull request: the maintenance branch of the version.
+	plan = tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 4.1.32-SNAPSHOT}]\nbuildDependencies: [[lib]]\n")
+	if lib := plan.Groups[0][0]; lib.Ref != "4.1.x" || lib.RefKind != RefMaintenance || lib.Commit != maintenance {
+		t.Errorf("maintenance: ref %s (%s) at %s, want 4.1.x at %s", lib.Ref, lib.RefKind, lib.Commit, maintenance)
+	}
+	// A version without its maintenance branch: the default branch.
+	plan = tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 5.0.0}]\nbuildDependencies: [[lib]]\n")
+	if lib := plan.Groups[0][0]; lib.Ref != "main" || lib.RefKind != RefDefault {
+		t.Errorf("default: ref %s (%s)", lib.Ref, lib.RefKind)
+	}
+	// A pull request branch that does not exist is an error, not a
+	// fallback.
+	m, _ := Parse("release.yml", []byte("name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 4.1.0, pull-request: pr-gone}]\nbuildDependencies: [[lib]]\n"))
+	if _, err := Resolve(context.Background(), m, tr.source()); err == nil || !strings.Contains(err.Error(), `component lib: `) || !strings.Contains(err.Error(), `pull-request branch "pr-gone" not found`) {
+		t.Errorf("missing pull request branch: err = %v", err)
+	}
+}
+
+func TestRunReportsBrokenPipelineFiles(t *testing.T) {
+	tr := newTrain(t)
+	tr.repo(t, "lib", "build:\n  script: echo\n  when: sometimes\n")
+	tr.repo(t, "docs", "build:\n  rules:\n    - if: $RELEASE_DRY_RUN == \"false\"\n  script: [exit 1]\n")
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 1.0.0}, {name: docs, version: 1.0.0}]\nbuildDependencies: [[docs], [lib]]\n")
+	report := tr.run(t, plan, Options{DryRun: true})
+	// No job for a dry run: docs is skipped, which does not stop the train.
+	status(t, report, map[string]Status{"docs": Skipped, "lib": Failed})
+	if r := report.Component("lib").Reason; !strings.Contains(r, ".gitlab-ci.yml:3:") {
+		t.Errorf("lib: reason %q has no position", r)
+	}
+}
