@@ -56,6 +56,12 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Report, error) {
 	if opts.WorkDir == "" {
 		return nil, errors.New("release: WorkDir is required")
 	}
+	// The report's paths must mean the same from any folder.
+	workDir, err := filepath.Abs(opts.WorkDir)
+	if err != nil {
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	opts.WorkDir = workDir
 	if opts.Parallel <= 0 {
 		opts.Parallel = 2
 	}
