@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
 	"github.com/slipway-cd/slipway/internal/testenv"
@@ -353,5 +354,29 @@ func TestRunReportsBrokenPipelineFiles(t *testing.T) {
 	status(t, report, map[string]Status{"docs": Skipped, "lib": Failed})
 	if r := report.Component("lib").Reason; !strings.Contains(r, ".gitlab-ci.yml:3:") {
 		t.Errorf("lib: reason %q has no position", r)
+	}
+}
+
+func TestCancelStopsTheRelease(t *testing.T) {
+	tr := newTrain(t)
+	tr.repo(t, "slow", "build:\n  script:\n    - touch %SHARED%/slow.started\n    - sleep 600\n")
+	tr.repo(t, "next", writes("next"))
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: slow, version: 1.0.0}, {name: next, version: 1.0.0}]\nbuildDependencies: [[slow], [next]]\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		deadline := time.Now().Add(2 * time.Minute)
+		for !tr.exists("slow.started") && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+	}()
+	report, err := Run(ctx, plan, Options{WorkDir: tr.work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status(t, report, map[string]Status{"slow": Canceled, "next": NotStarted})
+	if report.Status != Canceled || report.Component("next").Reason != "the release was canceled" {
+		t.Errorf("report = %+v", report)
 	}
 }

@@ -29,6 +29,9 @@ const PipelineFile = ".gitlab-ci.yml"
 // name for a pipeline another pipeline started.
 const PipelineSource = "pipeline"
 
+// canceled is why components did not start after a cancel.
+const canceled = "the release was canceled"
+
 // Options say how to run a plan.
 type Options struct {
 	// DryRun passes RELEASE_DRY_RUN=true and tags nothing.
@@ -81,7 +84,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Report, error) {
 	stopped := ""
 	for gi, group := range plan.Groups {
 		if stopped == "" && ctx.Err() != nil {
-			stopped = "the release was canceled"
+			stopped = canceled
 		}
 		if stopped != "" {
 			for _, t := range group {
@@ -93,7 +96,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Report, error) {
 		if len(failed) == 0 && !opts.DryRun {
 			failed = r.tagGroup(ctx, group)
 		}
-		if len(failed) > 0 {
+		if len(failed) > 0 && ctx.Err() == nil {
 			stopped = fmt.Sprintf("group %d failed (%s)", gi+1, strings.Join(failed, ", "))
 		}
 	}
@@ -208,7 +211,7 @@ func (r *runner) end(t *Target, status Status, reason string) {
 // runComponent runs the pipeline of one component and records its end.
 func (r *runner) runComponent(ctx context.Context, t *Target) {
 	if ctx.Err() != nil {
-		r.end(t, NotStarted, "the release was canceled")
+		r.end(t, NotStarted, canceled)
 		return
 	}
 	dir := filepath.Join(r.opts.WorkDir, slug.Ref(t.Name))
