@@ -208,20 +208,11 @@ func cloneToken(p store.Project) (string, error) {
 // plan loads the pipeline file of p's commit and plans it. It is
 // deterministic, so a retry or a restart plans a pipeline again.
 func (s *Service) plan(ctx context.Context, project store.Project, repo *gitinfo.Repo, p store.Pipeline) (*ci.Plan, error) {
-	tmp, err := os.MkdirTemp("", "slipway-plan-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	snap, err := workspace.Extract(ctx, repo.Dir, p.SHA, tmp)
-	if err != nil {
-		return nil, err
-	}
 	file := project.PipelineFile
 	if file == "" {
 		file = store.DefaultPipelineFile
 	}
-	cfg, err := ci.Load(filepath.Join(snap.Dir, file), ci.LoadOptions{ProjectDir: snap.Dir})
+	cfg, err := workspace.LoadPipeline(ctx, repo.Dir, p.SHA, file)
 	if err != nil {
 		return nil, err
 	}

@@ -267,6 +267,9 @@ func TestDryRunTagsNothing(t *testing.T) {
 }
 
 func TestRealRunTagsEachRepository(t *testing.T) {
+	// The tagger, also on a machine without a git identity.
+	t.Setenv("GIT_COMMITTER_NAME", "Release Manager")
+	t.Setenv("GIT_COMMITTER_EMAIL", "release@example.com")
 	tr := newTrain(t)
 	dir := tr.repo(t, "lib", publishing)
 	head := testenv.Git(t, dir, "rev-parse", "HEAD")
@@ -282,8 +285,8 @@ func TestRealRunTagsEachRepository(t *testing.T) {
 	if got := testenv.Git(t, dir, "rev-parse", "1.4.0^{commit}"); got != head {
 		t.Errorf("tag 1.4.0 is on %s, want %s", got, head)
 	}
-	if msg := testenv.Git(t, dir, "tag", "-l", "--format=%(contents:subject)", "1.4.0"); msg != "Shop 2.0.0: lib 1.4.0" {
-		t.Errorf("tag message %q", msg)
+	if msg := testenv.Git(t, dir, "tag", "-l", "--format=%(taggername) %(contents:subject)", "1.4.0"); msg != "Release Manager Shop 2.0.0: lib 1.4.0" {
+		t.Errorf("tagger and message: %q", msg)
 	}
 	if report.Component("lib").Tag != "1.4.0" {
 		t.Errorf("report: %+v", report.Component("lib"))
@@ -378,5 +381,26 @@ func TestCancelStopsTheRelease(t *testing.T) {
 	status(t, report, map[string]Status{"slow": Canceled, "next": NotStarted})
 	if report.Status != Canceled || report.Component("next").Reason != "the release was canceled" {
 		t.Errorf("report = %+v", report)
+	}
+}
+
+func TestRefusedTagStopsLaterGroups(t *testing.T) {
+	t.Setenv("GIT_COMMITTER_NAME", "Release Manager")
+	t.Setenv("GIT_COMMITTER_EMAIL", "release@example.com")
+	tr := newTrain(t)
+	dir := tr.repo(t, "lib", writes("lib"))
+	hook := filepath.Join(dir, ".git", "hooks", "pre-receive")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\necho 'tags are frozen' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr.repo(t, "app", writes("app"))
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 1.0.0}, {name: app, version: 1.0.0}]\nbuildDependencies: [[lib], [app]]\n")
+	report := tr.run(t, plan, Options{})
+	status(t, report, map[string]Status{"lib": Failed, "app": NotStarted})
+	if r := report.Component("lib").Reason; !strings.Contains(r, "tagging: git push") || !strings.Contains(r, "tags are frozen") {
+		t.Errorf("lib: reason %q", r)
+	}
+	if tr.exists("app") {
+		t.Error("app ran after lib's tag was refused")
 	}
 }

@@ -29,6 +29,7 @@ const (
 type Plan struct {
 	Manifest *Manifest
 	Groups   [][]*Target
+	mirrors  *mirror.Mirrors
 }
 
 // Target is one component of a plan: what runs, from where.
@@ -47,6 +48,7 @@ type Target struct {
 	TagCommit string
 
 	repoURL       string
+	mirrorName    string
 	defaultBranch string
 }
 
@@ -87,7 +89,7 @@ func (s Source) RepoURL(m *Manifest, name string) (string, error) {
 // Resolve fetches every component's repository into a mirror and picks its
 // ref and commit. Every component that cannot be resolved is reported.
 func Resolve(ctx context.Context, m *Manifest, src Source) (*Plan, error) {
-	plan := &Plan{Manifest: m}
+	plan := &Plan{Manifest: m, mirrors: src.Mirrors}
 	var errs []error
 	for gi, names := range m.Groups {
 		var group []*Target
@@ -113,10 +115,9 @@ func resolve(ctx context.Context, m *Manifest, src Source, c Component) (*Target
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{Component: c, Repo: mirror.Redact(url), repoURL: url}
 	sum := sha256.Sum256([]byte(url))
-	t.Mirror, err = src.Mirrors.Sync(ctx, slug.Ref(c.Name)+"-"+hex.EncodeToString(sum[:4]), url, "")
-	if err != nil {
+	t := &Target{Component: c, Repo: mirror.Redact(url), repoURL: url, mirrorName: slug.Ref(c.Name) + "-" + hex.EncodeToString(sum[:4])}
+	if t.Mirror, err = src.Mirrors.Sync(ctx, t.mirrorName, url, ""); err != nil {
 		return nil, err
 	}
 	repo := &gitinfo.Repo{Dir: t.Mirror}
@@ -124,10 +125,7 @@ func resolve(ctx context.Context, m *Manifest, src Source, c Component) (*Target
 	if err != nil {
 		return nil, err
 	}
-	head, err := git(ctx, t.Mirror, "symbolic-ref", "--quiet", "--short", "HEAD")
-	if err != nil {
-		head = ""
-	}
+	head := repo.HeadBranch()
 	if t.Ref, t.RefKind, err = pickRef(c, refs, head); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Repo, err)
 	}

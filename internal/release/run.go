@@ -157,12 +157,28 @@ func (r *runner) runGroup(ctx context.Context, group []*Target) []string {
 	return failed
 }
 
+// tagAndPush makes the annotated tag of t's version on its commit in the
+// mirror and pushes it to the component's repository. A tag that already
+// names that commit is left as it is.
+func (r *runner) tagAndPush(ctx context.Context, t *Target) error {
+	if t.TagCommit == t.Commit {
+		return nil
+	}
+	m := r.plan.Manifest
+	msg := fmt.Sprintf("%s %s: %s %s", m.Name, m.Version, t.Name, t.Version)
+	if err := r.plan.mirrors.Tag(ctx, t.mirrorName, t.Version, t.Commit, msg); err != nil {
+		return err
+	}
+	ref := "refs/tags/" + t.Version
+	return r.plan.mirrors.Push(ctx, t.mirrorName, t.repoURL, "", ref+":"+ref)
+}
+
 // tagGroup tags the repositories of a group that succeeded and returns the
 // components whose tag could not be made or pushed.
 func (r *runner) tagGroup(ctx context.Context, group []*Target) []string {
 	var failed []string
 	for _, t := range group {
-		err := tagAndPush(ctx, r.plan.Manifest, t)
+		err := r.tagAndPush(ctx, t)
 		r.mu.Lock()
 		c := r.report.Component(t.Name)
 		if err != nil {
@@ -291,16 +307,7 @@ func (r *runner) pipeline(ctx context.Context, t *Target, dir, logPath string) (
 // planPipeline loads the component's pipeline file at its commit and plans
 // it for a pipeline of its ref.
 func (r *runner) planPipeline(ctx context.Context, t *Target) (*ci.Plan, error) {
-	tmp, err := os.MkdirTemp("", "slipway-release-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	snap, err := workspace.Extract(ctx, t.Mirror, t.Commit, tmp)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := ci.Load(filepath.Join(snap.Dir, PipelineFile), ci.LoadOptions{ProjectDir: snap.Dir})
+	cfg, err := workspace.LoadPipeline(ctx, t.Mirror, t.Commit, PipelineFile)
 	if err != nil {
 		return nil, err
 	}

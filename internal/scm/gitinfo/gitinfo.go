@@ -29,6 +29,16 @@ func Open(dir string) (*Repo, error) {
 	return &Repo{Dir: filepath.Clean(top), Head: strings.TrimPrefix(head, "refs/heads/")}, nil
 }
 
+// HeadBranch is the branch HEAD names, "" when it names none; unlike
+// Open it works in a bare repository (a mirror) too.
+func (r *Repo) HeadBranch() string {
+	out, err := r.git("symbolic-ref", "--quiet", "--short", "HEAD")
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
 // Refs are a repository's branches and tags with the commits they name.
 type Refs struct {
 	Branches map[string]string

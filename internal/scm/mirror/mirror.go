@@ -28,10 +28,8 @@ type Mirrors struct {
 // git's environment as a header, never in its arguments (which any process
 // may read) nor in the mirror's config.
 func (m *Mirrors) Sync(ctx context.Context, name, repoURL, token string) (string, error) {
-	path := filepath.Join(m.Dir, name+".git")
-	mu, _ := m.locks.LoadOrStore(path, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	path, unlock := m.lock(name)
+	defer unlock()
 
 	if _, err := os.Stat(filepath.Join(path, "HEAD")); err != nil {
 		if err := os.MkdirAll(m.Dir, 0o755); err != nil {
@@ -55,6 +53,15 @@ func (m *Mirrors) Sync(ctx context.Context, name, repoURL, token string) (string
 		return "", err
 	}
 	return path, nil
+}
+
+// lock takes the lock of the mirror called name and returns its path.
+func (m *Mirrors) lock(name string) (path string, unlock func()) {
+	path = filepath.Join(m.Dir, name+".git")
+	v, _ := m.locks.LoadOrStore(path, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return path, mu.Unlock
 }
 
 // Redact hides the password or token of a repository URL for logs and
@@ -94,4 +101,22 @@ func git(ctx context.Context, dir, repoURL, token string, args ...string) error 
 		return fmt.Errorf("git %s %s: %s", args[0], Redact(repoURL), msg)
 	}
 	return nil
+}
+
+// Tag makes an annotated tag on commit in the mirror called name. The
+// tagger is git's own identity (user.name and user.email, or
+// GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL).
+func (m *Mirrors) Tag(ctx context.Context, name, tag, commit, message string) error {
+	path, unlock := m.lock(name)
+	defer unlock()
+	return git(ctx, path, "", "", "tag", "--annotate", "--message", message, "--end-of-options", tag, commit)
+}
+
+// Push pushes refspecs from the mirror called name to repoURL, with token
+// as Sync uses it. It names the URL, not the mirror's origin: a mirror's
+// remote pushes only everything.
+func (m *Mirrors) Push(ctx context.Context, name, repoURL, token string, refspecs ...string) error {
+	path, unlock := m.lock(name)
+	defer unlock()
+	return git(ctx, path, repoURL, token, append([]string{"push", "--quiet", "--end-of-options", repoURL}, refspecs...)...)
 }
