@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -113,11 +112,7 @@ func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run
 		}
 	}
 	if f.report != "" {
-		data, err := json.MarshalIndent(report, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(f.report, append(data, '\n'), 0o644); err != nil {
+		if err := report.Save(f.report); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
 	}

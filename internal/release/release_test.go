@@ -339,6 +339,13 @@ func TestPullRequestBranchIsBuilt(t *testing.T) {
 	if lib := plan.Groups[0][0]; lib.Ref != "main" || lib.RefKind != RefDefault {
 		t.Errorf("default: ref %s (%s)", lib.Ref, lib.RefKind)
 	}
+	// A repository whose default branch is neither main nor master.
+	other := tr.repo(t, "other", writes("other"))
+	testenv.Git(t, other, "branch", "-m", "main", "develop")
+	plan = tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: other, version: 5.0.0}]\nbuildDependencies: [[other]]\n")
+	if lib := plan.Groups[0][0]; lib.Ref != "develop" || lib.RefKind != RefDefault {
+		t.Errorf("default develop: ref %s (%s)", lib.Ref, lib.RefKind)
+	}
 	// A pull request branch that does not exist is an error, not a
 	// fallback.
 	m, _ := Parse("release.yml", []byte("name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 4.1.0, pull-request: pr-gone}]\nbuildDependencies: [[lib]]\n"))

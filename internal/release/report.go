@@ -72,6 +72,9 @@ func (p *Plan) Report(dryRun bool) *Report {
 	return r
 }
 
+// Save writes the report as indented JSON to path.
+func (r *Report) Save(path string) error { return writeJSON(path, r) }
+
 // Component returns the report of the component called name, nil if there
 // is none.
 func (r *Report) Component(name string) *ComponentReport {
