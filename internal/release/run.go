@@ -93,7 +93,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Report, error) {
 			continue
 		}
 		failed := r.runGroup(ctx, group)
-		if len(failed) == 0 && !opts.DryRun {
+		if len(failed) == 0 && !opts.DryRun && ctx.Err() == nil {
 			failed = r.tagGroup(ctx, group)
 		}
 		if len(failed) > 0 && ctx.Err() == nil {
