@@ -354,16 +354,20 @@ func TestPullRequestBranchIsBuilt(t *testing.T) {
 	}
 }
 
-func TestRunReportsBrokenPipelineFiles(t *testing.T) {
+func TestRunReportsBrokenAndBlockedPipelines(t *testing.T) {
 	tr := newTrain(t)
 	tr.repo(t, "lib", "build:\n  script: echo\n  when: sometimes\n")
 	tr.repo(t, "docs", "build:\n  rules:\n    - if: $RELEASE_DRY_RUN == \"false\"\n  script: [exit 1]\n")
-	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 1.0.0}, {name: docs, version: 1.0.0}]\nbuildDependencies: [[docs], [lib]]\n")
+	tr.repo(t, "gated", "approve:\n  stage: build\n  when: manual\n  allow_failure: false\n  script: [true]\nship:\n  stage: deploy\n  script: [true]\n")
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 1.0.0}, {name: docs, version: 1.0.0}, {name: gated, version: 1.0.0}]\nbuildDependencies: [[docs], [lib, gated]]\n")
 	report := tr.run(t, plan, Options{DryRun: true})
 	// No job for a dry run: docs is skipped, which does not stop the train.
-	status(t, report, map[string]Status{"docs": Skipped, "lib": Failed})
+	status(t, report, map[string]Status{"docs": Skipped, "lib": Failed, "gated": Failed})
 	if r := report.Component("lib").Reason; !strings.Contains(r, ".gitlab-ci.yml:3:") {
 		t.Errorf("lib: reason %q has no position", r)
+	}
+	if r := report.Component("gated").Reason; r != "pipeline blocked by a manual job" {
+		t.Errorf("gated: reason %q", r)
 	}
 }
 

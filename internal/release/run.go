@@ -259,6 +259,8 @@ func (r *runner) runComponent(ctx context.Context, t *Target) {
 		r.end(t, Success, "")
 	case engine.Canceled:
 		r.end(t, Canceled, "pipeline canceled")
+	case engine.Manual:
+		r.end(t, Failed, "pipeline blocked by a manual job")
 	default:
 		r.end(t, Failed, "pipeline "+string(res.Status)+failedJobs(res))
 	}
