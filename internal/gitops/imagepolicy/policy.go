@@ -78,13 +78,20 @@ type order struct {
 	later func(a, b any) int
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var (
+	envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// policyName leaves ":" out: markers use it to ask for a part (app:tag).
+	policyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+)
 
 // New checks a Spec and makes its Policy.
 func New(s Spec) (*Policy, error) {
 	p := &Policy{Name: s.Name, Image: s.Image, PinDigest: s.PinDigest}
 	if s.Name == "" {
 		return nil, &FieldError{"name", errors.New("is required")}
+	}
+	if !policyName.MatchString(s.Name) {
+		return nil, &FieldError{"name", fmt.Errorf("%q: want letters, digits, '.', '_' and '-'", s.Name)}
 	}
 	if s.Image == "" {
 		return nil, &FieldError{"image", errors.New("is required")}

@@ -166,6 +166,7 @@ func TestNewNamesTheBadField(t *testing.T) {
 		field string
 	}{
 		{imagepolicy.Spec{Image: "reg/app", Semver: ok}, "name"},
+		{imagepolicy.Spec{Name: "app:tag", Image: "reg/app", Semver: ok}, "name"},
 		{imagepolicy.Spec{Name: "a", Semver: ok}, "image"},
 		{imagepolicy.Spec{Name: "a", Image: "reg/app:1.0", Semver: ok}, "image"},
 		{imagepolicy.Spec{Name: "a", Image: "reg/app", CredentialsRef: "file:/x", Semver: ok}, "credentials_ref"},

@@ -76,3 +76,16 @@ func (p *Policy) auth(getenv func(string) string) (authn.Authenticator, error) {
 	}
 	return &authn.Basic{Username: user, Password: pass}, nil
 }
+
+// ScanAll scans every policy and returns the results by policy name.
+func ScanAll(ctx context.Context, policies []*Policy, getenv func(string) string) (map[string]Result, error) {
+	results := make(map[string]Result, len(policies))
+	for _, p := range policies {
+		r, err := p.Scan(ctx, getenv)
+		if err != nil {
+			return nil, err
+		}
+		results[p.Name] = r
+	}
+	return results, nil
+}
