@@ -115,31 +115,52 @@ func New(s Spec) (*Policy, error) {
 		if p.filter, err = regexp.Compile(f.Pattern); err != nil {
 			return nil, &FieldError{"filterTags.pattern", err}
 		}
+		if err := checkExtract(p.filter, f.Extract); err != nil {
+			return nil, &FieldError{"filterTags.extract", err}
+		}
 		p.extract = f.Extract
 	}
-	var orders []string
+	orders := 0
 	if s.Semver != nil {
-		orders = append(orders, "semver")
+		orders++
 		if p.order, err = semverOrder(s.Semver.Range); err != nil {
 			return nil, &FieldError{"policy.semver.range", err}
 		}
 	}
 	if s.Numerical != nil {
-		orders = append(orders, "numerical")
+		orders++
 		if p.order, err = numericalOrder(s.Numerical.Order); err != nil {
 			return nil, &FieldError{"policy.numerical.order", err}
 		}
 	}
 	if s.Alphabetical != nil {
-		orders = append(orders, "alphabetical")
+		orders++
 		if p.order, err = alphabeticalOrder(s.Alphabetical.Order); err != nil {
 			return nil, &FieldError{"policy.alphabetical.order", err}
 		}
 	}
-	if len(orders) != 1 {
-		return nil, &FieldError{"policy", fmt.Errorf("want exactly one of semver, numerical, alphabetical (got %d)", len(orders))}
+	if orders != 1 {
+		return nil, &FieldError{"policy", fmt.Errorf("want exactly one of semver, numerical, alphabetical (got %d)", orders)}
 	}
 	return p, nil
+}
+
+var groupRef = regexp.MustCompile(`\$(?:\{([^}]*)\}|([A-Za-z0-9_]+))`)
+
+// checkExtract refuses an extract template naming a group the pattern
+// does not have: it would make every key empty and no tag would fit.
+func checkExtract(re *regexp.Regexp, extract string) error {
+	for _, m := range groupRef.FindAllStringSubmatch(extract, -1) {
+		g := m[1] + m[2]
+		if n, err := strconv.Atoi(g); err == nil && n <= re.NumSubexp() {
+			continue
+		}
+		if g != "" && re.SubexpIndex(g) >= 0 {
+			continue
+		}
+		return fmt.Errorf("%q: the pattern has no group %q", extract, g)
+	}
+	return nil
 }
 
 func semverOrder(rng string) (order, error) {

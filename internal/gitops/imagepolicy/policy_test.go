@@ -161,6 +161,12 @@ func TestScanWithCredentialsFromEnvNeverShowsThem(t *testing.T) {
 
 func TestNewNamesTheBadField(t *testing.T) {
 	ok := &imagepolicy.SemverSpec{Range: ">=1.0.0"}
+	for _, extract := range []string{"$1", "${1}", "v$ts", "${ts}.0", "$$"} {
+		if _, err := imagepolicy.New(imagepolicy.Spec{Name: "a", Image: "reg/app", Semver: ok,
+			FilterTags: &imagepolicy.FilterSpec{Pattern: "-(?P<ts>[0-9]+)$", Extract: extract}}); err != nil {
+			t.Errorf("extract %q: %v", extract, err)
+		}
+	}
 	for _, tc := range []struct {
 		spec  imagepolicy.Spec
 		field string
@@ -177,6 +183,8 @@ func TestNewNamesTheBadField(t *testing.T) {
 		{imagepolicy.Spec{Name: "a", Image: "reg/app", Semver: ok, Numerical: &imagepolicy.OrderSpec{}}, "policy"},
 		{imagepolicy.Spec{Name: "a", Image: "reg/app", Semver: ok, FilterTags: &imagepolicy.FilterSpec{Pattern: "(unclosed"}}, "filterTags.pattern"},
 		{imagepolicy.Spec{Name: "a", Image: "reg/app", Semver: ok, FilterTags: &imagepolicy.FilterSpec{Extract: "$ts"}}, "filterTags.pattern"},
+		{imagepolicy.Spec{Name: "a", Image: "reg/app", Semver: ok, FilterTags: &imagepolicy.FilterSpec{Pattern: "-(?P<ts>[0-9]+)$", Extract: "$tz"}}, "filterTags.extract"},
+		{imagepolicy.Spec{Name: "a", Image: "reg/app", Semver: ok, FilterTags: &imagepolicy.FilterSpec{Pattern: "-([0-9]+)$", Extract: "v$2"}}, "filterTags.extract"},
 	} {
 		_, err := imagepolicy.New(tc.spec)
 		var fe *imagepolicy.FieldError

@@ -229,7 +229,7 @@ func (d decoder) policy(item *yaml.Node, field string) (*imagepolicy.Policy, err
 		if s.FilterTags.Extract, err = d.str(f, "extract", field+".filterTags"); err != nil {
 			return nil, err
 		}
-		at["filterTags"], at["filterTags.pattern"] = n, f["pattern"]
+		at["filterTags"], at["filterTags.pattern"], at["filterTags.extract"] = n, f["pattern"], f["extract"]
 	}
 	if n, ok := m["policy"]; ok {
 		at["policy"] = n

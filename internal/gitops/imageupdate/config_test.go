@@ -70,6 +70,8 @@ func TestParseConfigErrorsNameFileLineColumnAndField(t *testing.T) {
 		{policy + "    policy: {semver: {range: '>=1'}, alphabetical: {}}\n", "g.yaml:4:13: imagePolicies[0].policy: want exactly one of semver, numerical, alphabetical"},
 		{policy + "    policy: {numerical: {order: up}}\n", `g.yaml:4:33: imagePolicies[0].policy.numerical.order: "up": want asc or desc`},
 		{policy + "    policy: {semver: {range: '>=1'}}\n    filterTags: {pattern: '(x'}\n", "g.yaml:5:27: imagePolicies[0].filterTags.pattern: error parsing regexp"},
+		{policy + "    policy: {semver: {range: '>=1'}}\n    filterTags: {pattern: '-(?P<ts>[0-9]+)$', extract: '$tz'}\n",
+			`g.yaml:5:56: imagePolicies[0].filterTags.extract: "$tz": the pattern has no group "tz"`},
 		{policy + "    policy: {semver: {range: '>=1'}}\n    pinDigest: maybe\n", "g.yaml:5:16: imagePolicies[0].pinDigest: want true or false"},
 		{policy + "    policy: {semver: {range: '>=1'}}\n    credentials_ref: REG_AUTH\n", `g.yaml:5:22: imagePolicies[0].credentials_ref: "REG_AUTH": want env:NAME`},
 		{policy + "    policy: {semver: {range: '>=1'}}\n    tags: [1]\n", "g.yaml:5:5: imagePolicies[0].tags: unknown field"},
