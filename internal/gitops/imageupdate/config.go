@@ -138,7 +138,8 @@ func (d decoder) fields(n *yaml.Node, field string, known ...string) (map[string
 	return m, nil
 }
 
-// valueOf returns the value of key in a mapping already read by fields.
+// valueOf returns the value of key in a mapping already read by fields,
+// or the mapping itself when key is absent (where to point an error).
 func valueOf(n *yaml.Node, key string) *yaml.Node {
 	n = deref(n)
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -240,25 +241,22 @@ func (d decoder) policy(item *yaml.Node, field string) (*imagepolicy.Policy, err
 	p, err := imagepolicy.New(s)
 	var fe *imagepolicy.FieldError
 	if errors.As(err, &fe) {
-		n := at[fe.Field]
-		for k := fe.Field; n == nil && k != ""; k, _ = cutLast(k) {
-			n = at[k]
+		// The field itself, or the nearest enclosing one that is written.
+		k := fe.Field
+		for at[k] == nil && k != "" {
+			k = parent(k)
 		}
-		if n == nil {
-			n = at[""]
-		}
-		return nil, d.errAt(n, field+"."+fe.Field, fe.Err)
+		return nil, d.errAt(at[k], field+"."+fe.Field, fe.Err)
 	}
 	return p, err
 }
 
-// cutLast drops the last element of a field path: policy.semver -> policy.
-func cutLast(path string) (string, bool) {
-	i := strings.LastIndexByte(path, '.')
-	if i < 0 {
-		return "", false
+// parent drops the last element of a field path: policy.semver -> policy.
+func parent(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[:i]
 	}
-	return path[:i], true
+	return ""
 }
 
 // choice reads policy: {semver: {range}} | {numerical: {order}} | {alphabetical: {order}}.
@@ -379,11 +377,7 @@ func (d decoder) update(item *yaml.Node, field, dir string) (*Update, error) {
 		}
 	}
 	if u.Message, err = parseMessage(cmp.Or(message, DefaultMessage)); err != nil {
-		n := item
-		if m["message"] != nil {
-			n = m["message"]
-		}
-		return nil, d.errAt(n, field+".message", err)
+		return nil, d.errAt(valueOf(item, "message"), field+".message", err)
 	}
 	return u, nil
 }
