@@ -56,8 +56,10 @@ func Rewrite(file string, content []byte, results map[string]imagepolicy.Result)
 			col := utf8.RuneCount(line[:off]) + 1
 			errs = append(errs, fmt.Errorf("%s:%d:%d: %s", file, n, col, fmt.Sprintf(format, args...)))
 		}
+		// Only a comment can hold a marker: prose that mentions the key is
+		// left alone.
 		k := bytes.Index(line, []byte(markerKey))
-		if k < 0 {
+		if k < 0 || bytes.IndexByte(line[:k], '#') < 0 {
 			out.Write(line)
 			continue
 		}

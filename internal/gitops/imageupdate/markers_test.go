@@ -24,6 +24,7 @@ func TestRewriteChangesOnlyTheMarkedValues(t *testing.T) {
 		"\trepo: old/name # {\"$imagepolicy\": \"app:name\"}\n" +
 		"digest: \"\" # {\"$imagepolicy\": \"app:digest\"}\n" +
 		"IMAGE=reg:5000/team/api:1.0 # {\"$imagepolicy\": \"pinned\"}\n" +
+		"Prose may mention $imagepolicy outside a comment.\n" +
 		"already: reg:5000/team/app:1.2.0 # {\"$imagepolicy\": \"app\"}"
 	want := "# app: the marker comments stay\r\n" +
 		"spec:\n" +
@@ -35,6 +36,7 @@ func TestRewriteChangesOnlyTheMarkedValues(t *testing.T) {
 		"\trepo: reg:5000/team/app # {\"$imagepolicy\": \"app:name\"}\n" +
 		"digest: \"sha256:1111\" # {\"$imagepolicy\": \"app:digest\"}\n" +
 		"IMAGE=reg:5000/team/api:2.0.1@sha256:2222 # {\"$imagepolicy\": \"pinned\"}\n" +
+		"Prose may mention $imagepolicy outside a comment.\n" +
 		"already: reg:5000/team/app:1.2.0 # {\"$imagepolicy\": \"app\"}"
 	out, changes, err := imageupdate.Rewrite("deploy/app.yaml", []byte(in), selected)
 	if err != nil {
