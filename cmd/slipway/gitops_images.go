@@ -41,8 +41,12 @@ until interrupted. See docs/image-automation.md.`,
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			out := cmd.OutOrStdout()
 			if !watch {
+				results, err := scanPolicies(cmd.Context(), cfg, log)
+				if err != nil {
+					return err
+				}
 				for _, u := range cfg.Updates {
-					if err := updateImages(cmd.Context(), cfg, u, dryRun, out, log); err != nil {
+					if err := updateImages(cmd.Context(), u, results, dryRun, out); err != nil {
 						return err
 					}
 				}
@@ -60,41 +64,54 @@ until interrupted. See docs/image-automation.md.`,
 	gitopsCmd.AddCommand(cmd)
 }
 
-// updateImages scans the policies and runs one update, reporting on out.
-func updateImages(ctx context.Context, cfg *imageupdate.Config, u *imageupdate.Update, dryRun bool, out io.Writer, log *slog.Logger) error {
+// scanPolicies selects the image of every policy and logs the choices.
+func scanPolicies(ctx context.Context, cfg *imageupdate.Config, log *slog.Logger) (map[string]imagepolicy.Result, error) {
 	results, err := imagepolicy.ScanAll(ctx, cfg.Policies, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, r := range results {
+	for _, p := range cfg.Policies {
+		r := results[p.Name]
 		log.Info("image policy selected", "policy", r.Policy, "image", r.Image, "tag", r.Tag, "digest", r.Digest)
 	}
+	return results, nil
+}
+
+// updateImages runs one update and says what it did on out.
+func updateImages(ctx context.Context, u *imageupdate.Update, results map[string]imagepolicy.Result, dryRun bool, out io.Writer) error {
 	res, err := u.Run(ctx, results, dryRun)
 	if err != nil {
 		return err
 	}
-	n := len(res.Changes())
+	n, s := len(res.Changes()), "s"
+	if n == 1 {
+		s = ""
+	}
 	switch {
 	case n == 0:
 		fmt.Fprintf(out, "update %s: up to date\n", u.Name)
 	case dryRun:
-		fmt.Fprintf(out, "update %s: %d changes to %s (dry run, nothing written)\n%s", u.Name, n, u.PushBranch, imageupdate.Diff(res.Edits))
+		fmt.Fprintf(out, "update %s: %d change%s to %s (dry run, nothing written)\n%s", u.Name, n, s, u.PushBranch, imageupdate.Diff(res.Edits))
 	default:
-		fmt.Fprintf(out, "update %s: pushed %.12s to %s (%d changes)\n", u.Name, res.Commit, u.PushBranch, n)
+		fmt.Fprintf(out, "update %s: pushed %.12s to %s (%d change%s)\n", u.Name, res.Commit, u.PushBranch, n, s)
 	}
 	return nil
 }
 
-// watchImages runs every update when it is due, until ctx ends. A failed
-// run is logged and tried again at the next interval: the registry or the
-// git server may be back by then.
+// watchImages runs every update when it is due, with a fresh scan, until
+// ctx ends. A failed run is logged and tried again at the next interval:
+// the registry or the git server may be back by then.
 func watchImages(ctx context.Context, cfg *imageupdate.Config, dryRun bool, out io.Writer, log *slog.Logger) {
 	next := make([]time.Time, len(cfg.Updates))
 	for {
 		wait := time.Duration(1<<63 - 1)
 		for i, u := range cfg.Updates {
 			if !time.Now().Before(next[i]) {
-				if err := updateImages(ctx, cfg, u, dryRun, out, log); err != nil && ctx.Err() == nil {
+				results, err := scanPolicies(ctx, cfg, log)
+				if err == nil {
+					err = updateImages(ctx, u, results, dryRun, out)
+				}
+				if err != nil && ctx.Err() == nil {
 					log.Error("image update failed", "update", u.Name, "err", err)
 				}
 				next[i] = time.Now().Add(u.Interval)

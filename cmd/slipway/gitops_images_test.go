@@ -83,7 +83,7 @@ func TestGitopsImagesDryRunThenUpdateThenNothing(t *testing.T) {
 	}
 	wantDiff := "--- a/deploy/app.yaml\n+++ b/deploy/app.yaml\n" +
 		"@@ -1 +1 @@\n-app: " + host + "/team/app:1.0.0 # {\"$imagepolicy\": \"app\"}\n+app: " + host + "/team/app:1.10.0 # {\"$imagepolicy\": \"app\"}\n"
-	if !strings.Contains(out, "update staging: 1 changes to main (dry run, nothing written)\n"+wantDiff) {
+	if !strings.Contains(out, "update staging: 1 change to main (dry run, nothing written)\n"+wantDiff) {
 		t.Errorf("dry run output:\n%s\nwant the diff\n%s", out, wantDiff)
 	}
 	if testenv.Git(t, bare, "rev-parse", "main") != before {
