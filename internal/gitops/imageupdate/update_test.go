@@ -93,7 +93,8 @@ spec:
 	readme := "Outside the path: image: HOST/team/app:1.0.0 # {\"$imagepolicy\": \"app\"}\n"
 	host, bare, cfg := setup(t,
 		[]string{"1.0.0", "1.2.0", "1.9.0", "1.10.0", "2.0.0-rc.1", "main-abc1234-1700000000", "main-def5678-1700000500"},
-		map[string]string{"deploy/app.yaml": app, "deploy/values.yaml": values, "README.md": readme},
+		// A symbolic link is not followed: it could lead anywhere.
+		map[string]string{"deploy/app.yaml": app, "deploy/values.yaml": values, "README.md": readme, "deploy/link.md": "->../README.md"},
 		twoPolicies)
 	results := scan(t, cfg)
 	u := cfg.Updates[0]
@@ -246,5 +247,19 @@ imageUpdates:
 	}
 	if testenv.Git(t, bare, "rev-parse", "main") != before {
 		t.Error("a tree with a bad marker was committed")
+	}
+}
+
+func TestUpdateErrorsHideTheCredentialsOfTheGitURL(t *testing.T) {
+	cfg, err := imageupdate.ParseConfig("g.yaml", []byte("imageUpdates:\n  - {name: u, url: 'http://bot:T0ken-S3cret@127.0.0.1:1/deploy.git'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.Updates[0].Run(context.Background(), nil, false)
+	if err == nil || !strings.Contains(err.Error(), "cloning http://bot:xxxxx@127.0.0.1:1/deploy.git") {
+		t.Fatalf("got %v, want a clone error naming the redacted URL", err)
+	}
+	if strings.Contains(err.Error(), "T0ken-S3cret") {
+		t.Errorf("the error shows the token: %v", err)
 	}
 }
