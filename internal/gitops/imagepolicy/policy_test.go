@@ -6,14 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/slipway-cd/slipway/internal/gitops/imagepolicy"
 	"github.com/slipway-cd/slipway/internal/registry"
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"golang.org/x/crypto/bcrypt"
-
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // pushedTags are what our tag templates produce ({version},
