@@ -70,8 +70,8 @@ func Rewrite(file string, content []byte, results map[string]imagepolicy.Result)
 			continue
 		}
 		ref := string(line[m[2]:m[3]])
-		policy, part, _ := strings.Cut(ref, ":")
-		if part != "" && !slices.Contains(parts, part) {
+		policy, part, hasPart := strings.Cut(ref, ":")
+		if hasPart && !slices.Contains(parts, part) {
 			at(m[2], "image policy marker %q: unknown part %q (want tag, name or digest)", ref, part)
 			out.Write(line)
 			continue

@@ -72,6 +72,7 @@ func TestRewriteErrorsNameFileLineAndColumn(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"a: 1\nimage: x:1 # {\"$imagepolicy\": \"nope\"}\n", `f.yaml:2:32: image policy marker "nope": no image policy named "nope" (known: app, pinned)`},
 		{"image: x:1 # {\"$imagepolicy\": \"app:size\"}\n", `f.yaml:1:32: image policy marker "app:size": unknown part "size" (want tag, name or digest)`},
+		{"image: x:1 # {\"$imagepolicy\": \"app:\"}\n", `f.yaml:1:32: image policy marker "app:": unknown part "" (want tag, name or digest)`},
 		{"image: x:1 # {\"$imagepolicy\": app}\n", `f.yaml:1:16: malformed image policy marker`},
 		{"image: x:1 # {$imagepolicy: \"app\"}\n", `f.yaml:1:15: malformed image policy marker`},
 		{"  # {\"$imagepolicy\": \"app\"}\n", `f.yaml:1:3: image policy marker "app": no value before it to update`},
