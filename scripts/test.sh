@@ -33,6 +33,7 @@ fuzz_execs() {
     FuzzLoad) echo 35000 ;;       # YAML documents: ~4k/s
     FuzzLint) echo 60000 ;;       # whole Dockerfiles: ~8k/s
     FuzzParseBody) echo 200000 ;; # webhook JSON: ~25k/s
+    FuzzRewrite) echo 120000 ;;   # marked text files: ~12k/s
     *) echo 800000 ;;             # strings: ~100k/s
   esac
 }
