@@ -50,7 +50,7 @@ func server(t *testing.T, url, name string) (*pipelines.Service, *Manager) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := st.RegisterServer(ctx, name)
+	srv, err := st.RegisterServer(ctx, name, "test", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func newServiceAs(t *testing.T, url, name string) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := st.RegisterServer(context.Background(), name)
+	srv, err := st.RegisterServer(context.Background(), name, "test", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -214,8 +214,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	self, err := st.RegisterServer(ctx, cfg.ServerName)
+	self, err := st.RegisterServer(ctx, cfg.ServerName, hostname(), os.Getpid())
 	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := checkNameFree(ctx, st, self, cfg.HeartbeatInterval, cfg.HeartbeatGrace); err != nil {
+		_ = st.UnregisterServer(context.WithoutCancel(ctx), self)
 		st.Close()
 		return nil, err
 	}
@@ -337,6 +342,10 @@ func (s *Server) Close(ctx context.Context) error {
 	s.Pipes.Shutdown()
 	stopBeating()
 	s.loops.Wait()
+	// A clean stop: the next process of this name starts at once.
+	if err := s.Store.UnregisterServer(ctx, s.Pipes.Server); err != nil {
+		s.log.Error("unregistering", "err", err)
+	}
 	if s.http != nil {
 		s.drain.Shutdown(ctx)
 	}

@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway-cd/slipway/internal/store/storetest"
 )
@@ -144,4 +146,46 @@ func TestHeartbeatGraceTooShort(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "heartbeat_grace 15s: want at least two heartbeat_interval") {
 		t.Errorf("serve with a 15s grace for 10s heartbeats: %v\n%s", err, out)
 	}
+}
+
+// Two live servers under one server_name would each take the other's rows
+// for their own killed past and fail its jobs: the second is refused while
+// the first runs. A clean stop frees the name at once, and a killed
+// server's name is taken again by its restart (its process is gone).
+func TestServerNameOfALiveServerIsRefused(t *testing.T) {
+	db := storetest.PostgresURL(t)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "slipway.yml")
+	os.WriteFile(config, []byte("heartbeat_interval: 200ms\nheartbeat_grace: 3s\n"), 0o644)
+	name := []string{"--config", config, "--server-name", "twin"}
+	a := startServerArgs(t, db, t.TempDir(), name...)
+	repo, _ := gitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  script: [sleep 600]\n"})
+	newProject(t, a, repo)
+	var running pipeline
+	if code := a.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &running); code != 201 {
+		t.Fatalf("run: %d", code)
+	}
+	a.waitPipeline(running.ID, func(p pipeline) bool { return p.job("job").Status == "running" })
+
+	args := append([]string{"serve", "--data", t.TempDir(), "--database", db, "--listen", freeAddr(t)}, name...)
+	// A second twin that starts serves until killed: give it a deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, slipwayBin, args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `server_name "twin": another server of that name is running`) {
+		t.Fatalf("second server named twin: %v\n%s", err, out)
+	}
+	a.do("GET", fmt.Sprintf("/api/pipelines/%d", running.ID), nil, &running)
+	if j := running.job("job"); j.Status != "running" {
+		t.Errorf("the first server's job after the refused start: %+v, want still running", j)
+	}
+
+	a.kill()
+	restarted := a.restart()
+	restarted.stop()
+	if restarted.cmd.ProcessState == nil || !restarted.cmd.ProcessState.Success() {
+		t.Fatalf("restart after a kill did not run and stop cleanly: %v\n%s", restarted.cmd.ProcessState, restarted.stderr)
+	}
+	// Stopped cleanly: the name is free, nothing to wait for.
+	startServerArgs(t, db, t.TempDir(), name...)
 }

@@ -17,13 +17,16 @@ type Server struct {
 	Name      string    `json:"name"`
 	StartedAt time.Time `json:"started_at"`
 	SeenAt    time.Time `json:"seen_at"`
+	// Host and PID say which process the row is.
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
 }
 
-const serverCols = "id, name, started_at, seen_at"
+const serverCols = "id, name, started_at, seen_at, host, pid"
 
 func scanServer(r interface{ Scan(...any) error }) (Server, error) {
 	var s Server
-	err := r.Scan(&s.ID, &s.Name, timeCol{&s.StartedAt}, timeCol{&s.SeenAt})
+	err := r.Scan(&s.ID, &s.Name, timeCol{&s.StartedAt}, timeCol{&s.SeenAt}, &s.Host, &s.PID)
 	return s, err
 }
 
@@ -40,8 +43,9 @@ func (s *Store) dbNow(ctx context.Context) (time.Time, error) {
 	return t.UTC().Truncate(time.Microsecond), nil
 }
 
-// RegisterServer adds the row of a starting server process named name.
-func (s *Store) RegisterServer(ctx context.Context, name string) (Server, error) {
+// RegisterServer adds the row of a starting server process named name,
+// running as process pid on host.
+func (s *Store) RegisterServer(ctx context.Context, name, host string, pid int) (Server, error) {
 	if name == "" {
 		return Server{}, invalid("server.name", "must not be empty")
 	}
@@ -49,8 +53,8 @@ func (s *Store) RegisterServer(ctx context.Context, name string) (Server, error)
 	if err != nil {
 		return Server{}, fmt.Errorf("store: register server %s: %w", name, err)
 	}
-	srv, err := scanServer(s.conn().row(ctx, "INSERT INTO servers (name, started_at, seen_at) VALUES (?, ?, ?) RETURNING "+serverCols,
-		name, t, t))
+	srv, err := scanServer(s.conn().row(ctx, "INSERT INTO servers (name, started_at, seen_at, host, pid) VALUES (?, ?, ?, ?, ?) RETURNING "+serverCols,
+		name, t, t, host, pid))
 	if err != nil {
 		return Server{}, fmt.Errorf("store: register server %s: %w", name, err)
 	}
@@ -72,8 +76,8 @@ func (s *Store) Heartbeat(ctx context.Context, srv Server) (lost bool, err error
 	if n, err := res.RowsAffected(); err != nil || n > 0 {
 		return false, err
 	}
-	if _, err := s.conn().exec(ctx, "INSERT INTO servers (id, name, started_at, seen_at) VALUES (?, ?, ?, ?)",
-		srv.ID, srv.Name, srv.StartedAt, t); err != nil {
+	if _, err := s.conn().exec(ctx, "INSERT INTO servers (id, name, started_at, seen_at, host, pid) VALUES (?, ?, ?, ?, ?, ?)",
+		srv.ID, srv.Name, srv.StartedAt, t, srv.Host, srv.PID); err != nil {
 		return true, fmt.Errorf("store: register server %d again: %w", srv.ID, err)
 	}
 	return true, nil
@@ -197,4 +201,13 @@ func (s *Store) FailOrphanedWork(ctx context.Context, r Reap) (Reaped, error) {
 		return Reaped{}, fmt.Errorf("store: fail orphaned work: %w", err)
 	}
 	return out, nil
+}
+
+// UnregisterServer removes srv's row when it stops cleanly, so that a
+// server starting under its name later need not wonder whether it lives.
+func (s *Store) UnregisterServer(ctx context.Context, srv Server) error {
+	if _, err := s.conn().exec(ctx, "DELETE FROM servers WHERE id = ?", srv.ID); err != nil {
+		return fmt.Errorf("store: unregister server %d: %w", srv.ID, err)
+	}
+	return nil
 }

@@ -15,7 +15,7 @@ const reason = "the server stopped while the job ran"
 
 func mustServer(t *testing.T, s *store.Store, name string) store.Server {
 	t.Helper()
-	srv, err := s.RegisterServer(context.Background(), name)
+	srv, err := s.RegisterServer(context.Background(), name, "test", 0)
 	if err != nil {
 		t.Fatalf("RegisterServer(%s): %v", name, err)
 	}
