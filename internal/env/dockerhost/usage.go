@@ -1,0 +1,184 @@
+package dockerhost
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// usageConcurrency bounds the stats requests in flight to the engine at
+// once: each one costs the engine a cgroup read.
+const usageConcurrency = 4
+
+// Usage is the resource use and health of an environment's current
+// generation, one entry per service, sorted by name.
+type Usage struct {
+	Env      string         `json:"env"`
+	Services []ServiceUsage `json:"services"`
+}
+
+// ServiceUsage is one service container's health and cumulative resource
+// use at one moment. Counters (CPU seconds, network bytes) only grow while
+// the container runs; a restart of the container resets them.
+type ServiceUsage struct {
+	Service   string `json:"service"`
+	Container string `json:"container"`
+	// State is Docker's: running, restarting, exited, ...
+	State string `json:"state"`
+	// Health is Docker's health check status (starting, healthy,
+	// unhealthy), "none" without a health check in the image.
+	Health       string `json:"health"`
+	ExitCode     int    `json:"exit_code,omitempty"`
+	RestartCount int    `json:"restart_count"`
+	// StartedAt is when the container last started; zero if it never did.
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// Read is when the engine took the sample.
+	Read time.Time `json:"read"`
+	// CPUSeconds is the CPU time the container used since it started.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// MemoryBytes is the memory in use without the page cache, as
+	// `docker stats` shows it; MemoryLimitBytes is the container's limit,
+	// or the host's memory without one.
+	MemoryBytes      uint64 `json:"memory_bytes"`
+	MemoryLimitBytes uint64 `json:"memory_limit_bytes"`
+	// NetworkRxBytes and NetworkTxBytes are summed over its interfaces.
+	NetworkRxBytes uint64 `json:"network_rx_bytes"`
+	NetworkTxBytes uint64 `json:"network_tx_bytes"`
+}
+
+// Up reports whether the service runs and is not known to be unhealthy.
+func (u ServiceUsage) Up() bool {
+	return u.State == string(container.StateRunning) && u.Health != string(container.Unhealthy)
+}
+
+// Uptime is how long the container has run since it last started, 0 when
+// it does not run.
+func (u ServiceUsage) Uptime(now time.Time) time.Duration {
+	if u.State != string(container.StateRunning) || u.StartedAt.IsZero() {
+		return 0
+	}
+	return now.Sub(u.StartedAt)
+}
+
+// Usage reads the health and resource use of every service container of
+// env's current generation from the engine: an inspect and a one-shot
+// stats sample per container (none for a container that does not run),
+// a few containers at a time. ErrNotFound when env has no container.
+func (d *Deployer) Usage(ctx context.Context, env string) (Usage, error) {
+	st, err := d.Status(ctx, env)
+	if err != nil {
+		return Usage{}, err
+	}
+	out := Usage{Env: env, Services: make([]ServiceUsage, len(st.Services))}
+	errs := make([]error, len(st.Services))
+	sem := make(chan struct{}, usageConcurrency)
+	var wg sync.WaitGroup
+	for i, svc := range st.Services {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out.Services[i], errs[i] = d.serviceUsage(ctx, svc)
+		})
+	}
+	wg.Wait()
+	// A container removed meanwhile (a redeploy) is left out, not an error.
+	kept := out.Services[:0]
+	for i, u := range out.Services {
+		switch {
+		case errs[i] == nil:
+			kept = append(kept, u)
+		case !cerrdefs.IsNotFound(errs[i]):
+			return Usage{}, fmt.Errorf("usage of %s: service %s: %w", env, st.Services[i].Name, errs[i])
+		}
+	}
+	out.Services = kept
+	return out, nil
+}
+
+func (d *Deployer) serviceUsage(ctx context.Context, svc ServiceStatus) (ServiceUsage, error) {
+	u := ServiceUsage{Service: svc.Name, Container: svc.Container, State: svc.State, Health: string(container.NoHealthcheck)}
+	insp, err := d.opts.Client.ContainerInspect(ctx, svc.Container, client.ContainerInspectOptions{})
+	if err != nil {
+		return u, err
+	}
+	c := insp.Container
+	u.RestartCount = c.RestartCount
+	if s := c.State; s != nil {
+		u.State = string(s.Status)
+		u.ExitCode = s.ExitCode
+		if s.Health != nil && s.Health.Status != "" {
+			u.Health = string(s.Health.Status)
+		}
+		if t, err := time.Parse(time.RFC3339Nano, s.StartedAt); err == nil && t.Year() > 1 {
+			u.StartedAt = t
+		}
+	}
+	if u.State != string(container.StateRunning) {
+		return u, nil
+	}
+	res, err := d.opts.Client.ContainerStats(ctx, svc.Container, client.ContainerStatsOptions{})
+	if err != nil {
+		return u, fmt.Errorf("stats: %w", err)
+	}
+	defer res.Body.Close()
+	var s container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		return u, fmt.Errorf("stats: %w", err)
+	}
+	u.Read = s.Read
+	u.CPUSeconds = float64(s.CPUStats.CPUUsage.TotalUsage) / 1e9
+	u.MemoryBytes = memoryWithoutCache(s.MemoryStats)
+	u.MemoryLimitBytes = s.MemoryStats.Limit
+	for _, n := range s.Networks {
+		u.NetworkRxBytes += n.RxBytes
+		u.NetworkTxBytes += n.TxBytes
+	}
+	return u, nil
+}
+
+// memoryWithoutCache is the memory a container uses less its inactive
+// page cache, which the kernel reclaims first: what `docker stats` shows
+// (the docker CLI's calculateMemUsageUnixNoCache), for cgroup v1 and v2.
+func memoryWithoutCache(m container.MemoryStats) uint64 {
+	if v, ok := m.Stats["total_inactive_file"]; ok && v < m.Usage { // cgroup v1
+		return m.Usage - v
+	}
+	if v := m.Stats["inactive_file"]; v < m.Usage { // cgroup v2
+		return m.Usage - v
+	}
+	return m.Usage
+}
+
+// CPUPercent is the CPU the service used between prev and u, in percent of
+// one core (200 is two cores busy); 0 when the two samples are not of the
+// same run of the same container.
+func (u ServiceUsage) CPUPercent(prev ServiceUsage) float64 {
+	dt := u.Read.Sub(prev.Read).Seconds()
+	if !u.sameRun(prev) || dt <= 0 || u.CPUSeconds < prev.CPUSeconds {
+		return 0
+	}
+	return (u.CPUSeconds - prev.CPUSeconds) / dt * 100
+}
+
+// NetworkRates are the bytes per second received and sent between prev
+// and u; 0 when the two samples are not of the same run of the container.
+func (u ServiceUsage) NetworkRates(prev ServiceUsage) (rx, tx float64) {
+	dt := u.Read.Sub(prev.Read).Seconds()
+	if !u.sameRun(prev) || dt <= 0 || u.NetworkRxBytes < prev.NetworkRxBytes || u.NetworkTxBytes < prev.NetworkTxBytes {
+		return 0, 0
+	}
+	return float64(u.NetworkRxBytes-prev.NetworkRxBytes) / dt, float64(u.NetworkTxBytes-prev.NetworkTxBytes) / dt
+}
+
+// sameRun: counters of a container are comparable between two samples
+// only when it did not restart (or was replaced) in between.
+func (u ServiceUsage) sameRun(prev ServiceUsage) bool {
+	return u.Container == prev.Container && u.StartedAt.Equal(prev.StartedAt) &&
+		!u.Read.IsZero() && !prev.Read.IsZero()
+}

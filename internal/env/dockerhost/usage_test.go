@@ -1,0 +1,158 @@
+package dockerhost_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/env/compose"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/slug"
+)
+
+// usageCompose has a service that burns CPU under a memory limit, a web
+// server to send traffic to, and one that crashes every two seconds.
+const usageCompose = `
+services:
+  burner:
+    image: ${IMAGE}
+    command: ["sh", "-c", "while :; do :; done"]
+    mem_limit: 32m
+  web:
+    image: ${IMAGE}
+    command: ["sh", "-c", "mkdir -p /www && head -c 65536 /dev/zero > /www/blob && exec httpd -f -p 8080 -h /www"]
+    x-slipway:
+      expose: true
+      port: 8080
+  crasher:
+    image: ${IMAGE}
+    command: ["sh", "-c", "sleep 2; exit 3"]
+`
+
+func (f *fixture) deployUsage(t *testing.T, name string) dockerhost.Status {
+	t.Helper()
+	env, err := compose.Parse(context.Background(), "compose.yaml", []byte(usageCompose), map[string]string{"IMAGE": image(t, f.cli)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dockerhost.Spec{Env: slug.Environment(name), Name: name, Services: env.Services}
+	t.Cleanup(func() {
+		if err := f.d.Teardown(context.Background(), s.Env); err != nil {
+			t.Error(err)
+		}
+	})
+	st, err := f.d.Deploy(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// usageOf samples env until ok holds for its service, or fails after a
+// generous deadline (the machine may be loaded).
+func usageOf(t *testing.T, d *dockerhost.Deployer, env, service string, ok func(dockerhost.ServiceUsage) bool) dockerhost.ServiceUsage {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last dockerhost.ServiceUsage
+	for {
+		u, err := d.Usage(context.Background(), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range u.Services {
+			if s.Service == service {
+				last = s
+				if ok(s) {
+					return s
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s of %s never as wanted; last sample: %+v", service, env, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestUsageOfABusyService(t *testing.T) {
+	f := newFixture(t)
+	st := f.deployUsage(t, "usage/busy")
+	ctx := context.Background()
+
+	first, err := f.d.Usage(ctx, st.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(first.Services); got != 3 || first.Services[0].Service != "burner" {
+		t.Fatalf("usage lists %d services: %+v", got, first.Services)
+	}
+	b1 := first.Services[0]
+	if b1.State != "running" || b1.Health != "none" || !b1.Up() || b1.Uptime(time.Now()) <= 0 {
+		t.Errorf("burner's health: %+v", b1)
+	}
+	if b1.MemoryBytes == 0 || b1.MemoryBytes > 32<<20 {
+		t.Errorf("burner uses %d bytes of memory; want more than 0, within its limit", b1.MemoryBytes)
+	}
+	if b1.MemoryLimitBytes != 32<<20 {
+		t.Errorf("burner's memory limit: %d, want mem_limit 32m (%d)", b1.MemoryLimitBytes, 32<<20)
+	}
+	// It burns CPU: its CPU seconds grow, so its CPU percentage is above 0.
+	b2 := usageOf(t, f.d, st.Env, "burner", func(u dockerhost.ServiceUsage) bool {
+		return u.CPUSeconds > b1.CPUSeconds+0.05
+	})
+	if pct := b2.CPUPercent(b1); pct <= 0 || pct > 100*2+1 {
+		t.Errorf("burner's CPU between samples: %.1f%% (%.2fs -> %.2fs in %s)", pct, b1.CPUSeconds, b2.CPUSeconds, b2.Read.Sub(b1.Read))
+	}
+	// A service without a limit reports the host's memory as its limit.
+	web1 := usageOf(t, f.d, st.Env, "web", func(u dockerhost.ServiceUsage) bool { return u.MemoryBytes > 0 })
+	if web1.MemoryLimitBytes <= 32<<20 {
+		t.Errorf("web's memory limit: %d, want the host's", web1.MemoryLimitBytes)
+	}
+
+	// Traffic to its published port grows both of web's network counters.
+	web, _ := st.Service("web")
+	for range 5 {
+		resp, err := http.Get("http://" + web.Addr() + "/blob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if n != 65536 {
+			t.Fatalf("GET /blob: %s, %d bytes", resp.Status, n)
+		}
+	}
+	web2 := usageOf(t, f.d, st.Env, "web", func(u dockerhost.ServiceUsage) bool {
+		return u.NetworkTxBytes >= web1.NetworkTxBytes+5*65536 && u.NetworkRxBytes > web1.NetworkRxBytes
+	})
+	if rx, tx := web2.NetworkRates(web1); rx <= 0 || tx <= 0 {
+		t.Errorf("web's network rates: rx %.0f B/s, tx %.0f B/s", rx, tx)
+	}
+}
+
+func TestUsageShowsCrashesAndStops(t *testing.T) {
+	f := newFixture(t)
+	st := f.deployUsage(t, "usage/down")
+	ctx := context.Background()
+
+	// The crasher exits every two seconds and Docker restarts it.
+	c := usageOf(t, f.d, st.Env, "crasher", func(u dockerhost.ServiceUsage) bool { return u.RestartCount >= 1 })
+	if c.Service != "crasher" {
+		t.Fatalf("crasher: %+v", c)
+	}
+
+	// A stopped container is down: exited, no resource use.
+	burner, _ := st.Service("burner")
+	timeout := 0
+	if _, err := f.cli.ContainerStop(ctx, burner.Container, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	b := usageOf(t, f.d, st.Env, "burner", func(u dockerhost.ServiceUsage) bool { return u.State == "exited" })
+	if b.Up() || b.Uptime(time.Now()) != 0 || b.CPUSeconds != 0 || b.ExitCode == 0 {
+		t.Errorf("stopped burner: %+v; want down, exit code of SIGKILL, no usage", b)
+	}
+}
