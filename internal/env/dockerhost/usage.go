@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/proxy"
 )
 
 // usageConcurrency bounds the stats requests in flight to the engine at
@@ -71,33 +75,79 @@ func (u ServiceUsage) Uptime(now time.Time) time.Duration {
 // stats sample per container (none for a container that does not run),
 // a few containers at a time. ErrNotFound when env has no container.
 func (d *Deployer) Usage(ctx context.Context, env string) (Usage, error) {
-	st, err := d.Status(ctx, env)
+	if err := proxy.CheckSlug("environment slug", env); err != nil {
+		return Usage{}, err
+	}
+	all, err := d.usage(ctx, envFilter(env), map[string]bool{env: true})
 	if err != nil {
 		return Usage{}, err
 	}
-	out := Usage{Env: env, Services: make([]ServiceUsage, len(st.Services))}
-	errs := make([]error, len(st.Services))
+	u, ok := all[env]
+	if !ok {
+		return Usage{}, fmt.Errorf("environment %s: %w", env, ErrNotFound)
+	}
+	return u, nil
+}
+
+// UsageOf is Usage of several environments with one container listing and
+// one bound on the requests to the engine; environments without a
+// container are not in the answer. Others' containers on a shared engine
+// are not sampled.
+func (d *Deployer) UsageOf(ctx context.Context, envs []string) (map[string]Usage, error) {
+	keep := map[string]bool{}
+	for _, env := range envs {
+		keep[env] = true
+	}
+	return d.usage(ctx, client.Filters{}.Add("label", LabelEnv), keep)
+}
+
+func (d *Deployer) usage(ctx context.Context, f client.Filters, keep map[string]bool) (map[string]Usage, error) {
+	statuses, err := d.list(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	type job struct {
+		env string
+		svc ServiceStatus
+		out ServiceUsage
+		err error
+	}
+	var jobs []*job
+	for env, st := range statuses {
+		if !keep[env] {
+			continue
+		}
+		for _, svc := range st.Services {
+			jobs = append(jobs, &job{env: env, svc: svc})
+		}
+	}
 	sem := make(chan struct{}, usageConcurrency)
 	var wg sync.WaitGroup
-	for i, svc := range st.Services {
+	for _, j := range jobs {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out.Services[i], errs[i] = d.serviceUsage(ctx, svc)
+			j.out, j.err = d.serviceUsage(ctx, j.svc)
 		})
 	}
 	wg.Wait()
-	// A container removed meanwhile (a redeploy) is left out, not an error.
-	kept := out.Services[:0]
-	for i, u := range out.Services {
+	out := map[string]Usage{}
+	for _, j := range jobs {
+		u := out[j.env]
+		u.Env = j.env
 		switch {
-		case errs[i] == nil:
-			kept = append(kept, u)
-		case !cerrdefs.IsNotFound(errs[i]):
-			return Usage{}, fmt.Errorf("usage of %s: service %s: %w", env, st.Services[i].Name, errs[i])
+		case j.err == nil:
+			u.Services = append(u.Services, j.out)
+		case !cerrdefs.IsNotFound(j.err):
+			// A container removed meanwhile (a redeploy) is left out.
+			return nil, fmt.Errorf("usage of %s: service %s: %w", j.env, j.svc.Name, j.err)
 		}
+		out[j.env] = u
 	}
-	out.Services = kept
+	for env, u := range out {
+		slices.SortFunc(u.Services, func(a, b ServiceUsage) int { return strings.Compare(a.Service, b.Service) })
+		out[env] = u
+	}
 	return out, nil
 }
 

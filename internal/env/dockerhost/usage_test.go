@@ -90,6 +90,11 @@ func TestUsageOfABusyService(t *testing.T) {
 	if got := len(first.Services); got != 3 || first.Services[0].Service != "burner" {
 		t.Fatalf("usage lists %d services: %+v", got, first.Services)
 	}
+	// Several environments at once: those without a container are left out.
+	many, err := f.d.UsageOf(ctx, []string{st.Env, "usage-nothing-here"})
+	if err != nil || len(many) != 1 || len(many[st.Env].Services) != 3 {
+		t.Errorf("UsageOf: %+v, %v; want the 3 services of %s only", many, err, st.Env)
+	}
 	b1 := first.Services[0]
 	if b1.State != "running" || b1.Health != "none" || !b1.Up() || b1.Uptime(time.Now()) <= 0 {
 		t.Errorf("burner's health: %+v", b1)
