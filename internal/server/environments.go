@@ -35,6 +35,9 @@ type EnvironmentsConfig struct {
 	// AutoStopTick is how often expired environments are looked for, and
 	// stopping ones moved on (default 30s).
 	AutoStopTick time.Duration `yaml:"auto_stop_tick"`
+	// UsageInterval is how often the services' health and resource use are
+	// sampled (default 15s; docs/usage.md).
+	UsageInterval time.Duration `yaml:"usage_interval"`
 }
 
 // openEnvironments starts the proxy and the deployer.
@@ -99,6 +102,7 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 	}
 	s.Pipes.JobFinished = s.Envs.JobFinished
 	s.Pipes.PipelineDone = s.Envs.PipelineDone
+	s.openUsage()
 	return nil
 }
 
@@ -123,6 +127,7 @@ func (s *Server) environmentsPass(ctx context.Context) {
 func (s *Server) routesEnvironments(mux *http.ServeMux, api func(string, func(*http.Request) (any, error))) {
 	api("GET /api/projects/{project}/environments", s.listEnvironments)
 	api("GET /api/environments/{id}", s.getEnvironment)
+	api("GET /api/projects/{project}/environments/{environment}/usage", s.getEnvironmentUsage)
 	if s.Envs == nil {
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/slipway-cd/slipway/internal/env"
+	"github.com/slipway-cd/slipway/internal/env/usage"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
 	"github.com/slipway-cd/slipway/internal/httpdrain"
 	"github.com/slipway-cd/slipway/internal/joblog"
@@ -189,6 +190,8 @@ type Server struct {
 	// Envs runs review environments (nil unless enabled).
 	Envs  *env.Manager
 	proxy *embedded.Router
+	// usage samples the environments' resource use (nil without Envs).
+	usage *usage.Sampler
 
 	http     *http.Server
 	drain    *httpdrain.Drain
@@ -311,6 +314,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.Envs != nil {
 		// At once too: a restart resumes the stops it left.
 		s.every(loopCtx, s.cfg.Environments.AutoStopTick, true, s.environmentsPass)
+		s.every(loopCtx, s.usageInterval(), true, s.usage.Pass)
 	}
 	s.every(loopCtx, s.cfg.ExpiryTick, false, s.expire)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect(),

@@ -63,6 +63,7 @@ func (s *Server) routesUI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /jobs/{id}", s.uiJob)
 	mux.HandleFunc("GET /jobs/{id}/head", s.uiJobHead)
 	mux.HandleFunc("GET /environments", s.uiEnvironments)
+	mux.HandleFunc("GET /environments/{id}", s.uiEnvironment)
 
 	mux.HandleFunc("GET /ui/login", s.uiLoginForm)
 	csrf := http.NewCrossOriginProtection()

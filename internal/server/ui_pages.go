@@ -320,6 +320,8 @@ type uiEnvRow struct {
 	Deployment *store.Deployment
 	// CanStop: the server runs environments and this one is not stopped.
 	CanStop bool
+	// Usage is its services' health and resource use, last sampled.
+	Usage usageView
 }
 
 func (s *Server) uiEnvironments(w http.ResponseWriter, r *http.Request) {
@@ -337,7 +339,8 @@ func (s *Server) uiEnvironments(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range envs {
-			row := uiEnvRow{Project: p, Env: e, CanStop: s.Envs != nil && (e.State == store.EnvAvailable || e.State == store.EnvStopFailed)}
+			row := uiEnvRow{Project: p, Env: e, CanStop: s.Envs != nil && (e.State == store.EnvAvailable || e.State == store.EnvStopFailed),
+				Usage: s.usageOf(p, e)}
 			if e.LastDeploymentID != nil {
 				if d, err := s.Store.GetDeployment(ctx, *e.LastDeploymentID); err == nil {
 					row.Deployment = &d

@@ -1,0 +1,276 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/env/compose"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
+	"github.com/slipway-cd/slipway/internal/store"
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
+
+// usageCompose: a service that burns CPU under a memory limit, and a web
+// server reached through the proxy.
+const usageCompose = `
+services:
+  burner:
+    image: ${IMAGE}
+    command: ["sh", "-c", "while :; do :; done"]
+    mem_limit: 32m
+  web:
+    image: ${IMAGE}
+    command: ["sh", "-c", "mkdir -p /www && head -c 65536 /dev/zero > /www/blob && exec httpd -f -p 8080 -h /www"]
+    x-slipway:
+      expose: true
+      main: true
+      port: 8080
+`
+
+// usageServer is a real server running environments on the real Docker
+// engine behind its embedded Caddy, sampling every 300ms, with the
+// environment review/usage of project shop deployed from usageCompose.
+func usageServer(t *testing.T) (*Server, store.Environment, dockerhost.Status) {
+	t.Helper()
+	cli := testenv.Docker(t)
+	t.Setenv("DOCKER_HOST", testenv.DockerHost())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyAddr := ln.Addr().String()
+	ln.Close()
+	s := uiServer(t, "", func(c *Config) {
+		c.Environments = EnvironmentsConfig{Enabled: true, Ports: "38040-38999", UsageInterval: 300 * time.Millisecond}
+		c.Environments.Proxy.Listen = proxyAddr
+		c.Environments.Hostnames.Domain = "usage.test"
+	})
+	ctx := context.Background()
+	p := uiProject(t, s, "shop", t.TempDir())
+	e, err := s.Store.UpsertEnvironment(ctx, store.Environment{ProjectID: p.ID, Name: "review/usage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The image comes from the server's registry, so it has a digest.
+	ref := s.Addr() + "/shop/busybox:1"
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: testenv.BusyboxImage(t, cli), Target: ref}); err != nil {
+		t.Fatal(err)
+	}
+	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := push.Wait(ctx); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	def, err := compose.Parse(ctx, "compose.yaml", []byte(usageCompose), map[string]string{"IMAGE": ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := s.Envs.HostKey(p.ID, e.Slug)
+	t.Cleanup(func() {
+		if err := s.Envs.Deployer.Teardown(context.Background(), key); err != nil {
+			t.Error(err)
+		}
+	})
+	st, err := s.Envs.Deployer.Deploy(ctx, dockerhost.Spec{Env: key, HostSlug: e.Slug, Name: e.Name, Services: def.Services})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, e, st
+}
+
+type apiUsage struct {
+	Project     string `json:"project"`
+	Environment string `json:"environment"`
+	State       string `json:"state"`
+	Services    []struct {
+		Service          string  `json:"service"`
+		State            string  `json:"state"`
+		Up               bool    `json:"up"`
+		CPUPercent       float64 `json:"cpu_percent"`
+		CPUSeconds       float64 `json:"cpu_seconds"`
+		MemoryBytes      uint64  `json:"memory_bytes"`
+		MemoryLimitBytes uint64  `json:"memory_limit_bytes"`
+		NetworkRxBytes   uint64  `json:"network_rx_bytes"`
+		NetworkTxBytes   uint64  `json:"network_tx_bytes"`
+		NetworkTxPerSec  float64 `json:"network_tx_bytes_per_second"`
+		History          []any   `json:"history"`
+	} `json:"services"`
+}
+
+// getUsage asks the API for an environment's usage, as the CLI does.
+func getUsage(t *testing.T, s *Server, env string) apiUsage {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/api/projects/shop/environments/" + url.PathEscape(env) + "/usage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var u apiUsage
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&u) != nil {
+		t.Fatalf("GET usage of %s: %s", env, resp.Status)
+	}
+	return u
+}
+
+// waitUsage polls the API until ok holds, with a generous deadline.
+func waitUsage(t *testing.T, s *Server, what string, ok func(apiUsage) bool) apiUsage {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		u := getUsage(t, s, "review/usage")
+		if ok(u) {
+			return u
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never %s: %+v", what, u)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func metricsText(t *testing.T, s *Server) string {
+	t.Helper()
+	resp, err := http.Get(s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestEnvironmentUsageAPIMetricsAndPage: a deployed environment's services
+// show their CPU, memory and network in the API, on /metrics and on its
+// page in Chromium; once it is stopped, its series are gone.
+func TestEnvironmentUsageAPIMetricsAndPage(t *testing.T) {
+	s, e, st := usageServer(t)
+	burnerOf := func(u apiUsage) int {
+		for i, svc := range u.Services {
+			if svc.Service == "burner" {
+				return i
+			}
+		}
+		return -1
+	}
+	u := waitUsage(t, s, "the burner's CPU above 0 with a history", func(u apiUsage) bool {
+		i := burnerOf(u)
+		return i >= 0 && u.Services[i].CPUPercent > 0 && len(u.Services[i].History) >= 2
+	})
+	b := u.Services[burnerOf(u)]
+	if u.Project != "shop" || u.Environment != "review/usage" || u.State != store.EnvAvailable || len(u.Services) != 2 {
+		t.Errorf("usage: %+v", u)
+	}
+	if !b.Up || b.State != "running" || b.MemoryBytes == 0 || b.MemoryLimitBytes != 32<<20 || b.CPUSeconds <= 0 {
+		t.Errorf("burner: %+v; want up, memory in use, its 32 MiB limit, CPU seconds", b)
+	}
+	// The same environment by its slug and by its ID.
+	for _, ref := range []string{e.Slug, fmt.Sprint(e.ID)} {
+		if got := getUsage(t, s, ref); got.Environment != "review/usage" {
+			t.Errorf("usage by %q: %+v", ref, got)
+		}
+	}
+
+	// Traffic through the proxy: web's counters grow.
+	web, _ := st.Service("web")
+	before := u.Services[1-burnerOf(u)]
+	for range 5 {
+		code, body, err := proxytest.Get(http.DefaultClient, "http://"+s.ProxyAddr()+"/blob", web.Host)
+		if err != nil || code != 200 || len(body) != 65536 {
+			t.Fatalf("GET /blob through the proxy: %d, %d bytes, %v", code, len(body), err)
+		}
+	}
+	waitUsage(t, s, "web's network counters grow", func(u apiUsage) bool {
+		w := u.Services[1-burnerOf(u)]
+		return w.NetworkTxBytes >= before.NetworkTxBytes+5*65536 && w.NetworkRxBytes > before.NetworkRxBytes
+	})
+
+	// Prometheus sees the same.
+	series := `{environment="review/usage",project="shop",service="burner"}`
+	m := metricsText(t, s)
+	for _, name := range []string{"slipway_environment_cpu_seconds_total", "slipway_environment_memory_bytes",
+		"slipway_environment_network_receive_bytes_total", "slipway_environment_network_transmit_bytes_total"} {
+		if !strings.Contains(m, name+series+" ") {
+			t.Errorf("/metrics lacks %s%s", name, series)
+		}
+	}
+	if !strings.Contains(m, "slipway_environment_up"+series+" 1") || !strings.Contains(m, `slipway_environment_memory_limit_bytes`+series+" 3.3554432e+07") {
+		t.Errorf("/metrics: burner not up or without its limit:\n%s", grepLines(m, "slipway_environment_"))
+	}
+
+	// Its page in a real browser: each service's health, CPU and memory,
+	// with their lines.
+	tab := uiBrowser(t)
+	uiGo(t, tab, fmt.Sprintf("%s/environments/%d", s.URL(), e.ID))
+	uiPoll(t, tab, "the burner's row", `document.querySelector('tr[data-service="burner"]') !== null`, 10*time.Second)
+	cpu := uiEval[string](t, tab, `document.querySelector('tr[data-service="burner"] td.cpu .value').textContent`)
+	mem := uiEval[string](t, tab, `document.querySelector('tr[data-service="burner"] td.memory').textContent`)
+	health := uiEval[string](t, tab, `document.querySelector('tr[data-service="burner"] .badge').textContent`)
+	var pct float64
+	if _, err := fmt.Sscanf(cpu, "%f%%", &pct); err != nil || pct <= 0 {
+		t.Errorf("burner's CPU on the page: %q", cpu)
+	}
+	if !strings.Contains(mem, "MiB") && !strings.Contains(mem, "KiB") || !strings.Contains(mem, "of 32.0 MiB") {
+		t.Errorf("burner's memory on the page: %q", mem)
+	}
+	if health != "up" {
+		t.Errorf("burner's health on the page: %q", health)
+	}
+	if n := uiEval[int](t, tab, `document.querySelectorAll('tr[data-service="burner"] svg.spark polyline').length`); n != 4 {
+		t.Errorf("%d sparklines for the burner, want 4", n)
+	}
+	if w := uiEval[float64](t, tab, `document.querySelector('tr[data-service="burner"] svg.spark-cpu').getBoundingClientRect().width`); w < 50 {
+		t.Errorf("the CPU sparkline is %v px wide", w)
+	}
+	uiScreenshot(t, tab, uiArtifacts(t), "environment-usage")
+	// The list links to it and sums each service up.
+	uiGo(t, tab, s.URL()+"/environments")
+	summary := uiEval[string](t, tab, `document.querySelector("td.usage-summary").textContent`)
+	if !strings.Contains(summary, "burner") || !strings.Contains(summary, "CPU ") || !strings.Contains(summary, "web") {
+		t.Errorf("environments list's services: %q", summary)
+	}
+
+	// Stopped: its series go from /metrics, the API shows nothing running.
+	if code := uiPost(t, s, fmt.Sprintf("/ui/environments/%d/stop", e.ID), nil).Code; code != http.StatusSeeOther {
+		t.Fatalf("stop: %d", code)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Contains(metricsText(t, s), `environment="review/usage"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("series of the stopped environment still on /metrics:\n%s", grepLines(metricsText(t, s), "review/usage"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if u := getUsage(t, s, "review/usage"); u.State != store.EnvStopped || len(u.Services) != 0 {
+		t.Errorf("usage of the stopped environment: %+v", u)
+	}
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for l := range strings.Lines(text) {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "")
+}
+
+func TestEnvironmentUsageErrors(t *testing.T) {
+	s := uiServer(t, "")
+	if code, body := uiGet(t, s, "/api/projects/shop/environments/x/usage"); code != http.StatusNotFound || !strings.Contains(body, "environments.enabled") {
+		t.Errorf("usage without environments: %d %s", code, body)
+	}
+}
