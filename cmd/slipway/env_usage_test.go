@@ -1,0 +1,50 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// The server's answer, as internal/server's usage test sees it on a real
+// server; here the CLI's request and table are what is tested.
+const usageAnswer = `{"project": "shop", "environment": "review/usage", "state": "available", "sampled_at": "2026-11-25T12:00:00Z",
+ "services": [
+  {"service": "burner", "state": "running", "health": "none", "up": true, "restart_count": 0, "uptime_seconds": 75,
+   "cpu_percent": 97.25, "memory_bytes": 335872, "memory_limit_bytes": 33554432,
+   "network_rx_bytes_per_second": 12, "network_tx_bytes_per_second": 0, "history": []},
+  {"service": "worker", "state": "exited", "health": "unhealthy", "up": false, "restart_count": 3, "uptime_seconds": 0,
+   "cpu_percent": 0, "memory_bytes": 0, "memory_limit_bytes": 0,
+   "network_rx_bytes_per_second": 0, "network_tx_bytes_per_second": 0, "history": []}]}`
+
+func TestEnvUsagePrintsATable(t *testing.T) {
+	var asked string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.URL.EscapedPath()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(usageAnswer))
+	}))
+	defer srv.Close()
+	out, errOut, code := slipway(t, t.TempDir(), "env", "usage", "review/usage", "--project", "shop", "--server", srv.URL)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if asked != "/api/projects/shop/environments/review%2Fusage/usage" {
+		t.Errorf("asked for %s", asked)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^review/usage \(shop\), available, sampled `),
+		regexp.MustCompile(`(?m)^SERVICE\s+STATE\s+HEALTH\s+RESTARTS\s+UPTIME\s+CPU\s+MEMORY\s+LIMIT\s+NET IN\s+NET OUT$`),
+		regexp.MustCompile(`(?m)^burner\s+running\s+none\s+0\s+1m15s\s+97\.2%\s+328\.0KiB\s+32\.0MiB\s+12B/s\s+0B/s$`),
+		regexp.MustCompile(`(?m)^worker\s+exited\s+unhealthy\s+3\s+0s\s+0\.0%`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+	if _, errOut, code := slipway(t, t.TempDir(), "env", "usage", "review/usage", "--server", srv.URL); code == 0 || !strings.Contains(errOut, "--project is required") {
+		t.Errorf("without --project: exit %d, %s", code, errOut)
+	}
+}
