@@ -12,35 +12,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-
-	"github.com/slipway-cd/slipway/internal/env/compose"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost/dockerhosttest"
 	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 	"github.com/slipway-cd/slipway/internal/store"
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
-// usageCompose: a service that burns CPU under a memory limit, and a web
-// server reached through the proxy.
-const usageCompose = `
-services:
-  burner:
-    image: ${IMAGE}
-    command: ["sh", "-c", "while :; do :; done"]
-    mem_limit: 32m
-  web:
-    image: ${IMAGE}
-    command: ["sh", "-c", "mkdir -p /www && head -c 65536 /dev/zero > /www/blob && exec httpd -f -p 8080 -h /www"]
-    x-slipway:
-      expose: true
-      main: true
-      port: 8080
-`
-
 // usageServer is a real server running environments on the real Docker
 // engine behind its embedded Caddy, sampling every 300ms, with the
-// environment review/usage of project shop deployed from usageCompose.
+// environment review/usage of project shop deployed from
+// dockerhosttest.UsageCompose.
 func usageServer(t *testing.T) (*Server, store.Environment, dockerhost.Status) {
 	t.Helper()
 	cli := testenv.Docker(t)
@@ -64,50 +46,39 @@ func usageServer(t *testing.T) (*Server, store.Environment, dockerhost.Status) {
 	}
 	// The image comes from the server's registry, so it has a digest.
 	ref := s.Addr() + "/shop/busybox:1"
-	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: testenv.BusyboxImage(t, cli), Target: ref}); err != nil {
-		t.Fatal(err)
-	}
-	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := push.Wait(ctx); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	def, err := compose.Parse(ctx, "compose.yaml", []byte(usageCompose), map[string]string{"IMAGE": ref})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := s.Envs.HostKey(p.ID, e.Slug)
-	t.Cleanup(func() {
-		if err := s.Envs.Deployer.Teardown(context.Background(), key); err != nil {
-			t.Error(err)
-		}
-	})
-	st, err := s.Envs.Deployer.Deploy(ctx, dockerhost.Spec{Env: key, HostSlug: e.Slug, Name: e.Name, Services: def.Services})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testenv.PushImage(t, cli, testenv.BusyboxImage(t, cli), ref)
+	st := dockerhosttest.DeployUsage(t, s.Envs.Deployer, dockerhost.Spec{Env: s.Envs.HostKey(p.ID, e.Slug), HostSlug: e.Slug, Name: e.Name}, ref)
 	return s, e, st
 }
 
 type apiUsage struct {
-	Project     string `json:"project"`
-	Environment string `json:"environment"`
-	State       string `json:"state"`
-	Services    []struct {
-		Service          string  `json:"service"`
-		State            string  `json:"state"`
-		Up               bool    `json:"up"`
-		CPUPercent       float64 `json:"cpu_percent"`
-		CPUSeconds       float64 `json:"cpu_seconds"`
-		MemoryBytes      uint64  `json:"memory_bytes"`
-		MemoryLimitBytes uint64  `json:"memory_limit_bytes"`
-		NetworkRxBytes   uint64  `json:"network_rx_bytes"`
-		NetworkTxBytes   uint64  `json:"network_tx_bytes"`
-		NetworkTxPerSec  float64 `json:"network_tx_bytes_per_second"`
-		History          []any   `json:"history"`
-	} `json:"services"`
+	Project     string            `json:"project"`
+	Environment string            `json:"environment"`
+	State       string            `json:"state"`
+	Services    []apiServiceUsage `json:"services"`
+}
+
+type apiServiceUsage struct {
+	Service          string  `json:"service"`
+	State            string  `json:"state"`
+	Up               bool    `json:"up"`
+	CPUPercent       float64 `json:"cpu_percent"`
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	MemoryBytes      uint64  `json:"memory_bytes"`
+	MemoryLimitBytes uint64  `json:"memory_limit_bytes"`
+	NetworkRxBytes   uint64  `json:"network_rx_bytes"`
+	NetworkTxBytes   uint64  `json:"network_tx_bytes"`
+	NetworkTxPerSec  float64 `json:"network_tx_bytes_per_second"`
+	History          []any   `json:"history"`
+}
+
+func (u apiUsage) service(name string) (apiServiceUsage, bool) {
+	for _, s := range u.Services {
+		if s.Service == name {
+			return s, true
+		}
+	}
+	return apiServiceUsage{}, false
 }
 
 // getUsage asks the API for an environment's usage, as the CLI does.
@@ -157,20 +128,12 @@ func metricsText(t *testing.T, s *Server) string {
 // page in Chromium; once it is stopped, its series are gone.
 func TestEnvironmentUsageAPIMetricsAndPage(t *testing.T) {
 	s, e, st := usageServer(t)
-	burnerOf := func(u apiUsage) int {
-		for i, svc := range u.Services {
-			if svc.Service == "burner" {
-				return i
-			}
-		}
-		return -1
-	}
 	u := waitUsage(t, s, "the burner's CPU above 0 with a history", func(u apiUsage) bool {
-		i := burnerOf(u)
-		return i >= 0 && u.Services[i].CPUPercent > 0 && len(u.Services[i].History) >= 2
+		b, ok := u.service("burner")
+		return ok && b.CPUPercent > 0 && len(b.History) >= 2
 	})
-	b := u.Services[burnerOf(u)]
-	if u.Project != "shop" || u.Environment != "review/usage" || u.State != store.EnvAvailable || len(u.Services) != 2 {
+	b, _ := u.service("burner")
+	if u.Project != "shop" || u.Environment != "review/usage" || u.State != store.EnvAvailable || len(u.Services) != 3 {
 		t.Errorf("usage: %+v", u)
 	}
 	if !b.Up || b.State != "running" || b.MemoryBytes == 0 || b.MemoryLimitBytes != 32<<20 || b.CPUSeconds <= 0 {
@@ -185,16 +148,16 @@ func TestEnvironmentUsageAPIMetricsAndPage(t *testing.T) {
 
 	// Traffic through the proxy: web's counters grow.
 	web, _ := st.Service("web")
-	before := u.Services[1-burnerOf(u)]
+	before, _ := u.service("web")
 	for range 5 {
 		code, body, err := proxytest.Get(http.DefaultClient, "http://"+s.ProxyAddr()+"/blob", web.Host)
-		if err != nil || code != 200 || len(body) != 65536 {
+		if err != nil || code != 200 || len(body) != dockerhosttest.BlobSize {
 			t.Fatalf("GET /blob through the proxy: %d, %d bytes, %v", code, len(body), err)
 		}
 	}
 	waitUsage(t, s, "web's network counters grow", func(u apiUsage) bool {
-		w := u.Services[1-burnerOf(u)]
-		return w.NetworkTxBytes >= before.NetworkTxBytes+5*65536 && w.NetworkRxBytes > before.NetworkRxBytes
+		w, _ := u.service("web")
+		return w.NetworkTxBytes >= before.NetworkTxBytes+5*dockerhosttest.BlobSize && w.NetworkRxBytes > before.NetworkRxBytes
 	})
 
 	// Prometheus sees the same.

@@ -81,17 +81,7 @@ func image(t testing.TB, cli *client.Client) string {
 		// may go with the first test.
 		_, addr := registrytest.Start(t, nil)
 		ref := addr + "/env-test/busybox:1"
-		ctx := context.Background()
-		if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: bb, Target: ref}); err != nil {
-			t.Fatal(err)
-		}
-		push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := push.Wait(ctx); err != nil {
-			t.Fatalf("push %s: %v", ref, err)
-		}
+		testenv.PushImage(t, cli, bb, ref)
 		imageRef = ref
 	})
 	if imageRef == "" {

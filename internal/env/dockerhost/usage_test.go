@@ -9,47 +9,14 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/slipway-cd/slipway/internal/env/compose"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost/dockerhosttest"
 	"github.com/slipway-cd/slipway/internal/slug"
 )
 
-// usageCompose has a service that burns CPU under a memory limit, a web
-// server to send traffic to, and one that crashes every two seconds.
-const usageCompose = `
-services:
-  burner:
-    image: ${IMAGE}
-    command: ["sh", "-c", "while :; do :; done"]
-    mem_limit: 32m
-  web:
-    image: ${IMAGE}
-    command: ["sh", "-c", "mkdir -p /www && head -c 65536 /dev/zero > /www/blob && exec httpd -f -p 8080 -h /www"]
-    x-slipway:
-      expose: true
-      port: 8080
-  crasher:
-    image: ${IMAGE}
-    command: ["sh", "-c", "sleep 2; exit 3"]
-`
-
 func (f *fixture) deployUsage(t *testing.T, name string) dockerhost.Status {
 	t.Helper()
-	env, err := compose.Parse(context.Background(), "compose.yaml", []byte(usageCompose), map[string]string{"IMAGE": image(t, f.cli)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := dockerhost.Spec{Env: slug.Environment(name), Name: name, Services: env.Services}
-	t.Cleanup(func() {
-		if err := f.d.Teardown(context.Background(), s.Env); err != nil {
-			t.Error(err)
-		}
-	})
-	st, err := f.d.Deploy(context.Background(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return dockerhosttest.DeployUsage(t, f.d, dockerhost.Spec{Env: slug.Environment(name), Name: name}, image(t, f.cli))
 }
 
 // usageOf samples env until ok holds for its service, or fails after a
@@ -127,12 +94,12 @@ func TestUsageOfABusyService(t *testing.T) {
 		}
 		n, _ := io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if n != 65536 {
+		if n != dockerhosttest.BlobSize {
 			t.Fatalf("GET /blob: %s, %d bytes", resp.Status, n)
 		}
 	}
 	web2 := usageOf(t, f.d, st.Env, "web", func(u dockerhost.ServiceUsage) bool {
-		return u.NetworkTxBytes >= web1.NetworkTxBytes+5*65536 && u.NetworkRxBytes > web1.NetworkRxBytes
+		return u.NetworkTxBytes >= web1.NetworkTxBytes+5*dockerhosttest.BlobSize && u.NetworkRxBytes > web1.NetworkRxBytes
 	})
 	if rx, tx := web2.NetworkRates(web1); rx <= 0 || tx <= 0 {
 		t.Errorf("web's network rates: rx %.0f B/s, tx %.0f B/s", rx, tx)
