@@ -71,6 +71,13 @@ func exampleRepo(t *testing.T, branch string, edit func(ci string) string) strin
 // behind the embedded Caddy; jobs find `slipway` on their PATH.
 func reviewServer(t testing.TB, extra string) (*serverProc, string) {
 	t.Helper()
+	return reviewServerWith(t, "", extra)
+}
+
+// reviewServerWith is reviewServer with more environments settings
+// (envExtra: YAML lines indented by two spaces).
+func reviewServerWith(t testing.TB, envExtra, extra string) (*serverProc, string) {
+	t.Helper()
 	testenv.Docker(t)
 	t.Setenv("DOCKER_HOST", testenv.DockerHost())
 	t.Setenv("PATH", filepath.Dir(slipwayBin)+":"+os.Getenv("PATH"))
@@ -87,7 +94,7 @@ environments:
     domain: review.example.com
   ports: 18040-18999
   auto_stop_tick: 500ms
-%s`, proxyAddr, extra)), 0o644)
+%s%s`, proxyAddr, envExtra, extra)), 0o644)
 	return startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "data"), config), proxyAddr
 }
 

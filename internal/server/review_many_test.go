@@ -99,8 +99,15 @@ func webProjectPipeline(t testing.TB, pipelineFile string) (*serverProc, string,
 
 func webProjectFiles(t testing.TB, pipelineFile string, images int) (*serverProc, string, string) {
 	t.Helper()
-	repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": pipelineFile, "compose.yaml": webCompose})
-	s, proxyAddr := reviewServer(t, "")
+	return webProjectWith(t, pipelineFile, webCompose, "", images)
+}
+
+// webProjectWith is webProjectFiles with a Compose file and environments
+// settings (see reviewServerWith) of its own.
+func webProjectWith(t testing.TB, pipelineFile, composeFile, envExtra string, images int) (*serverProc, string, string) {
+	t.Helper()
+	repo, sha := gitRepo(t, map[string]string{".gitlab-ci.yml": pipelineFile, "compose.yaml": composeFile})
+	s, proxyAddr := reviewServerWith(t, envExtra, "")
 	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
 		t.Fatal(code)
 	}
