@@ -2,6 +2,7 @@ package dockerhost_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -9,9 +10,12 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/slipway-cd/slipway/internal/env/compose"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost/dockerhosttest"
+	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 func (f *fixture) deployUsage(t *testing.T, name string) dockerhost.Status {
@@ -126,5 +130,34 @@ func TestUsageShowsCrashesAndStops(t *testing.T) {
 	b := usageOf(t, f.d, st.Env, "burner", func(u dockerhost.ServiceUsage) bool { return u.State == "exited" })
 	if b.Up() || b.Uptime(time.Now()) != 0 || b.CPUSeconds != 0 || b.ExitCode == 0 {
 		t.Errorf("stopped burner: %+v; want down, exit code of SIGKILL, no usage", b)
+	}
+}
+
+func TestUsageReportsDockerHealthChecks(t *testing.T) {
+	f := newFixture(t)
+	base := testenv.BusyboxImage(t, f.cli)
+	_, registry := registrytest.Start(t, nil)
+	spec := dockerhost.Spec{Env: "usage-health"}
+	// Images whose HEALTHCHECK passes and fails; pushed, to be pinned.
+	for check, service := range map[string]string{"true": "healthy", "false": "unhealthy"} {
+		tag := "slipway-test/health-" + check
+		testenv.BuildImage(t, f.cli, tag, fmt.Sprintf("FROM %s\nHEALTHCHECK --interval=1s --timeout=5s --retries=1 CMD [%q]\n", base, check))
+		ref := registry + "/usage/health-" + check + ":1"
+		testenv.PushImage(t, f.cli, tag, ref)
+		spec.Services = append(spec.Services, compose.Service{Name: service, Image: ref, Command: []string{"sleep", "3600"}})
+	}
+	t.Cleanup(func() {
+		if err := f.d.Teardown(context.Background(), spec.Env); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := f.d.Deploy(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if u := usageOf(t, f.d, spec.Env, "healthy", func(u dockerhost.ServiceUsage) bool { return u.Health != "starting" }); u.Health != "healthy" || !u.Up() {
+		t.Errorf("service with a passing health check: %+v", u)
+	}
+	if u := usageOf(t, f.d, spec.Env, "unhealthy", func(u dockerhost.ServiceUsage) bool { return u.Health != "starting" }); u.Health != "unhealthy" || u.Up() || u.State != "running" {
+		t.Errorf("service with a failing health check: %+v; want running but unhealthy, not up", u)
 	}
 }
