@@ -43,6 +43,9 @@ type EnvironmentsConfig struct {
 // openEnvironments starts the proxy and the deployer.
 func (s *Server) openEnvironments(ctx context.Context) error {
 	ec := s.cfg.Environments
+	if err := ec.checkUsageInterval(); err != nil {
+		return err
+	}
 	if ec.Hostnames.Domain == "" {
 		ec.Hostnames.Domain = "localhost"
 	}

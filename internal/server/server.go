@@ -314,7 +314,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.Envs != nil {
 		// At once too: a restart resumes the stops it left.
 		s.every(loopCtx, s.cfg.Environments.AutoStopTick, true, s.environmentsPass)
-		s.every(loopCtx, s.usageInterval(), true, s.usage.Pass)
+		s.every(loopCtx, s.usageInterval(), true, s.usagePass)
 	}
 	s.every(loopCtx, s.cfg.ExpiryTick, false, s.expire)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect(),

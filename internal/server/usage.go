@@ -18,11 +18,27 @@ import (
 // environments.usage_interval is not set.
 const defaultUsageInterval = 15 * time.Second
 
+// checkUsageInterval refuses a negative environments.usage_interval.
+func (c EnvironmentsConfig) checkUsageInterval() error {
+	if c.UsageInterval < 0 {
+		return fmt.Errorf("environments.usage_interval %s: want a positive duration", c.UsageInterval)
+	}
+	return nil
+}
+
 // openUsage prepares the sampler of the environments' resource use and
-// its Prometheus series; Start runs its passes.
+// its Prometheus series; Start runs its passes (usagePass).
 func (s *Server) openUsage() {
 	s.usage = &usage.Sampler{Reader: s.Envs.Deployer, Targets: s.usageTargets, Logger: s.log}
 	s.registry.MustRegister(s.usage.Collector())
+}
+
+// usagePass samples the environments once; an engine that does not answer
+// in time only delays the numbers until the next pass.
+func (s *Server) usagePass(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, max(s.usageInterval(), 10*time.Second))
+	defer cancel()
+	s.usage.Pass(ctx)
 }
 
 // usageInterval is environments.usage_interval or its default.

@@ -38,17 +38,16 @@ func TestEnvironmentUsageThroughAPipeline(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out := cli("env", "usage", name, "--project", "shop")
-		if m := burnerRow.FindStringSubmatch(out); m != nil {
+		// The deploy job may still start the other services.
+		m := burnerRow.FindStringSubmatch(out)
+		if m != nil && strings.Contains(out, "\nweb ") && strings.Contains(out, "\ncrasher ") {
 			if pct, _ := strconv.ParseFloat(m[1], 64); pct > 0 {
-				if !strings.Contains(out, "web ") || !strings.Contains(out, "crasher ") {
-					t.Errorf("env usage lacks a service:\n%s", out)
-				}
 				t.Logf("slipway env usage:\n%s", out)
 				break
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("env usage never showed the burner busy:\n%s", out)
+			t.Fatalf("env usage never showed the three services, the burner busy:\n%s", out)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -236,4 +236,8 @@ func TestEnvironmentUsageErrors(t *testing.T) {
 	if code, body := uiGet(t, s, "/api/projects/shop/environments/x/usage"); code != http.StatusNotFound || !strings.Contains(body, "environments.enabled") {
 		t.Errorf("usage without environments: %d %s", code, body)
 	}
+	cfg := Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Environments: EnvironmentsConfig{Enabled: true, UsageInterval: -time.Second}}
+	if _, err := New(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "environments.usage_interval -1s") {
+		t.Errorf("a negative usage_interval: %v", err)
+	}
 }
