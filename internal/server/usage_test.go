@@ -201,9 +201,10 @@ func TestEnvironmentUsageAPIMetricsAndPage(t *testing.T) {
 	// The list links to it and sums each service up.
 	uiGo(t, tab, s.URL()+"/environments")
 	summary := uiEval[string](t, tab, `document.querySelector("td.usage-summary").textContent`)
-	if !strings.Contains(summary, "burner") || !strings.Contains(summary, "CPU ") || !strings.Contains(summary, "web") {
+	if !strings.Contains(summary, "burner") || !strings.Contains(summary, "CPU ") || !strings.Contains(summary, "/s out") || !strings.Contains(summary, "web") {
 		t.Errorf("environments list's services: %q", summary)
 	}
+	uiScreenshot(t, tab, uiArtifacts(t), "environments")
 
 	// Stopped: its series go from /metrics, the API shows nothing running.
 	if code := uiPost(t, s, fmt.Sprintf("/ui/environments/%d/stop", e.ID), nil).Code; code != http.StatusSeeOther {

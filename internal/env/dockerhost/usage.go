@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -138,15 +136,12 @@ func (d *Deployer) usage(ctx context.Context, f client.Filters, keep map[string]
 		switch {
 		case j.err == nil:
 			u.Services = append(u.Services, j.out)
-		case !cerrdefs.IsNotFound(j.err):
-			// A container removed meanwhile (a redeploy) is left out.
+		case cerrdefs.IsNotFound(j.err):
+			// Removed meanwhile (a redeploy's old generation): left out.
+		default:
 			return nil, fmt.Errorf("usage of %s: service %s: %w", j.env, j.svc.Name, j.err)
 		}
-		out[j.env] = u
-	}
-	for env, u := range out {
-		slices.SortFunc(u.Services, func(a, b ServiceUsage) int { return strings.Compare(a.Service, b.Service) })
-		out[env] = u
+		out[j.env] = u // services stay in the listing's order, by name
 	}
 	return out, nil
 }
