@@ -237,6 +237,21 @@ func TestEnvironmentUsageErrors(t *testing.T) {
 	if code, body := uiGet(t, s, "/api/projects/shop/environments/x/usage"); code != http.StatusNotFound || !strings.Contains(body, "environments.enabled") {
 		t.Errorf("usage without environments: %d %s", code, body)
 	}
+	// The page of an environment named like an attack escapes its name.
+	p := uiProject(t, s, "shop", t.TempDir())
+	e, err := s.Store.UpsertEnvironment(context.Background(), store.Environment{ProjectID: p.ID, Name: "review/" + hostile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := uiGet(t, s, fmt.Sprintf("/environments/%d", e.ID))
+	if code != 200 {
+		t.Fatalf("GET /environments/%d: %d", e.ID, code)
+	}
+	must(t, "environment", body, "review/&lt;script&gt;", "This server does not run environments.")
+	mustNot(t, "environment", body, hostile)
+	if code, _ := uiGet(t, s, "/environments/999"); code != http.StatusNotFound {
+		t.Errorf("a missing environment's page: %d", code)
+	}
 	cfg := Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Environments: EnvironmentsConfig{Enabled: true, UsageInterval: -time.Second}}
 	if _, err := New(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "environments.usage_interval -1s") {
 		t.Errorf("a negative usage_interval: %v", err)
