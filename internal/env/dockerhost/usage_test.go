@@ -161,3 +161,24 @@ func TestUsageReportsDockerHealthChecks(t *testing.T) {
 		t.Errorf("service with a failing health check: %+v; want running but unhealthy, not up", u)
 	}
 }
+
+// BenchmarkUsageOf is a sampler pass over four environments of three
+// services each. The engine answers stats once a second, so a pass takes
+// about a second when its requests are in flight together, not one per
+// usageConcurrency containers.
+func BenchmarkUsageOf(b *testing.B) {
+	f := newFixture(b)
+	var envs []string
+	for i := range 4 {
+		spec := dockerhost.Spec{Env: fmt.Sprintf("usage-bench-%d", i), Name: fmt.Sprintf("usage/bench-%d", i)}
+		dockerhosttest.DeployUsage(b, f.d, spec, image(b, f.cli))
+		envs = append(envs, spec.Env)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		all, err := f.d.UsageOf(ctx, envs)
+		if err != nil || len(all) != len(envs) {
+			b.Fatalf("UsageOf: %+v, %v", all, err)
+		}
+	}
+}

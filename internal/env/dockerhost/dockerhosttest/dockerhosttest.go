@@ -36,7 +36,7 @@ const BlobSize = 65536
 
 // DeployUsage deploys UsageCompose with image (pinned by digest, so from a
 // registry) as spec's environment, and tears it down when the test ends.
-func DeployUsage(t *testing.T, d *dockerhost.Deployer, spec dockerhost.Spec, image string) dockerhost.Status {
+func DeployUsage(t testing.TB, d *dockerhost.Deployer, spec dockerhost.Spec, image string) dockerhost.Status {
 	t.Helper()
 	def, err := compose.Parse(context.Background(), "compose.yaml", []byte(UsageCompose), map[string]string{"IMAGE": image})
 	if err != nil {
