@@ -300,12 +300,39 @@ func (d *Deployer) pin(ctx context.Context, image string) (string, error) {
 	return "", fmt.Errorf("image %s: no digest from its registry (push it, or name it as repo@sha256:...)", image)
 }
 
+// Resolve returns image pinned by digest, as Deploy would run it, and the
+// ID of that image. Unlike Deploy, it pulls a tag even when the engine has
+// it, so a tag pushed again resolves to its new digest.
+func (d *Deployer) Resolve(ctx context.Context, image string) (pinned, id string, err error) {
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return "", "", fmt.Errorf("image %q: %w", image, err)
+	}
+	if _, ok := named.(reference.Digested); !ok {
+		if err := d.pull(ctx, reference.FamiliarString(reference.TagNameOnly(named))); err != nil {
+			return "", "", err
+		}
+	}
+	if pinned, err = d.pin(ctx, image); err != nil {
+		return "", "", err
+	}
+	insp, err := d.opts.Client.ImageInspect(ctx, pinned)
+	if err != nil {
+		return "", "", fmt.Errorf("image %s: %w", pinned, err)
+	}
+	return pinned, insp.ID, nil
+}
+
 func (d *Deployer) ensureImage(ctx context.Context, ref string) error {
 	if _, err := d.opts.Client.ImageInspect(ctx, ref); err == nil {
 		return nil
 	} else if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("image %s: %w", ref, err)
 	}
+	return d.pull(ctx, ref)
+}
+
+func (d *Deployer) pull(ctx context.Context, ref string) error {
 	auth := ""
 	if d.opts.PullAuth != nil {
 		auth = d.opts.PullAuth(ref)

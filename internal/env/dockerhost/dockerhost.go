@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -95,6 +96,9 @@ type Spec struct {
 	Vars map[string]string
 	// Files are written into every container, next to each service's own.
 	Files []compose.File
+	// Labels go on every container, network and volume, next to
+	// Slipway's own (which win), for the caller to find its objects again.
+	Labels map[string]string
 }
 
 // Status is an environment as Docker shows it.
@@ -103,6 +107,9 @@ type Status struct {
 	Name       string
 	Generation int
 	Services   []ServiceStatus
+	// Leftovers counts containers of older generations still there: a
+	// deploy was interrupted before it removed them.
+	Leftovers int
 }
 
 // ServiceStatus is one container of the current generation.
@@ -116,6 +123,10 @@ type ServiceStatus struct {
 	Port int
 	// Host is the hostname in the proxy, "" without one.
 	Host string
+	// ImageID is the ID of the image the container runs.
+	ImageID string
+	// Labels are the container's labels.
+	Labels map[string]string
 }
 
 // Addr is the loopback address of an exposed service, "" otherwise.
@@ -256,7 +267,11 @@ func envFilter(env string) client.Filters {
 
 // labels of an object of env.
 func labels(spec Spec, extra ...string) map[string]string {
-	l := map[string]string{LabelEnv: spec.Env}
+	l := maps.Clone(spec.Labels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	l[LabelEnv] = spec.Env
 	if spec.Name != "" {
 		l[LabelEnvName] = spec.Name
 	}

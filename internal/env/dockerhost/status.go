@@ -65,6 +65,7 @@ func (d *Deployer) list(ctx context.Context, f client.Filters) (map[string]Statu
 		}
 		for _, c := range cs {
 			if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g != st.Generation {
+				st.Leftovers++
 				continue
 			}
 			st.Name = c.Labels[LabelEnvName]
@@ -80,6 +81,8 @@ func (d *Deployer) list(ctx context.Context, f client.Filters) (map[string]Statu
 				State:     string(c.State),
 				Port:      port,
 				Host:      c.Labels[LabelHost],
+				ImageID:   c.ImageID,
+				Labels:    c.Labels,
 			})
 		}
 		sortedServices(st.Services)
