@@ -1,0 +1,200 @@
+// Package gitops reconciles git repositories of desired state onto a
+// Docker host: each deployment is a folder of a source repository holding
+// one folder per app with a compose.yaml, and a pass makes the host run
+// exactly those apps, with images pinned by digest.
+//
+// A pass is level-based: it compares what the commit asks for with what
+// Docker shows (labels on the containers carry the deployment, the app,
+// the hash of the desired spec and the commit), so it is idempotent and a
+// restarted controller, even one killed mid-deploy, converges without
+// redeploying what already runs. Deploys go through internal/env/dockerhost.
+package gitops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/notify"
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
+)
+
+// Labels on every container, network and volume of a GitOps app, next to
+// dockerhost's.
+const (
+	LabelDeployment = "slipway.gitops.deployment"
+	LabelApp        = "slipway.gitops.app"
+	// LabelSpec is the hash of the desired spec the containers were made
+	// from: a pass compares it with the commit's.
+	LabelSpec = "slipway.gitops.spec"
+	// LabelRevision is the commit the containers were deployed from.
+	LabelRevision = "slipway.gitops.revision"
+)
+
+// ComposeFile is the file each app folder holds.
+const ComposeFile = "compose.yaml"
+
+// Options configure a Controller.
+type Options struct {
+	Config *Config
+	// StateDir holds the mirrors, the checkouts and the status files.
+	StateDir string
+	// Deployer runs the apps on the Docker host.
+	Deployer *dockerhost.Deployer
+	// Getenv reads credentials and notification secrets; os.Getenv when
+	// nil.
+	Getenv func(string) string
+	// HTTPClient sends notifications; http.DefaultClient when nil.
+	HTTPClient *http.Client
+	// Notify tunes the notification dispatcher (retries, timeouts).
+	Notify notify.Options
+	Logger *slog.Logger
+}
+
+// Controller reconciles the deployments of one config.
+type Controller struct {
+	opts    Options
+	log     *slog.Logger
+	getenv  func(string) string
+	mirrors *mirror.Mirrors
+	// dispatchers send each deployment's notifications to its targets.
+	dispatchers map[string]*notify.Dispatcher
+}
+
+// New checks the options and builds the notification targets, so a
+// missing secret fails at start.
+func New(opts Options) (*Controller, error) {
+	if opts.Config == nil || opts.Deployer == nil || opts.StateDir == "" {
+		return nil, errors.New("gitops: Config, Deployer and StateDir are required")
+	}
+	c := &Controller{opts: opts, log: opts.Logger, getenv: opts.Getenv}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.getenv == nil {
+		c.getenv = os.Getenv
+	}
+	c.mirrors = &mirror.Mirrors{Dir: filepath.Join(opts.StateDir, "mirrors")}
+	c.dispatchers = map[string]*notify.Dispatcher{}
+	for _, dep := range opts.Config.Deployments {
+		targets, err := dep.Notify.Targets(c.getenv, opts.HTTPClient)
+		if err != nil {
+			c.closeDispatchers(context.Background())
+			return nil, fmt.Errorf("%s: deployment %s: %w", opts.Config.File, dep.Name, err)
+		}
+		if len(targets) == 0 {
+			continue
+		}
+		for i := range targets {
+			if len(dep.Notify[i].Events) == 0 {
+				// notify's defaults are about pipelines: GitOps sends all.
+				targets[i].Events = nil
+			}
+		}
+		nopts := opts.Notify
+		if nopts.Logger == nil {
+			nopts.Logger = c.log
+		}
+		c.dispatchers[dep.Name] = notify.NewDispatcher(targets, nopts)
+	}
+	return c, nil
+}
+
+// Close delivers the queued notifications, waiting until ctx ends.
+func (c *Controller) Close(ctx context.Context) error {
+	return c.closeDispatchers(ctx)
+}
+
+func (c *Controller) closeDispatchers(ctx context.Context) error {
+	var errs []error
+	for _, d := range c.dispatchers {
+		errs = append(errs, d.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// ReconcileAll fetches every source once and reconciles every deployment,
+// returning their statuses; the error names the deployments not Ready.
+func (c *Controller) ReconcileAll(ctx context.Context) ([]DeploymentStatus, error) {
+	arts := map[string]Artifact{}
+	errs := map[string]error{}
+	for _, s := range c.opts.Config.Sources {
+		arts[s.Name], errs[s.Name] = c.fetch(ctx, s)
+	}
+	var out []DeploymentStatus
+	var failed []error
+	for _, dep := range c.opts.Config.Deployments {
+		st := c.reconcileDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
+		out = append(out, st)
+		if st.Condition != Ready {
+			failed = append(failed, fmt.Errorf("deployment %s: %s: %s", st.Name, st.Reason, st.Message))
+		}
+	}
+	return out, errors.Join(failed...)
+}
+
+// Run reconciles until ctx ends: each source is fetched at its interval,
+// each deployment reconciled at its own and as soon as its source has a
+// new commit.
+func (c *Controller) Run(ctx context.Context) error {
+	cfg := c.opts.Config
+	nextFetch := map[string]time.Time{}
+	nextSync := map[string]time.Time{}
+	arts := map[string]Artifact{}
+	errs := map[string]error{}
+	for ctx.Err() == nil {
+		now := time.Now()
+		for _, s := range cfg.Sources {
+			if now.Before(nextFetch[s.Name]) {
+				continue
+			}
+			art, err := c.fetch(ctx, s)
+			if art.Revision != arts[s.Name].Revision || (err == nil) != (errs[s.Name] == nil) {
+				for _, dep := range cfg.Deployments {
+					if dep.Source == s.Name {
+						delete(nextSync, dep.Name)
+					}
+				}
+			}
+			if err != nil {
+				c.log.Error("gitops: fetch failed", "source", s.Name, "err", err)
+			}
+			arts[s.Name], errs[s.Name] = art, err
+			nextFetch[s.Name] = now.Add(s.Interval)
+		}
+		for _, dep := range cfg.Deployments {
+			if now.Before(nextSync[dep.Name]) {
+				continue
+			}
+			c.reconcileDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
+			nextSync[dep.Name] = time.Now().Add(dep.Interval)
+		}
+		next := time.Now().Add(time.Hour)
+		for _, t := range nextFetch {
+			next = earliest(next, t)
+		}
+		for _, t := range nextSync {
+			next = earliest(next, t)
+		}
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+	return ctx.Err()
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

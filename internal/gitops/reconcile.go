@@ -1,0 +1,413 @@
+package gitops
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/env/compose"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/slug"
+)
+
+// reconcileDeployment makes the host run the apps of dep at art's commit,
+// saves the status and returns it. A failing app never stops the others.
+func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, art Artifact, fetchErr error) DeploymentStatus {
+	prev := c.previousStatus(dep.Name)
+	st := DeploymentStatus{Name: dep.Name, Source: dep.Source, ObservedRevision: art.Revision, AppliedRevision: prev.AppliedRevision}
+	log := c.log.With("deployment", dep.Name, "revision", short(art.Revision))
+	stall := func(reason string, err error) DeploymentStatus {
+		// The apps keep running as they were: nothing is known to change.
+		st.Condition, st.Reason, st.Message = Stalled, reason, err.Error()
+		st.Apps = prev.Apps
+		log.Error("gitops: deployment stalled", "reason", reason, "err", err)
+		c.save(st)
+		return st
+	}
+	if fetchErr != nil {
+		st.ObservedRevision = prev.ObservedRevision
+		return stall(ReasonSourceFailed, fetchErr)
+	}
+	root, err := art.export(ctx, c.checkoutDir(art), dep.Path)
+	if err != nil {
+		return stall(ReasonSourceFailed, err)
+	}
+	apps, err := appFolders(root)
+	if err != nil {
+		return stall(ReasonSourceFailed, err)
+	}
+	running, err := c.running(ctx, dep.Name)
+	if err != nil {
+		return stall(ReasonDeployFailed, err)
+	}
+
+	st.Condition, st.Reason = Reconciling, ReasonProgressing
+	st.Apps = make([]AppStatus, len(apps))
+	for i, app := range apps {
+		st.Apps[i] = AppStatus{Name: app, Condition: Reconciling, Reason: ReasonProgressing, ObservedRevision: art.Revision}
+	}
+	envs := map[string]string{} // env slug -> app, to refuse two folders with one slug
+	for i, app := range apps {
+		old, hadOld := prev.App(app)
+		a := c.reconcileApp(ctx, dep, art, root, app, running[app], old.AppliedRevision != "", envs, &st, i)
+		if a.Condition == Stalled && hadOld && old.Condition == Stalled && old.Message == a.Message {
+			a.Changed = false // the same failure again: no new notification
+		}
+		st.Apps[i] = a
+		c.report(dep, art, a)
+	}
+	for _, app := range slices.Sorted(maps.Keys(running)) {
+		if slices.Contains(apps, app) {
+			continue
+		}
+		a := c.removed(ctx, dep, running[app])
+		st.Apps = append(st.Apps, a)
+		c.report(dep, art, a)
+	}
+
+	var failed []string
+	for _, a := range st.Apps {
+		if a.Condition != Ready {
+			failed = append(failed, a.Name)
+		}
+	}
+	if len(failed) == 0 {
+		st.Condition, st.Reason, st.AppliedRevision = Ready, ReasonUpToDate, art.Revision
+		st.Message = fmt.Sprintf("%d apps at %s", len(apps), short(art.Revision))
+		if len(apps) == 1 {
+			st.Message = "1 app at " + short(art.Revision)
+		}
+	} else {
+		st.Condition, st.Reason = Stalled, ReasonDeployFailed
+		st.Message = fmt.Sprintf("%d of %d apps failed: %s", len(failed), len(st.Apps), strings.Join(failed, ", "))
+	}
+	c.save(st)
+	c.cleanCheckouts(art)
+	return st
+}
+
+// reconcileApp brings one app to its desired spec. st (with the app at
+// index i) is saved as Reconciling before a deploy, so a crash shows.
+//
+// wasApplied tells that the last saved status had the app running: when
+// no container is left, someone removed them all (drift).
+func (c *Controller) reconcileApp(ctx context.Context, dep Deployment, art Artifact, root, app string, cur *dockerhost.Status, wasApplied bool, envs map[string]string, st *DeploymentStatus, i int) AppStatus {
+	a := AppStatus{Name: app, ObservedRevision: art.Revision}
+	if cur != nil {
+		a.Env = cur.Env
+		a.AppliedRevision = revisionOf(*cur)
+		a.Services = services(*cur)
+	}
+	log := c.log.With("deployment", dep.Name, "app", app, "revision", short(art.Revision))
+	fail := func(reason string, err error) AppStatus {
+		a.Condition, a.Reason, a.Message, a.Changed = Stalled, reason, err.Error(), true
+		log.Error("gitops: app failed", "reason", reason, "err", err)
+		return a
+	}
+
+	env := envSlug(dep.Name, app)
+	if env == "" || slug.Ref(app) == "" {
+		return fail(ReasonInvalid, fmt.Errorf("app folder %q: the name gives no slug (use letters and digits)", app))
+	}
+	if other, ok := envs[env]; ok {
+		return fail(ReasonInvalid, fmt.Errorf("app folders %q and %q give the same name %s; rename one", other, app, env))
+	}
+	envs[env] = app
+	a.Env = env
+	if cur == nil {
+		if err := c.checkFree(ctx, env); err != nil {
+			return fail(ReasonInvalid, err)
+		}
+	}
+
+	spec, ids, err := c.desired(ctx, dep, art, root, app, env)
+	if err != nil {
+		var invalid *invalidError
+		if errors.As(err, &invalid) {
+			return fail(ReasonInvalid, err)
+		}
+		return fail(ReasonDeployFailed, err)
+	}
+	a.Spec = spec.Labels[LabelSpec]
+
+	reason, why := ReasonCreated, "first deploy"
+	if wasApplied {
+		reason, why = ReasonDriftCorrected, "drift: no container of the app is left"
+	}
+	if cur != nil {
+		reason, why = compare(*cur, spec, ids)
+	}
+	if reason == ReasonUpToDate {
+		a.Condition, a.Reason, a.Message = Ready, ReasonUpToDate, "running as "+short(art.Revision)+" asks"
+		a.AppliedRevision = art.Revision
+		log.Debug("gitops: app up to date")
+		return a
+	}
+
+	log.Info("gitops: deploying", "reason", reason, "why", why)
+	st.Apps[i] = AppStatus{Name: app, Env: env, Condition: Reconciling, Reason: ReasonProgressing, Message: why,
+		ObservedRevision: art.Revision, AppliedRevision: a.AppliedRevision, Services: a.Services}
+	c.save(*st)
+	got, err := c.opts.Deployer.Deploy(ctx, spec)
+	if err != nil {
+		return fail(ReasonDeployFailed, err)
+	}
+	a.Condition, a.Reason, a.Message, a.Changed = Ready, reason, why, true
+	a.AppliedRevision = art.Revision
+	a.Services = services(got)
+	log.Info("gitops: applied", "reason", reason, "generation", got.Generation)
+	return a
+}
+
+// removed handles an app that runs but left the source.
+func (c *Controller) removed(ctx context.Context, dep Deployment, cur *dockerhost.Status) AppStatus {
+	app := appOf(*cur)
+	a := AppStatus{Name: app, Env: cur.Env, AppliedRevision: revisionOf(*cur), Services: services(*cur)}
+	log := c.log.With("deployment", dep.Name, "app", app)
+	if !dep.Prune {
+		a.Condition, a.Reason, a.Message = Ready, ReasonOrphaned, "its folder left the source; kept running (prune: false)"
+		log.Info("gitops: app orphaned, kept (prune: false)")
+		return a
+	}
+	if err := c.opts.Deployer.Teardown(ctx, cur.Env); err != nil {
+		a.Condition, a.Reason, a.Message, a.Changed = Stalled, ReasonDeployFailed, "prune: "+err.Error(), true
+		log.Error("gitops: prune failed", "err", err)
+		return a
+	}
+	a.Condition, a.Reason, a.Message, a.Changed = Ready, ReasonPruned, "its folder left the source; removed", true
+	a.Services = nil
+	log.Info("gitops: app pruned")
+	return a
+}
+
+// invalidError is a mistake in the app's files, not a failure of the host.
+type invalidError struct{ err error }
+
+func (e *invalidError) Error() string { return e.err.Error() }
+func (e *invalidError) Unwrap() error { return e.err }
+
+// desired reads the app's compose.yaml at the commit and pins its images:
+// the spec to run, with the hash of what makes it, and the image ID of each
+// service.
+func (c *Controller) desired(ctx context.Context, dep Deployment, art Artifact, root, app, env string) (dockerhost.Spec, map[string]string, error) {
+	file := filepath.Join(root, app, ComposeFile)
+	rel := filepath.ToSlash(filepath.Join(dep.Path, app, ComposeFile))
+	content, err := os.ReadFile(file)
+	if err != nil {
+		return dockerhost.Spec{}, nil, &invalidError{fmt.Errorf("%s: %w", rel, errors.Unwrap(err))}
+	}
+	parsed, err := compose.Parse(ctx, file, content, nil)
+	if err != nil {
+		// Errors name the checkout's file: show the repository's.
+		return dockerhost.Spec{}, nil, &invalidError{relocated{strings.ReplaceAll(err.Error(), file, rel), err}}
+	}
+	ids := map[string]string{}
+	for i, svc := range parsed.Services {
+		pinned, id, err := c.opts.Deployer.Resolve(ctx, svc.Image)
+		if err != nil {
+			return dockerhost.Spec{}, nil, fmt.Errorf("%s: services.%s: %w", rel, svc.Name, err)
+		}
+		parsed.Services[i].Image = pinned
+		ids[svc.Name] = id
+	}
+	hash, err := specHash(parsed.Services)
+	if err != nil {
+		return dockerhost.Spec{}, nil, err
+	}
+	return dockerhost.Spec{
+		Env:      env,
+		Name:     dep.Name + "/" + app,
+		Services: parsed.Services,
+		Labels:   map[string]string{LabelDeployment: dep.Name, LabelApp: app, LabelSpec: hash, LabelRevision: art.Revision},
+	}, ids, nil
+}
+
+// relocated is an error whose message names another path.
+type relocated struct {
+	msg string
+	err error
+}
+
+func (e relocated) Error() string { return e.msg }
+func (e relocated) Unwrap() error { return e.err }
+
+// specHash identifies what a deploy makes of the services; images are
+// pinned, so a tag moved to another digest changes it.
+func specHash(services []compose.Service) (string, error) {
+	b, err := json.Marshal(services)
+	if err != nil {
+		return "", fmt.Errorf("spec hash: %w", err)
+	}
+	sum := sha256.Sum256(append([]byte("gitops/v1\n"), b...))
+	return hex.EncodeToString(sum[:16]), nil
+}
+
+// compare says why cur is not spec (and whether it is drift, which only
+// Docker-side changes make), or ReasonUpToDate.
+func compare(cur dockerhost.Status, spec dockerhost.Spec, ids map[string]string) (reason, why string) {
+	want := spec.Labels[LabelSpec]
+	for _, s := range cur.Services {
+		if s.Labels[LabelSpec] != want {
+			return ReasonUpdated, "the desired spec changed (" + describeChange(cur, spec) + ")"
+		}
+	}
+	var drift []string
+	for _, svc := range spec.Services {
+		s, ok := cur.Service(svc.Name)
+		switch {
+		case !ok:
+			drift = append(drift, "service "+svc.Name+" has no container")
+		case s.State != "running":
+			drift = append(drift, "service "+svc.Name+" is "+s.State)
+		case s.ImageID != ids[svc.Name]:
+			drift = append(drift, "service "+svc.Name+" runs image "+shortID(s.ImageID)+", not "+shortID(ids[svc.Name]))
+		}
+	}
+	if cur.Leftovers > 0 {
+		drift = append(drift, fmt.Sprintf("%d containers of an interrupted deploy", cur.Leftovers))
+	}
+	if len(drift) > 0 {
+		return ReasonDriftCorrected, "drift: " + strings.Join(drift, "; ")
+	}
+	return ReasonUpToDate, ""
+}
+
+// describeChange names the services whose image changed, for humans.
+func describeChange(cur dockerhost.Status, spec dockerhost.Spec) string {
+	var out []string
+	for _, svc := range spec.Services {
+		s, ok := cur.Service(svc.Name)
+		switch {
+		case !ok:
+			out = append(out, "new service "+svc.Name)
+		case s.Image != svc.Image:
+			out = append(out, "service "+svc.Name+" image "+svc.Image)
+		}
+	}
+	for _, s := range cur.Services {
+		if !slices.ContainsFunc(spec.Services, func(svc compose.Service) bool { return svc.Name == s.Name }) {
+			out = append(out, "service "+s.Name+" removed")
+		}
+	}
+	if len(out) == 0 {
+		return "settings"
+	}
+	return strings.Join(out, ", ")
+}
+
+// running returns the deployment's apps on the host, by app name.
+func (c *Controller) running(ctx context.Context, deployment string) (map[string]*dockerhost.Status, error) {
+	all, err := c.opts.Deployer.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*dockerhost.Status{}
+	for i := range all {
+		st := &all[i]
+		if len(st.Services) == 0 || st.Services[0].Labels[LabelDeployment] != deployment {
+			continue
+		}
+		out[appOf(*st)] = st
+	}
+	return out, nil
+}
+
+// checkFree refuses to take over an environment that is not ours (a
+// review environment with the same slug).
+func (c *Controller) checkFree(ctx context.Context, env string) error {
+	_, err := c.opts.Deployer.Status(ctx, env)
+	switch {
+	case errors.Is(err, dockerhost.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("environment %s already exists on the host and is not this app's; rename the app folder", env)
+}
+
+// appFolders lists the app folders under root, sorted; hidden ones are
+// left out.
+func appFolders(root string) ([]string, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	var apps []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			apps = append(apps, e.Name())
+		}
+	}
+	return apps, nil
+}
+
+// envSlug is the environment of an app on the host: the deployment's name
+// (a slug) and the app folder's slug.
+func envSlug(deployment, app string) string {
+	return slug.Ref(deployment + "-" + app)
+}
+
+func appOf(st dockerhost.Status) string {
+	if len(st.Services) == 0 {
+		return ""
+	}
+	return st.Services[0].Labels[LabelApp]
+}
+
+func revisionOf(st dockerhost.Status) string {
+	if len(st.Services) == 0 {
+		return ""
+	}
+	return st.Services[0].Labels[LabelRevision]
+}
+
+func services(st dockerhost.Status) []ServiceStatus {
+	var out []ServiceStatus
+	for _, s := range st.Services {
+		out = append(out, ServiceStatus{Name: s.Name, Image: s.Image, Addr: s.Addr(), Host: s.Host})
+	}
+	return out
+}
+
+func (c *Controller) save(st DeploymentStatus) {
+	st.UpdatedAt = time.Now().UTC()
+	if err := c.saveStatus(st); err != nil {
+		c.log.Error("gitops: save status", "deployment", st.Name, "err", err)
+	}
+}
+
+// checkoutDir is where a commit's files are exported.
+func (c *Controller) checkoutDir(art Artifact) string {
+	return filepath.Join(c.opts.StateDir, "checkouts", art.Source, art.Revision)
+}
+
+// cleanCheckouts removes the source's other commits' files.
+func (c *Controller) cleanCheckouts(art Artifact) {
+	dir := filepath.Dir(c.checkoutDir(art))
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != art.Revision {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+func short(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}
+
+func shortID(id string) string {
+	return short(strings.TrimPrefix(id, "sha256:"))
+}

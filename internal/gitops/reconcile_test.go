@@ -1,0 +1,410 @@
+package gitops_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/gitops"
+)
+
+// TestReconcileDeploysUpdatesAndLeavesAlone: the first pass deploys the
+// app, a pass with nothing new touches nothing, a commit changing the
+// image or the command updates it, and so does a tag pushed again to
+// another digest, without any commit.
+func TestReconcileDeploysUpdatesAndLeavesAlone(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	dep := f.name
+	c := f.controller(f.config(src, `  - name: `+dep+`
+    source: ops
+    path: apps
+`), nil)
+
+	st, err := reconcile(t, c, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := app(t, st, "web")
+	if st.Condition != gitops.Ready || web.Reason != gitops.ReasonCreated || !web.Changed {
+		t.Fatalf("first pass: deployment %s/%s, web %+v", st.Condition, st.Reason, web)
+	}
+	if got := answer(t, web); got != "one" {
+		t.Fatalf("web answers %q, want one", got)
+	}
+	if st.ObservedRevision != src.head() || st.AppliedRevision != src.head() || web.AppliedRevision != src.head() {
+		t.Errorf("revisions: observed %s applied %s (web %s), want %s", st.ObservedRevision, st.AppliedRevision, web.AppliedRevision, src.head())
+	}
+	if !strings.Contains(web.Services[0].Image, "@sha256:") {
+		t.Errorf("web runs %s, not pinned by digest", web.Services[0].Image)
+	}
+	ids := f.containers(dep, "web")
+
+	st, err = reconcile(t, c, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web = app(t, st, "web"); web.Reason != gitops.ReasonUpToDate || web.Changed {
+		t.Errorf("second pass: web %+v, want UpToDate and unchanged", web)
+	}
+	if again := f.containers(dep, "web"); again["web"] != ids["web"] || len(again) != 1 {
+		t.Errorf("a pass with nothing new replaced the containers: %v, then %v", ids, again)
+	}
+
+	rev := src.commit("web: v2, with a suffix", map[string]string{
+		"apps/web/compose.yaml": strings.Replace(appCompose(f.im.ref("v2")), "    x-slipway:", "    environment:\n      EXTRA: \"-b\"\n    x-slipway:", 1),
+	})
+	st, err = reconcile(t, c, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web = app(t, st, "web")
+	if web.Reason != gitops.ReasonUpdated || web.AppliedRevision != rev || st.AppliedRevision != rev {
+		t.Fatalf("after the commit: web %+v, deployment applied %s, want Updated at %s", web, st.AppliedRevision, rev)
+	}
+	if got := answer(t, web); got != "two-b" {
+		t.Errorf("web answers %q after the commit, want two-b", got)
+	}
+
+	// The tag moves, the commit stays: what runs follows the digest.
+	src.commit("web: follow tag live", map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("live"))})
+	f.im.push(t, f.im.v1, "live")
+	st, err = reconcile(t, c, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := answer(t, app(t, st, "web")); got != "one" {
+		t.Fatalf("web answers %q with live at v1, want one", got)
+	}
+	f.im.push(t, f.im.v2, "live")
+	st, err = reconcile(t, c, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web = app(t, st, "web")
+	if web.Reason != gitops.ReasonUpdated || !strings.Contains(web.Message, "image") {
+		t.Errorf("after the tag moved: web %+v, want Updated naming the image", web)
+	}
+	if got := answer(t, web); got != "two" {
+		t.Errorf("web answers %q after live moved to v2, want two", got)
+	}
+}
+
+// TestDriftIsPutBackAndNotified: a container removed by hand is back after
+// the next pass, and so is one stopped by hand; the pass says it corrected
+// drift. Slack hears of the deploy and of the drifts, not of the pass that
+// changed nothing.
+func TestDriftIsPutBackAndNotified(t *testing.T) {
+	f := newFixture(t)
+	slack := &slackServer{}
+	srv := httptest.NewServer(slack)
+	defer srv.Close()
+	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	dep := f.name
+	getenv := func(k string) string {
+		if k == "TEST_SLACK_URL" {
+			return srv.URL + "/hooks/secret"
+		}
+		return ""
+	}
+	c := f.controller(f.config(src, `  - name: `+dep+`
+    source: ops
+    path: apps
+    notify:
+      - type: slack
+        url_env: TEST_SLACK_URL
+`), getenv)
+
+	if _, err := reconcile(t, c, dep); err != nil {
+		t.Fatal(err)
+	}
+	slack.waitFor(t, 1)
+	if _, err := reconcile(t, c, dep); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped by hand: started again by a new deploy.
+	ids := f.containers(dep, "web")
+	timeout := 1
+	if _, err := f.im.cli.ContainerStop(context.Background(), ids["web"], client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := reconcile(t, c, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web := app(t, st, "web"); web.Reason != gitops.ReasonDriftCorrected || !strings.Contains(web.Message, "service web is exited") {
+		t.Fatalf("after docker stop: web %+v, want DriftCorrected saying it exited", web)
+	}
+	if got := answer(t, app(t, st, "web")); got != "one" {
+		t.Errorf("web answers %q after the stop was corrected, want one", got)
+	}
+
+	// Removed by hand: no container is left, the status file remembers.
+	ids = f.containers(dep, "web")
+	if _, err := f.im.cli.ContainerRemove(context.Background(), ids["web"], client.ContainerRemoveOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = reconcile(t, c, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := app(t, st, "web")
+	if web.Reason != gitops.ReasonDriftCorrected || !strings.Contains(web.Message, "no container") {
+		t.Fatalf("after docker rm: web %+v, want DriftCorrected naming the service", web)
+	}
+	if got := answer(t, web); got != "one" {
+		t.Errorf("web answers %q after the drift pass, want one", got)
+	}
+	if again := f.containers(dep, "web"); again["web"] == "" || again["web"] == ids["web"] {
+		t.Errorf("containers after the drift pass: %v", again)
+	}
+
+	// Close delivers what is queued: every message is in.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs := slack.waitFor(t, 0)
+	if len(msgs) != 3 {
+		t.Fatalf("Slack got %d messages, want 3 (deploy, two drifts; none for the no-op pass): %q", len(msgs), msgs)
+	}
+	for _, m := range msgs {
+		if !strings.Contains(m, "gitops/"+dep) || !strings.Contains(m, "web") || !strings.Contains(m, shortSHA(src.head())) {
+			t.Errorf("Slack message lacks the deployment, the app or the commit: %s", m)
+		}
+	}
+}
+
+// TestPruneRemovesOnlyWhenAsked: an app folder removed from git takes its
+// containers with it when the deployment prunes, and stays otherwise.
+func TestPruneRemovesOnlyWhenAsked(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{
+		"pruned/web/compose.yaml": appCompose(f.im.ref("v1")),
+		"kept/web/compose.yaml":   appCompose(f.im.ref("v1")),
+	})
+	pruned, kept := f.name+"-p", f.name+"-k"
+	c := f.controller(f.config(src, `  - name: `+pruned+`
+    source: ops
+    path: pruned
+    prune: true
+  - name: `+kept+`
+    source: ops
+    path: kept
+    prune: false
+`), nil)
+	if _, err := reconcile(t, c, pruned); err != nil {
+		t.Fatal(err)
+	}
+	keptIDs := f.containers(kept, "web")
+	if len(f.containers(pruned, "web")) != 1 || len(keptIDs) != 1 {
+		t.Fatalf("not deployed: %v %v", f.containers(pruned, "web"), keptIDs)
+	}
+	// Both deployments keep a placeholder so that their paths still exist.
+	src.commit("remove web", map[string]string{
+		"pruned/web": "", "kept/web": "",
+		"pruned/README": "no apps", "kept/README": "no apps",
+	})
+	st, err := reconcile(t, c, pruned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := app(t, st, "web"); a.Reason != gitops.ReasonPruned {
+		t.Errorf("pruned deployment: web %+v, want Pruned", a)
+	}
+	if left := f.containers(pruned, "web"); len(left) != 0 {
+		t.Errorf("prune: true left containers %v", left)
+	}
+	st, err = gitops.ReadStatus(f.state, kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := app(t, st, "web"); a.Reason != gitops.ReasonOrphaned || a.Condition != gitops.Ready {
+		t.Errorf("kept deployment: web %+v, want Ready/Orphaned", a)
+	}
+	if now := f.containers(kept, "web"); now["web"] != keptIDs["web"] {
+		t.Errorf("prune: false changed the containers: %v, then %v", keptIDs, now)
+	}
+}
+
+// TestBrokenAppsStallAloneWithTheirError: a compose.yaml with a mistake
+// and an image that does not exist stall their apps with the error (the
+// file, line and column for the first); the good app deploys all the same.
+func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{
+		"apps/good/compose.yaml": appCompose(f.im.ref("v1")),
+		"apps/bad/compose.yaml":  strings.Replace(appCompose(f.im.ref("v1")), "port: 8080", "port: eighty", 1),
+		"apps/gone/compose.yaml": appCompose(f.im.ref("no-such-tag")),
+	})
+	dep := f.name
+	c := f.controller(f.config(src, `  - name: `+dep+`
+    source: ops
+    path: apps
+`), nil)
+	st, err := reconcile(t, c, dep)
+	if err == nil || !strings.Contains(err.Error(), "2 of 3 apps failed: bad, gone") {
+		t.Errorf("ReconcileAll error = %v, want the failed apps named", err)
+	}
+	if st.Condition != gitops.Stalled {
+		t.Errorf("deployment %s, want Stalled", st.Condition)
+	}
+	bad := app(t, st, "bad")
+	if bad.Condition != gitops.Stalled || bad.Reason != gitops.ReasonInvalid ||
+		!strings.HasPrefix(bad.Message, "apps/bad/compose.yaml:7:7: services.web.x-slipway.port") {
+		t.Errorf("bad: %+v, want Stalled/InvalidSpec at apps/bad/compose.yaml:7:7", bad)
+	}
+	gone := app(t, st, "gone")
+	if gone.Condition != gitops.Stalled || gone.Reason != gitops.ReasonDeployFailed || !strings.Contains(gone.Message, "no-such-tag") {
+		t.Errorf("gone: %+v, want Stalled/DeployFailed naming the image", gone)
+	}
+	good := app(t, st, "good")
+	if good.Condition != gitops.Ready {
+		t.Fatalf("good: %+v", good)
+	}
+	if got := answer(t, good); got != "one" {
+		t.Errorf("good answers %q", got)
+	}
+	saved, err := gitops.ReadStatus(f.state, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := app(t, saved, "bad"); a.Message != bad.Message {
+		t.Errorf("status file: bad %+v", a)
+	}
+}
+
+// TestRestartConvergesWithoutRedeploying: a new controller, with the state
+// folder of a run cut short mid-deploy or with none at all, finds the apps
+// running from their labels and deploys nothing.
+func TestRestartConvergesWithoutRedeploying(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	dep := f.name
+	cfg := f.config(src, `  - name: `+dep+`
+    source: ops
+    path: apps
+`)
+	if _, err := reconcile(t, f.controller(cfg, nil), dep); err != nil {
+		t.Fatal(err)
+	}
+	ids := f.containers(dep, "web")
+
+	// A run killed mid-deploy left its status at Reconciling.
+	file := filepath.Join(f.state, "status", dep+".json")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st gitops.DeploymentStatus
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	st.Condition, st.Apps[0].Condition = gitops.Reconciling, gitops.Reconciling
+	b, _ = json.Marshal(st)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err = reconcile(t, f.controller(cfg, nil), dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web := app(t, st, "web"); st.Condition != gitops.Ready || web.Reason != gitops.ReasonUpToDate || web.AppliedRevision != src.head() {
+		t.Errorf("after a restart: %s, web %+v", st.Condition, web)
+	}
+
+	// A new state folder: everything is read back from Docker.
+	f.state = t.TempDir()
+	st, err = reconcile(t, f.controller(cfg, nil), dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web := app(t, st, "web"); web.Reason != gitops.ReasonUpToDate || web.AppliedRevision != src.head() || st.AppliedRevision != src.head() {
+		t.Errorf("with a fresh state folder: web %+v, applied %s", web, st.AppliedRevision)
+	}
+	if now := f.containers(dep, "web"); now["web"] != ids["web"] {
+		t.Errorf("a restart redeployed: %v, then %v", ids, now)
+	}
+}
+
+// TestRunFollowsNewCommits: the controller loop deploys a commit pushed
+// while it runs, and stops when its context ends.
+func TestRunFollowsNewCommits(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	dep := f.name
+	c := f.controller(strings.Replace(f.config(src, `  - name: `+dep+`
+    source: ops
+    path: apps
+`), "    branch: main\n", "    branch: main\n    interval: 1s\n", 1), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitApp := func(rev string) gitops.AppStatus {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			if st, err := gitops.ReadStatus(f.state, dep); err == nil && st.Condition == gitops.Ready && st.AppliedRevision == rev {
+				return app(t, st, "web")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("deployment never Ready at %s", rev)
+		return gitops.AppStatus{}
+	}
+	if got := answer(t, waitApp(src.head())); got != "one" {
+		t.Errorf("web answers %q, want one", got)
+	}
+	rev := src.commit("web: v2", map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v2"))})
+	if got := answer(t, waitApp(rev)); got != "two" {
+		t.Errorf("web answers %q after the commit, want two", got)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// slackServer records the messages posted to it.
+type slackServer struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (s *slackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	s.msgs = append(s.msgs, string(b))
+	s.mu.Unlock()
+	w.Write([]byte("ok"))
+}
+
+// waitFor waits until n messages arrived and returns them all.
+func (s *slackServer) waitFor(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s.mu.Lock()
+		msgs := append([]string(nil), s.msgs...)
+		s.mu.Unlock()
+		if len(msgs) >= n || time.Now().After(deadline) {
+			return msgs
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func shortSHA(sha string) string { return sha[:8] }
