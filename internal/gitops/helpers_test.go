@@ -31,7 +31,7 @@ type images struct {
 }
 
 var (
-	buildOnce      sync.Once
+	buildOnce        sync.Once
 	builtV1, builtV2 string
 )
 
