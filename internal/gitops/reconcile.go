@@ -81,13 +81,10 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 		}
 	}
 	if len(failed) == 0 {
-		st.Condition, st.Reason, st.AppliedRevision = Ready, ReasonUpToDate, art.Revision
-		st.Message = fmt.Sprintf("%d apps at %s", len(apps), short(art.Revision))
-		if len(apps) == 1 {
-			st.Message = "1 app at " + short(art.Revision)
-		}
+		st.Condition, st.Reason, st.AppliedRevision = Ready, ReasonSucceeded, art.Revision
+		st.Message = fmt.Sprintf("%d app(s) at %s", len(apps), short(art.Revision))
 	} else {
-		st.Condition, st.Reason = Stalled, ReasonDeployFailed
+		st.Condition, st.Reason = Stalled, ReasonAppsFailed
 		st.Message = fmt.Sprintf("%d of %d apps failed: %s", len(failed), len(st.Apps), strings.Join(failed, ", "))
 	}
 	c.save(st)
@@ -273,7 +270,7 @@ func compare(cur dockerhost.Status, spec dockerhost.Spec, ids map[string]string)
 		}
 	}
 	if cur.Leftovers > 0 {
-		drift = append(drift, fmt.Sprintf("%d containers of an interrupted deploy", cur.Leftovers))
+		drift = append(drift, fmt.Sprintf("%d container(s) of an interrupted deploy", cur.Leftovers))
 	}
 	if len(drift) > 0 {
 		return ReasonDriftCorrected, "drift: " + strings.Join(drift, "; ")

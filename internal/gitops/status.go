@@ -37,6 +37,11 @@ const (
 	ReasonSourceFailed   = "SourceFailed"   // the source could not be fetched
 	ReasonPruned         = "Pruned"         // the app left git and was removed
 	ReasonOrphaned       = "Orphaned"       // the app left git; prune is off
+
+	// A deployment is Ready with ReasonSucceeded once all its apps are,
+	// Stalled with ReasonAppsFailed when some are not.
+	ReasonSucceeded  = "ReconciliationSucceeded"
+	ReasonAppsFailed = "AppsFailed"
 )
 
 // DeploymentStatus is the state of one deployment.

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/gitops"
+	"github.com/slipway-cd/slipway/internal/ports"
+)
+
+// gitopsFlags are the flags of the reconciling commands.
+type gitopsFlags struct {
+	config, state, portsDir, portRange string
+}
+
+func init() {
+	var f gitopsFlags
+	reconcile := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Reconcile every deployment once; exit non-zero when one is not Ready",
+		Long: "Fetch each source of the config, then make this Docker host run the apps of each deployment at\n" +
+			"its branch's commit: deploy what changed, put back what drifted, prune what left git (prune: true).\n" +
+			"Prints what changed per app; the status is kept in STATE/status/DEPLOYMENT.json.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withGitops(cmd, f, func(ctx context.Context, c *gitops.Controller) error {
+				all, err := c.ReconcileAll(ctx)
+				printGitops(cmd.OutOrStdout(), all)
+				return err
+			})
+		},
+	}
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Reconcile continuously, at each source's and deployment's interval, until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withGitops(cmd, f, func(ctx context.Context, c *gitops.Controller) error {
+				if err := c.Run(ctx); !errors.Is(err, context.Canceled) {
+					return err
+				}
+				return nil
+			})
+		},
+	}
+	for _, c := range []*cobra.Command{reconcile, run} {
+		fl := c.Flags()
+		fl.StringVar(&f.config, "config", "slipway-gitops.yaml", "the GitOps config file")
+		fl.StringVar(&f.state, "state", "slipway-gitops", "state folder: mirrors, checkouts, status files")
+		fl.StringVar(&f.portsDir, "ports-dir", "", "folder of the host port reservations (default STATE/ports; give a server's DATA/ports to share its)")
+		fl.StringVar(&f.portRange, "ports", "", "host ports of exposed services, LOW-HIGH (default 8040-8999)")
+	}
+	gitopsCmd.AddCommand(reconcile, run)
+}
+
+// withGitops builds a controller from the flags, runs fn until SIGINT or
+// SIGTERM, and delivers the queued notifications.
+func withGitops(cmd *cobra.Command, f gitopsFlags, fn func(context.Context, *gitops.Controller) error) error {
+	cfg, err := gitops.LoadConfig(f.config)
+	if err != nil {
+		return err
+	}
+	rng, err := ports.ParseRange(f.portRange)
+	if err != nil {
+		return fmt.Errorf("--ports: %w", err)
+	}
+	if f.portsDir == "" {
+		f.portsDir = filepath.Join(f.state, "ports")
+	}
+	alloc, err := ports.New(f.portsDir, rng)
+	if err != nil {
+		return err
+	}
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return fmt.Errorf("docker client: %w", err)
+	}
+	defer cli.Close()
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	deployer, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Logger: log})
+	if err != nil {
+		return err
+	}
+	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: deployer, Logger: log})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = fn(ctx, c)
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(err, c.Close(cctx))
+}
+
+// printGitops tells per app what the pass did.
+func printGitops(w io.Writer, all []gitops.DeploymentStatus) {
+	for _, d := range all {
+		fmt.Fprintf(w, "deployment %s: %s (%s) at %.12s: %s\n", d.Name, d.Condition, d.Reason, d.ObservedRevision, d.Message)
+		for _, a := range d.Apps {
+			fmt.Fprintf(w, "  %s: %s (%s)", a.Name, a.Condition, a.Reason)
+			if a.Message != "" {
+				fmt.Fprintf(w, ": %s", a.Message)
+			}
+			fmt.Fprintln(w)
+			for _, s := range a.Services {
+				if s.Addr != "" {
+					fmt.Fprintf(w, "    %s: http://%s\n", s.Name, s.Addr)
+				}
+			}
+		}
+	}
+}
