@@ -99,7 +99,7 @@ func ParseConfig(file string, content []byte) (*Config, error) {
 	if len(doc.Content) == 0 {
 		return nil, &ConfigError{file, 1, 1, "sources", "empty file: want sources and deployments"}
 	}
-	d := decoder{file: file}
+	d := decoder{file: file, at: map[string]*yaml.Node{}}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, d.errf(root, "(top level)", "want a mapping with sources and deployments")
@@ -144,8 +144,8 @@ func (c *Config) Source(name string) (Source, bool) {
 
 type decoder struct {
 	file string
-	// at remembers where each named object was written, for errors found
-	// after decoding (a deployment naming a missing source).
+	// at is where each field's value was written, for errors found after
+	// decoding (a deployment naming a missing source).
 	at map[string]*yaml.Node
 }
 
@@ -166,6 +166,7 @@ func (d *decoder) mapping(n *yaml.Node, prefix string, fn func(key string, k, v 
 			return d.errf(k, field, "given twice")
 		}
 		seen[k.Value] = true
+		d.at[field] = v
 		if err := fn(k.Value, k, v); err != nil {
 			return err
 		}
@@ -224,7 +225,6 @@ func (d *decoder) source(field string, n *yaml.Node) (Source, error) {
 		switch key {
 		case "name":
 			s.Name, err = d.name(v, f)
-			d.remember("source "+s.Name, n)
 		case "url":
 			s.URL, err = d.str(v, f)
 		case "branch":
@@ -274,10 +274,8 @@ func (d *decoder) deployment(field string, n *yaml.Node) (Deployment, error) {
 		switch key {
 		case "name":
 			dep.Name, err = d.name(v, f)
-			d.remember("deployment "+dep.Name, n)
 		case "source":
 			dep.Source, err = d.str(v, f)
-			d.remember("source of "+field, v)
 		case "path":
 			dep.Path, err = d.str(v, f)
 			if err == nil {
@@ -314,33 +312,25 @@ func (d *decoder) deployment(field string, n *yaml.Node) (Deployment, error) {
 	return dep, nil
 }
 
-func (d *decoder) remember(key string, n *yaml.Node) {
-	if d.at == nil {
-		d.at = map[string]*yaml.Node{}
-	}
-	if _, ok := d.at[key]; !ok {
-		d.at[key] = n
-	}
-}
-
 // check finds what no single entry shows: duplicate names, unknown sources.
 func (d *decoder) check(c *Config, root *yaml.Node) error {
-	seen := map[string]bool{}
+	sources := map[string]bool{}
 	for i, s := range c.Sources {
-		if seen[s.Name] {
-			return d.errf(d.at["source "+s.Name], fmt.Sprintf("sources[%d].name", i), "source %q defined twice", s.Name)
+		field := fmt.Sprintf("sources[%d].name", i)
+		if sources[s.Name] {
+			return d.errf(d.at[field], field, "source %q defined twice", s.Name)
 		}
-		seen[s.Name] = true
+		sources[s.Name] = true
 	}
 	deps := map[string]bool{}
 	for i, dep := range c.Deployments {
 		field := fmt.Sprintf("deployments[%d]", i)
 		if deps[dep.Name] {
-			return d.errf(d.at["deployment "+dep.Name], field+".name", "deployment %q defined twice", dep.Name)
+			return d.errf(d.at[field+".name"], field+".name", "deployment %q defined twice", dep.Name)
 		}
 		deps[dep.Name] = true
-		if !seen[dep.Source] {
-			return d.errf(d.at["source of "+field], field+".source", "no source named %q", dep.Source)
+		if !sources[dep.Source] {
+			return d.errf(d.at[field+".source"], field+".source", "no source named %q", dep.Source)
 		}
 	}
 	if len(c.Deployments) == 0 {
