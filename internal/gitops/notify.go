@@ -30,6 +30,7 @@ func (c *Controller) report(dep Deployment, art Artifact, a AppStatus) {
 		Ref:     src.Branch,
 		SHA:     art.Revision,
 		Commit:  notify.Commit{Title: art.Title, Author: art.Author},
+		Detail:  a.Reason + ": " + a.Message,
 	})
 }
 

@@ -179,6 +179,9 @@ func TestDriftIsPutBackAndNotified(t *testing.T) {
 	if len(msgs) != 3 {
 		t.Fatalf("Slack got %d messages, want 3 (deploy, two drifts; none for the no-op pass): %q", len(msgs), msgs)
 	}
+	if !strings.Contains(msgs[0], "Created: first deploy") || !strings.Contains(msgs[2], "DriftCorrected: drift: no container of the app is left") {
+		t.Errorf("Slack messages do not say what changed: %q", msgs)
+	}
 	for _, m := range msgs {
 		if !strings.Contains(m, "gitops/"+dep) || !strings.Contains(m, "web") || !strings.Contains(m, shortSHA(src.head())) {
 			t.Errorf("Slack message lacks the deployment, the app or the commit: %s", m)
@@ -241,6 +244,7 @@ func TestPruneRemovesOnlyWhenAsked(t *testing.T) {
 // TestBrokenAppsStallAloneWithTheirError: a compose.yaml with a mistake
 // and an image that does not exist stall their apps with the error (the
 // file, line and column for the first); the good app deploys all the same.
+// Slack hears of each failure once, not again on the next pass.
 func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
 	f := newFixture(t)
 	src := newSource(t, map[string]string{
@@ -249,9 +253,13 @@ func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
 		"apps/gone/compose.yaml": appCompose(f.im.ref("no-such-tag")),
 	})
 	dep := f.name
+	slack := &slackServer{}
+	srv := httptest.NewServer(slack)
+	defer srv.Close()
 	c := f.controller(f.config(src, `  - name: `+dep+`
     source: ops
     path: apps
+    notify: [{type: slack, url: "`+srv.URL+`"}]
 `), nil)
 	st, err := reconcile(t, c, dep)
 	if err == nil || !strings.Contains(err.Error(), "2 of 3 apps failed: bad, gone") {
@@ -282,6 +290,23 @@ func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
 	}
 	if a := app(t, saved, "bad"); a.Message != bad.Message {
 		t.Errorf("status file: bad %+v", a)
+	}
+
+	// The same failures again are no news.
+	if _, err := reconcile(t, c, dep); err == nil {
+		t.Error("second pass: no error")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs := slack.waitFor(t, 0)
+	if len(msgs) != 3 {
+		t.Fatalf("Slack got %d messages, want 3 (bad and gone failed, good created): %q", len(msgs), msgs)
+	}
+	if !strings.Contains(strings.Join(msgs, "\n"), "apps/bad/compose.yaml:7:7") {
+		t.Errorf("no Slack message names the mistake's position: %q", msgs)
 	}
 }
 

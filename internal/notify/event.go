@@ -55,6 +55,9 @@ type Event struct {
 	Commit Commit `json:"commit,omitzero"`
 	// MergeRequestIID is set for merge request pipelines.
 	MergeRequestIID int64 `json:"merge_request_iid,omitempty"`
+	// Detail says more in one sentence: what a GitOps pass changed, the
+	// error of a failed deploy.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Project is the Slipway project a pipeline belongs to.

@@ -94,6 +94,9 @@ func slackPayload(e Event) slackMessage {
 	if e.MergeRequestIID != 0 {
 		fields = append(fields, slackText{Type: "mrkdwn", Text: fmt.Sprintf("*Merge request*\n!%d", e.MergeRequestIID)})
 	}
+	if e.Detail != "" {
+		fields = append(fields, slackText{Type: "mrkdwn", Text: "*Detail*\n" + slackEscape(clip(e.Detail, 500))})
+	}
 	msg := slackMessage{Text: fmt.Sprintf("%s in %s on %s", e.title(), e.Project.Name, e.Ref)}
 	msg.Attachments = append(msg.Attachments, struct {
 		Color  string       `json:"color"`
