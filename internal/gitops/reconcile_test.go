@@ -106,7 +106,7 @@ func TestReconcileDeploysUpdatesAndLeavesAlone(t *testing.T) {
 // changed nothing.
 func TestDriftIsPutBackAndNotified(t *testing.T) {
 	f := newFixture(t)
-	slack := &slackServer{}
+	slack := &recorder{}
 	srv := httptest.NewServer(slack)
 	defer srv.Close()
 	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
@@ -244,7 +244,8 @@ func TestPruneRemovesOnlyWhenAsked(t *testing.T) {
 // TestBrokenAppsStallAloneWithTheirError: a compose.yaml with a mistake
 // and an image that does not exist stall their apps with the error (the
 // file, line and column for the first); the good app deploys all the same.
-// Slack hears of each failure once, not again on the next pass.
+// Slack and the source's commit statuses hear of each failure once, not
+// again on the next pass.
 func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
 	f := newFixture(t)
 	src := newSource(t, map[string]string{
@@ -253,13 +254,16 @@ func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
 		"apps/gone/compose.yaml": appCompose(f.im.ref("no-such-tag")),
 	})
 	dep := f.name
-	slack := &slackServer{}
-	srv := httptest.NewServer(slack)
+	slack, github := &recorder{}, &recorder{}
+	srv, api := httptest.NewServer(slack), httptest.NewServer(github)
 	defer srv.Close()
+	defer api.Close()
 	c := f.controller(f.config(src, `  - name: `+dep+`
     source: ops
     path: apps
-    notify: [{type: slack, url: "`+srv.URL+`"}]
+    notify:
+      - {type: slack, url: "`+srv.URL+`"}
+      - {type: github, base_url: "`+api.URL+`", token: t0ken, repo: acme/ops, context: gitops}
 `), nil)
 	st, err := reconcile(t, c, dep)
 	if err == nil || !strings.Contains(err.Error(), "2 of 3 apps failed: bad, gone") {
@@ -307,6 +311,15 @@ func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(msgs, "\n"), "apps/bad/compose.yaml:7:7") {
 		t.Errorf("no Slack message names the mistake's position: %q", msgs)
+	}
+	statuses := strings.Join(github.waitFor(t, 0), "\n")
+	for _, want := range []string{
+		"/repos/acme/ops/statuses/" + src.head() + ` {"state":"failure","description":"Job bad failed","context":"gitops/bad"}`,
+		"/repos/acme/ops/statuses/" + src.head() + ` {"state":"success","description":"Job good passed","context":"gitops/good"}`,
+	} {
+		if !strings.Contains(statuses, want) {
+			t.Errorf("commit statuses lack %s:\n%s", want, statuses)
+		}
 	}
 }
 
@@ -403,22 +416,22 @@ func TestRunFollowsNewCommits(t *testing.T) {
 	}
 }
 
-// slackServer records the messages posted to it.
-type slackServer struct {
+// recorder records the requests posted to it: path, a space, body.
+type recorder struct {
 	mu   sync.Mutex
 	msgs []string
 }
 
-func (s *slackServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	s.mu.Lock()
-	s.msgs = append(s.msgs, string(b))
+	s.msgs = append(s.msgs, r.URL.Path+" "+string(b))
 	s.mu.Unlock()
 	w.Write([]byte("ok"))
 }
 
 // waitFor waits until n messages arrived and returns them all.
-func (s *slackServer) waitFor(t *testing.T, n int) []string {
+func (s *recorder) waitFor(t *testing.T, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
