@@ -46,17 +46,7 @@ func TestGitopsReconcileCommand(t *testing.T) {
 	push := func(message string) string {
 		local := testenv.BuildImage(t, cli, "slipway-test/gitops-cli:"+message, "FROM "+bb+"\nENV MESSAGE="+message+"\n")
 		ref := reg + "/gitops-cli/app:" + message
-		ctx := context.Background()
-		if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: local, Target: ref}); err != nil {
-			t.Fatal(err)
-		}
-		res, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := res.Wait(ctx); err != nil {
-			t.Fatal(err)
-		}
+		testenv.PushImage(t, cli, local, ref)
 		t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{}) })
 		return ref
 	}

@@ -78,17 +78,7 @@ func (im *images) ref(tag string) string { return im.registry + "/gitops-test/ap
 // push tags local image src as the app's tag in the registry and pushes it.
 func (im *images) push(t *testing.T, src, tag string) {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := im.cli.ImageTag(ctx, client.ImageTagOptions{Source: src, Target: im.ref(tag)}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := im.cli.ImagePush(ctx, im.ref(tag), client.ImagePushOptions{RegistryAuth: "e30="})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := res.Wait(ctx); err != nil {
-		t.Fatalf("push %s: %v", im.ref(tag), err)
-	}
+	testenv.PushImage(t, im.cli, src, im.ref(tag))
 }
 
 // appCompose is an app answering its image's $MESSAGE and $EXTRA on /.

@@ -198,6 +198,10 @@ func (e *invalidError) Unwrap() error { return e.err }
 func (c *Controller) desired(ctx context.Context, dep Deployment, art Artifact, root, app, env string) (dockerhost.Spec, map[string]string, error) {
 	file := filepath.Join(root, app, ComposeFile)
 	rel := filepath.ToSlash(filepath.Join(dep.Path, app, ComposeFile))
+	if fi, err := os.Lstat(file); err == nil && !fi.Mode().IsRegular() {
+		// A link could make the host's files the app's spec.
+		return dockerhost.Spec{}, nil, &invalidError{fmt.Errorf("%s: not a regular file (a link?)", rel)}
+	}
 	content, err := os.ReadFile(file)
 	if err != nil {
 		return dockerhost.Spec{}, nil, &invalidError{fmt.Errorf("%s: %w", rel, errors.Unwrap(err))}
@@ -392,7 +396,7 @@ func (c *Controller) cleanCheckouts(art Artifact) {
 	dir := filepath.Dir(c.checkoutDir(art))
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if e.Name() != art.Revision {
+		if !strings.HasPrefix(e.Name(), art.Revision) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}

@@ -128,7 +128,6 @@ func TestDriftIsPutBackAndNotified(t *testing.T) {
 	if _, err := reconcile(t, c, dep); err != nil {
 		t.Fatal(err)
 	}
-	slack.waitFor(t, 1)
 	if _, err := reconcile(t, c, dep); err != nil {
 		t.Fatal(err)
 	}
@@ -169,13 +168,7 @@ func TestDriftIsPutBackAndNotified(t *testing.T) {
 		t.Errorf("containers after the drift pass: %v", again)
 	}
 
-	// Close delivers what is queued: every message is in.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := c.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	msgs := slack.waitFor(t, 0)
+	msgs := delivered(t, c, slack)
 	if len(msgs) != 3 {
 		t.Fatalf("Slack got %d messages, want 3 (deploy, two drifts; none for the no-op pass): %q", len(msgs), msgs)
 	}
@@ -300,19 +293,14 @@ func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
 	if _, err := reconcile(t, c, dep); err == nil {
 		t.Error("second pass: no error")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := c.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	msgs := slack.waitFor(t, 0)
+	msgs := delivered(t, c, slack)
 	if len(msgs) != 3 {
 		t.Fatalf("Slack got %d messages, want 3 (bad and gone failed, good created): %q", len(msgs), msgs)
 	}
 	if !strings.Contains(strings.Join(msgs, "\n"), "apps/bad/compose.yaml:7:7") {
 		t.Errorf("no Slack message names the mistake's position: %q", msgs)
 	}
-	statuses := strings.Join(github.waitFor(t, 0), "\n")
+	statuses := strings.Join(github.all(), "\n")
 	for _, want := range []string{
 		"/repos/acme/ops/statuses/" + src.head() + ` {"state":"failure","description":"Job bad failed","context":"gitops/bad"}`,
 		"/repos/acme/ops/statuses/" + src.head() + ` {"state":"success","description":"Job good passed","context":"gitops/good"}`,
@@ -430,19 +418,22 @@ func (s *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok"))
 }
 
-// waitFor waits until n messages arrived and returns them all.
-func (s *recorder) waitFor(t *testing.T, n int) []string {
+func (s *recorder) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.msgs...)
+}
+
+// delivered closes the controller, which delivers the queued
+// notifications, and returns what rec got.
+func delivered(t *testing.T, c *gitops.Controller, rec *recorder) []string {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		s.mu.Lock()
-		msgs := append([]string(nil), s.msgs...)
-		s.mu.Unlock()
-		if len(msgs) >= n || time.Now().After(deadline) {
-			return msgs
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
+	return rec.all()
 }
 
 func shortSHA(sha string) string { return sha[:8] }

@@ -3,24 +3,26 @@ package testenv
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 )
 
-// PushImage tags source as ref and pushes it anonymously, so that the
-// engine knows ref's digest (a deploy pins images by digest).
-func PushImage(t testing.TB, cli *client.Client, source, ref string) {
+// PushImage tags the engine's image src as ref and pushes it to ref's
+// registry (one without authentication, as tests start them), so that the
+// engine knows the image's digest as it knows a CI-built one's.
+func PushImage(t testing.TB, cli *client.Client, src, ref string) {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: ref}); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: src, Target: ref}); err != nil {
+		t.Fatalf("tag %s as %s: %v", src, ref, err)
 	}
-	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
+	res, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("push %s: %v", ref, err)
 	}
-	defer push.Close()
-	if err := push.Wait(ctx); err != nil {
+	if err := res.Wait(ctx); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 }
