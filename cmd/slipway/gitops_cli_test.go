@@ -59,7 +59,7 @@ func TestGitopsReconcileCommand(t *testing.T) {
 	testenv.Git(t, work, "clone", "-q", "--bare", work, bare)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "slipway-gitops.yaml")
-	writeFile(t, cfg, `sources:
+	gitopsWriteFile(t, cfg, `sources:
   - name: ops
     url: `+bare+`
 deployments:
@@ -82,7 +82,7 @@ imagePolicies: [{name: other-engineers-key}]
 	}
 
 	// A slow commit: the run is killed while the new container starts.
-	writeFile(t, filepath.Join(work, "apps/web/compose.yaml"), gitopsApp(two, "4"))
+	gitopsWriteFile(t, filepath.Join(work, "apps/web/compose.yaml"), gitopsApp(two, "4"))
 	testenv.Git(t, work, "commit", "-qam", "web: two, slow to start")
 	testenv.Git(t, work, "push", "-q", bare, "main")
 	cmd := exec.Command(slipwayBin, args...)
@@ -119,7 +119,7 @@ imagePolicies: [{name: other-engineers-key}]
 		t.Errorf("containers after converging: %v, want the one of the last generation", left)
 	}
 
-	writeFile(t, cfg, "sources: []\ndeployments: []\nimages: {}\n")
+	gitopsWriteFile(t, cfg, "sources: []\ndeployments: []\nimages: {}\n")
 	if _, errOut, code = slipway(t, dir, args...); code == 0 || !strings.Contains(errOut, "slipway-gitops.yaml:3:1: images: unknown top-level key") {
 		t.Errorf("a bad config: exit %d, stderr %q", code, errOut)
 	}
@@ -180,7 +180,7 @@ func teardownGitops(t *testing.T, cli *client.Client, dep string) {
 	}
 }
 
-func writeFile(t *testing.T, path, content string) {
+func gitopsWriteFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

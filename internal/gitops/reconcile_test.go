@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/slipway-cd/slipway/internal/gitops"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // TestReconcileDeploysUpdatesAndLeavesAlone: the first pass deploys the
@@ -437,3 +438,46 @@ func delivered(t *testing.T, c *gitops.Controller, rec *recorder) []string {
 }
 
 func shortSHA(sha string) string { return sha[:8] }
+
+// TestSourceTokenFromCredentialsRef: a private repository over HTTP is
+// fetched with the token its credentials_ref names; without the variable
+// the deployment stalls saying which is missing, and the token is never
+// written in the status.
+func TestSourceTokenFromCredentialsRef(t *testing.T) {
+	const token = "glpat-gitops-secret"
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/README": "no app yet"})
+	testenv.Git(t, src.bare, "update-server-info")
+	files := http.FileServer(http.Dir(src.bare))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pass, ok := r.BasicAuth(); !ok || pass != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	cfg := strings.Replace(f.config(src, `  - name: `+f.name+`
+    source: ops
+    path: apps
+`), "url: "+src.bare, "url: "+srv.URL+"/\n    credentials_ref: env:SLIPWAY_GIT_OPS", 1)
+
+	st, err := reconcile(t, f.controller(cfg, func(string) string { return "" }), f.name)
+	if err == nil || st.Condition != gitops.Stalled || st.Reason != gitops.ReasonSourceFailed || !strings.Contains(st.Message, "$SLIPWAY_GIT_OPS is not set") {
+		t.Errorf("without the variable: %s/%s %q, err %v", st.Condition, st.Reason, st.Message, err)
+	}
+	st, err = reconcile(t, f.controller(cfg, func(k string) string {
+		if k == "SLIPWAY_GIT_OPS" {
+			return token
+		}
+		return ""
+	}), f.name)
+	if err != nil || st.Condition != gitops.Ready || st.ObservedRevision != src.head() {
+		t.Errorf("with the token: %+v, err %v", st, err)
+	}
+	b, err := os.ReadFile(filepath.Join(f.state, "status", f.name+".json"))
+	if err != nil || strings.Contains(string(b), token) {
+		t.Errorf("status file (err %v) holds the token:\n%s", err, b)
+	}
+}
