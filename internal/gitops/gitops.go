@@ -63,12 +63,15 @@ type Controller struct {
 	log     *slog.Logger
 	getenv  func(string) string
 	mirrors *mirror.Mirrors
+	// lock keeps other controllers off the state folder.
+	lock *os.File
 	// dispatchers send each deployment's notifications to its targets.
 	dispatchers map[string]*notify.Dispatcher
 }
 
-// New checks the options and builds the notification targets, so a
-// missing secret fails at start.
+// New checks the options, takes the state folder (ErrLocked when another
+// controller has it) and builds the notification targets, so a missing
+// secret fails at start. Close releases it all.
 func New(opts Options) (*Controller, error) {
 	if opts.Config == nil || opts.Deployer == nil || opts.StateDir == "" {
 		return nil, errors.New("gitops: Config, Deployer and StateDir are required")
@@ -80,12 +83,17 @@ func New(opts Options) (*Controller, error) {
 	if c.getenv == nil {
 		c.getenv = os.Getenv
 	}
+	lock, err := lockState(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	c.lock = lock
 	c.mirrors = &mirror.Mirrors{Dir: filepath.Join(opts.StateDir, "mirrors")}
 	c.dispatchers = map[string]*notify.Dispatcher{}
 	for _, dep := range opts.Config.Deployments {
 		targets, err := dep.Notify.Targets(c.getenv, opts.HTTPClient)
 		if err != nil {
-			c.closeDispatchers(context.Background())
+			c.Close(context.Background())
 			return nil, fmt.Errorf("%s: deployment %s: %w", opts.Config.File, dep.Name, err)
 		}
 		if len(targets) == 0 {
@@ -106,15 +114,16 @@ func New(opts Options) (*Controller, error) {
 	return c, nil
 }
 
-// Close delivers the queued notifications, waiting until ctx ends.
+// Close delivers the queued notifications, waiting until ctx ends, and
+// lets another controller use the state folder.
 func (c *Controller) Close(ctx context.Context) error {
-	return c.closeDispatchers(ctx)
-}
-
-func (c *Controller) closeDispatchers(ctx context.Context) error {
 	var errs []error
 	for _, d := range c.dispatchers {
 		errs = append(errs, d.Close(ctx))
+	}
+	if c.lock != nil {
+		errs = append(errs, c.lock.Close())
+		c.lock = nil
 	}
 	return errors.Join(errs...)
 }

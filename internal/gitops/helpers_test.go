@@ -183,15 +183,11 @@ func (f *fixture) removeAll() {
 	}
 }
 
-// controller parses the YAML config (with {name} and {source} replaced)
-// and starts a controller on it.
+// controller parses the YAML config and starts a controller on it, closed
+// at the end of the test.
 func (f *fixture) controller(yamlText string, getenv func(string) string) *gitops.Controller {
 	f.t.Helper()
-	cfg, err := gitops.ParseConfig("slipway-gitops.yaml", []byte(yamlText))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: f.deployer, Getenv: getenv, Logger: quiet()})
+	c, err := f.open(yamlText, getenv)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -201,6 +197,15 @@ func (f *fixture) controller(yamlText string, getenv func(string) string) *gitop
 		c.Close(ctx)
 	})
 	return c
+}
+
+// open is controller returning New's error.
+func (f *fixture) open(yamlText string, getenv func(string) string) (*gitops.Controller, error) {
+	cfg, err := gitops.ParseConfig("slipway-gitops.yaml", []byte(yamlText))
+	if err != nil {
+		return nil, err
+	}
+	return gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: f.deployer, Getenv: getenv, Logger: quiet()})
 }
 
 // config is a one-source config; deployments is the YAML of the list.

@@ -3,6 +3,7 @@ package gitops_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -314,7 +315,8 @@ func TestBrokenAppsStallAloneWithTheirError(t *testing.T) {
 
 // TestRestartConvergesWithoutRedeploying: a new controller, with the state
 // folder of a run cut short mid-deploy or with none at all, finds the apps
-// running from their labels and deploys nothing.
+// running from their labels and deploys nothing. Two controllers never
+// share a state folder.
 func TestRestartConvergesWithoutRedeploying(t *testing.T) {
 	f := newFixture(t)
 	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
@@ -323,10 +325,15 @@ func TestRestartConvergesWithoutRedeploying(t *testing.T) {
     source: ops
     path: apps
 `)
-	if _, err := reconcile(t, f.controller(cfg, nil), dep); err != nil {
+	first := f.controller(cfg, nil)
+	if _, err := reconcile(t, first, dep); err != nil {
 		t.Fatal(err)
 	}
 	ids := f.containers(dep, "web")
+	if _, err := f.open(cfg, nil); !errors.Is(err, gitops.ErrLocked) {
+		t.Fatalf("a second controller on the state folder: %v, want ErrLocked", err)
+	}
+	stop(t, first)
 
 	// A run killed mid-deploy left its status at Reconciling.
 	file := filepath.Join(f.state, "status", dep+".json")
@@ -429,12 +436,18 @@ func (s *recorder) all() []string {
 // notifications, and returns what rec got.
 func delivered(t *testing.T, c *gitops.Controller, rec *recorder) []string {
 	t.Helper()
+	stop(t, c)
+	return rec.all()
+}
+
+// stop closes the controller as a process ending would.
+func stop(t *testing.T, c *gitops.Controller) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return rec.all()
 }
 
 func shortSHA(sha string) string { return sha[:8] }
@@ -463,7 +476,9 @@ func TestSourceTokenFromCredentialsRef(t *testing.T) {
     path: apps
 `), "url: "+src.bare, "url: "+srv.URL+"/\n    credentials_ref: env:SLIPWAY_GIT_OPS", 1)
 
-	st, err := reconcile(t, f.controller(cfg, func(string) string { return "" }), f.name)
+	without := f.controller(cfg, func(string) string { return "" })
+	st, err := reconcile(t, without, f.name)
+	stop(t, without)
 	if err == nil || st.Condition != gitops.Stalled || st.Reason != gitops.ReasonSourceFailed || !strings.Contains(st.Message, "$SLIPWAY_GIT_OPS is not set") {
 		t.Errorf("without the variable: %s/%s %q, err %v", st.Condition, st.Reason, st.Message, err)
 	}
