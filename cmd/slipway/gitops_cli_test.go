@@ -40,34 +40,10 @@ func gitopsApp(image, delay string) string {
 // run converges to the new commit and leaves no container of the cut
 // deploy; a config mistake exits non-zero with its position.
 func TestGitopsReconcileCommand(t *testing.T) {
-	cli := testenv.Docker(t)
-	bb := testenv.BusyboxImage(t, cli)
-	_, reg := registrytest.Start(t, nil)
-	push := func(message string) string {
-		local := testenv.BuildImage(t, cli, "slipway-test/gitops-cli:"+message, "FROM "+bb+"\nENV MESSAGE="+message+"\n")
-		ref := reg + "/gitops-cli/app:" + message
-		testenv.PushImage(t, cli, local, ref)
-		t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{}) })
-		return ref
-	}
-	one, two := push("one"), push("two")
-
-	dep := fmt.Sprintf("cli%x", time.Now().UnixNano()&0xffffff)
-	t.Cleanup(func() { teardownGitops(t, cli, dep) })
-	work := testenv.GitRepo(t, map[string]string{"apps/web/compose.yaml": gitopsApp(one, "0")})
-	bare := filepath.Join(t.TempDir(), "ops.git")
-	testenv.Git(t, work, "clone", "-q", "--bare", work, bare)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "slipway-gitops.yaml")
-	gitopsWriteFile(t, cfg, `sources:
-  - name: ops
-    url: `+bare+`
-deployments:
-  - name: `+dep+`
-    source: ops
-    path: apps
-imagePolicies: [{name: other-engineers-key}]
-`)
+	g := newGitopsSetup(t)
+	one, two := g.push("one"), g.push("two")
+	cli, dep, dir, cfg := g.cli, g.dep, g.dir, g.cfg
+	g.commit(gitopsApp(one, "0"))
 	args := []string{"gitops", "reconcile", "--config", cfg, "--state", filepath.Join(dir, "state"), "--ports", "29500-29999"}
 
 	out, errOut, code := slipway(t, dir, args...)
@@ -82,9 +58,7 @@ imagePolicies: [{name: other-engineers-key}]
 	}
 
 	// A slow commit: the run is killed while the new container starts.
-	gitopsWriteFile(t, filepath.Join(work, "apps/web/compose.yaml"), gitopsApp(two, "4"))
-	testenv.Git(t, work, "commit", "-qam", "web: two, slow to start")
-	testenv.Git(t, work, "push", "-q", bare, "main")
+	g.commit(gitopsApp(two, "4"))
 	cmd := exec.Command(slipwayBin, args...)
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
@@ -122,6 +96,105 @@ imagePolicies: [{name: other-engineers-key}]
 	gitopsWriteFile(t, cfg, "sources: []\ndeployments: []\nimages: {}\n")
 	if _, errOut, code = slipway(t, dir, args...); code == 0 || !strings.Contains(errOut, "slipway-gitops.yaml:3:1: images: unknown top-level key") {
 		t.Errorf("a bad config: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// gitopsSetup is what the CLI tests share: images in a registry, a source
+// repository, a config file naming a deployment of the test's own.
+type gitopsSetup struct {
+	t                    *testing.T
+	cli                  *client.Client
+	bb, reg              string
+	dep, work, bare, dir string
+	cfg                  string
+}
+
+func newGitopsSetup(t *testing.T) *gitopsSetup {
+	g := &gitopsSetup{t: t, cli: testenv.Docker(t)}
+	g.bb = testenv.BusyboxImage(t, g.cli)
+	_, g.reg = registrytest.Start(t, nil)
+	g.dep = fmt.Sprintf("cli%x", time.Now().UnixNano()&0xffffff)
+	t.Cleanup(func() { teardownGitops(t, g.cli, g.dep) })
+	g.work = testenv.GitRepo(t, map[string]string{"README": "desired state"})
+	g.bare = filepath.Join(t.TempDir(), "ops.git")
+	testenv.Git(t, g.work, "clone", "-q", "--bare", g.work, g.bare)
+	g.dir = t.TempDir()
+	g.cfg = filepath.Join(g.dir, "slipway-gitops.yaml")
+	gitopsWriteFile(t, g.cfg, `sources:
+  - name: ops
+    url: `+g.bare+`
+    interval: 1s
+deployments:
+  - name: `+g.dep+`
+    source: ops
+    path: apps
+imagePolicies: [{name: other-engineers-key}]
+`)
+	return g
+}
+
+// push builds the app answering message and pushes it; it returns its
+// reference in the registry.
+func (g *gitopsSetup) push(message string) string {
+	local := testenv.BuildImage(g.t, g.cli, "slipway-test/gitops-cli:"+message, "FROM "+g.bb+"\nENV MESSAGE="+message+"\n")
+	ref := g.reg + "/gitops-cli/app:" + message
+	testenv.PushImage(g.t, g.cli, local, ref)
+	g.t.Cleanup(func() { _, _ = g.cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{}) })
+	return ref
+}
+
+// commit makes compose the app web's compose.yaml in the source.
+func (g *gitopsSetup) commit(compose string) {
+	gitopsWriteFile(g.t, filepath.Join(g.work, "apps/web/compose.yaml"), compose)
+	testenv.Git(g.t, g.work, "add", "-A")
+	testenv.Git(g.t, g.work, "commit", "-qm", "web")
+	testenv.Git(g.t, g.work, "push", "-q", g.bare, "main")
+}
+
+// TestGitopsRunCommand: `slipway gitops run` deploys and keeps the state
+// folder to itself while it runs; SIGINT ends it with exit code 0.
+func TestGitopsRunCommand(t *testing.T) {
+	g := newGitopsSetup(t)
+	g.commit(gitopsApp(g.push("one"), "0"))
+	state := filepath.Join(g.dir, "state")
+	args := []string{"--config", g.cfg, "--state", state, "--ports", "29500-29999"}
+	cmd := exec.Command(slipwayBin, append([]string{"gitops", "run"}, args...)...)
+	cmd.Dir = g.dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := gitops.ReadStatus(state, g.dep)
+		if err == nil && st.Condition == gitops.Ready {
+			if web, ok := st.App("web"); !ok || len(web.Services) == 0 {
+				t.Fatalf("status: %+v", st)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never Ready: %+v, %v\n%s", st, err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, errOut, code := slipway(t, g.dir, append([]string{"gitops", "reconcile"}, args...)...); code == 0 || !strings.Contains(errOut, "another gitops controller uses this state folder") {
+		t.Errorf("reconcile while run runs: exit %d, %s", code, errOut)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run did not stop on SIGINT")
 	}
 }
 
