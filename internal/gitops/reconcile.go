@@ -144,6 +144,11 @@ func (c *Controller) reconcileApp(ctx context.Context, dep Deployment, art Artif
 		reason, why = compare(*cur, spec, ids)
 	}
 	if reason == ReasonUpToDate {
+		// A proxy started with the controller lacks the routes of what
+		// ran before; those it has are left as they are.
+		if err := c.opts.Deployer.Reroute(ctx, env); err != nil {
+			return fail(ReasonDeployFailed, err)
+		}
 		a.Condition, a.Reason, a.Message = Ready, ReasonUpToDate, "running as "+short(art.Revision)+" asks"
 		a.AppliedRevision = art.Revision
 		log.Debug("gitops: app up to date")

@@ -1,0 +1,87 @@
+package gitops_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/gitops"
+	"github.com/slipway-cd/slipway/internal/ports"
+	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
+)
+
+// TestAppsAnswerOnTheirHostname: with a proxy, an app answers on
+// {deployment}-{app}.{domain}; a controller restarted with a fresh
+// embedded proxy gives it the route again without redeploying.
+func TestAppsAnswerOnTheirHostname(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	cfg := f.config(src, `  - name: `+f.name+`
+    source: ops
+    path: apps
+`)
+	alloc, err := ports.New(t.TempDir(), ports.Range{Low: 29040, High: 29999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withProxy := func() *embedded.Router {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		r, err := embedded.Start(context.Background(), embedded.Config{Listen: addr, StorageDir: t.TempDir(), LogLevel: "ERROR", GracePeriod: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.deployer, err = dockerhost.New(dockerhost.Options{
+			Client: f.im.cli, Ports: alloc, Router: r, Hostnames: proxy.Hostnames{Domain: "gitops.test"},
+			Drain: 100 * time.Millisecond, StopTimeout: time.Second, Logger: quiet(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	host := f.name + "-web.gitops.test"
+	hc := &http.Client{Timeout: 10 * time.Second}
+
+	r := withProxy()
+	c := f.controller(cfg, nil)
+	st, err := reconcile(t, c, f.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web := app(t, st, "web"); len(web.Services) != 1 || web.Services[0].Host != host {
+		t.Fatalf("web: %+v, want host %s", web, host)
+	}
+	if code, body, err := proxytest.Get(hc, "http://"+r.Addr()+"/", host); err != nil || code != 200 || strings.TrimSpace(body) != "one" {
+		t.Fatalf("GET %s through the proxy: %d %q %v", host, code, body, err)
+	}
+	ids := f.containers(f.name, "web")
+	stop(t, c)
+	r.Close()
+
+	r = withProxy()
+	defer r.Close()
+	st, err = reconcile(t, f.controller(cfg, nil), f.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web := app(t, st, "web"); web.Reason != gitops.ReasonUpToDate {
+		t.Errorf("after the restart: web %+v, want UpToDate", web)
+	}
+	if now := f.containers(f.name, "web"); now["web"] != ids["web"] {
+		t.Errorf("the restart redeployed: %v, then %v", ids, now)
+	}
+	if code, body, err := proxytest.Get(hc, "http://"+r.Addr()+"/", host); err != nil || code != 200 || strings.TrimSpace(body) != "one" {
+		t.Errorf("GET %s through the new proxy: %d %q %v", host, code, body, err)
+	}
+}
