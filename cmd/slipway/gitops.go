@@ -18,11 +18,19 @@ import (
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
 	"github.com/slipway-cd/slipway/internal/gitops"
 	"github.com/slipway-cd/slipway/internal/ports"
+	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+	"github.com/slipway-cd/slipway/internal/proxy/external"
 )
 
 // gitopsFlags are the flags of the reconciling commands.
 type gitopsFlags struct {
 	config, state, portsDir, portRange string
+	// domain, with a proxy, gives exposed services hostnames.
+	domain string
+	// proxyListen starts an embedded proxy (run only); caddyAdmin uses an
+	// external Caddy.
+	proxyListen, caddyAdmin string
 }
 
 func init() {
@@ -61,7 +69,10 @@ func init() {
 		fl.StringVar(&f.state, "state", "slipway-gitops", "state folder: mirrors, checkouts, status files")
 		fl.StringVar(&f.portsDir, "ports-dir", "", "folder of the host port reservations (default STATE/ports; give a server's DATA/ports to share its)")
 		fl.StringVar(&f.portRange, "ports", "", "host ports of exposed services, LOW-HIGH (default 8040-8999)")
+		fl.StringVar(&f.caddyAdmin, "caddy-admin", "", "route exposed services through the Caddy of this admin URL, e.g. http://127.0.0.1:2019")
+		fl.StringVar(&f.domain, "domain", "", "with a proxy: exposed services answer on DEPLOYMENT-APP.DOMAIN")
 	}
+	run.Flags().StringVar(&f.proxyListen, "proxy-listen", "", "route exposed services through an embedded proxy listening on this address, e.g. 127.0.0.1:8080")
 	gitopsCmd.AddCommand(reconcile, run)
 }
 
@@ -89,9 +100,16 @@ func withGitops(cmd *cobra.Command, f gitopsFlags, fn func(context.Context, *git
 	}
 	defer cli.Close()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-	deployer, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Logger: log})
+	router, err := gitopsRouter(cmd.Context(), f)
 	if err != nil {
 		return err
+	}
+	if closer, ok := router.(io.Closer); ok {
+		defer closer.Close()
+	}
+	deployer, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: proxy.Hostnames{Domain: f.domain}, Logger: log})
+	if err != nil {
+		return fmt.Errorf("--domain: %w", err)
 	}
 	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: deployer, Logger: log})
 	if err != nil {
@@ -105,6 +123,31 @@ func withGitops(cmd *cobra.Command, f gitopsFlags, fn func(context.Context, *git
 	return errors.Join(err, c.Close(cctx))
 }
 
+// gitopsRouter is the proxy the flags ask for, nil for none.
+func gitopsRouter(ctx context.Context, f gitopsFlags) (proxy.Router, error) {
+	switch {
+	case f.proxyListen != "" && f.caddyAdmin != "":
+		return nil, errors.New("--proxy-listen and --caddy-admin: give one")
+	case f.domain == "" && (f.proxyListen != "" || f.caddyAdmin != ""):
+		return nil, errors.New("--domain is required with a proxy")
+	case f.domain != "" && f.proxyListen == "" && f.caddyAdmin == "":
+		return nil, errors.New("--domain needs a proxy: --caddy-admin (or --proxy-listen with run)")
+	case f.caddyAdmin != "":
+		r, err := external.New(external.Config{AdminURL: f.caddyAdmin})
+		if err != nil {
+			return nil, fmt.Errorf("--caddy-admin: %w", err)
+		}
+		return r, nil
+	case f.proxyListen != "":
+		r, err := embedded.Start(ctx, embedded.Config{Listen: f.proxyListen, StorageDir: filepath.Join(f.state, "caddy")})
+		if err != nil {
+			return nil, fmt.Errorf("--proxy-listen: %w", err)
+		}
+		return r, nil
+	}
+	return nil, nil
+}
+
 // printGitops tells per app what the pass did.
 func printGitops(w io.Writer, all []gitops.DeploymentStatus) {
 	for _, d := range all {
@@ -116,7 +159,10 @@ func printGitops(w io.Writer, all []gitops.DeploymentStatus) {
 			}
 			fmt.Fprintln(w)
 			for _, s := range a.Services {
-				if s.Addr != "" {
+				switch {
+				case s.Host != "":
+					fmt.Fprintf(w, "    %s: http://%s (%s)\n", s.Name, s.Host, s.Addr)
+				case s.Addr != "":
 					fmt.Fprintf(w, "    %s: http://%s\n", s.Name, s.Addr)
 				}
 			}

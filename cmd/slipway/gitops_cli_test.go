@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +21,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
 	"github.com/slipway-cd/slipway/internal/gitops"
 	"github.com/slipway-cd/slipway/internal/ports"
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
@@ -93,6 +95,9 @@ func TestGitopsReconcileCommand(t *testing.T) {
 		t.Errorf("containers after converging: %v, want the one of the last generation", left)
 	}
 
+	if _, errOut, code = slipway(t, dir, append(args, "--domain", "gitops.test")...); code == 0 || !strings.Contains(errOut, "--domain needs a proxy") {
+		t.Errorf("--domain without a proxy: exit %d, stderr %q", code, errOut)
+	}
 	gitopsWriteFile(t, cfg, "sources: []\ndeployments: []\nimages: {}\n")
 	if _, errOut, code = slipway(t, dir, args...); code == 0 || !strings.Contains(errOut, "slipway-gitops.yaml:3:1: images: unknown top-level key") {
 		t.Errorf("a bad config: exit %d, stderr %q", code, errOut)
@@ -151,14 +156,21 @@ func (g *gitopsSetup) commit(compose string) {
 	testenv.Git(g.t, g.work, "push", "-q", g.bare, "main")
 }
 
-// TestGitopsRunCommand: `slipway gitops run` deploys and keeps the state
-// folder to itself while it runs; SIGINT ends it with exit code 0.
+// TestGitopsRunCommand: `slipway gitops run` deploys, routes the app's
+// hostname through its embedded proxy and keeps the state folder to itself
+// while it runs; SIGINT ends it with exit code 0.
 func TestGitopsRunCommand(t *testing.T) {
 	g := newGitopsSetup(t)
 	g.commit(gitopsApp(g.push("one"), "0"))
 	state := filepath.Join(g.dir, "state")
 	args := []string{"--config", g.cfg, "--state", state, "--ports", "29500-29999"}
-	cmd := exec.Command(slipwayBin, append([]string{"gitops", "run"}, args...)...)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyAddr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(slipwayBin, append([]string{"gitops", "run", "--proxy-listen", proxyAddr, "--domain", "gitops.test"}, args...)...)
 	cmd.Dir = g.dir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -179,6 +191,10 @@ func TestGitopsRunCommand(t *testing.T) {
 			t.Fatalf("never Ready: %+v, %v\n%s", st, err, stderr.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	host := g.dep + "-web.gitops.test"
+	if code, body, err := proxytest.Get(&http.Client{Timeout: 10 * time.Second}, "http://"+proxyAddr+"/", host); err != nil || code != 200 || strings.TrimSpace(body) != "one" {
+		t.Errorf("GET %s through the embedded proxy: %d %q %v", host, code, body, err)
 	}
 	if _, errOut, code := slipway(t, g.dir, append([]string{"gitops", "reconcile"}, args...)...); code == 0 || !strings.Contains(errOut, "another gitops controller uses this state folder") {
 		t.Errorf("reconcile while run runs: exit %d, %s", code, errOut)
