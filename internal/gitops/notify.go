@@ -2,6 +2,8 @@ package gitops
 
 import (
 	"hash/fnv"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/notify"
@@ -25,13 +27,23 @@ func (c *Controller) report(dep Deployment, art Artifact, a AppStatus) {
 		Kind:    notify.KindJob,
 		Status:  status,
 		Time:    time.Now(),
-		Project: notify.Project{Name: projectName(dep.Name)},
+		Project: notify.Project{Name: projectName(dep.Name), Repo: repoPath(src.URL)},
 		Job:     &notify.Job{ID: appID(a.Name), Name: a.Name, Stage: "gitops"},
 		Ref:     src.Branch,
 		SHA:     art.Revision,
 		Commit:  notify.Commit{Title: art.Title, Author: art.Author},
 		Detail:  a.Reason + ": " + a.Message,
 	})
+}
+
+// repoPath is the repository's path on its forge (owner/name), where
+// commit statuses go unless the target names one; "" for a local path.
+func repoPath(repoURL string) string {
+	u, err := url.Parse(repoURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
 }
 
 // projectName names a deployment in notifications.
