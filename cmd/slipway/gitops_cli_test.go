@@ -40,13 +40,15 @@ func gitopsApp(image, delay string) string {
 // TestGitopsReconcileCommand: `slipway gitops reconcile` deploys, then
 // changes nothing; killed with SIGKILL in the middle of a deploy, the next
 // run converges to the new commit and leaves no container of the cut
-// deploy; a config mistake exits non-zero with its position.
+// deploy; a broken app and a config mistake exit non-zero with their
+// position.
 func TestGitopsReconcileCommand(t *testing.T) {
 	g := newGitopsSetup(t)
 	one, two := g.push("one"), g.push("two")
 	cli, dep, dir, cfg := g.cli, g.dep, g.dir, g.cfg
 	g.commit(gitopsApp(one, "0"))
-	args := []string{"gitops", "reconcile", "--config", cfg, "--state", filepath.Join(dir, "state"), "--ports", "29500-29999"}
+	// A relative state folder, as a user types it.
+	args := []string{"gitops", "reconcile", "--config", cfg, "--state", "state", "--ports", "29500-29999"}
 
 	out, errOut, code := slipway(t, dir, args...)
 	if code != 0 || !strings.Contains(out, "web: Ready (Created)") {
@@ -97,6 +99,13 @@ func TestGitopsReconcileCommand(t *testing.T) {
 
 	if _, errOut, code = slipway(t, dir, append(args, "--domain", "gitops.test")...); code == 0 || !strings.Contains(errOut, "--domain needs a proxy") {
 		t.Errorf("--domain without a proxy: exit %d, stderr %q", code, errOut)
+	}
+	// A broken app fails the command with its position; web stays.
+	g.commitApp("bad", "services:\n  bad:\n    image: "+one+"\n    x-slipway: {expose: yes-please}\n")
+	out, errOut, code = slipway(t, dir, args...)
+	if code == 0 || !strings.Contains(out, "bad: Stalled (InvalidSpec): apps/bad/compose.yaml:4:") ||
+		!strings.Contains(out, "web: Ready (UpToDate)") || !strings.Contains(errOut, "1 of 2 apps failed: bad") {
+		t.Errorf("a broken app: exit %d\n%s\n%s", code, out, errOut)
 	}
 	gitopsWriteFile(t, cfg, "sources: []\ndeployments: []\nimages: {}\n")
 	if _, errOut, code = slipway(t, dir, args...); code == 0 || !strings.Contains(errOut, "slipway-gitops.yaml:3:1: images: unknown top-level key") {
@@ -149,10 +158,13 @@ func (g *gitopsSetup) push(message string) string {
 }
 
 // commit makes compose the app web's compose.yaml in the source.
-func (g *gitopsSetup) commit(compose string) {
-	gitopsWriteFile(g.t, filepath.Join(g.work, "apps/web/compose.yaml"), compose)
+func (g *gitopsSetup) commit(compose string) { g.commitApp("web", compose) }
+
+// commitApp makes compose the app's compose.yaml in the source.
+func (g *gitopsSetup) commitApp(app, compose string) {
+	gitopsWriteFile(g.t, filepath.Join(g.work, "apps", app, "compose.yaml"), compose)
 	testenv.Git(g.t, g.work, "add", "-A")
-	testenv.Git(g.t, g.work, "commit", "-qm", "web")
+	testenv.Git(g.t, g.work, "commit", "-qm", app)
 	testenv.Git(g.t, g.work, "push", "-q", g.bare, "main")
 }
 

@@ -76,6 +76,13 @@ func New(opts Options) (*Controller, error) {
 	if opts.Config == nil || opts.Deployer == nil || opts.StateDir == "" {
 		return nil, errors.New("gitops: Config, Deployer and StateDir are required")
 	}
+	// Absolute, so that messages about the apps' files can name them by
+	// their path in the repository.
+	state, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("gitops: state folder: %w", err)
+	}
+	opts.StateDir = state
 	c := &Controller{opts: opts, log: opts.Logger, getenv: opts.Getenv}
 	if c.log == nil {
 		c.log = slog.Default()
