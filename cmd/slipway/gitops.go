@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,7 +74,34 @@ func init() {
 		fl.StringVar(&f.domain, "domain", "", "with a proxy: exposed services answer on DEPLOYMENT-APP.DOMAIN")
 	}
 	run.Flags().StringVar(&f.proxyListen, "proxy-listen", "", "route exposed services through an embedded proxy listening on this address, e.g. 127.0.0.1:8080")
-	gitopsCmd.AddCommand(reconcile, run)
+	var stateDir string
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show the status of each deployment as the last pass left it",
+		Long: "Print the condition (Ready, Reconciling, Stalled), the reason and the revisions of each deployment\n" +
+			"and app, from the status files of the state folder; reconcile or run writes them.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			all, err := gitops.ReadStatuses(stateDir)
+			if err != nil {
+				return err
+			}
+			if len(all) == 0 {
+				return fmt.Errorf("no status in %s: no deployment was reconciled with this --state", stateDir)
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(all)
+			}
+			printGitops(cmd.OutOrStdout(), all)
+			return nil
+		},
+	}
+	status.Flags().StringVar(&stateDir, "state", "slipway-gitops", "the state folder of reconcile or run")
+	status.Flags().BoolVar(&asJSON, "json", false, "print the status files as a JSON list")
+	gitopsCmd.AddCommand(reconcile, run, status)
 }
 
 // withGitops builds a controller from the flags, runs fn until SIGINT or

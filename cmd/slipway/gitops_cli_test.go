@@ -38,7 +38,7 @@ func gitopsApp(image, delay string) string {
 }
 
 // TestGitopsReconcileCommand: `slipway gitops reconcile` deploys, then
-// changes nothing; killed with SIGKILL in the middle of a deploy, the next
+// changes nothing (and `status` shows what it printed); killed with SIGKILL in the middle of a deploy, the next
 // run converges to the new commit and leaves no container of the cut
 // deploy; a broken app and a config mistake exit non-zero with their
 // position.
@@ -59,6 +59,10 @@ func TestGitopsReconcileCommand(t *testing.T) {
 	}
 	if out, errOut, code = slipway(t, dir, args...); code != 0 || !strings.Contains(out, "web: Ready (UpToDate)") {
 		t.Fatalf("second reconcile: exit %d\n%s\n%s", code, out, errOut)
+	}
+	status, errOut, code := slipway(t, dir, "gitops", "status", "--state", "state")
+	if code != 0 || status != out {
+		t.Errorf("gitops status: exit %d\n%s\n%s\nwant what reconcile printed:\n%s", code, status, errOut, out)
 	}
 
 	// A slow commit: the run is killed while the new container starts.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -114,6 +115,24 @@ func ReadStatus(stateDir, deployment string) (DeploymentStatus, error) {
 		return st, fmt.Errorf("status of %s: %w", deployment, err)
 	}
 	return st, nil
+}
+
+// ReadStatuses reads the status files of every deployment reconciled
+// with stateDir, sorted by name.
+func ReadStatuses(stateDir string) ([]DeploymentStatus, error) {
+	files, err := filepath.Glob(filepath.Join(stateDir, "status", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []DeploymentStatus
+	for _, f := range files {
+		st, err := ReadStatus(stateDir, strings.TrimSuffix(filepath.Base(f), ".json"))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // saveStatus writes the file through a rename, so a crash leaves the old
