@@ -138,7 +138,7 @@ func (c *Controller) Close(ctx context.Context) error {
 // ReconcileAll fetches every source once and reconciles every deployment,
 // returning their statuses; the error names the deployments not Ready.
 func (c *Controller) ReconcileAll(ctx context.Context) ([]DeploymentStatus, error) {
-	arts := map[string]Artifact{}
+	arts := map[string]artifact{}
 	errs := map[string]error{}
 	for _, s := range c.opts.Config.Sources {
 		arts[s.Name], errs[s.Name] = c.fetch(ctx, s)
@@ -162,7 +162,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	cfg := c.opts.Config
 	nextFetch := map[string]time.Time{}
 	nextSync := map[string]time.Time{}
-	arts := map[string]Artifact{}
+	arts := map[string]artifact{}
 	errs := map[string]error{}
 	for ctx.Err() == nil {
 		now := time.Now()

@@ -13,7 +13,7 @@ import (
 // failing anew: as a job event of the deployment's "pipeline", named
 // after the app, on the source's commit (Slack, webhooks and commit
 // statuses read it as they read any job event).
-func (c *Controller) report(dep Deployment, art Artifact, a AppStatus) {
+func (c *Controller) report(dep Deployment, art artifact, a AppStatus) {
 	d := c.dispatchers[dep.Name]
 	if d == nil || !a.Changed {
 		return

@@ -21,7 +21,7 @@ import (
 
 // reconcileDeployment makes the host run the apps of dep at art's commit,
 // saves the status and returns it. A failing app never stops the others.
-func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, art Artifact, fetchErr error) DeploymentStatus {
+func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, art artifact, fetchErr error) DeploymentStatus {
 	prev := c.previousStatus(dep.Name)
 	st := DeploymentStatus{Name: dep.Name, Source: dep.Source, ObservedRevision: art.Revision, AppliedRevision: prev.AppliedRevision}
 	log := c.log.With("deployment", dep.Name, "revision", short(art.Revision))
@@ -55,10 +55,10 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 	for i, app := range apps {
 		st.Apps[i] = AppStatus{Name: app, Condition: Reconciling, Reason: ReasonProgressing, ObservedRevision: art.Revision}
 	}
-	envs := map[string]string{} // env slug -> app, to refuse two folders with one slug
+	p := &pass{dep: dep, art: art, root: root, envs: map[string]string{}, st: &st}
 	for i, app := range apps {
 		old, hadOld := prev.App(app)
-		a := c.reconcileApp(ctx, dep, art, root, app, running[app], old.AppliedRevision != "", envs, &st, i)
+		a := c.reconcileApp(ctx, p, i, running[app], old.AppliedRevision != "")
 		if a.Condition == Stalled && hadOld && old.Condition == Stalled && old.Message == a.Message {
 			a.Changed = false // the same failure again: no new notification
 		}
@@ -92,12 +92,23 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 	return st
 }
 
-// reconcileApp brings one app to its desired spec. st (with the app at
-// index i) is saved as Reconciling before a deploy, so a crash shows.
-//
-// wasApplied tells that the last saved status had the app running: when
-// no container is left, someone removed them all (drift).
-func (c *Controller) reconcileApp(ctx context.Context, dep Deployment, art Artifact, root, app string, cur *dockerhost.Status, wasApplied bool, envs map[string]string, st *DeploymentStatus, i int) AppStatus {
+// pass is one reconcile of a deployment: what each app's step needs.
+type pass struct {
+	dep  Deployment
+	art  artifact
+	root string            // the deployment's folder in the checkout
+	envs map[string]string // env slug -> app, to refuse two folders with one slug
+	// st is saved with an app Reconciling before its deploy, so a crash
+	// shows.
+	st *DeploymentStatus
+}
+
+// reconcileApp brings the app at index i of the pass's status to its
+// desired spec; cur is what runs of it, nil for nothing. wasApplied tells
+// that the last saved status had the app running: when no container is
+// left, someone removed them all (drift).
+func (c *Controller) reconcileApp(ctx context.Context, p *pass, i int, cur *dockerhost.Status, wasApplied bool) AppStatus {
+	dep, art, app := p.dep, p.art, p.st.Apps[i].Name
 	a := AppStatus{Name: app, ObservedRevision: art.Revision}
 	if cur != nil {
 		a.Env = cur.Env
@@ -115,10 +126,10 @@ func (c *Controller) reconcileApp(ctx context.Context, dep Deployment, art Artif
 	if env == "" || slug.Ref(app) == "" {
 		return fail(ReasonInvalid, fmt.Errorf("app folder %q: the name gives no slug (use letters and digits)", app))
 	}
-	if other, ok := envs[env]; ok {
+	if other, ok := p.envs[env]; ok {
 		return fail(ReasonInvalid, fmt.Errorf("app folders %q and %q give the same name %s; rename one", other, app, env))
 	}
-	envs[env] = app
+	p.envs[env] = app
 	a.Env = env
 	if cur == nil {
 		if err := c.checkFree(ctx, env); err != nil {
@@ -126,7 +137,7 @@ func (c *Controller) reconcileApp(ctx context.Context, dep Deployment, art Artif
 		}
 	}
 
-	spec, ids, err := c.desired(ctx, dep, art, root, app, env)
+	spec, ids, err := c.desired(ctx, p, app, env)
 	if err != nil {
 		var invalid *invalidError
 		if errors.As(err, &invalid) {
@@ -156,9 +167,9 @@ func (c *Controller) reconcileApp(ctx context.Context, dep Deployment, art Artif
 	}
 
 	log.Info("gitops: deploying", "reason", reason, "why", why)
-	st.Apps[i] = AppStatus{Name: app, Env: env, Condition: Reconciling, Reason: ReasonProgressing, Message: why,
+	p.st.Apps[i] = AppStatus{Name: app, Env: env, Condition: Reconciling, Reason: ReasonProgressing, Message: why,
 		ObservedRevision: art.Revision, AppliedRevision: a.AppliedRevision, Services: a.Services}
-	c.save(*st)
+	c.save(*p.st)
 	got, err := c.opts.Deployer.Deploy(ctx, spec)
 	if err != nil {
 		return fail(ReasonDeployFailed, err)
@@ -200,9 +211,9 @@ func (e *invalidError) Unwrap() error { return e.err }
 // desired reads the app's compose.yaml at the commit and pins its images:
 // the spec to run, with the hash of what makes it, and the image ID of each
 // service.
-func (c *Controller) desired(ctx context.Context, dep Deployment, art Artifact, root, app, env string) (dockerhost.Spec, map[string]string, error) {
-	file := filepath.Join(root, app, ComposeFile)
-	rel := filepath.ToSlash(filepath.Join(dep.Path, app, ComposeFile))
+func (c *Controller) desired(ctx context.Context, p *pass, app, env string) (dockerhost.Spec, map[string]string, error) {
+	file := filepath.Join(p.root, app, ComposeFile)
+	rel := filepath.ToSlash(filepath.Join(p.dep.Path, app, ComposeFile))
 	if fi, err := os.Lstat(file); err == nil && !fi.Mode().IsRegular() {
 		// A link could make the host's files the app's spec.
 		return dockerhost.Spec{}, nil, &invalidError{fmt.Errorf("%s: not a regular file (a link?)", rel)}
@@ -231,9 +242,9 @@ func (c *Controller) desired(ctx context.Context, dep Deployment, art Artifact, 
 	}
 	return dockerhost.Spec{
 		Env:      env,
-		Name:     dep.Name + "/" + app,
+		Name:     p.dep.Name + "/" + app,
 		Services: parsed.Services,
-		Labels:   map[string]string{LabelDeployment: dep.Name, LabelApp: app, LabelSpec: hash, LabelRevision: art.Revision},
+		Labels:   map[string]string{LabelDeployment: p.dep.Name, LabelApp: app, LabelSpec: hash, LabelRevision: p.art.Revision},
 	}, ids, nil
 }
 
@@ -392,12 +403,12 @@ func (c *Controller) save(st DeploymentStatus) {
 }
 
 // checkoutDir is where a commit's files are exported.
-func (c *Controller) checkoutDir(art Artifact) string {
+func (c *Controller) checkoutDir(art artifact) string {
 	return filepath.Join(c.opts.StateDir, "checkouts", art.Source, art.Revision)
 }
 
 // cleanCheckouts removes the source's other commits' files.
-func (c *Controller) cleanCheckouts(art Artifact) {
+func (c *Controller) cleanCheckouts(art artifact) {
 	dir := filepath.Dir(c.checkoutDir(art))
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

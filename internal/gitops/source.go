@@ -12,9 +12,9 @@ import (
 	"github.com/slipway-cd/slipway/internal/workspace"
 )
 
-// Artifact is one commit of a source: its revision and the mirror that
+// artifact is one commit of a source: its revision and the mirror that
 // holds it.
-type Artifact struct {
+type artifact struct {
 	Source   string
 	Revision string
 	// Title and Author describe the commit for notifications.
@@ -23,21 +23,21 @@ type Artifact struct {
 }
 
 // fetch brings the source's mirror up to date and resolves its branch.
-func (c *Controller) fetch(ctx context.Context, s Source) (Artifact, error) {
+func (c *Controller) fetch(ctx context.Context, s Source) (artifact, error) {
 	tok, err := s.token(c.getenv)
 	if err != nil {
-		return Artifact{}, err
+		return artifact{}, err
 	}
 	dir, err := c.mirrors.Sync(ctx, s.Name, s.URL, tok)
 	if err != nil {
-		return Artifact{}, fmt.Errorf("source %s: %w", s.Name, err)
+		return artifact{}, fmt.Errorf("source %s: %w", s.Name, err)
 	}
 	repo := &gitinfo.Repo{Dir: dir}
 	rev, err := repo.Resolve("refs/heads/" + s.Branch)
 	if err != nil {
-		return Artifact{}, fmt.Errorf("source %s (%s): branch %s: %w", s.Name, mirror.Redact(s.URL), s.Branch, err)
+		return artifact{}, fmt.Errorf("source %s (%s): branch %s: %w", s.Name, mirror.Redact(s.URL), s.Branch, err)
 	}
-	a := Artifact{Source: s.Name, Revision: rev, mirror: dir}
+	a := artifact{Source: s.Name, Revision: rev, mirror: dir}
 	if commit, err := repo.Commit(rev); err == nil {
 		a.Title, _, _ = strings.Cut(commit.Message, "\n")
 		a.Author = commit.Author
@@ -49,7 +49,7 @@ func (c *Controller) fetch(ctx context.Context, s Source) (Artifact, error) {
 // commit) and returns the folder path in it. A path missing from the
 // commit is an error: pruning everything because of a typo would be a
 // disaster.
-func (a Artifact) export(ctx context.Context, dest, path string) (string, error) {
+func (a artifact) export(ctx context.Context, dest, path string) (string, error) {
 	complete := dest + ".complete"
 	if _, err := os.Stat(complete); err != nil {
 		if err := os.RemoveAll(dest); err != nil {
