@@ -227,6 +227,10 @@ func (d *decoder) source(field string, n *yaml.Node) (Source, error) {
 			s.Name, err = d.name(v, f)
 		case "url":
 			s.URL, err = d.str(v, f)
+			if err == nil && strings.HasPrefix(s.URL, "-") {
+				// git would read it as an option.
+				err = d.errf(v, f, "want a git URL or a path, got %q", s.URL)
+			}
 		case "branch":
 			s.Branch, err = d.str(v, f)
 			if err == nil && (s.Branch == "" || strings.HasPrefix(s.Branch, "-")) {

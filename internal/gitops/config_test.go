@@ -70,6 +70,8 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 			`f.yaml:4:15: sources[0].interval: want a duration of at least 1s such as 30s, 5m or 1h, got "soon"`},
 		{"name not a slug", "sources:\n  - name: Ops_Repo\n    url: x\n",
 			`f.yaml:2:11: sources[0].name: want lower-case letters`},
+		{"url read as an option", "sources:\n  - name: ops\n    url: --upload-pack=touch /tmp/x\n",
+			`f.yaml:3:10: sources[0].url: want a git URL or a path`},
 		{"missing url", "sources:\n  - name: ops\n",
 			"f.yaml:2:5: sources[0].url: required"},
 		{"credentials from any variable", "sources:\n  - name: ops\n    url: https://x/y.git\n    credentials_ref: env:AWS_SECRET_ACCESS_KEY\n",
