@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -33,7 +35,8 @@ type Config struct {
 type Source struct {
 	// Name is a slug: it names the mirror and the deployments refer to it.
 	Name string
-	// URL is a git URL or a local path.
+	// URL is a git URL or a local path; a relative path is relative to the
+	// config file.
 	URL string
 	// Branch is followed; "main" when unset.
 	Branch string
@@ -257,8 +260,20 @@ func (d *decoder) source(field string, n *yaml.Node) (Source, error) {
 	if s.URL == "" {
 		return s, d.errf(n, field+".url", "required (a git URL or a local path)")
 	}
+	if isLocalPath(s.URL) && !filepath.IsAbs(s.URL) {
+		// As imageUpdates read theirs: one file, one meaning.
+		s.URL = filepath.Join(filepath.Dir(d.file), s.URL)
+	}
 	return s, nil
 }
+
+// isLocalPath tells a local path from a git URL (scheme://... or scp-like
+// user@host:path).
+func isLocalPath(url string) bool {
+	return !strings.Contains(url, "://") && !scpLike.MatchString(url)
+}
+
+var scpLike = regexp.MustCompile(`^[^/]+:`)
 
 // checkCredentials allows only variables meant for git tokens, as projects
 // do: a config must not send, say, cloud keys to a URL of its choosing.

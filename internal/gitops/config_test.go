@@ -9,16 +9,17 @@ import (
 )
 
 // TestConfigReadsSectionsAndSkipsForeignKeys: the file's sources and
-// deployments are read with their defaults; the image automation keys
+// deployments are read with their defaults, a relative local path as
+// relative to the file; the image automation keys
 // another part of Slipway owns are left alone, whatever they hold.
 func TestConfigReadsSectionsAndSkipsForeignKeys(t *testing.T) {
-	cfg, err := gitops.ParseConfig("slipway-gitops.yaml", []byte(`
+	cfg, err := gitops.ParseConfig("/etc/slipway/slipway-gitops.yaml", []byte(`
 sources:
   - name: ops
     url: https://git.example.com/ops.git
     credentials_ref: env:SLIPWAY_GIT_OPS
   - name: local
-    url: /srv/git/ops.git
+    url: ../git/ops.git
     branch: release
     interval: 30s
 deployments:
@@ -45,7 +46,7 @@ imageUpdates: {whatever: 1}
 		t.Errorf("source ops: %+v", ops)
 	}
 	local, _ := cfg.Source("local")
-	if local.Branch != "release" || local.Interval != 30*time.Second || local.URL != "/srv/git/ops.git" {
+	if local.Branch != "release" || local.Interval != 30*time.Second || local.URL != "/etc/git/ops.git" {
 		t.Errorf("source local: %+v", local)
 	}
 	prod, dev := cfg.Deployments[0], cfg.Deployments[1]
