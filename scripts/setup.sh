@@ -8,6 +8,7 @@ packages+=(docker.io busybox-static)  # real engine for the Docker executor test
 packages+=(postgresql)                # the server's PostgreSQL store tests
 packages+=(caddy)                     # external-Caddy mode of the proxy
 packages+=(chromium chromium-driver)  # browser tests of the web UI
+packages+=(groovy default-jre-headless) # compiles and runs the Jenkinsfiles of slipway convert
 
 missing=()
 for p in "${packages[@]}"; do

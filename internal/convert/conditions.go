@@ -1,0 +1,269 @@
+package convert
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+)
+
+// refVars are the GitLab variables about the ref that have a Jenkins
+// counterpart in a multibranch pipeline. Other predefined variables
+// (CI_PIPELINE_SOURCE, CI_DEFAULT_BRANCH...) have none.
+var refVars = map[string]string{
+	"CI_COMMIT_BRANCH":     "(env.TAG_NAME ? null : env.BRANCH_NAME)",
+	"CI_COMMIT_REF_NAME":   "env.BRANCH_NAME",
+	"CI_COMMIT_TAG":        "env.TAG_NAME",
+	"CI_COMMIT_SHA":        "env.GIT_COMMIT",
+	"CI_MERGE_REQUEST_IID": "env.CHANGE_ID",
+}
+
+// exprToken is one token of a `rules:if` or `only:variables` expression.
+var exprToken = regexp.MustCompile(`^(?:\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?|"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(/(?:[^/\\]|\\.)*/[a-zA-Z]*)|(==|!=|=~|!~|&&|\|\||\(|\))|(null|true|false))`)
+
+// groovyExpr translates a GitLab CI expression into a Groovy boolean
+// expression over env. GitLab's operators bind as Groovy's do (comparisons,
+// then &&, then ||), so the translation goes token by token. It fails for
+// what has no faithful translation: predefined variables Jenkins lacks and
+// pattern flags Java reads differently.
+func groovyExpr(src string) (string, error) {
+	var out []string
+	rest := strings.TrimSpace(src)
+	for rest != "" {
+		m := exprToken.FindStringSubmatchIndex(rest)
+		if m == nil {
+			return "", fmt.Errorf("cannot translate %q at %q", src, rest)
+		}
+		tok := rest[:m[1]]
+		group := func(i int) (string, bool) {
+			if m[2*i] < 0 {
+				return "", false
+			}
+			return rest[m[2*i]:m[2*i+1]], true
+		}
+		switch {
+		case m[2] >= 0:
+			name, _ := group(1)
+			g, err := envRef(name)
+			if err != nil {
+				return "", err
+			}
+			out = append(out, g)
+		case m[4] >= 0 || m[6] >= 0:
+			s, ok := group(2)
+			if !ok {
+				s, _ = group(3)
+			}
+			out = append(out, quote(s))
+		case m[8] >= 0:
+			p, err := javaPattern(tok)
+			if err != nil {
+				return "", err
+			}
+			out = append(out, p)
+		default:
+			out = append(out, tok)
+		}
+		rest = strings.TrimSpace(rest[m[1]:])
+	}
+	return matchOps(out)
+}
+
+// matchOps rewrites `x =~ 're'` into a test that is false for an undefined
+// variable, as GitLab's is, and `x !~ 're'` into its negation.
+func matchOps(toks []string) (string, error) {
+	var out []string
+	for i := 0; i < len(toks); i++ {
+		if i+2 < len(toks) && (toks[i+1] == "=~" || toks[i+1] == "!~") {
+			test := fmt.Sprintf("(%s != null && %s =~ %s)", toks[i], toks[i], toks[i+2])
+			if toks[i+1] == "!~" {
+				test = "!" + test
+			}
+			out = append(out, test)
+			i += 2
+			continue
+		}
+		out = append(out, toks[i])
+	}
+	return strings.Join(out, " "), nil
+}
+
+// envRef is the Groovy for the value of a variable in an expression.
+func envRef(name string) (string, error) {
+	if g, ok := refVars[name]; ok {
+		return g, nil
+	}
+	if strings.HasPrefix(name, "CI_") || strings.HasPrefix(name, "GITLAB_") {
+		return "", fmt.Errorf("$%s is a GitLab predefined variable that Jenkins does not set", name)
+	}
+	return "env." + name, nil
+}
+
+// javaPattern turns a /re/flags literal into a quoted Java regular
+// expression with the same meaning.
+func javaPattern(lit string) (string, error) {
+	end := strings.LastIndex(lit, "/")
+	re, flags := strings.ReplaceAll(lit[1:end], `\/`, "/"), lit[end+1:]
+	if strings.Trim(flags, "ims") != "" {
+		return "", fmt.Errorf("pattern %s: flag %q has no Java equivalent", lit, strings.Trim(flags, "ims"))
+	}
+	if flags != "" {
+		re = "(?" + flags + ")" + re
+	}
+	return quote(re), nil
+}
+
+// refCondition is the Jenkins condition for one entry of only/except refs.
+func refCondition(ref string) (string, error) {
+	switch ref {
+	case "branches":
+		return "not { buildingTag() }", nil
+	case "tags":
+		return "buildingTag()", nil
+	case "merge_requests":
+		return "changeRequest()", nil
+	case "api", "chat", "external", "external_pull_requests", "pipelines", "pushes", "schedules", "triggers", "web":
+		return "", fmt.Errorf("%s: Jenkins has no condition on how a pipeline was started", ref)
+	}
+	if strings.HasPrefix(ref, "/") && strings.Count(ref, "/") >= 2 {
+		p, err := javaPattern(ref)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("expression { env.BRANCH_NAME != null && env.BRANCH_NAME =~ %s }", p), nil
+	}
+	if strings.Contains(ref, "@") {
+		return "", fmt.Errorf("%s: refs of other projects have no Jenkins equivalent", ref)
+	}
+	if strings.ContainsAny(ref, "*?") {
+		// Jenkins reads * and ? in a plain branch name as a glob.
+		return fmt.Sprintf("branch pattern: %s, comparator: 'EQUALS'", quote(ref)), nil
+	}
+	return "branch " + quote(ref), nil
+}
+
+// anyOf joins conditions of which one must hold.
+func anyOf(conds []string) string {
+	if len(conds) == 1 {
+		return conds[0]
+	}
+	return "anyOf { " + strings.Join(conds, "; ") + " }"
+}
+
+// allOf joins conditions that must all hold.
+func allOf(conds []string) string {
+	if len(conds) == 1 {
+		return conds[0]
+	}
+	return "allOf { " + strings.Join(conds, "; ") + " }"
+}
+
+// refFilter translates only: or except: into one condition that holds when
+// the filter matches (every key given matches, as GitLab requires).
+func refFilter(f *ci.RefFilter, isOnly bool) (string, error) {
+	if len(f.Changes) > 0 {
+		return "", fmt.Errorf("changes: Jenkins has no condition on the files a push changed that matches GitLab's")
+	}
+	if f.Kubernetes != "" {
+		return "", fmt.Errorf("kubernetes: no Jenkins equivalent")
+	}
+	var keys []string
+	refs := f.Refs
+	if isOnly && len(refs) == 0 {
+		refs = []string{"branches", "tags"} // GitLab's default
+	}
+	if len(refs) > 0 && !(len(refs) == 2 && refs[0] == "branches" && refs[1] == "tags") {
+		var conds []string
+		for _, r := range refs {
+			c, err := refCondition(r)
+			if err != nil {
+				return "", err
+			}
+			conds = append(conds, c)
+		}
+		keys = append(keys, anyOf(conds))
+	}
+	if len(f.Variables) > 0 {
+		var conds []string
+		for _, e := range f.Variables {
+			g, err := groovyExpr(e)
+			if err != nil {
+				return "", fmt.Errorf("variables: %w", err)
+			}
+			conds = append(conds, "expression { "+g+" }")
+		}
+		keys = append(keys, anyOf(conds))
+	}
+	if len(keys) == 0 {
+		return "", nil
+	}
+	return allOf(keys), nil
+}
+
+// branchEquals matches the translation of `$CI_COMMIT_BRANCH == "x"`,
+// which reads better as Jenkins' own branch condition.
+var branchEquals = regexp.MustCompile(`^\(env\.TAG_NAME \? null : env\.BRANCH_NAME\) == ('(?:[^'\\*?]|\\.)*')$`)
+
+// rulesCondition translates rules: into one condition that holds when the
+// first matching rule adds the job, as GitLab evaluates them. Rules that
+// change anything else than whether the job runs (variables, needs,
+// changes, exists, a different when...) have no faithful translation.
+func rulesCondition(j *ci.Job) (string, error) {
+	type branch struct{ cond, result string }
+	var branches []branch
+	for i, r := range j.Rules {
+		switch {
+		case r.Changes != nil:
+			return "", fmt.Errorf("rules[%d]: changes: Jenkins has no condition on the files a push changed that matches GitLab's", i)
+		case r.Exists != nil:
+			return "", fmt.Errorf("rules[%d]: exists: not translated (Jenkins would check the workspace, not the commit)", i)
+		case len(r.Variables) > 0:
+			return "", fmt.Errorf("rules[%d]: variables: a Jenkins condition cannot set variables", i)
+		case r.Needs != nil:
+			return "", fmt.Errorf("rules[%d]: needs: not translated", i)
+		case r.AllowFailure != nil:
+			return "", fmt.Errorf("rules[%d]: allow_failure: not translated", i)
+		case r.StartIn > 0:
+			return "", fmt.Errorf("rules[%d]: start_in: not translated", i)
+		case r.When != "" && r.When != ci.Never && r.When != j.When:
+			return "", fmt.Errorf("rules[%d]: when: %s differs from the job's when: %s; Jenkins stages have one", i, r.When, j.When)
+		}
+		result := "true"
+		if r.When == ci.Never {
+			result = "false"
+		}
+		cond := "true"
+		if r.If != "" {
+			g, err := groovyExpr(r.If)
+			if err != nil {
+				return "", fmt.Errorf("rules[%d]: if: %w", i, err)
+			}
+			cond = g
+		}
+		branches = append(branches, branch{cond, result})
+		if cond == "true" {
+			break // later rules are never reached
+		}
+	}
+	if len(branches) == 1 && branches[0].result == "true" {
+		if m := branchEquals.FindStringSubmatch(branches[0].cond); m != nil {
+			return "branch " + m[1], nil
+		}
+		if branches[0].cond == "true" {
+			return "", nil
+		}
+		return "expression { " + branches[0].cond + " }", nil
+	}
+	var b strings.Builder
+	b.WriteString("expression { ")
+	for _, br := range branches {
+		if br.cond == "true" {
+			fmt.Fprintf(&b, "return %s }", br.result)
+			return b.String(), nil
+		}
+		fmt.Fprintf(&b, "if (%s) { return %s }; ", br.cond, br.result)
+	}
+	b.WriteString("return false }")
+	return b.String(), nil
+}

@@ -1,0 +1,70 @@
+package convert
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/ci/expand"
+)
+
+// quote returns s as a Groovy single-quoted string literal, which Groovy
+// never interpolates: $VAR and ${VAR} reach the shell as written. Text with
+// newlines becomes a '''triple-quoted''' literal so that scripts stay
+// readable in the Jenkinsfile.
+func quote(s string) string {
+	var b strings.Builder
+	delim := "'"
+	if strings.Contains(s, "\n") {
+		delim = "'''"
+	}
+	b.WriteString(delim)
+	for i, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\'' && (delim == "'" || i == len(s)-1 || s[i+1] == '\''):
+			// In a triple-quoted literal a quote needs escaping only where
+			// it could start the closing ''' or run into it.
+			b.WriteString(`\'`)
+		case r == '\n' && delim == "'''":
+			b.WriteByte('\n')
+		case r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			// \r and other control characters would be changed or
+			// refused by Groovy's lexer if written as they are.
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteString(delim)
+	return b.String()
+}
+
+// value returns a Groovy expression for a variable's value as GitLab
+// expands it: literal text single-quoted, every $VAR or ${VAR} read from
+// Jenkins' env when the pipeline runs (empty when undefined, as in GitLab)
+// and $$ as one $. Values with expand: false are taken as written.
+func value(v ci.Variable) string {
+	if v.Raw || !strings.Contains(v.Value, "$") {
+		return quote(v.Value)
+	}
+	// NUL cannot occur in a YAML scalar GitLab accepts, so it marks the
+	// references in the expanded text.
+	marked := expand.Expand(v.Value, func(name string) (string, bool) { return "\x00" + name + "\x00", true })
+	var parts []string
+	for i, p := range strings.Split(marked, "\x00") {
+		switch {
+		case i%2 == 1:
+			parts = append(parts, `"${env.`+p+` ?: ''}"`)
+		case p != "":
+			parts = append(parts, quote(p))
+		}
+	}
+	if len(parts) == 0 {
+		return "''"
+	}
+	return strings.Join(parts, " + ")
+}

@@ -1,0 +1,417 @@
+// jenkins-harness.groovy runs the part of Jenkins' declarative pipeline DSL
+// that `slipway convert jenkins` writes. It is a test double, NOT Jenkins:
+// no agents or containers (docker agents run on this machine), no plugins,
+// no sandbox, and parallel branches run one after the other. sh steps run
+// their script file with its own #! interpreter in one workspace, as
+// Jenkins does.
+//
+//   groovy jenkins-harness.groovy check FILE...       compile each file
+//   groovy jenkins-harness.groovy run FILE WORKSPACE  run the pipeline
+//
+// run takes BRANCH_NAME, TAG_NAME, CHANGE_ID and GIT_COMMIT from its own
+// environment, as Jenkins sets them, and HARNESS_APPROVE: a comma-separated
+// list of the stages whose input is approved (any other input aborts the
+// build, as a click on Abort does). It prints one line per event:
+// "@@ {json}" with event = stage, skip, sh, archive, junit, end or build.
+
+import groovy.json.JsonOutput
+import java.util.concurrent.TimeUnit
+
+class StepFailure extends RuntimeException {
+    StepFailure(String msg) { super(msg) }
+}
+
+class Results {
+    static List<String> order = ['SUCCESS', 'UNSTABLE', 'FAILURE', 'NOT_BUILT', 'ABORTED']
+    static String worse(String a, String b) { order.indexOf(a) >= order.indexOf(b) ? a : b }
+}
+
+class CurrentBuild {
+    String result = 'SUCCESS'
+    String getCurrentResult() { result }
+    boolean resultIsBetterOrEqualTo(String r) { Results.order.indexOf(result) <= Results.order.indexOf(r) }
+    boolean resultIsWorseOrEqualTo(String r) { Results.order.indexOf(result) >= Results.order.indexOf(r) }
+}
+
+// StageSpec is one stage(...) as written.
+class StageSpec {
+    String name
+    String image
+    Closure environment, when, input, steps, post
+    List<StageSpec> parallel
+}
+
+class AgentDsl {
+    String image
+    def getAny() { 'any' }
+    def getNone() { 'none' }
+    void docker(Closure c) { c.delegate = this; c.resolveStrategy = Closure.DELEGATE_FIRST; c() }
+    void image(String s) { image = s }
+    void reuseNode(boolean b) {}
+    void label(String s) {}
+}
+
+class StagesDsl {
+    List<StageSpec> stages = []
+    void stage(String name, Closure body) {
+        def dsl = new StageDsl(spec: new StageSpec(name: name))
+        Harness.dsl(body, dsl)
+        stages << dsl.spec
+    }
+}
+
+class StageDsl {
+    StageSpec spec
+    void agent(Object a) {
+        if (a instanceof Closure) {
+            def dsl = new AgentDsl()
+            Harness.dsl(a, dsl)
+            spec.image = dsl.image
+        }
+    }
+    def getAny() { 'any' }
+    void environment(Closure c) { spec.environment = c }
+    void when(Closure c) { spec.when = c }
+    void input(Closure c) { spec.input = c }
+    void options(Closure c) {}
+    void steps(Closure c) { spec.steps = c }
+    void post(Closure c) { spec.post = c }
+    void parallel(Closure c) {
+        def dsl = new StagesDsl()
+        Harness.dsl(c, dsl)
+        spec.parallel = dsl.stages
+    }
+}
+
+class PipelineDsl {
+    Closure environment
+    List<StageSpec> stages = []
+    void agent(Object a) {}
+    def getAny() { 'any' }
+    void options(Closure c) {}
+    void environment(Closure c) { environment = c }
+    void stages(Closure c) {
+        def dsl = new StagesDsl()
+        Harness.dsl(c, dsl)
+        stages = dsl.stages
+    }
+}
+
+// EnvDsl takes NAME = value assignments in definition order.
+class EnvDsl {
+    Map<String, String> env
+    void setProperty(String name, Object value) { env[name] = value == null ? null : value.toString() }
+}
+
+// WhenDsl evaluates each condition as it is called; all must hold.
+class WhenDsl {
+    Harness h
+    List<Boolean> results = []
+    void beforeInput(boolean b) {}
+    void beforeAgent(boolean b) {}
+    void branch(String name) { results << (h.env.BRANCH_NAME == name) }
+    void branch(Map args) {
+        assert args.comparator == 'EQUALS': "only the EQUALS comparator is implemented"
+        results << (h.env.BRANCH_NAME == args.pattern)
+    }
+    void buildingTag() { results << (h.env.TAG_NAME != null) }
+    void changeRequest() { results << (h.env.CHANGE_ID != null) }
+    void expression(Closure c) { results << (c() as boolean) }
+    private List<Boolean> inner(Closure c) {
+        def dsl = new WhenDsl(h: h)
+        Harness.dsl(c, dsl)
+        dsl.results
+    }
+    void not(Closure c) { results << !inner(c).every() }
+    void anyOf(Closure c) { results << inner(c).any() }
+    void allOf(Closure c) { results << inner(c).every() }
+}
+
+class InputDsl {
+    String message
+    void message(String m) { message = m }
+    void ok(String s) {}
+}
+
+class PostDsl {
+    Map<String, Closure> conditions = [:]
+    def methodMissing(String name, args) { conditions[name] = args[0] }
+}
+
+class StepsDsl {
+    Harness h
+    String stageResult = 'SUCCESS'
+
+    void sh(String script) { sh(script: script) }
+    void sh(Map args) {
+        def file = File.createTempFile('harness-sh-', '.sh')
+        file.text = args.script
+        file.setExecutable(true)
+        def pb = new ProcessBuilder([file.path]).directory(h.workspace).redirectErrorStream(true)
+        pb.environment().clear()
+        h.env.each { k, v -> if (v != null) pb.environment()[k] = v }
+        def proc = pb.start()
+        def out = new ByteArrayOutputStream()
+        def reader = Thread.start { out << proc.inputStream }
+        boolean done = h.timeoutSeconds > 0 ? proc.waitFor(h.timeoutSeconds, TimeUnit.SECONDS) : (proc.waitFor() || true)
+        if (!done) {
+            proc.destroyForcibly()
+            proc.waitFor()
+        }
+        reader.join()
+        file.delete()
+        int code = done ? proc.exitValue() : -1
+        h.event(event: 'sh', stage: h.stage, label: args.label, exitCode: code, output: out.toString('UTF-8'))
+        if (!done) {
+            throw new StepFailure("Timeout has been exceeded")
+        }
+        if (code != 0) {
+            throw new StepFailure("script returned exit code ${code}")
+        }
+    }
+    void echo(String s) { h.event(event: 'echo', stage: h.stage, text: s) }
+    void error(String s) { throw new StepFailure(s) }
+    void script(Closure c) { Harness.dsl(c, this) }
+    void catchError(Map args, Closure c) {
+        try {
+            Harness.dsl(c, this)
+        } catch (StepFailure e) {
+            h.build.result = Results.worse(h.build.result, args.buildResult ?: 'FAILURE')
+            stageResult = Results.worse(stageResult, args.stageResult ?: 'FAILURE')
+        }
+    }
+    void retry(int count, Closure c) {
+        for (int i = 1; ; i++) {
+            try {
+                Harness.dsl(c, this)
+                return
+            } catch (StepFailure e) {
+                if (i >= count) {
+                    throw e
+                }
+            }
+        }
+    }
+    void timeout(Map args, Closure c) {
+        assert args.unit == 'SECONDS'
+        def saved = h.timeoutSeconds
+        h.timeoutSeconds = args.time as long
+        try {
+            Harness.dsl(c, this)
+        } finally {
+            h.timeoutSeconds = saved
+        }
+    }
+    void sleep(Map args) {
+        assert args.unit == 'SECONDS'
+        Thread.sleep((args.time as long) * 1000)
+    }
+    void archiveArtifacts(Map args) { collect('archive', args.artifacts, args.excludes, args.allowEmptyArchive) }
+    void junit(Map args) { collect('junit', args.testResults, null, args.allowEmptyResults) }
+
+    private void collect(String kind, String includes, String excludes, boolean allowEmpty) {
+        def inc = Harness.antPatterns(includes)
+        def exc = Harness.antPatterns(excludes)
+        def files = []
+        def root = h.workspace.toPath()
+        h.workspace.eachFileRecurse(groovy.io.FileType.FILES) { f ->
+            def rel = root.relativize(f.toPath()).toString()
+            if (inc.any { rel ==~ it } && !exc.any { rel ==~ it }) {
+                files << rel
+            }
+        }
+        files.sort()
+        h.event(event: kind, stage: h.stage, files: files)
+        if (files.isEmpty() && !allowEmpty) {
+            throw new StepFailure("${kind}: no files match ${includes}")
+        }
+    }
+}
+
+class Harness {
+    File workspace
+    Map<String, String> env
+    Binding binding
+    CurrentBuild build = new CurrentBuild()
+    String stage
+    long timeoutSeconds = 0
+    boolean stopped = false
+    List<String> approved
+
+    static void dsl(Closure c, Object delegate) {
+        c.delegate = delegate
+        c.resolveStrategy = Closure.DELEGATE_FIRST
+        c.call()
+    }
+
+    // antPatterns turns "a/, b/**/*.xml" into regular expressions.
+    static List<String> antPatterns(String list) {
+        if (!list) {
+            return []
+        }
+        list.split(',').collect { it.trim() }.findAll { it }.collect { p ->
+            if (p.endsWith('/')) {
+                p += '**'
+            }
+            def re = new StringBuilder()
+            for (int i = 0; i < p.length(); i++) {
+                def ch = p.charAt(i)
+                if (p.startsWith('**/', i)) {
+                    re << '(?:.*/)?'
+                    i += 2
+                } else if (p.startsWith('**', i)) {
+                    re << '.*'
+                    i += 1
+                } else if (ch == '*') {
+                    re << '[^/]*'
+                } else if (ch == '?') {
+                    re << '[^/]'
+                } else {
+                    re << java.util.regex.Pattern.quote(ch as String)
+                }
+            }
+            re.toString()
+        }
+    }
+
+    void event(Map e) { println '@@ ' + JsonOutput.toJson(e) }
+
+    // withEnv evaluates an environment block over the current variables.
+    void applyEnvironment(Closure c) {
+        if (c == null) {
+            return
+        }
+        env = new LinkedHashMap(env)
+        binding.setVariable('env', env)
+        Harness.dsl(c, new EnvDsl(env: env))
+    }
+
+    void run(PipelineDsl p) {
+        applyEnvironment(p.environment)
+        p.stages.each { runStage(it) }
+        event(event: 'build', result: build.result)
+    }
+
+    // runStage runs one stage and reports whether it failed.
+    boolean runStage(StageSpec s) {
+        if (stopped) {
+            event(event: 'skip', stage: s.name, reason: 'earlier failure')
+            return false
+        }
+        def savedEnv = env
+        try {
+            applyEnvironment(s.environment)
+            if (s.when != null) {
+                def w = new WhenDsl(h: this)
+                Harness.dsl(s.when, w)
+                if (!w.results.every()) {
+                    event(event: 'skip', stage: s.name, reason: 'when')
+                    return false
+                }
+            }
+            if (s.input != null) {
+                def in_ = new InputDsl()
+                Harness.dsl(s.input, in_)
+                if (!approved.contains(s.name)) {
+                    event(event: 'skip', stage: s.name, reason: 'input', message: in_.message)
+                    build.result = Results.worse(build.result, 'ABORTED')
+                    stopped = true
+                    return false
+                }
+            }
+            if (s.parallel != null) {
+                def failed = s.parallel.collect { runStage(it) }.any()
+                if (failed) {
+                    stopped = true
+                }
+                return failed
+            }
+            return runSteps(s)
+        } finally {
+            env = savedEnv
+            binding.setVariable('env', env)
+        }
+    }
+
+    boolean runSteps(StageSpec s) {
+        stage = s.name
+        event(event: 'stage', stage: s.name, image: s.image)
+        def steps = new StepsDsl(h: this)
+        boolean failed = false
+        try {
+            Harness.dsl(s.steps, steps)
+        } catch (StepFailure e) {
+            failed = true
+            steps.stageResult = 'FAILURE'
+            build.result = Results.worse(build.result, 'FAILURE')
+        }
+        if (s.post != null) {
+            def post = new PostDsl()
+            Harness.dsl(s.post, post)
+            def r = steps.stageResult
+            def runs = [always: true, aborted: r == 'ABORTED', failure: r == 'FAILURE', success: r == 'SUCCESS',
+                        unstable: r == 'UNSTABLE', unsuccessful: r != 'SUCCESS', cleanup: true]
+            ['always', 'aborted', 'failure', 'success', 'unstable', 'unsuccessful', 'cleanup'].each { cond ->
+                if (post.conditions[cond] != null && runs[cond]) {
+                    try {
+                        Harness.dsl(post.conditions[cond], new StepsDsl(h: this, stageResult: r))
+                    } catch (StepFailure e) {
+                        failed = true
+                        steps.stageResult = 'FAILURE'
+                        build.result = Results.worse(build.result, 'FAILURE')
+                    }
+                }
+            }
+        }
+        event(event: 'end', stage: s.name, result: steps.stageResult)
+        if (failed) {
+            stopped = true
+        }
+        return failed
+    }
+}
+
+def usage = { System.err.println('usage: jenkins-harness.groovy check FILE... | run FILE WORKSPACE'); System.exit(2) }
+if (args.length < 2) {
+    usage()
+}
+switch (args[0]) {
+    case 'check':
+        int bad = 0
+        args[1..-1].each { path ->
+            try {
+                new GroovyShell().parse(new File(path))
+            } catch (org.codehaus.groovy.control.CompilationFailedException e) {
+                System.err.println("${path}: ${e.message}")
+                bad++
+            }
+        }
+        System.exit(bad == 0 ? 0 : 1)
+        break
+    case 'run':
+        if (args.length != 3) {
+            usage()
+        }
+        def workspace = new File(args[2]).canonicalFile
+        def env = new LinkedHashMap<String, String>()
+        ['PATH', 'HOME', 'LANG', 'BRANCH_NAME', 'TAG_NAME', 'CHANGE_ID', 'GIT_COMMIT'].each { k ->
+            if (System.getenv(k) != null) {
+                env[k] = System.getenv(k)
+            }
+        }
+        env.WORKSPACE = workspace.path
+        def binding = new Binding()
+        def h = new Harness(workspace: workspace, env: env, binding: binding,
+                approved: (System.getenv('HARNESS_APPROVE') ?: '').split(',').findAll { it } as List)
+        binding.setVariable('env', env)
+        binding.setVariable('currentBuild', h.build)
+        binding.setVariable('pipeline', { Closure body ->
+            def p = new PipelineDsl()
+            Harness.dsl(body, p)
+            h.run(p)
+        })
+        new GroovyShell(binding).evaluate(new File(args[1]))
+        break
+    default:
+        usage()
+}
