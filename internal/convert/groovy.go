@@ -10,7 +10,7 @@ import (
 
 // quote returns s as a Groovy single-quoted string literal, which Groovy
 // never interpolates: $VAR and ${VAR} reach the shell as written. Text with
-// newlines becomes a ”'triple-quoted”' literal so that scripts stay
+// newlines becomes a triple-quoted literal so that scripts stay
 // readable in the Jenkinsfile.
 func quote(s string) string {
 	var b strings.Builder
