@@ -31,9 +31,12 @@ func quote(s string) string {
 			b.WriteByte('\n')
 		case r == '\t':
 			b.WriteRune(r)
+		case r == '\r':
+			// Groovy reads a CR, even one written \u000d, as a line end.
+			b.WriteString(`\r`)
 		case r < 0x20 || r == 0x7f:
-			// \r and other control characters would be changed or
-			// refused by Groovy's lexer if written as they are.
+			// Control characters written as they are would be changed or
+			// refused by Groovy's lexer.
 			fmt.Fprintf(&b, `\u%04x`, r)
 		default:
 			b.WriteRune(r)

@@ -192,13 +192,34 @@ func (c *converter) environment(vars ci.Variables, unset []string, job string) {
 		c.line("%s = ''", name)
 	}
 	for _, v := range vars {
-		if !expand.IsName(v.Name) {
+		switch {
+		case !expand.IsName(v.Name):
 			c.warn(v.Pos, job, "variable %q: not a valid Jenkins environment name; left out", v.Name)
-			continue
+		case !classNames[v.Name]:
+			c.line("%s = %s", v.Name, value(v))
 		}
-		c.line("%s = %s", v.Name, value(v))
 	}
 	c.close()
+}
+
+// classNames are variable names Groovy reads as a class in an environment
+// block (URL = ... assigns to java.net.URL); they are set with withEnv
+// around the job's sh steps instead.
+var classNames = map[string]bool{"URL": true, "URI": true, "UUID": true}
+
+// withEnv returns the withEnv wrapper for the job's variables named like
+// classes, or "" when it has none.
+func withEnv(j *ci.Job, in instance) string {
+	var list []string
+	for _, v := range j.GlobalVariables.With(j.Variables).With(in.vars) {
+		if classNames[v.Name] {
+			list = append(list, quote(v.Name+"=")+" + "+value(v))
+		}
+	}
+	if len(list) == 0 {
+		return ""
+	}
+	return "withEnv([" + strings.Join(list, ", ") + "])"
 }
 
 // job writes the stage of one job instance.
@@ -222,9 +243,9 @@ func (c *converter) job(j *ci.Job, in instance) {
 		c.line("input { message %s; ok 'Run' }", quote("Run job "+in.name+"?"))
 	}
 	c.open("steps")
-	c.steps(j)
+	c.steps(j, in)
 	c.close()
-	c.post(j)
+	c.post(j, in)
 	c.close()
 }
 
@@ -237,8 +258,11 @@ func allowsFailure(j *ci.Job) bool {
 	return j.AllowFailure.Allowed
 }
 
-func (c *converter) steps(j *ci.Job) {
+func (c *converter) steps(j *ci.Job, in instance) {
 	depth := c.depth
+	if w := withEnv(j, in); w != "" {
+		c.open("%s", w)
+	}
 	switch {
 	case allowsFailure(j):
 		c.open("catchError(buildResult: 'SUCCESS', stageResult: 'UNSTABLE')")
@@ -329,12 +353,15 @@ func ruleErrPos(j *ci.Job) ci.Pos {
 
 // post writes after_script, artifacts and JUnit reports, each under the
 // condition GitLab runs or uploads them.
-func (c *converter) post(j *ci.Job) {
+func (c *converter) post(j *ci.Job, in instance) {
 	byCond := map[string][]string{}
 	if len(j.AfterScript) > 0 {
 		// A failing after_script does not change the job's result in GitLab.
-		byCond["always"] = append(byCond["always"], "catchError(buildResult: 'SUCCESS', stageResult: 'SUCCESS') { sh label: 'after_script', script: "+
-			quote(shScript(j.AfterScript))+" }")
+		step := "sh label: 'after_script', script: " + quote(shScript(j.AfterScript))
+		if w := withEnv(j, in); w != "" {
+			step = w + " { " + step + " }"
+		}
+		byCond["always"] = append(byCond["always"], "catchError(buildResult: 'SUCCESS', stageResult: 'SUCCESS') { "+step+" }")
 	}
 	if a := j.Artifacts; a != nil {
 		cond := map[string]string{"": "success", "on_success": "success", "on_failure": "unsuccessful", "always": "always"}[a.When]

@@ -170,6 +170,19 @@ class StepsDsl {
         }
     }
     void echo(String s) { h.event(event: 'echo', stage: h.stage, text: s) }
+    void withEnv(List vars, Closure c) {
+        def saved = h.env
+        h.env = new LinkedHashMap(saved)
+        vars.each { kv ->
+            def s = kv.toString()
+            h.env[s.substring(0, s.indexOf('='))] = s.substring(s.indexOf('=') + 1)
+        }
+        try {
+            Harness.dsl(c, this)
+        } finally {
+            h.env = saved
+        }
+    }
     void error(String s) { throw new StepFailure(s) }
     void script(Closure c) { Harness.dsl(c, this) }
     void catchError(Map args, Closure c) {
