@@ -287,8 +287,8 @@ func TestConditionsMatchGitLabRules(t *testing.T) {
 	}
 	jenkinstest.Compile(t, map[string]string{"conditions": out})
 	for _, tc := range []struct {
-		name       string
-		info       ci.PipelineInfo
+		name string
+		info ci.PipelineInfo
 		env  []string
 		fail bool // the build job fails on branch broken
 	}{
