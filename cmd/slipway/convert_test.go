@@ -30,6 +30,7 @@ build:
   script:
     - ./mvnw.sh compile
     - echo "$GREETING at $URL; $LITERAL"
+    - echo "$CI_JOB_NAME ($CI_JOB_STAGE) of ${CI_COMMIT_REF_NAME} at $CI_COMMIT_SHORT_SHA"
 test:
   stage: test
   script:
@@ -145,7 +146,8 @@ func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
 	// The harness works in a fresh checkout, as Jenkins does.
 	workspace := t.TempDir()
 	testenv.Git(t, workspace, "clone", "-q", dir, ".")
-	run := jenkinstest.Execute(t, string(text), workspace, "BRANCH_NAME=main", "HARNESS_APPROVE=deploy")
+	sha := testenv.Git(t, dir, "rev-parse", "HEAD")
+	run := jenkinstest.Execute(t, string(text), workspace, "BRANCH_NAME=main", "GIT_COMMIT="+sha, "HARNESS_APPROVE=deploy")
 
 	stageOf := map[string]string{}
 	var gitlabRan []string
@@ -172,6 +174,9 @@ func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
 		if got, want := run.Output(job, "after_script"), gitlabAfter[job]; got != want {
 			t.Errorf("job %s after_script: Jenkins printed\n%s\nslipway run printed\n%s", job, got, want)
 		}
+	}
+	if want := "build (build) of main at " + sha[:8] + "\n"; !strings.HasSuffix(gitlabScript["build"], want) {
+		t.Errorf("build printed %q, want it to end with %q", gitlabScript["build"], want)
 	}
 	if !strings.Contains(gitlabScript["quoting"], "heredoc: $APP ${APP} `backticks` \\n \\t '''") {
 		t.Errorf("the quoting job did not print its heredoc as written:\n%s", gitlabScript["quoting"])

@@ -8,15 +8,19 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci"
 )
 
-// refVars are the GitLab variables about the ref that have a Jenkins
-// counterpart in a multibranch pipeline. Other predefined variables
-// (CI_PIPELINE_SOURCE, CI_DEFAULT_BRANCH...) have none.
-var refVars = map[string]string{
+// jenkinsVars are GitLab's predefined variables that have a counterpart in
+// a Jenkins multibranch pipeline, as Groovy expressions (null when unset).
+// Others (CI_PIPELINE_SOURCE, CI_DEFAULT_BRANCH...) have none.
+var jenkinsVars = map[string]string{
 	"CI_COMMIT_BRANCH":     "(env.TAG_NAME ? null : env.BRANCH_NAME)",
 	"CI_COMMIT_REF_NAME":   "env.BRANCH_NAME",
 	"CI_COMMIT_TAG":        "env.TAG_NAME",
 	"CI_COMMIT_SHA":        "env.GIT_COMMIT",
+	"CI_COMMIT_SHORT_SHA":  "env.GIT_COMMIT?.take(8)",
 	"CI_MERGE_REQUEST_IID": "env.CHANGE_ID",
+	"CI_PIPELINE_ID":       "env.BUILD_NUMBER",
+	"CI_PIPELINE_IID":      "env.BUILD_NUMBER",
+	"CI_PROJECT_DIR":       "env.WORKSPACE",
 }
 
 // exprToken is one token of a `rules:if` or `only:variables` expression.
@@ -91,7 +95,7 @@ func matchOps(toks []string) (string, error) {
 
 // envRef is the Groovy for the value of a variable in an expression.
 func envRef(name string) (string, error) {
-	if g, ok := refVars[name]; ok {
+	if g, ok := jenkinsVars[name]; ok {
 		return g, nil
 	}
 	if strings.HasPrefix(name, "CI_") || strings.HasPrefix(name, "GITLAB_") {

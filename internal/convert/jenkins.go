@@ -5,8 +5,10 @@
 package convert
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -42,6 +44,9 @@ func Jenkins(cfg *ci.Config) (jenkinsfile string, warnings []Warning) {
 		}
 	}
 	c.pipeline()
+	slices.SortStableFunc(c.warnings, func(a, b Warning) int {
+		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
 	return c.b.String(), c.warnings
 }
 
@@ -87,7 +92,7 @@ func (c *converter) pipeline() {
 	}
 	c.open("pipeline")
 	c.line("agent any")
-	c.environment(c.cfg.Variables, nil, "")
+	c.environment(c.pipelinePredefined(), c.cfg.Variables, "")
 	c.open("stages")
 	names := map[string]bool{}
 	for _, j := range c.cfg.Jobs {
@@ -181,15 +186,15 @@ func instances(j *ci.Job) []instance {
 	return out
 }
 
-// environment writes an environment block for vars; unset are pipeline
-// variables a job does not inherit.
-func (c *converter) environment(vars ci.Variables, unset []string, job string) {
-	if len(vars) == 0 && len(unset) == 0 {
+// environment writes an environment block: first the lines of pre
+// (NAME = expression), then vars.
+func (c *converter) environment(pre []string, vars ci.Variables, job string) {
+	if len(vars) == 0 && len(pre) == 0 {
 		return
 	}
 	c.open("environment")
-	for _, name := range unset {
-		c.line("%s = ''", name)
+	for _, l := range pre {
+		c.line("%s", l)
 	}
 	for _, v := range vars {
 		switch {
@@ -228,16 +233,23 @@ func (c *converter) job(j *ci.Job, in instance) {
 	if j.Image != nil {
 		c.line("agent { docker { image %s; reuseNode true } }", quote(j.Image.Name))
 	}
-	var unset []string
-	for _, g := range c.cfg.Variables {
-		if _, ok := j.GlobalVariables.Get(g.Name); !ok && !slices.Contains(unset, g.Name) {
-			unset = append(unset, g.Name)
+	var pre []string
+	for _, name := range predefinedUsed(j) {
+		switch name {
+		case "CI_JOB_NAME":
+			pre = append(pre, name+" = "+quote(in.name))
+		case "CI_JOB_STAGE":
+			pre = append(pre, name+" = "+quote(j.Stage))
+		case "CI_NODE_TOTAL":
+			if j.Parallel == nil {
+				pre = append(pre, name+" = '1'")
+			}
 		}
 	}
-	if len(unset) > 0 {
-		c.warn(j.Pos, j.Name, "inherit:variables: Jenkins cannot unset pipeline variables in one stage; %s are set to '' there", strings.Join(unset, ", "))
+	for _, name := range uninherited(c.cfg, j) {
+		pre = append(pre, name+" = ''")
 	}
-	c.environment(j.Variables.With(in.vars), unset, j.Name)
+	c.environment(pre, j.Variables.With(in.vars), j.Name)
 	c.when(j)
 	if j.When == ci.Manual {
 		c.line("input { message %s; ok 'Run' }", quote("Run job "+in.name+"?"))
@@ -397,6 +409,18 @@ func (c *converter) post(j *ci.Job, in instance) {
 // does not carry out.
 func (c *converter) unsupported(j *ci.Job) {
 	w := func(format string, args ...any) { c.warn(j.Pos, j.Name, format, args...) }
+	if unset := uninherited(c.cfg, j); len(unset) > 0 {
+		w("inherit:variables: Jenkins cannot unset pipeline variables in one stage; %s are set to '' there", strings.Join(unset, ", "))
+	}
+	var missing []string
+	for _, name := range predefinedUsed(j) {
+		if _, ok := jenkinsVars[name]; !ok && !jobVars[name] && name != "CI" && name != "GITLAB_CI" {
+			missing = append(missing, "$"+name)
+		}
+	}
+	if len(missing) > 0 {
+		w("uses %s: GitLab predefined variables that Jenkins does not set (empty there)", strings.Join(missing, ", "))
+	}
 	if len(j.Services) > 0 {
 		w("services: not translated (Jenkins has no service containers; use docker.image(...).withRun in a script block)")
 	}
@@ -449,4 +473,75 @@ func (c *converter) unsupported(j *ci.Job) {
 			}
 		}
 	}
+}
+
+// uninherited are the pipeline variables j does not inherit.
+func uninherited(cfg *ci.Config, j *ci.Job) []string {
+	var out []string
+	for _, g := range cfg.Variables {
+		if _, ok := j.GlobalVariables.Get(g.Name); !ok && !slices.Contains(out, g.Name) {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// jobVars are the predefined variables each stage sets for its job.
+var jobVars = map[string]bool{"CI_JOB_NAME": true, "CI_JOB_STAGE": true, "CI_NODE_INDEX": true, "CI_NODE_TOTAL": true}
+
+// predefinedRef finds uses of GitLab's predefined variables in scripts
+// and values: $CI_X, ${CI_X} and ${CI_X:-...}.
+var predefinedRef = regexp.MustCompile(`\$\{?(CI|GITLAB_CI|CI_[A-Za-z0-9_]+|GITLAB_[A-Za-z0-9_]+)\b`)
+
+// predefinedUsed returns the predefined variables that j's scripts,
+// variables and image refer to, in order of first use, leaving out those
+// the file defines itself and CI_NODE_* of parallel jobs, which their
+// stages set.
+func predefinedUsed(j *ci.Job) []string {
+	vars := j.GlobalVariables.With(j.Variables)
+	texts := slices.Concat(j.BeforeScript, j.Script, j.AfterScript)
+	for _, v := range vars {
+		if !v.Raw {
+			texts = append(texts, v.Value)
+		}
+	}
+	if j.Image != nil {
+		texts = append(texts, j.Image.Name)
+	}
+	var out []string
+	for _, t := range texts {
+		for _, m := range predefinedRef.FindAllStringSubmatch(t, -1) {
+			name := m[1]
+			_, own := vars.Get(name)
+			if own || slices.Contains(out, name) || (j.Parallel != nil && strings.HasPrefix(name, "CI_NODE_")) {
+				continue
+			}
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// pipelinePredefined are the environment lines for the predefined
+// variables with a Jenkins counterpart that any job uses.
+func (c *converter) pipelinePredefined() []string {
+	used := map[string]bool{}
+	for _, j := range c.cfg.Jobs {
+		for _, name := range predefinedUsed(j) {
+			used[name] = true
+		}
+	}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(used)) {
+		if _, own := c.cfg.Variables.Get(name); own {
+			continue
+		}
+		switch g, ok := jenkinsVars[name]; {
+		case name == "CI" || name == "GITLAB_CI":
+			out = append(out, name+" = 'true'")
+		case ok:
+			out = append(out, name+` = "${`+g+` ?: ''}"`)
+		}
+	}
+	return out
 }

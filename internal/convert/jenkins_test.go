@@ -163,7 +163,8 @@ test:
     name: review/$CI_COMMIT_REF_SLUG
   rules:
     - changes: [src/**]
-  script: [make test]
+  script:
+    - make test "$CI_REGISTRY_IMAGE:${CI_COMMIT_SHA}"
 `)
 	out, warnings := Jenkins(cfg)
 	var got []string
@@ -173,6 +174,7 @@ test:
 	want := []string{
 		".gitlab-ci.yml:2:1: job build: services: not translated",
 		".gitlab-ci.yml:2:1: job build: cache: not translated",
+		".gitlab-ci.yml:8:1: job test: uses $CI_REGISTRY_IMAGE: GitLab predefined variables that Jenkins does not set",
 		".gitlab-ci.yml:10:11: job test: needs: build: not translated",
 		".gitlab-ci.yml:12:5: job test: environment: review/$CI_COMMIT_REF_SLUG: not translated",
 		".gitlab-ci.yml:14:7: job test: rules[0]: changes:",
@@ -349,4 +351,28 @@ func TestGitLabTemplatesCompile(t *testing.T) {
 		t.Fatalf("only %d templates loaded", len(out))
 	}
 	jenkinstest.Compile(t, out)
+}
+
+func TestNamesWithQuotesStayExact(t *testing.T) {
+	out, _ := Jenkins(load(t, `
+stages: ["it's \"built\""]
+"job 'one' \\ $HOME":
+  stage: "it's \"built\""
+  script: [echo "$CI_JOB_NAME" "$CI_JOB_STAGE"]
+  when: manual
+"job two":
+  stage: "it's \"built\""
+  script: [echo two]
+`))
+	name := `job 'one' \ $HOME`
+	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main", "HARNESS_APPROVE="+name)
+	if got, want := run.Ran(), []string{name, "job two"}; !slices.Equal(got, want) {
+		t.Fatalf("ran %q, want %q\n%s", got, want, out)
+	}
+	if got, want := run.Output(name, "script"), name+` it's "built"`+"\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("printed %q, want it to end with %q", got, want)
+	}
+	if !strings.Contains(out, `stage('it\'s "built"')`) {
+		t.Errorf("the stage's name is not quoted:\n%s", out)
+	}
 }
