@@ -378,9 +378,9 @@ func (c *converter) post(j *ci.Job, in instance) {
 	if a := j.Artifacts; a != nil {
 		cond := map[string]string{"": "success", "on_success": "success", "on_failure": "unsuccessful", "always": "always"}[a.When]
 		if len(a.Paths) > 0 {
-			step := "archiveArtifacts artifacts: " + quote(strings.Join(a.Paths, ", ")) + ", allowEmptyArchive: true"
+			step := "archiveArtifacts artifacts: " + quote(antPatterns(a.Paths)) + ", allowEmptyArchive: true"
 			if len(a.Exclude) > 0 {
-				step += ", excludes: " + quote(strings.Join(a.Exclude, ", "))
+				step += ", excludes: " + quote(antPatterns(a.Exclude))
 			}
 			byCond[cond] = append(byCond[cond], step)
 		}
@@ -403,6 +403,20 @@ func (c *converter) post(j *ci.Job, in instance) {
 		}
 	}
 	c.close()
+}
+
+// antPatterns turns GitLab artifact paths into Jenkins' comma-separated
+// Ant patterns. A plain path may name a folder, which GitLab takes whole
+// and Ant only with /** after it, so it is given both ways.
+func antPatterns(paths []string) string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, p)
+		if !strings.HasSuffix(p, "/") && !strings.ContainsAny(p, "*?[") {
+			out = append(out, p+"/**")
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // unsupported warns about every keyword of the job that the Jenkinsfile

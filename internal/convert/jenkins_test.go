@@ -376,3 +376,40 @@ stages: ["it's \"built\""]
 		t.Errorf("the stage's name is not quoted:\n%s", out)
 	}
 }
+
+func TestArtifactsAndAfterScriptFollowTheJobsResult(t *testing.T) {
+	out, _ := Jenkins(load(t, `
+failing:
+  script:
+    - mkdir -p out/logs && echo log > out/logs/a.txt && echo kept > out.txt
+    - exit 4
+  after_script:
+    - echo "after a failure"
+    - exit 9
+  allow_failure: true
+  artifacts:
+    when: on_failure
+    paths: [out, out.txt]
+passing:
+  script: [echo ok > ok.txt]
+  artifacts:
+    when: on_failure
+    paths: [ok.txt]
+`))
+	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main")
+	if a := run.Find("archive", "failing"); len(a) != 1 || !slices.Equal(a[0].Files, []string{"out.txt", "out/logs/a.txt"}) {
+		t.Errorf("failing archived %+v, want out.txt and out/logs/a.txt", a)
+	}
+	if a := run.Find("archive", "passing"); len(a) != 0 {
+		t.Errorf("passing archived %+v although artifacts are only for failures", a)
+	}
+	if got := run.Output("failing", "after_script"); !strings.Contains(got, "after a failure\n") {
+		t.Errorf("after_script printed %q", got)
+	}
+	if ends := run.Find("end", "failing"); len(ends) != 1 || ends[0].Result != "UNSTABLE" {
+		t.Errorf("failing ended %+v, want UNSTABLE (an allowed failure; after_script's own failure changes nothing)", ends)
+	}
+	if run.Result != "SUCCESS" {
+		t.Errorf("build result %s, want SUCCESS", run.Result)
+	}
+}
