@@ -308,6 +308,9 @@ func shScript(commands []string) string {
 // pipeline's state for jobs that run after failures.
 func (c *converter) when(j *ci.Job) {
 	var conds []string
+	if j.When == ci.Never {
+		conds = append(conds, "expression { false } // when: never")
+	}
 	if c.keepGoing {
 		switch j.When {
 		case ci.OnFailure:

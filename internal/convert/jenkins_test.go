@@ -265,6 +265,10 @@ variables-only:
   script: [echo]
   only:
     variables: ['$MODE == "slow"', '$CI_COMMIT_REF_NAME !~ /^feature/i']
+never:
+  stage: test
+  script: [echo never]
+  when: never
 on-failure:
   stage: deploy
   script: [echo cleaning after a failure]
