@@ -101,20 +101,22 @@ func (c *converter) pipeline() {
 		}
 	}
 	for _, stage := range c.cfg.Stages {
-		var jobs []*ci.Job
-		var insts []instance
+		var members []member
 		for _, j := range c.cfg.Jobs {
 			if j.Stage == stage {
-				jobs = append(jobs, j)
-				insts = append(insts, instances(j)...)
+				for _, in := range instances(j) {
+					members = append(members, member{j, in})
+				}
 			}
 		}
 		switch {
-		case len(insts) == 0:
+		case len(members) == 0:
 			continue
-		case len(insts) == 1:
-			c.line("// stage %s", strings.ReplaceAll(stage, "\n", " "))
-			c.job(jobs[0], insts[0])
+		case len(members) == 1:
+			if members[0].in.name != stage {
+				c.line("// stage %s", strings.ReplaceAll(stage, "\n", " "))
+			}
+			c.job(members[0].job, members[0].in)
 			continue
 		}
 		name := stage
@@ -123,16 +125,20 @@ func (c *converter) pipeline() {
 		}
 		c.open("stage(%s)", quote(name))
 		c.open("parallel")
-		for _, j := range jobs {
-			for _, in := range instances(j) {
-				c.job(j, in)
-			}
+		for _, m := range members {
+			c.job(m.job, m.in)
 		}
 		c.close()
 		c.close()
 	}
 	c.close()
 	c.close()
+}
+
+// member is one Jenkins stage of a GitLab stage.
+type member struct {
+	job *ci.Job
+	in  instance
 }
 
 // instance is one Jenkins stage of a job: the job itself, or one copy of
