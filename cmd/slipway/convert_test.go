@@ -54,13 +54,15 @@ quoting:
     - 'printf "%s\n" "ends with a quote''"'
     - printf '%s\n' "tab	inside"
   after_script:
-    - echo "after_script of $APP"
+    - 'echo "after_script of $APP: $CI_JOB_STATUS"'
 lint:
   stage: test
   script:
     - echo linting
     - exit 3
     - echo never
+  after_script:
+    - echo "lint $CI_JOB_STATUS"
   allow_failure: true
 package:
   stage: package
@@ -174,6 +176,10 @@ func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
 		if got, want := run.Output(job, "after_script"), gitlabAfter[job]; got != want {
 			t.Errorf("job %s after_script: Jenkins printed\n%s\nslipway run printed\n%s", job, got, want)
 		}
+	}
+	if got, want := gitlabAfter["lint"]+gitlabAfter["quoting"], "$ echo \"lint $CI_JOB_STATUS\"\nlint failed\n"+
+		"$ echo \"after_script of $APP: $CI_JOB_STATUS\"\nafter_script of demo: success\n"; got != want {
+		t.Errorf("after_script printed %q, want %q", got, want)
 	}
 	if want := "build (build) of main at " + sha[:8] + "\n"; !strings.HasSuffix(gitlabScript["build"], want) {
 		t.Errorf("build printed %q, want it to end with %q", gitlabScript["build"], want)

@@ -382,7 +382,20 @@ func (c *converter) post(j *ci.Job, in instance) {
 		if w := withEnv(j, in); w != "" {
 			step = w + " { " + step + " }"
 		}
-		byCond["always"] = append(byCond["always"], "catchError(buildResult: 'SUCCESS', stageResult: 'SUCCESS') { "+step+" }")
+		step = "catchError(buildResult: 'SUCCESS', stageResult: 'SUCCESS') { " + step + " }"
+		if !usesJobStatus(j) {
+			byCond["always"] = append(byCond["always"], step)
+		} else {
+			// The stage's result, which only post conditions see, gives
+			// GitLab's CI_JOB_STATUS.
+			for _, cond := range []string{"aborted", "failure", "success", "unstable"} {
+				status := map[string]string{"aborted": "canceled", "success": "success"}[cond]
+				if status == "" {
+					status = "failed"
+				}
+				byCond[cond] = append(byCond[cond], "withEnv(['CI_JOB_STATUS="+status+"']) { "+step+" }")
+			}
+		}
 	}
 	if a := j.Artifacts; a != nil {
 		cond := map[string]string{"": "success", "on_success": "success", "on_failure": "unsuccessful", "always": "always"}[a.When]
@@ -402,7 +415,7 @@ func (c *converter) post(j *ci.Job, in instance) {
 	}
 	c.open("post")
 	// Jenkins runs post conditions in this order whatever the file says.
-	for _, cond := range []string{"always", "unsuccessful", "success"} {
+	for _, cond := range []string{"always", "aborted", "failure", "success", "unstable", "unsuccessful"} {
 		if steps := byCond[cond]; len(steps) > 0 {
 			c.open("%s", cond)
 			for _, s := range steps {
@@ -412,6 +425,19 @@ func (c *converter) post(j *ci.Job, in instance) {
 		}
 	}
 	c.close()
+}
+
+// usesJobStatus reports whether the job's after_script reads
+// CI_JOB_STATUS.
+func usesJobStatus(j *ci.Job) bool {
+	for _, cmd := range j.AfterScript {
+		for _, m := range predefinedRef.FindAllStringSubmatch(cmd, -1) {
+			if m[1] == "CI_JOB_STATUS" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // antPatterns turns GitLab artifact paths into Jenkins' comma-separated
@@ -437,7 +463,7 @@ func (c *converter) unsupported(j *ci.Job) {
 	}
 	var missing []string
 	for _, name := range predefinedUsed(j) {
-		if _, ok := jenkinsVars[name]; !ok && !jobVars[name] && name != "CI" && name != "GITLAB_CI" {
+		if _, ok := jenkinsVars[name]; !ok && !jobVars[name] && name != "CI" && name != "GITLAB_CI" && !(name == "CI_JOB_STATUS" && usesJobStatus(j)) {
 			missing = append(missing, "$"+name)
 		}
 	}
