@@ -3,9 +3,11 @@ package convert
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/ci/expand"
 )
 
 // jenkinsVars are GitLab's predefined variables that have a counterpart in
@@ -23,72 +25,88 @@ var jenkinsVars = map[string]string{
 	"CI_PROJECT_DIR":       "env.WORKSPACE",
 }
 
-// exprToken is one token of a `rules:if` or `only:variables` expression.
-var exprToken = regexp.MustCompile(`^(?:\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?|"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|(/(?:[^/\\]|\\.)*/[a-zA-Z]*)|(==|!=|=~|!~|&&|\|\||\(|\))|(null|true|false))`)
+// exprToken reads one token of a `rules:if` or `only:variables`
+// expression with GitLab's lexemes: a variable, a string (no escapes), a
+// /pattern/flags, an operator, a parenthesis, null, true or false.
+var exprToken = regexp.MustCompile(`^(?:\$\{(\w+)\}|\$(\w+)|"([^"\n]*)"|'([^'\n]*)'|(/(?:[^/]|\\/)+[^\\]/[ismU]*)|(==|=~|!=|!~|&&|\|\||\(|\))|(null|true|false)\b)`)
+
+// token kinds, by exprToken's groups.
+const (
+	tokVar = iota
+	tokString
+	tokPattern
+	tokOp
+	tokWord
+)
+
+type token struct {
+	kind int
+	text string // the Groovy for operands, the operator itself otherwise
+}
 
 // groovyExpr translates a GitLab CI expression into a Groovy boolean
 // expression over env. GitLab's operators bind as Groovy's do (comparisons,
 // then &&, then ||), so the translation goes token by token. It fails for
-// what has no faithful translation: predefined variables Jenkins lacks and
-// pattern flags Java reads differently.
+// what has no faithful translation: predefined variables Jenkins lacks,
+// pattern flags Java reads differently, and =~ against anything but a
+// /pattern/.
 func groovyExpr(src string) (string, error) {
-	var out []string
+	var toks []token
 	rest := strings.TrimSpace(src)
 	for rest != "" {
-		m := exprToken.FindStringSubmatchIndex(rest)
+		m := exprToken.FindStringSubmatch(rest)
 		if m == nil {
 			return "", fmt.Errorf("cannot translate %q at %q", src, rest)
 		}
-		tok := rest[:m[1]]
-		group := func(i int) (string, bool) {
-			if m[2*i] < 0 {
-				return "", false
-			}
-			return rest[m[2*i]:m[2*i+1]], true
-		}
+		var t token
 		switch {
-		case m[2] >= 0:
-			name, _ := group(1)
-			g, err := envRef(name)
+		case m[1] != "" || m[2] != "":
+			g, err := envRef(m[1] + m[2])
 			if err != nil {
 				return "", err
 			}
-			out = append(out, g)
-		case m[4] >= 0 || m[6] >= 0:
-			s, ok := group(2)
-			if !ok {
-				s, _ = group(3)
-			}
-			out = append(out, quote(s))
-		case m[8] >= 0:
-			p, err := javaPattern(tok)
+			t = token{tokVar, g}
+		case strings.HasPrefix(m[0], `"`) || strings.HasPrefix(m[0], "'"):
+			t = token{tokString, quote(m[3] + m[4])}
+		case m[5] != "":
+			p, err := javaPattern(m[5])
 			if err != nil {
 				return "", err
 			}
-			out = append(out, p)
+			t = token{tokPattern, p}
+		case m[6] != "":
+			t = token{tokOp, m[6]}
 		default:
-			out = append(out, tok)
+			t = token{tokWord, m[7]}
 		}
-		rest = strings.TrimSpace(rest[m[1]:])
+		toks = append(toks, t)
+		rest = strings.TrimSpace(rest[len(m[0]):])
 	}
-	return matchOps(out)
-}
-
-// matchOps rewrites `x =~ 're'` into a test that is false for an undefined
-// variable, as GitLab's is, and `x !~ 're'` into its negation.
-func matchOps(toks []string) (string, error) {
+	// compared reports whether toks[j] is a comparison operator.
+	compared := func(j int) bool {
+		return j >= 0 && j < len(toks) && slices.Contains([]string{"==", "!=", "=~", "!~"}, toks[j].text)
+	}
 	var out []string
 	for i := 0; i < len(toks); i++ {
-		if i+2 < len(toks) && (toks[i+1] == "=~" || toks[i+1] == "!~") {
-			test := fmt.Sprintf("(%s != null && %s =~ %s)", toks[i], toks[i], toks[i+2])
-			if toks[i+1] == "!~" {
+		t := toks[i]
+		switch {
+		case i+2 < len(toks) && (toks[i+1].text == "=~" || toks[i+1].text == "!~"):
+			if toks[i+2].kind != tokPattern {
+				return "", fmt.Errorf("%q: =~ and !~ are translated only with a /pattern/ on the right", src)
+			}
+			// GitLab matches an undefined variable as the empty string.
+			test := fmt.Sprintf("((%s ?: '') =~ %s)", t.text, toks[i+2].text)
+			if toks[i+1].text == "!~" {
 				test = "!" + test
 			}
 			out = append(out, test)
 			i += 2
-			continue
+		case t.kind == tokVar && !compared(i-1) && !compared(i+1):
+			// A variable alone holds when it is set and not blank.
+			out = append(out, t.text+"?.trim()")
+		default:
+			out = append(out, t.text)
 		}
-		out = append(out, toks[i])
 	}
 	return strings.Join(out, " "), nil
 }
@@ -100,6 +118,9 @@ func envRef(name string) (string, error) {
 	}
 	if strings.HasPrefix(name, "CI_") || strings.HasPrefix(name, "GITLAB_") {
 		return "", fmt.Errorf("$%s is a GitLab predefined variable that Jenkins does not set", name)
+	}
+	if !expand.IsName(name) {
+		return "", fmt.Errorf("$%s: not a Jenkins environment name", name)
 	}
 	return "env." + name, nil
 }
