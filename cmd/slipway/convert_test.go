@@ -23,6 +23,9 @@ variables:
   LITERAL:
     value: "$APP stays as written"
     expand: false
+  DEPLOY_TARGET:
+    value: staging
+    description: "Where deploy puts the jar"
 build:
   stage: build
   before_script:
@@ -72,10 +75,8 @@ package:
     paths: [target/*.jar]
 deploy:
   stage: deploy
-  variables:
-    TARGET: production
   script:
-    - test -f "target/$APP-1.0.jar" && echo "deploying $APP-1.0.jar to $TARGET"
+    - test -f "target/$APP-1.0.jar" && echo "deploying $APP-1.0.jar to $DEPLOY_TARGET"
   when: manual
 `
 
@@ -138,7 +139,7 @@ func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
 	jenkinstest.Compile(t, map[string]string{"mavenish": string(text)})
 
 	reportPath := filepath.Join(t.TempDir(), "report.json")
-	out, errOut, code = slipway(t, dir, "run", "--executor", "shell", "--manual", "deploy", "--report", reportPath)
+	out, errOut, code = slipway(t, dir, "run", "--executor", "shell", "--manual", "deploy", "--variable", "DEPLOY_TARGET=production", "--report", reportPath)
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -149,7 +150,7 @@ func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
 	workspace := t.TempDir()
 	testenv.Git(t, workspace, "clone", "-q", dir, ".")
 	sha := testenv.Git(t, dir, "rev-parse", "HEAD")
-	run := jenkinstest.Execute(t, string(text), workspace, "BRANCH_NAME=main", "GIT_COMMIT="+sha, "HARNESS_APPROVE=deploy")
+	run := jenkinstest.Execute(t, string(text), workspace, "BRANCH_NAME=main", "GIT_COMMIT="+sha, "HARNESS_APPROVE=deploy", "HARNESS_PARAM_DEPLOY_TARGET=production")
 
 	stageOf := map[string]string{}
 	var gitlabRan []string
@@ -180,6 +181,9 @@ func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
 	if got, want := gitlabAfter["lint"]+gitlabAfter["quoting"], "$ echo \"lint $CI_JOB_STATUS\"\nlint failed\n"+
 		"$ echo \"after_script of $APP: $CI_JOB_STATUS\"\nafter_script of demo: success\n"; got != want {
 		t.Errorf("after_script printed %q, want %q", got, want)
+	}
+	if want := "deploying demo-1.0.jar to production\n"; !strings.HasSuffix(gitlabScript["deploy"], want) {
+		t.Errorf("deploy printed %q, want it to end with %q (the value given for the run)", gitlabScript["deploy"], want)
 	}
 	if want := "build (build) of main at " + sha[:8] + "\n"; !strings.HasSuffix(gitlabScript["build"], want) {
 		t.Errorf("build printed %q, want it to end with %q", gitlabScript["build"], want)

@@ -92,7 +92,23 @@ func (c *converter) pipeline() {
 	}
 	c.open("pipeline")
 	c.line("agent any")
-	c.environment(c.pipelinePredefined(), c.cfg.Variables, "")
+	var env ci.Variables
+	var params []string
+	for _, v := range c.cfg.Variables {
+		if isParameter(v) {
+			params = append(params, fmt.Sprintf("string(name: %s, defaultValue: %s, description: %s)", quote(v.Name), quote(v.Value), quote(v.Description)))
+		} else {
+			env = append(env, v)
+		}
+	}
+	if len(params) > 0 {
+		c.open("parameters")
+		for _, p := range params {
+			c.line("%s", p)
+		}
+		c.close()
+	}
+	c.environment(c.pipelinePredefined(), env, "")
 	c.open("stages")
 	names := map[string]bool{}
 	for _, j := range c.cfg.Jobs {
@@ -133,6 +149,15 @@ func (c *converter) pipeline() {
 	}
 	c.close()
 	c.close()
+}
+
+// isParameter reports whether a global variable becomes a build parameter:
+// GitLab offers the variables with a description in its Run pipeline form,
+// and a value given there wins over the file's, as a Jenkins parameter
+// does (one set again in an environment block would not). A value with
+// references is kept in the environment, where it is expanded.
+func isParameter(v ci.Variable) bool {
+	return v.Description != "" && expand.IsName(v.Name) && (v.Raw || !strings.Contains(v.Value, "$"))
 }
 
 // member is one Jenkins stage of a GitLab stage.

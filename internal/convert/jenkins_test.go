@@ -69,6 +69,9 @@ stages: [build, test, package, deploy]
 variables:
   MAVEN_OPTS: "-Dmaven.repo.local=.m2/repository"
   MAVEN_CLI_OPTS: "--batch-mode $MAVEN_OPTS"
+  DEPLOY_TARGET:
+    value: production
+    description: "Where the jar goes"
 build:
   stage: build
   script: mvn $MAVEN_CLI_OPTS compile
@@ -123,6 +126,7 @@ func TestMavenPipelineStructure(t *testing.T) {
 		"agent { docker { image 'alpine:3'; reuseNode true } }",
 		`MAVEN_CLI_OPTS = '--batch-mode ' + "${env.MAVEN_OPTS ?: ''}"`,
 		"TARGET = 'production'",
+		"string(name: 'DEPLOY_TARGET', defaultValue: 'production', description: 'Where the jar goes')",
 		"parallel {",
 		"retry(3) {",
 		"timeout(time: 600, unit: 'SECONDS') {",
@@ -141,6 +145,9 @@ func TestMavenPipelineStructure(t *testing.T) {
 	// The junit report is kept whatever the result (artifacts:when: always).
 	if !regexp.MustCompile(`always \{\n\s*junit `).MatchString(out) {
 		t.Errorf("junit is not under post { always }:\n%s", out)
+	}
+	if strings.Contains(out, "DEPLOY_TARGET = ") {
+		t.Errorf("a parameter set again in environment would hide the value given for the build:\n%s", out)
 	}
 	if strings.Contains(out, "resultIsBetterOrEqualTo") {
 		t.Errorf("a pipeline without on_failure or always jobs should stop at a failure as Jenkins does:\n%s", out)

@@ -9,7 +9,8 @@
 //   groovy jenkins-harness.groovy run FILE WORKSPACE  run the pipeline
 //
 // run takes BRANCH_NAME, TAG_NAME, CHANGE_ID and GIT_COMMIT from its own
-// environment, as Jenkins sets them, and HARNESS_APPROVE: a comma-separated
+// environment, as Jenkins sets them, HARNESS_PARAM_<NAME> as the value of
+// parameter NAME, and HARNESS_APPROVE: a comma-separated
 // list of the stages whose input is approved (any other input aborts the
 // build, as a click on Abort does). It prints one line per event:
 // "@@ {json}" with event = stage, skip, sh, archive, junit, end or build.
@@ -83,10 +84,23 @@ class StageDsl {
     }
 }
 
+// ParametersDsl takes string parameters; HARNESS_PARAM_<NAME> stands for a
+// value given when the build is started.
+class ParametersDsl {
+    Map<String, String> values = [:]
+    void string(Map args) { values[args.name] = System.getenv('HARNESS_PARAM_' + args.name) ?: args.defaultValue }
+}
+
 class PipelineDsl {
     Closure environment
+    Map<String, String> parameters = [:]
     List<StageSpec> stages = []
     void agent(Object a) {}
+    void parameters(Closure c) {
+        def dsl = new ParametersDsl()
+        Harness.dsl(c, dsl)
+        parameters = dsl.values
+    }
     def getAny() { 'any' }
     void options(Closure c) {}
     void environment(Closure c) { environment = c }
@@ -300,6 +314,7 @@ class Harness {
     }
 
     void run(PipelineDsl p) {
+        env.putAll(p.parameters) // Jenkins sets parameters as environment variables
         applyEnvironment(p.environment)
         p.stages.each { runStage(it) }
         event(event: 'build', result: build.result)
