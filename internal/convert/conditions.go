@@ -10,21 +10,6 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci/expand"
 )
 
-// jenkinsVars are GitLab's predefined variables that have a counterpart in
-// a Jenkins multibranch pipeline, as Groovy expressions (null when unset).
-// Others (CI_PIPELINE_SOURCE, CI_DEFAULT_BRANCH...) have none.
-var jenkinsVars = map[string]string{
-	"CI_COMMIT_BRANCH":     "(env.TAG_NAME ? null : env.BRANCH_NAME)",
-	"CI_COMMIT_REF_NAME":   "env.BRANCH_NAME",
-	"CI_COMMIT_TAG":        "env.TAG_NAME",
-	"CI_COMMIT_SHA":        "env.GIT_COMMIT",
-	"CI_COMMIT_SHORT_SHA":  "env.GIT_COMMIT?.take(8)",
-	"CI_MERGE_REQUEST_IID": "env.CHANGE_ID",
-	"CI_PIPELINE_ID":       "env.BUILD_NUMBER",
-	"CI_PIPELINE_IID":      "env.BUILD_NUMBER",
-	"CI_PROJECT_DIR":       "env.WORKSPACE",
-}
-
 // exprToken reads one token of a `rules:if` or `only:variables`
 // expression with GitLab's lexemes: a variable, a string (no escapes), a
 // /pattern/flags, an operator, a parenthesis, null, true or false.

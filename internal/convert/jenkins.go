@@ -7,30 +7,12 @@ package convert
 import (
 	"cmp"
 	"fmt"
-	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/slipway-cd/slipway/internal/ci"
-	"github.com/slipway-cd/slipway/internal/ci/expand"
 	"github.com/slipway-cd/slipway/internal/executor/shell"
 )
-
-// Warning is a part of the GitLab pipeline the Jenkinsfile does not carry
-// out as GitLab would.
-type Warning struct {
-	Pos ci.Pos
-	Job string // empty for pipeline-wide keywords
-	Msg string
-}
-
-func (w Warning) String() string {
-	if w.Job == "" {
-		return fmt.Sprintf("%s: %s", w.Pos, w.Msg)
-	}
-	return fmt.Sprintf("%s: job %s: %s", w.Pos, w.Job, w.Msg)
-}
 
 // Jenkins translates cfg into the text of a Jenkinsfile: GitLab stages
 // become sequential stages, the jobs of one stage parallel stages, each
@@ -151,15 +133,6 @@ func (c *converter) pipeline() {
 	c.close()
 }
 
-// isParameter reports whether a global variable becomes a build parameter:
-// GitLab offers the variables with a description in its Run pipeline form,
-// and a value given there wins over the file's, as a Jenkins parameter
-// does (one set again in an environment block would not). A value with
-// references is kept in the environment, where it is expanded.
-func isParameter(v ci.Variable) bool {
-	return v.Description != "" && expand.IsName(v.Name) && (v.Raw || !strings.Contains(v.Value, "$"))
-}
-
 // member is one Jenkins stage of a GitLab stage.
 type member struct {
 	job *ci.Job
@@ -215,47 +188,6 @@ func instances(j *ci.Job) []instance {
 			ci.Variable{Name: "CI_NODE_TOTAL", Value: fmt.Sprint(len(out))})
 	}
 	return out
-}
-
-// environment writes an environment block: first the lines of pre
-// (NAME = expression), then vars.
-func (c *converter) environment(pre []string, vars ci.Variables, job string) {
-	if len(vars) == 0 && len(pre) == 0 {
-		return
-	}
-	c.open("environment")
-	for _, l := range pre {
-		c.line("%s", l)
-	}
-	for _, v := range vars {
-		switch {
-		case !expand.IsName(v.Name):
-			c.warn(v.Pos, job, "variable %q: not a valid Jenkins environment name; left out", v.Name)
-		case !classNames[v.Name]:
-			c.line("%s = %s", v.Name, value(v))
-		}
-	}
-	c.close()
-}
-
-// classNames are variable names Groovy reads as a class in an environment
-// block (URL = ... assigns to java.net.URL); they are set with withEnv
-// around the job's sh steps instead.
-var classNames = map[string]bool{"URL": true, "URI": true, "UUID": true}
-
-// withEnv returns the withEnv wrapper for the job's variables named like
-// classes, or "" when it has none.
-func withEnv(j *ci.Job, in instance) string {
-	var list []string
-	for _, v := range j.GlobalVariables.With(j.Variables).With(in.vars) {
-		if classNames[v.Name] {
-			list = append(list, quote(v.Name+"=")+" + "+value(v))
-		}
-	}
-	if len(list) == 0 {
-		return ""
-	}
-	return "withEnv([" + strings.Join(list, ", ") + "])"
 }
 
 // job writes the stage of one job instance.
@@ -477,145 +409,4 @@ func antPatterns(paths []string) string {
 		}
 	}
 	return strings.Join(out, ", ")
-}
-
-// unsupported warns about every keyword of the job that the Jenkinsfile
-// does not carry out.
-func (c *converter) unsupported(j *ci.Job) {
-	w := func(format string, args ...any) { c.warn(j.Pos, j.Name, format, args...) }
-	if unset := uninherited(c.cfg, j); len(unset) > 0 {
-		w("inherit:variables: Jenkins cannot unset pipeline variables in one stage; %s are set to '' there", strings.Join(unset, ", "))
-	}
-	var missing []string
-	for _, name := range predefinedUsed(j) {
-		if _, ok := jenkinsVars[name]; !ok && !jobVars[name] && name != "CI" && name != "GITLAB_CI" && !(name == "CI_JOB_STATUS" && usesJobStatus(j)) {
-			missing = append(missing, "$"+name)
-		}
-	}
-	if len(missing) > 0 {
-		w("uses %s: GitLab predefined variables that Jenkins does not set (empty there)", strings.Join(missing, ", "))
-	}
-	if len(j.Services) > 0 {
-		w("services: not translated (Jenkins has no service containers; use docker.image(...).withRun in a script block)")
-	}
-	if len(j.Cache) > 0 {
-		w("cache: not translated (Jenkins keeps the workspace between stages of one build, not between builds)")
-	}
-	for _, n := range j.Needs {
-		c.warn(n.Pos, j.Name, "needs: %s: not translated; the stage waits for all earlier stages", n.Job)
-	}
-	if j.Needs != nil && len(j.Needs) == 0 {
-		w("needs: []: not translated; the stage waits for all earlier stages")
-	}
-	if len(j.Dependencies) > 0 {
-		w("dependencies: not translated; the stage sees the whole workspace of the earlier stages")
-	}
-	if e := j.Environment; e != nil {
-		c.warn(e.Pos, j.Name, "environment: %s: not translated (Jenkins has no environments or review apps)", e.Name)
-	}
-	if j.Image != nil && (len(j.Image.Entrypoint) > 0 || len(j.Image.PullPolicy) > 0) {
-		w("image: entrypoint and pull_policy are not translated")
-	}
-	if len(j.Retry.When) > 0 || len(j.Retry.ExitCodes) > 0 {
-		w("retry: when and exit_codes are not translated; Jenkins retries after any failure")
-	}
-	if len(j.AllowFailure.ExitCodes) > 0 {
-		w("allow_failure: exit_codes: not translated; the job may fail with any exit code")
-	}
-	if len(j.Tags) > 0 {
-		w("tags: not translated (choose the Jenkins agent with agent { label ... })")
-	}
-	if j.ResourceGroup != "" {
-		w("resource_group: not translated (Jenkins needs the Lockable Resources plugin: lock(...))")
-	}
-	if j.Interruptible {
-		w("interruptible: not translated")
-	}
-	if j.Coverage != "" {
-		w("coverage: not translated")
-	}
-	if a := j.Artifacts; a != nil {
-		if a.Untracked {
-			w("artifacts: untracked: not translated")
-		}
-		if a.ExpireIn != "" {
-			w("artifacts: expire_in: not translated (Jenkins keeps artifacts as long as the build)")
-		}
-		for _, kind := range slices.Sorted(maps.Keys(a.Reports)) {
-			if kind != "junit" {
-				w("artifacts: reports: %s: not translated", kind)
-			}
-		}
-	}
-}
-
-// uninherited are the pipeline variables j does not inherit.
-func uninherited(cfg *ci.Config, j *ci.Job) []string {
-	var out []string
-	for _, g := range cfg.Variables {
-		if _, ok := j.GlobalVariables.Get(g.Name); !ok && !slices.Contains(out, g.Name) {
-			out = append(out, g.Name)
-		}
-	}
-	return out
-}
-
-// jobVars are the predefined variables each stage sets for its job.
-var jobVars = map[string]bool{"CI_JOB_NAME": true, "CI_JOB_STAGE": true, "CI_NODE_INDEX": true, "CI_NODE_TOTAL": true}
-
-// predefinedRef finds uses of GitLab's predefined variables in scripts
-// and values: $CI_X, ${CI_X} and ${CI_X:-...}.
-var predefinedRef = regexp.MustCompile(`\$\{?(CI|GITLAB_CI|CI_[A-Za-z0-9_]+|GITLAB_[A-Za-z0-9_]+)\b`)
-
-// predefinedUsed returns the predefined variables that j's scripts,
-// variables and image refer to, in order of first use, leaving out those
-// the file defines itself and CI_NODE_* of parallel jobs, which their
-// stages set.
-func predefinedUsed(j *ci.Job) []string {
-	vars := j.GlobalVariables.With(j.Variables)
-	texts := slices.Concat(j.BeforeScript, j.Script, j.AfterScript)
-	for _, v := range vars {
-		if !v.Raw {
-			texts = append(texts, v.Value)
-		}
-	}
-	if j.Image != nil {
-		texts = append(texts, j.Image.Name)
-	}
-	var out []string
-	for _, t := range texts {
-		for _, m := range predefinedRef.FindAllStringSubmatch(t, -1) {
-			name := m[1]
-			_, own := vars.Get(name)
-			if own || slices.Contains(out, name) || (j.Parallel != nil && strings.HasPrefix(name, "CI_NODE_")) {
-				continue
-			}
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// pipelinePredefined are the environment lines for the predefined
-// variables with a Jenkins counterpart that any job uses.
-func (c *converter) pipelinePredefined() []string {
-	used := map[string]bool{}
-	for _, j := range c.cfg.Jobs {
-		for _, name := range predefinedUsed(j) {
-			used[name] = true
-		}
-	}
-	var out []string
-	for _, name := range slices.Sorted(maps.Keys(used)) {
-		if _, own := c.cfg.Variables.Get(name); own {
-			continue
-		}
-		switch g, ok := jenkinsVars[name]; {
-		case name == "CI" || name == "GITLAB_CI":
-			out = append(out, name+" = 'true'")
-		case ok:
-			out = append(out, name+` = "${`+g+` ?: ''}"`)
-		}
-	}
-	return out
 }
