@@ -424,3 +424,58 @@ passing:
 		t.Errorf("build result %s, want SUCCESS", run.Result)
 	}
 }
+
+func TestRetryTimeoutAndDelay(t *testing.T) {
+	out, warnings := Jenkins(load(t, `
+flaky:
+  script:
+    - n=$(cat attempts 2>/dev/null || echo 0); echo $((n + 1)) > attempts
+    - test "$(cat attempts)" -ge 2
+  retry: 2
+slow:
+  stage: deploy
+  script: [sleep 60]
+  timeout: 2s
+  when: always
+delayed:
+  stage: deploy
+  script: [echo late]
+  when: delayed
+  start_in: 1 second
+`))
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main")
+	if sh := run.Find("sh", "flaky"); len(sh) != 2 || sh[0].ExitCode == 0 || sh[1].ExitCode != 0 {
+		t.Errorf("flaky ran %+v, want a failed attempt then a passing one", sh)
+	}
+	if ends := run.Find("end", "slow"); len(ends) != 1 || ends[0].Result != "FAILURE" {
+		t.Errorf("slow ended %+v, want FAILURE after its 2s timeout", ends)
+	}
+	if got := run.Output("delayed", "script"); !strings.HasSuffix(got, "late\n") {
+		t.Errorf("delayed printed %q", got)
+	}
+	if run.Result != "FAILURE" {
+		t.Errorf("build result %s, want FAILURE", run.Result)
+	}
+}
+
+func TestAFailedJobLetsItsStageFinishAndStopsLaterStages(t *testing.T) {
+	out, _ := Jenkins(load(t, `
+a:
+  script: [exit 1]
+b:
+  script: [echo b]
+c:
+  stage: deploy
+  script: [echo c]
+`))
+	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main")
+	if got, want := run.Ran(), []string{"a", "b"}; !slices.Equal(got, want) {
+		t.Errorf("ran %q, want %q", got, want)
+	}
+	if run.Result != "FAILURE" {
+		t.Errorf("build result %s, want FAILURE", run.Result)
+	}
+}

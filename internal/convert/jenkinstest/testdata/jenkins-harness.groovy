@@ -169,6 +169,8 @@ class StepsDsl {
         def reader = Thread.start { out << proc.inputStream }
         boolean done = h.timeoutSeconds > 0 ? proc.waitFor(h.timeoutSeconds, TimeUnit.SECONDS) : (proc.waitFor() || true)
         if (!done) {
+            // Jenkins kills the whole process tree, not only the shell.
+            proc.toHandle().descendants().toArray().each { it.destroyForcibly() }
             proc.destroyForcibly()
             proc.waitFor()
         }
@@ -320,8 +322,11 @@ class Harness {
         event(event: 'build', result: build.result)
     }
 
-    // runStage runs one stage and reports whether it failed.
-    boolean runStage(StageSpec s) {
+    // runStage runs one stage and reports whether it failed. The branches
+    // of a parallel stage are entered with their when conditions already
+    // evaluated, since Jenkins starts them together, and a failed branch
+    // stops the build only once all branches are done.
+    boolean runStage(StageSpec s, Boolean entered = null, boolean branch = false) {
         if (stopped) {
             event(event: 'skip', stage: s.name, reason: 'earlier failure')
             return false
@@ -329,13 +334,9 @@ class Harness {
         def savedEnv = env
         try {
             applyEnvironment(s.environment)
-            if (s.when != null) {
-                def w = new WhenDsl(h: this)
-                Harness.dsl(s.when, w)
-                if (!w.results.every()) {
-                    event(event: 'skip', stage: s.name, reason: 'when')
-                    return false
-                }
+            if (!(entered != null ? entered : whenHolds(s))) {
+                event(event: 'skip', stage: s.name, reason: 'when')
+                return false
             }
             if (s.input != null) {
                 def in_ = new InputDsl()
@@ -348,13 +349,45 @@ class Harness {
                 }
             }
             if (s.parallel != null) {
-                def failed = s.parallel.collect { runStage(it) }.any()
+                def decisions = s.parallel.collect { whenHoldsIn(it) }
+                boolean failed = false
+                s.parallel.eachWithIndex { child, i ->
+                    if (runStage(child, decisions[i], true)) {
+                        failed = true
+                    }
+                }
                 if (failed) {
                     stopped = true
                 }
                 return failed
             }
-            return runSteps(s)
+            boolean failed = runSteps(s)
+            if (failed && !branch) {
+                stopped = true
+            }
+            return failed
+        } finally {
+            env = savedEnv
+            binding.setVariable('env', env)
+        }
+    }
+
+    // whenHolds evaluates the stage's when conditions in the current env.
+    boolean whenHolds(StageSpec s) {
+        if (s.when == null) {
+            return true
+        }
+        def w = new WhenDsl(h: this)
+        Harness.dsl(s.when, w)
+        w.results.every()
+    }
+
+    // whenHoldsIn evaluates the stage's when conditions in its own env.
+    boolean whenHoldsIn(StageSpec s) {
+        def savedEnv = env
+        try {
+            applyEnvironment(s.environment)
+            whenHolds(s)
         } finally {
             env = savedEnv
             binding.setVariable('env', env)
@@ -392,9 +425,6 @@ class Harness {
             }
         }
         event(event: 'end', stage: s.name, result: steps.stageResult)
-        if (failed) {
-            stopped = true
-        }
         return failed
     }
 }
