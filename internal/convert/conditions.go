@@ -218,26 +218,27 @@ var branchEquals = regexp.MustCompile(`^\(env\.TAG_NAME \? null : env\.BRANCH_NA
 // rulesCondition translates rules: into one condition that holds when the
 // first matching rule adds the job, as GitLab evaluates them. Rules that
 // change anything else than whether the job runs (variables, needs,
-// changes, exists, a different when...) have no faithful translation.
-func rulesCondition(j *ci.Job) (string, error) {
+// changes, exists, a different when...) have no faithful translation; the
+// error then comes with the position of the rule at fault.
+func rulesCondition(j *ci.Job) (string, ci.Pos, error) {
 	type branch struct{ cond, result string }
 	var branches []branch
 	for i, r := range j.Rules {
 		switch {
 		case r.Changes != nil:
-			return "", fmt.Errorf("rules[%d]: changes: Jenkins has no condition on the files a push changed that matches GitLab's", i)
+			return "", r.Pos, fmt.Errorf("rules[%d]: changes: Jenkins has no condition on the files a push changed that matches GitLab's", i)
 		case r.Exists != nil:
-			return "", fmt.Errorf("rules[%d]: exists: not translated (Jenkins would check the workspace, not the commit)", i)
+			return "", r.Pos, fmt.Errorf("rules[%d]: exists: not translated (Jenkins would check the workspace, not the commit)", i)
 		case len(r.Variables) > 0:
-			return "", fmt.Errorf("rules[%d]: variables: a Jenkins condition cannot set variables", i)
+			return "", r.Pos, fmt.Errorf("rules[%d]: variables: a Jenkins condition cannot set variables", i)
 		case r.Needs != nil:
-			return "", fmt.Errorf("rules[%d]: needs: not translated", i)
+			return "", r.Pos, fmt.Errorf("rules[%d]: needs: not translated", i)
 		case r.AllowFailure != nil:
-			return "", fmt.Errorf("rules[%d]: allow_failure: not translated", i)
+			return "", r.Pos, fmt.Errorf("rules[%d]: allow_failure: not translated", i)
 		case r.StartIn > 0:
-			return "", fmt.Errorf("rules[%d]: start_in: not translated", i)
+			return "", r.Pos, fmt.Errorf("rules[%d]: start_in: not translated", i)
 		case r.When != "" && r.When != ci.Never && r.When != j.When:
-			return "", fmt.Errorf("rules[%d]: when: %s differs from the job's when: %s; Jenkins stages have one", i, r.When, j.When)
+			return "", r.Pos, fmt.Errorf("rules[%d]: when: %s differs from the job's when: %s; Jenkins stages have one", i, r.When, j.When)
 		}
 		result := "true"
 		if r.When == ci.Never {
@@ -247,7 +248,7 @@ func rulesCondition(j *ci.Job) (string, error) {
 		if r.If != "" {
 			g, err := groovyExpr(r.If)
 			if err != nil {
-				return "", fmt.Errorf("rules[%d]: if: %w", i, err)
+				return "", r.IfPos, fmt.Errorf("rules[%d]: if: %w", i, err)
 			}
 			cond = g
 		}
@@ -258,22 +259,22 @@ func rulesCondition(j *ci.Job) (string, error) {
 	}
 	if len(branches) == 1 && branches[0].result == "true" {
 		if m := branchEquals.FindStringSubmatch(branches[0].cond); m != nil {
-			return "branch " + m[1], nil
+			return "branch " + m[1], ci.Pos{}, nil
 		}
 		if branches[0].cond == "true" {
-			return "", nil
+			return "", ci.Pos{}, nil
 		}
-		return "expression { " + branches[0].cond + " }", nil
+		return "expression { " + branches[0].cond + " }", ci.Pos{}, nil
 	}
 	var b strings.Builder
 	b.WriteString("expression { ")
 	for _, br := range branches {
 		if br.cond == "true" {
 			fmt.Fprintf(&b, "return %s }", br.result)
-			return b.String(), nil
+			return b.String(), ci.Pos{}, nil
 		}
 		fmt.Fprintf(&b, "if (%s) { return %s }; ", br.cond, br.result)
 	}
 	b.WriteString("return false }")
-	return b.String(), nil
+	return b.String(), ci.Pos{}, nil
 }

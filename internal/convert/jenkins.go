@@ -284,8 +284,8 @@ func (c *converter) when(j *ci.Job) {
 		}
 	}
 	if j.Rules != nil {
-		if cond, err := rulesCondition(j); err != nil {
-			c.warn(ruleErrPos(j), j.Name, "%v; the stage runs whatever the rules say", err)
+		if cond, pos, err := rulesCondition(j); err != nil {
+			c.warn(pos, j.Name, "%v; the stage runs whatever the rules say", err)
 		} else if cond != "" {
 			conds = append(conds, cond)
 		}
@@ -320,13 +320,6 @@ func (c *converter) when(j *ci.Job) {
 		c.line("%s", cond)
 	}
 	c.close()
-}
-
-func ruleErrPos(j *ci.Job) ci.Pos {
-	if len(j.Rules) > 0 {
-		return j.Rules[0].Pos
-	}
-	return j.Pos
 }
 
 // post writes after_script, artifacts and JUnit reports, each under the

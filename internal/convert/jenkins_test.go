@@ -172,6 +172,11 @@ test:
     - changes: [src/**]
   script:
     - make test "$CI_REGISTRY_IMAGE:${CI_COMMIT_SHA}"
+nightly:
+  script: [make nightly]
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+    - if: $CI_PIPELINE_SOURCE == "schedule"
 `)
 	out, warnings := Jenkins(cfg)
 	var got []string
@@ -185,6 +190,7 @@ test:
 		".gitlab-ci.yml:10:11: job test: needs: build: not translated",
 		".gitlab-ci.yml:12:5: job test: environment: review/$CI_COMMIT_REF_SLUG: not translated",
 		".gitlab-ci.yml:14:7: job test: rules[0]: changes:",
+		".gitlab-ci.yml:21:11: job nightly: rules[1]: if: $CI_PIPELINE_SOURCE is a GitLab predefined variable that Jenkins does not set",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("warnings = %q, want %d", got, len(want))
@@ -195,7 +201,7 @@ test:
 		}
 	}
 	// No job is dropped, whatever the warnings.
-	for _, job := range []string{"stage('build')", "stage('test')"} {
+	for _, job := range []string{"stage('build')", "stage('test')", "stage('nightly')"} {
 		if !strings.Contains(out, job) {
 			t.Errorf("Jenkinsfile lacks %s:\n%s", job, out)
 		}
