@@ -485,3 +485,26 @@ c:
 		t.Errorf("build result %s, want FAILURE", run.Result)
 	}
 }
+
+func TestStageNamesStayUnique(t *testing.T) {
+	out, _ := Jenkins(load(t, `
+stages: [test, deploy]
+test:
+  stage: test
+  script: [echo test]
+lint:
+  stage: test
+  script: [echo lint]
+deploy:
+  stage: deploy
+  script: [echo deploy]
+`))
+	// The harness refuses a stage name used twice, as Jenkins does.
+	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main")
+	if got, want := run.Ran(), []string{"test", "lint", "deploy"}; !slices.Equal(got, want) {
+		t.Errorf("ran %q, want %q\n%s", got, want, out)
+	}
+	if !strings.Contains(out, "stage('stage test') {\n") {
+		t.Errorf("the GitLab stage test is not renamed:\n%s", out)
+	}
+}

@@ -52,17 +52,32 @@ class AgentDsl {
     void label(String s) {}
 }
 
+// StagesDsl collects stage(...)s and refuses what Jenkins' validation
+// refuses: a stage name used twice in the pipeline, parallel in a branch
+// of parallel, a stage with both steps and parallel.
 class StagesDsl {
+    static Set<String> names = []
+    boolean inParallel
     List<StageSpec> stages = []
     void stage(String name, Closure body) {
-        def dsl = new StageDsl(spec: new StageSpec(name: name))
+        if (!names.add(name)) {
+            throw new IllegalStateException("Duplicate stage name: \"${name}\"")
+        }
+        def dsl = new StageDsl(spec: new StageSpec(name: name), inParallel: inParallel)
         Harness.dsl(body, dsl)
+        if (dsl.spec.parallel != null && dsl.spec.steps != null) {
+            throw new IllegalStateException("stage ${name}: only one of steps and parallel is allowed")
+        }
+        if (dsl.spec.parallel == null && dsl.spec.steps == null) {
+            throw new IllegalStateException("stage ${name}: no steps")
+        }
         stages << dsl.spec
     }
 }
 
 class StageDsl {
     StageSpec spec
+    boolean inParallel
     void agent(Object a) {
         if (a instanceof Closure) {
             def dsl = new AgentDsl()
@@ -78,7 +93,10 @@ class StageDsl {
     void steps(Closure c) { spec.steps = c }
     void post(Closure c) { spec.post = c }
     void parallel(Closure c) {
-        def dsl = new StagesDsl()
+        if (inParallel) {
+            throw new IllegalStateException("stage ${spec.name}: parallel inside a branch of parallel")
+        }
+        def dsl = new StagesDsl(inParallel: true)
         Harness.dsl(c, dsl)
         spec.parallel = dsl.stages
     }
