@@ -194,7 +194,7 @@ func instances(j *ci.Job) []instance {
 func (c *converter) job(j *ci.Job, in instance) {
 	c.open("stage(%s)", quote(in.name))
 	if j.Image != nil {
-		c.line("agent { docker { image %s; reuseNode true } }", quote(j.Image.Name))
+		c.line("agent { docker { %s } }", strings.Join(dockerAgent(j.Image), "; "))
 	}
 	var pre []string
 	for _, name := range predefinedUsed(j) {
@@ -222,6 +222,20 @@ func (c *converter) job(j *ci.Job, in instance) {
 	c.close()
 	c.post(j, in)
 	c.close()
+}
+
+// dockerAgent is the docker agent of a job's image. It runs in the
+// workspace of the pipeline's agent (reuseNode), where GitLab's jobs would
+// find the artifacts of the earlier stages.
+func dockerAgent(img *ci.Image) []string {
+	out := []string{"image " + quote(img.Name)}
+	if slices.Equal(img.Entrypoint, []string{""}) {
+		out = append(out, "args '--entrypoint='") // GitLab's way to drop the image's entrypoint
+	}
+	if slices.Contains(img.PullPolicy, "always") {
+		out = append(out, "alwaysPull true")
+	}
+	return append(out, "reuseNode true")
 }
 
 // allowsFailure reports whether the job's failure leaves the pipeline

@@ -96,7 +96,10 @@ package:
     exclude: [target/*-sources.jar]
 deploy:
   stage: deploy
-  image: alpine:3
+  image:
+    name: alpine:3
+    entrypoint: [""]
+    pull_policy: [always, if-not-present]
   variables:
     TARGET: production
   script:
@@ -123,7 +126,7 @@ func TestMavenPipelineStructure(t *testing.T) {
 	for _, want := range []string{
 		"agent any",
 		"agent { docker { image 'maven:3.9-eclipse-temurin-17'; reuseNode true } }",
-		"agent { docker { image 'alpine:3'; reuseNode true } }",
+		"agent { docker { image 'alpine:3'; args '--entrypoint='; alwaysPull true; reuseNode true } }",
 		`MAVEN_CLI_OPTS = '--batch-mode ' + "${env.MAVEN_OPTS ?: ''}"`,
 		"TARGET = 'production'",
 		"string(name: 'DEPLOY_TARGET', defaultValue: 'production', description: 'Where the jar goes')",

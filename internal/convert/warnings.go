@@ -58,8 +58,13 @@ func (c *converter) unsupported(j *ci.Job) {
 	if e := j.Environment; e != nil {
 		c.warn(e.Pos, j.Name, "environment: %s: not translated (Jenkins has no environments or review apps)", e.Name)
 	}
-	if j.Image != nil && (len(j.Image.Entrypoint) > 0 || len(j.Image.PullPolicy) > 0) {
-		w("image: entrypoint and pull_policy are not translated")
+	if img := j.Image; img != nil {
+		if len(img.Entrypoint) > 0 && !slices.Equal(img.Entrypoint, []string{""}) {
+			w("image: entrypoint: not translated (a Jenkins docker agent keeps the container running with its own command); only [\"\"] is")
+		}
+		if slices.Contains(img.PullPolicy, "never") {
+			w("image: pull_policy: never: not translated (Jenkins pulls an image that is missing)")
+		}
 	}
 	if len(j.Retry.When) > 0 || len(j.Retry.ExitCodes) > 0 {
 		w("retry: when and exit_codes are not translated; Jenkins retries after any failure")

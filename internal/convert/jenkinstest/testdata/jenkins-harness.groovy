@@ -49,6 +49,8 @@ class AgentDsl {
     void docker(Closure c) { c.delegate = this; c.resolveStrategy = Closure.DELEGATE_FIRST; c() }
     void image(String s) { image = s }
     void reuseNode(boolean b) {}
+    void args(String s) {}
+    void alwaysPull(boolean b) {}
     void label(String s) {}
 }
 
