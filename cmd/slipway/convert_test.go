@@ -119,14 +119,22 @@ func gitlabLog(out string) (script, after map[string]string) {
 	return script, after
 }
 
-// TestConvertJenkinsRunsAsSlipwayRun converts a pipeline, runs the
-// Jenkinsfile under the Groovy harness and checks that the same jobs ran,
-// stage after stage, with the same output as slipway run gives.
-func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
-	dir := testenv.GitRepo(t, map[string]string{
-		".gitlab-ci.yml": strings.ReplaceAll(mavenish, "BACKTICK", "`"),
-		"mvnw.sh":        mvnw,
-	})
+// comparison is a pipeline run both ways: by slipway run and, converted,
+// under the Jenkins harness.
+type comparison struct {
+	gitlabScript, gitlabAfter map[string]string // each job's output
+	runCode                   int               // slipway run's exit code
+	sha                       string
+	jenkins                   jenkinstest.Run
+}
+
+// compareWithRun converts the pipeline of a new repository holding files,
+// runs it with slipway run (runArgs added) and under the harness (env
+// added), and checks that the same jobs ran, stage after stage, with the
+// same output.
+func compareWithRun(t *testing.T, files map[string]string, runArgs, env []string) comparison {
+	t.Helper()
+	dir := testenv.GitRepo(t, files)
 	jenkinsfile := filepath.Join(t.TempDir(), "Jenkinsfile")
 	out, errOut, code := slipway(t, dir, "convert", "jenkins", "-o", jenkinsfile, "--strict")
 	if code != 0 {
@@ -136,63 +144,75 @@ func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jenkinstest.Compile(t, map[string]string{"mavenish": string(text)})
+	jenkinstest.Compile(t, map[string]string{"pipeline": string(text)})
 
+	var c comparison
 	reportPath := filepath.Join(t.TempDir(), "report.json")
-	out, errOut, code = slipway(t, dir, "run", "--executor", "shell", "--manual", "deploy", "--variable", "DEPLOY_TARGET=production", "--report", reportPath)
-	if code != 0 {
-		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
-	}
-	gitlabScript, gitlabAfter := gitlabLog(out)
+	out, _, c.runCode = slipway(t, dir, append([]string{"run", "--executor", "shell", "--report", reportPath}, runArgs...)...)
+	c.gitlabScript, c.gitlabAfter = gitlabLog(out)
 	report := readReport(t, reportPath)
 
 	// The harness works in a fresh checkout, as Jenkins does.
 	workspace := t.TempDir()
 	testenv.Git(t, workspace, "clone", "-q", dir, ".")
-	sha := testenv.Git(t, dir, "rev-parse", "HEAD")
-	run := jenkinstest.Execute(t, string(text), workspace, "BRANCH_NAME=main", "GIT_COMMIT="+sha, "HARNESS_APPROVE=deploy", "HARNESS_PARAM_DEPLOY_TARGET=production")
+	c.sha = testenv.Git(t, dir, "rev-parse", "HEAD")
+	c.jenkins = jenkinstest.Execute(t, string(text), workspace, append([]string{"BRANCH_NAME=main", "GIT_COMMIT=" + c.sha}, env...)...)
 
 	stageOf := map[string]string{}
-	var gitlabRan []string
+	var stages, gitlabRan []string
 	for _, j := range report.Jobs {
 		stageOf[j.Name] = j.Stage
+		if !slices.Contains(stages, j.Stage) {
+			stages = append(stages, j.Stage) // the report lists jobs in stage order
+		}
 		if j.Status == "success" || j.Status == "failed" {
 			gitlabRan = append(gitlabRan, j.Name)
 		}
 	}
-	jenkinsRan := run.Ran()
+	jenkinsRan := c.jenkins.Ran()
 	if got, want := sorted(jenkinsRan), sorted(gitlabRan); !slices.Equal(got, want) {
-		t.Fatalf("Jenkins ran %q, slipway run %q", got, want)
+		t.Fatalf("Jenkins ran %q, slipway run %q\n%s", got, want, out)
 	}
-	stages := []string{"build", "test", "package", "deploy"}
 	for i := 1; i < len(jenkinsRan); i++ {
 		if slices.Index(stages, stageOf[jenkinsRan[i]]) < slices.Index(stages, stageOf[jenkinsRan[i-1]]) {
 			t.Errorf("Jenkins ran %s (stage %s) after %s", jenkinsRan[i], stageOf[jenkinsRan[i]], jenkinsRan[i-1])
 		}
 	}
 	for _, job := range gitlabRan {
-		if got, want := run.Output(job, "script"), gitlabScript[job]; got != want {
+		if got, want := c.jenkins.Output(job, "script"), c.gitlabScript[job]; got != want {
 			t.Errorf("job %s: Jenkins printed\n%s\nslipway run printed\n%s", job, got, want)
 		}
-		if got, want := run.Output(job, "after_script"), gitlabAfter[job]; got != want {
+		if got, want := c.jenkins.Output(job, "after_script"), c.gitlabAfter[job]; got != want {
 			t.Errorf("job %s after_script: Jenkins printed\n%s\nslipway run printed\n%s", job, got, want)
 		}
 	}
-	if got, want := gitlabAfter["lint"]+gitlabAfter["quoting"], "$ echo \"lint $CI_JOB_STATUS\"\nlint failed\n"+
+	return c
+}
+
+// TestConvertJenkinsRunsAsSlipwayRun runs the Maven-ish pipeline both ways.
+func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
+	c := compareWithRun(t, map[string]string{".gitlab-ci.yml": strings.ReplaceAll(mavenish, "BACKTICK", "`"), "mvnw.sh": mvnw},
+		[]string{"--manual", "deploy", "--variable", "DEPLOY_TARGET=production"},
+		[]string{"HARNESS_APPROVE=deploy", "HARNESS_PARAM_DEPLOY_TARGET=production"})
+	if c.runCode != 0 {
+		t.Fatalf("slipway run: exit %d", c.runCode)
+	}
+	if got, want := c.gitlabAfter["lint"]+c.gitlabAfter["quoting"], "$ echo \"lint $CI_JOB_STATUS\"\nlint failed\n"+
 		"$ echo \"after_script of $APP: $CI_JOB_STATUS\"\nafter_script of demo: success\n"; got != want {
 		t.Errorf("after_script printed %q, want %q", got, want)
 	}
-	if want := "deploying demo-1.0.jar to production\n"; !strings.HasSuffix(gitlabScript["deploy"], want) {
-		t.Errorf("deploy printed %q, want it to end with %q (the value given for the run)", gitlabScript["deploy"], want)
+	if want := "deploying demo-1.0.jar to production\n"; !strings.HasSuffix(c.gitlabScript["deploy"], want) {
+		t.Errorf("deploy printed %q, want it to end with %q (the value given for the run)", c.gitlabScript["deploy"], want)
 	}
-	if want := "build (build) of main at " + sha[:8] + "\n"; !strings.HasSuffix(gitlabScript["build"], want) {
-		t.Errorf("build printed %q, want it to end with %q", gitlabScript["build"], want)
+	if want := "build (build) of main at " + c.sha[:8] + "\n"; !strings.HasSuffix(c.gitlabScript["build"], want) {
+		t.Errorf("build printed %q, want it to end with %q", c.gitlabScript["build"], want)
 	}
-	if !strings.Contains(gitlabScript["quoting"], "heredoc: $APP ${APP} `backticks` \\n \\t '''") {
-		t.Errorf("the quoting job did not print its heredoc as written:\n%s", gitlabScript["quoting"])
+	if !strings.Contains(c.gitlabScript["quoting"], "heredoc: $APP ${APP} `backticks` \\n \\t '''") {
+		t.Errorf("the quoting job did not print its heredoc as written:\n%s", c.gitlabScript["quoting"])
 	}
 
 	// Results: the allowed failure leaves the build successful.
+	run := c.jenkins
 	if run.Result != "SUCCESS" {
 		t.Errorf("Jenkins build result %s, want SUCCESS", run.Result)
 	}
@@ -204,6 +224,44 @@ func TestConvertJenkinsRunsAsSlipwayRun(t *testing.T) {
 	}
 	if j := run.Find("junit", "test"); len(j) != 1 || !slices.Equal(j[0].Files, []string{"target/surefire-reports/TEST-AppTest.xml"}) {
 		t.Errorf("test recorded JUnit reports %+v", j)
+	}
+}
+
+// TestConvertJenkinsFailureRunsAsSlipwayRun runs a failing pipeline with
+// on_failure and always jobs both ways.
+func TestConvertJenkinsFailureRunsAsSlipwayRun(t *testing.T) {
+	c := compareWithRun(t, map[string]string{".gitlab-ci.yml": `
+stages: [build, test, report, cleanup]
+compile:
+  stage: build
+  script:
+    - echo "compiling"
+    - 'false'
+    - echo never
+  after_script: ['echo "compile ended: $CI_JOB_STATUS"']
+unit:
+  stage: test
+  script: [echo "not after a failure"]
+notify:
+  stage: report
+  script: [echo "the build failed"]
+  when: on_failure
+cleanup:
+  stage: cleanup
+  script: [echo "cleaning up"]
+  when: always
+`}, nil, nil)
+	if c.runCode != 1 {
+		t.Errorf("slipway run: exit %d, want 1", c.runCode)
+	}
+	if c.jenkins.Result != "FAILURE" {
+		t.Errorf("Jenkins build result %s, want FAILURE", c.jenkins.Result)
+	}
+	if got, want := c.jenkins.Ran(), []string{"compile", "notify", "cleanup"}; !slices.Equal(got, want) {
+		t.Errorf("Jenkins ran %q, want %q", got, want)
+	}
+	if !strings.HasSuffix(c.gitlabAfter["compile"], "compile ended: failed\n") {
+		t.Errorf("compile's after_script printed %q", c.gitlabAfter["compile"])
 	}
 }
 
