@@ -90,6 +90,11 @@ func (c *converter) pipeline() {
 		}
 		c.close()
 	}
+	if c.allInterruptible() {
+		// GitLab cancels a pipeline for a newer one on the same ref when
+		// all its running jobs are interruptible.
+		c.line("options { disableConcurrentBuilds(abortPrevious: true) }")
+	}
 	c.environment(c.pipelinePredefined(), env, "")
 	c.open("stages")
 	names := map[string]bool{}
@@ -131,6 +136,16 @@ func (c *converter) pipeline() {
 	}
 	c.close()
 	c.close()
+}
+
+// allInterruptible reports whether every job is interruptible.
+func (c *converter) allInterruptible() bool {
+	for _, j := range c.cfg.Jobs {
+		if !j.Interruptible {
+			return false
+		}
+	}
+	return true
 }
 
 // member is one Jenkins stage of a GitLab stage.

@@ -373,6 +373,31 @@ func TestGitLabTemplatesCompile(t *testing.T) {
 	jenkinstest.Compile(t, out)
 }
 
+func TestInterruptible(t *testing.T) {
+	out, warnings := Jenkins(load(t, `
+default:
+  interruptible: true
+build:
+  script: [make]
+test:
+  script: [make test]
+`))
+	if len(warnings) != 0 || !strings.Contains(out, "options { disableConcurrentBuilds(abortPrevious: true) }") {
+		t.Errorf("all jobs interruptible: warnings %v, Jenkinsfile:\n%s", warnings, out)
+	}
+	jenkinstest.Compile(t, map[string]string{"interruptible": out})
+	out, warnings = Jenkins(load(t, `
+build:
+  script: [make]
+  interruptible: true
+deploy:
+  script: [make deploy]
+`))
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Msg, "interruptible") || strings.Contains(out, "abortPrevious") {
+		t.Errorf("one job interruptible: warnings %v, Jenkinsfile:\n%s", warnings, out)
+	}
+}
+
 func TestNamesWithQuotesStayExact(t *testing.T) {
 	out, _ := Jenkins(load(t, `
 stages: ["it's \"built\""]

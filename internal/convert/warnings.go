@@ -78,8 +78,8 @@ func (c *converter) unsupported(j *ci.Job) {
 	if j.ResourceGroup != "" {
 		w("resource_group: not translated (Jenkins needs the Lockable Resources plugin: lock(...))")
 	}
-	if j.Interruptible {
-		w("interruptible: not translated")
+	if j.Interruptible && !c.allInterruptible() {
+		w("interruptible: not translated (Jenkins aborts a build for a newer one only as a whole: all jobs must be interruptible)")
 	}
 	if j.Coverage != "" {
 		w("coverage: not translated")
