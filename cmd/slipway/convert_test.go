@@ -99,7 +99,7 @@ esac
 func gitlabLog(out string) (script, after map[string]string) {
 	script, after = map[string]string{}, map[string]string{}
 	inAfter := map[string]bool{}
-	engine := []string{"Uploaded artifacts", "Job succeeded", "=== ", "Restoring artifacts", "ERROR: Job failed", "WARNING: "}
+	engine := []string{"Uploaded artifacts", "Job succeeded", "=== ", "Restoring artifacts", "ERROR: Job failed", "WARNING: ", "Retrying: ", "--- attempt "}
 	for _, line := range strings.Split(out, "\n") {
 		name, text, ok := strings.Cut(line, " | ")
 		if !ok {
@@ -305,5 +305,49 @@ build:
 	_, errOut, code = slipway(t, dir, "convert", "jenkins", bad)
 	if code != 1 || !strings.Contains(errOut, "bad.yml:3:") {
 		t.Errorf("invalid file: exit %d, want 1 with file:line:col\n%s", code, errOut)
+	}
+}
+
+// TestConvertJenkinsAllowedExitCodes runs a job allowed to fail with one
+// exit code, with a retry, both ways: once with that code, once with
+// another.
+func TestConvertJenkinsAllowedExitCodes(t *testing.T) {
+	pipeline := `
+stages: [test, deploy]
+variables:
+  CODE:
+    value: "0"
+    description: "the exit code of the check"
+check:
+  stage: test
+  script:
+    - echo "checking"
+    - exit $CODE
+  allow_failure:
+    exit_codes: [3]
+  retry: 1
+deploy:
+  stage: deploy
+  script: [echo deployed]
+`
+	for _, tc := range []struct {
+		code     string
+		runCode  int
+		result   string
+		attempts int
+	}{
+		{code: "3", runCode: 0, result: "SUCCESS", attempts: 2},
+		{code: "4", runCode: 1, result: "FAILURE", attempts: 2},
+	} {
+		t.Run("exit "+tc.code, func(t *testing.T) {
+			c := compareWithRun(t, map[string]string{".gitlab-ci.yml": pipeline},
+				[]string{"--variable", "CODE=" + tc.code}, []string{"HARNESS_PARAM_CODE=" + tc.code})
+			if c.runCode != tc.runCode || c.jenkins.Result != tc.result {
+				t.Errorf("slipway run exit %d, Jenkins %s; want %d and %s", c.runCode, c.jenkins.Result, tc.runCode, tc.result)
+			}
+			if sh := c.jenkins.Find("sh", "check"); len(sh) != tc.attempts {
+				t.Errorf("Jenkins ran check %d times, want %d", len(sh), tc.attempts)
+			}
+		})
 	}
 }

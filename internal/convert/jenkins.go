@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/slipway-cd/slipway/internal/ci"
@@ -276,16 +277,57 @@ func (c *converter) steps(j *ci.Job, in instance) {
 	if j.When == ci.Delayed {
 		c.line("sleep(time: %d, unit: 'SECONDS')", int(j.StartIn.Seconds()))
 	}
+	script := quote(shScript(append(slices.Clone(j.BeforeScript), j.Script...)))
+	if len(j.AllowFailure.ExitCodes) > 0 {
+		c.allowedExitCodes(j, script)
+	} else {
+		c.retryAndTimeout(j, func() { c.line("sh label: 'script', script: %s", script) })
+	}
+	for c.depth > depth {
+		c.close()
+	}
+}
+
+// retryAndTimeout writes body inside the job's retries, each attempt with
+// the job's timeout, as GitLab's timeout is per attempt.
+func (c *converter) retryAndTimeout(j *ci.Job, body func()) {
+	depth := c.depth
 	if j.Retry.Max > 0 {
 		c.open("retry(%d)", j.Retry.Max+1) // Jenkins counts attempts, GitLab retries
 	}
 	if j.Timeout > 0 {
 		c.open("timeout(time: %d, unit: 'SECONDS')", int(j.Timeout.Seconds()))
 	}
-	c.line("sh label: 'script', script: %s", quote(shScript(append(slices.Clone(j.BeforeScript), j.Script...))))
+	body()
 	for c.depth > depth {
 		c.close()
 	}
+}
+
+// allowedExitCodes writes the script of a job allowed to fail with some
+// exit codes only: every attempt fails on any non-zero code, so retries
+// happen as in GitLab, and the last attempt's code decides whether the
+// failure is allowed (the stage unstable, the build successful).
+func (c *converter) allowedExitCodes(j *ci.Job, script string) {
+	codes := make([]string, len(j.AllowFailure.ExitCodes))
+	for i, code := range j.AllowFailure.ExitCodes {
+		codes[i] = strconv.Itoa(code)
+	}
+	c.open("script")
+	c.line("def code = 0")
+	c.open("try")
+	c.retryAndTimeout(j, func() {
+		c.line("code = -1 // a timeout leaves no exit code")
+		c.line("code = sh label: 'script', returnStatus: true, script: %s", script)
+		c.line("if (code != 0) { error(\"script returned exit code ${code}\") }")
+	})
+	c.depth--
+	c.line("} catch (err) {")
+	c.depth++
+	c.line("if (!(code in [%s])) { throw err }", strings.Join(codes, ", "))
+	c.line("catchError(buildResult: 'SUCCESS', stageResult: 'UNSTABLE') { error(\"exit code ${code} is allowed to fail\") }")
+	c.close()
+	c.close()
 }
 
 // shScript is the program of one sh step: the shell executor's own (each

@@ -69,9 +69,6 @@ func (c *converter) unsupported(j *ci.Job) {
 	if len(j.Retry.When) > 0 || len(j.Retry.ExitCodes) > 0 {
 		w("retry: when and exit_codes are not translated; Jenkins retries after any failure")
 	}
-	if len(j.AllowFailure.ExitCodes) > 0 {
-		w("allow_failure: exit_codes: not translated; the job may fail with any exit code")
-	}
 	if len(j.Tags) > 0 {
 		w("tags: not translated (choose the Jenkins agent with agent { label ... })")
 	}

@@ -177,7 +177,7 @@ class StepsDsl {
     String stageResult = 'SUCCESS'
 
     void sh(String script) { sh(script: script) }
-    void sh(Map args) {
+    def sh(Map args) {
         def file = File.createTempFile('harness-sh-', '.sh')
         file.text = args.script
         file.setExecutable(true)
@@ -200,6 +200,9 @@ class StepsDsl {
         h.event(event: 'sh', stage: h.stage, label: args.label, exitCode: code, output: out.toString('UTF-8'))
         if (!done) {
             throw new StepFailure("Timeout has been exceeded")
+        }
+        if (args.returnStatus) {
+            return code
         }
         if (code != 0) {
             throw new StepFailure("script returned exit code ${code}")
