@@ -536,3 +536,21 @@ deploy:
 		t.Errorf("the GitLab stage test is not renamed:\n%s", out)
 	}
 }
+
+func TestVariablesNamedLikeClasses(t *testing.T) {
+	out, _ := Jenkins(load(t, `
+variables:
+  URL: "https://example.test/$PROJECT"
+show:
+  variables:
+    PROJECT: slipway
+  script: [echo "$URL"]
+`))
+	if strings.Contains(out, "environment {\n        }") || strings.Contains(out, "URL = ") {
+		t.Errorf("URL must not be set in an environment block:\n%s", out)
+	}
+	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main")
+	if got := run.Output("show", "script"); !strings.HasSuffix(got, "\nhttps://example.test/slipway\n") {
+		t.Errorf("show printed %q\n%s", got, out)
+	}
+}

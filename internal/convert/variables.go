@@ -37,20 +37,21 @@ func isParameter(v ci.Variable) bool {
 // environment writes an environment block: first the lines of pre
 // (NAME = expression), then vars.
 func (c *converter) environment(pre []string, vars ci.Variables, job string) {
-	if len(vars) == 0 && len(pre) == 0 {
-		return
-	}
-	c.open("environment")
-	for _, l := range pre {
-		c.line("%s", l)
-	}
+	lines := pre
 	for _, v := range vars {
 		switch {
 		case !expand.IsName(v.Name):
 			c.warn(v.Pos, job, "variable %q: not a valid Jenkins environment name; left out", v.Name)
 		case !classNames[v.Name]:
-			c.line("%s = %s", v.Name, value(v))
+			lines = append(lines, v.Name+" = "+value(v))
 		}
+	}
+	if len(lines) == 0 {
+		return // Jenkins refuses an empty environment block
+	}
+	c.open("environment")
+	for _, l := range lines {
+		c.line("%s", l)
 	}
 	c.close()
 }
@@ -63,8 +64,14 @@ var classNames = map[string]bool{"URL": true, "URI": true, "UUID": true}
 // withEnv returns the withEnv wrapper for the job's variables named like
 // classes, or "" when it has none.
 func withEnv(j *ci.Job, in instance) string {
+	var global ci.Variables
+	for _, v := range j.GlobalVariables {
+		if !isParameter(v) { // a parameter keeps the value given for the build
+			global = append(global, v)
+		}
+	}
 	var list []string
-	for _, v := range j.GlobalVariables.With(j.Variables).With(in.vars) {
+	for _, v := range global.With(j.Variables).With(in.vars) {
 		if classNames[v.Name] {
 			list = append(list, quote(v.Name+"=")+" + "+value(v))
 		}
