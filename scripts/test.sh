@@ -34,6 +34,7 @@ fuzz_execs() {
     FuzzLint) echo 60000 ;;       # whole Dockerfiles: ~8k/s
     FuzzParseBody) echo 200000 ;; # webhook JSON: ~25k/s
     FuzzRewrite) echo 120000 ;;   # marked text files: ~12k/s
+    FuzzQuote) echo 400000 ;;     # Groovy string literals: ~50k/s
     *) echo 800000 ;;             # strings: ~100k/s
   esac
 }
