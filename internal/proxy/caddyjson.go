@@ -34,6 +34,7 @@ type caddyMatch struct {
 type caddyHandler struct {
 	Handler          string          `json:"handler"`
 	Upstreams        []caddyUpstream `json:"upstreams,omitempty"`
+	LoadBalancing    *caddyLB        `json:"load_balancing,omitempty"`
 	DynamicUpstreams *caddyDynamic   `json:"dynamic_upstreams,omitempty"`
 	StreamCloseDelay string          `json:"stream_close_delay,omitempty"`
 	StatusCode       int             `json:"status_code,omitempty"`
@@ -45,19 +46,46 @@ type caddyDynamic struct {
 	Route  string `json:"route"`
 }
 
+// caddyLB is reverse_proxy's load_balancing: Slipway sets only the
+// round_robin policy of weighted routes.
+type caddyLB struct {
+	SelectionPolicy *caddyPolicy `json:"selection_policy,omitempty"`
+}
+
+type caddyPolicy struct {
+	Policy string `json:"policy"`
+}
+
 type caddyUpstream struct {
 	Dial string `json:"dial"`
 }
 
 // CaddyRoute returns the route as Caddy route JSON: a host matcher and a
 // reverse_proxy handler, terminal so no later route runs after it.
+//
+// A weighted route written with its upstreams lists each upstream
+// weight/gcd times under the round_robin policy, so 90/10 is 9 of A then 1
+// of B: Caddy's weighted_round_robin policy would say it shorter, but only
+// from Caddy 2.7 on, and Debian ships 2.6. With an UpstreamSource the
+// source weighs. Versions are not written: Caddy's JSON has no place for
+// them.
 func CaddyRoute(r Route, opt CaddyOptions) json.RawMessage {
 	h := caddyHandler{Handler: "reverse_proxy"}
 	if opt.UpstreamSource != "" {
 		h.DynamicUpstreams = &caddyDynamic{Source: opt.UpstreamSource, Route: r.ID}
 	} else {
+		weighted, g := r.Weighted(), weightGCD(r.Upstreams)
 		for _, u := range r.Upstreams {
-			h.Upstreams = append(h.Upstreams, caddyUpstream{Dial: u.Addr})
+			n := 1
+			if weighted {
+				n = u.Weight / g
+			}
+			for range n {
+				h.Upstreams = append(h.Upstreams, caddyUpstream{Dial: u.Addr})
+			}
+		}
+		if weighted {
+			h.LoadBalancing = &caddyLB{SelectionPolicy: &caddyPolicy{Policy: "round_robin"}}
 		}
 	}
 	if opt.StreamCloseDelay > 0 {
@@ -102,13 +130,51 @@ func RoutesFromCaddy(raw []json.RawMessage) ([]Route, error) {
 		}
 		for _, h := range cr.Handle {
 			if h.Handler == "reverse_proxy" {
-				for _, u := range h.Upstreams {
-					r.Upstreams = append(r.Upstreams, Upstream{Addr: u.Dial})
-				}
+				r.Upstreams = upstreamsFromCaddy(h)
 			}
 		}
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// upstreamsFromCaddy reads back the upstreams CaddyRoute wrote: the
+// repeats of a weighted route are its weights, reduced by their gcd, and
+// its upstreams of weight 0 are gone.
+func upstreamsFromCaddy(h caddyHandler) []Upstream {
+	weighted := h.LoadBalancing != nil && h.LoadBalancing.SelectionPolicy != nil &&
+		h.LoadBalancing.SelectionPolicy.Policy == "round_robin"
+	var out []Upstream
+	at := map[string]int{}
+	for _, u := range h.Upstreams {
+		if i, ok := at[u.Dial]; ok && weighted {
+			out[i].Weight++
+			continue
+		}
+		at[u.Dial] = len(out)
+		up := Upstream{Addr: u.Dial}
+		if weighted {
+			up.Weight = 1
+		}
+		out = append(out, up)
+	}
+	return out
+}
+
+// weightGCD is the greatest common divisor of the positive weights, 1
+// when there is none.
+func weightGCD(ups []Upstream) int {
+	g := 0
+	for _, u := range ups {
+		a, b := u.Weight, g
+		for b != 0 {
+			a, b = b, a%b
+		}
+		g = a
+	}
+	if g == 0 {
+		return 1
+	}
+	return g
 }

@@ -26,15 +26,39 @@ type Route struct {
 	ID string
 	// Hosts are the hostnames the route matches (exactly, no wildcard).
 	Hosts []string
-	// Upstreams receive the requests, load-balanced when there are several.
+	// Upstreams receive the requests, load-balanced when there are several,
+	// split by their weights when one has a weight.
 	Upstreams []Upstream
 }
 
 // Upstream is one backend of a route.
 type Upstream struct {
-	// Addr is a host:port, e.g. 127.0.0.1:8040. A Weight for canary splits
-	// will sit next to it.
+	// Addr is a host:port, e.g. 127.0.0.1:8040.
 	Addr string
+	// Weight is the upstream's share of the requests: an upstream gets
+	// Weight / (sum of weights). When every weight is 0 the requests are
+	// spread evenly; when one is not, an upstream of weight 0 gets none
+	// (a canary rolled back, a blue kept for rollback).
+	Weight int
+	// Version labels the generation the upstream runs (e.g. "3" or a
+	// digest's short form) for the per-version metrics of the embedded
+	// proxy; "" when unknown.
+	Version string
+}
+
+// MaxWeight bounds an upstream's weight: weights are shares, and an
+// external Caddy gets an upstream once per unit of its reduced weight.
+const MaxWeight = 1000
+
+// Weighted reports whether the route splits by weight: one upstream has a
+// weight.
+func (r Route) Weighted() bool {
+	for _, u := range r.Upstreams {
+		if u.Weight > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Router installs routes in a proxy. Implementations must be safe for
@@ -118,6 +142,12 @@ func (r Route) Validate() error {
 		if err != nil {
 			return fmt.Errorf("route %s: upstreams[%d].addr %q: want host:port: %w", r.ID, i, u.Addr, err)
 		}
+		if u.Weight < 0 || u.Weight > MaxWeight {
+			return fmt.Errorf("route %s: upstreams[%d].weight %d: want 0 to %d", r.ID, i, u.Weight, MaxWeight)
+		}
+		if !validVersion(u.Version) {
+			return fmt.Errorf("route %s: upstreams[%d].version %q: want at most 64 letters, digits, '.', '_', ':' or '-'", r.ID, i, u.Version)
+		}
 	}
 	return nil
 }
@@ -137,4 +167,19 @@ func HostConflict(routes []Route, rt Route) error {
 		}
 	}
 	return nil
+}
+
+// validVersion keeps version labels short and printable: they become
+// Prometheus label values and log fields.
+func validVersion(v string) bool {
+	if len(v) > 64 {
+		return false
+	}
+	for _, c := range v {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._:-", c)
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

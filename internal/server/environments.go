@@ -84,6 +84,7 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 			return fmt.Errorf("environments.proxy: %w", err)
 		}
 		s.proxy = r
+		s.registry.MustRegister(r.Collector()) // slipway_proxy_* series (docs/rollouts.md)
 		router = r
 	}
 	cli, err := client.New(client.FromEnv)

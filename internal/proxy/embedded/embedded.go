@@ -4,8 +4,9 @@
 // off, so nothing else can change it behind our back. The Router's own
 // http.Server owns the connections and hands each request to the Caddy
 // server of the running config, so a config change closes no connection
-// (serve.go). Upstream switches only change the table the routes'
-// reverse_proxy reads (upstreams.go).
+// (serve.go). Upstream switches and weight changes only change the table
+// the routes' reverse_proxy reads (upstreams.go). Responses are counted by
+// route and version (stats.go).
 package embedded
 
 import (
@@ -160,11 +161,12 @@ func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
 }
 
 func setUpstreams(rt proxy.Route) {
-	addrs := make([]string, len(rt.Upstreams))
-	for i, u := range rt.Upstreams {
-		addrs[i] = u.Addr
+	versions := map[string]bool{}
+	for _, u := range rt.Upstreams {
+		versions[u.Version] = true
 	}
-	upstreamTable.Store(rt.ID, addrs)
+	stats.keep(rt.ID, versions)
+	upstreamTable.Store(rt.ID, slices.Clone(rt.Upstreams))
 }
 
 // Remove deletes the route; a missing route is no error.
@@ -181,6 +183,7 @@ func (r *Router) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove route %s: %w", id, err)
 	}
 	upstreamTable.Delete(id)
+	stats.keep(id, nil)
 	return nil
 }
 
@@ -223,6 +226,7 @@ func (r *Router) Close() error {
 	}
 	for id := range r.routes {
 		upstreamTable.Delete(id)
+		stats.keep(id, nil)
 	}
 	if err := caddy.Stop(); err != nil {
 		errs = append(errs, fmt.Errorf("embedded proxy: stop: %w", err))

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -73,14 +74,24 @@ var (
 	_ caddy.Provisioner = (*App)(nil)
 )
 
-// serveActive serves a request with the active Caddy server.
+// serveActive serves a request with the active Caddy server, and counts
+// its response under the route and version that served it (stats.go).
 func serveActive(w http.ResponseWriter, r *http.Request) {
 	srv := active.Load()
 	if srv == nil {
 		http.Error(w, "slipway: the proxy is stopping", http.StatusServiceUnavailable)
 		return
 	}
-	srv.ServeHTTP(w, r)
+	var s served
+	sw := &statusWriter{ResponseWriter: w}
+	start := time.Now()
+	srv.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), servedKey{}, &s)))
+	if s.route != "" {
+		if sw.code == 0 {
+			sw.code = http.StatusOK
+		}
+		stats.observe(s.route, s.version, sw.code, time.Since(start))
+	}
 }
 
 // newHTTPServer returns the server that owns the connections, with the
