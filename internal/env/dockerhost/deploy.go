@@ -49,44 +49,16 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("deploy %s: list containers: %w", spec.Env, err)
 	}
-	gen := 1
-	for _, c := range old.Items {
-		if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g >= gen {
-			gen = g + 1
-		}
-	}
+	gen := nextGeneration(old.Items)
 	log := d.log.With("env", spec.Env, "generation", gen)
-	log.Info("deploy: start")
-
-	if err := d.ensureNetwork(ctx, spec); err != nil {
-		return Status{}, err
-	}
-	if err := d.ensureVolumes(ctx, spec); err != nil {
-		return Status{}, err
-	}
-
-	var news []started
-	fail := func(err error) (Status, error) {
-		// The new generation goes; the old one was never touched.
-		d.removeGeneration(context.WithoutCancel(ctx), spec.Env, news, gen)
+	news, err := d.startGeneration(ctx, spec, gen, log)
+	if err != nil {
+		// The old generation was never touched.
 		return Status{}, fmt.Errorf("deploy %s (generation %d): %w", spec.Env, gen, err)
 	}
-	for _, svc := range spec.Services {
-		s, err := d.startOnAFreePort(ctx, spec, svc, gen)
-		if s.id != "" || s.port != 0 {
-			news = append(news, s)
-		}
-		if err != nil {
-			return fail(fmt.Errorf("service %s: %w", svc.Name, err))
-		}
-		log.Info("deploy: started", "service", svc.Name, "port", s.port)
-	}
-	hctx, cancel := context.WithTimeout(ctx, d.opts.HealthTimeout)
-	defer cancel()
-	for _, s := range news {
-		if err := d.waitHealthy(hctx, s); err != nil {
-			return fail(fmt.Errorf("service %s: %w", s.svc.Name, err))
-		}
+	fail := func(err error) (Status, error) {
+		d.removeGeneration(context.WithoutCancel(ctx), spec.Env, news, gen)
+		return Status{}, fmt.Errorf("deploy %s (generation %d): %w", spec.Env, gen, err)
 	}
 	if err := d.switchRoutes(ctx, spec, news); err != nil {
 		// Some routes may point at the new generation already: back to

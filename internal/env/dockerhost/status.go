@@ -69,26 +69,31 @@ func (d *Deployer) list(ctx context.Context, f client.Filters) (map[string]Statu
 				continue
 			}
 			st.Name = c.Labels[LabelEnvName]
-			port, _ := strconv.Atoi(c.Labels[LabelHostPort])
-			name := ""
-			if len(c.Names) > 0 {
-				name = strings.TrimPrefix(c.Names[0], "/")
-			}
-			st.Services = append(st.Services, ServiceStatus{
-				Name:      c.Labels[LabelService],
-				Container: name,
-				Image:     c.Labels[LabelImage],
-				State:     string(c.State),
-				Port:      port,
-				Host:      c.Labels[LabelHost],
-				ImageID:   c.ImageID,
-				Labels:    c.Labels,
-			})
+			st.Services = append(st.Services, serviceStatus(c))
 		}
 		sortedServices(st.Services)
 		out[env] = st
 	}
 	return out, nil
+}
+
+// serviceStatus is a container as its labels and Docker describe it.
+func serviceStatus(c container.Summary) ServiceStatus {
+	port, _ := strconv.Atoi(c.Labels[LabelHostPort])
+	name := ""
+	if len(c.Names) > 0 {
+		name = strings.TrimPrefix(c.Names[0], "/")
+	}
+	return ServiceStatus{
+		Name:      c.Labels[LabelService],
+		Container: name,
+		Image:     c.Labels[LabelImage],
+		State:     string(c.State),
+		Port:      port,
+		Host:      c.Labels[LabelHost],
+		ImageID:   c.ImageID,
+		Labels:    c.Labels,
+	}
 }
 
 // Teardown removes everything of the environment: containers of every
