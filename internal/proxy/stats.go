@@ -98,3 +98,22 @@ func (s *Stats) Observe(code int, took time.Duration) {
 	s.Latency[i]++
 	s.LatencySum += took
 }
+
+// Add returns the counts of s and o together, e.g. of one version over
+// several routes.
+func (s Stats) Add(o Stats) Stats {
+	sum := Stats{Requests: s.Requests + o.Requests, LatencySum: s.LatencySum + o.LatencySum}
+	for i := range s.Classes {
+		sum.Classes[i] = s.Classes[i] + o.Classes[i]
+	}
+	sum.Latency = make([]uint64, max(len(s.Latency), len(o.Latency)))
+	for i := range sum.Latency {
+		if i < len(s.Latency) {
+			sum.Latency[i] += s.Latency[i]
+		}
+		if i < len(o.Latency) {
+			sum.Latency[i] += o.Latency[i]
+		}
+	}
+	return sum
+}
