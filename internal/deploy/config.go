@@ -130,6 +130,7 @@ func ParseConfig(path string, b []byte) (*Config, error) {
 					cfg.Listen = p.str(v, "proxy.listen")
 				case "control":
 					cfg.Control = p.str(v, "proxy.control")
+					p.check(v, "proxy.control", CheckLoopback(cfg.Control))
 				default:
 					p.unknown(v, "proxy."+k, "listen, control")
 				}

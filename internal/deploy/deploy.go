@@ -113,7 +113,8 @@ type Metrics interface {
 type Options struct {
 	// Host starts and removes generations.
 	Host Host
-	// Router installs the weighted routes.
+	// Router installs the weighted routes; nil only for a Runner that
+	// reads status and history.
 	Router proxy.Router
 	// Metrics feed the canary analysis; a canary without them fails.
 	Metrics Metrics
@@ -133,13 +134,12 @@ type Runner struct {
 	locks map[string]*sync.Mutex
 }
 
-// New returns a Runner; Host, Router and StateDir are required.
+// New returns a Runner; Host and StateDir are required, and a Router for
+// anything but Status, State and History.
 func New(opts Options) (*Runner, error) {
 	switch {
 	case opts.Host == nil:
 		return nil, errors.New("deploy: no host")
-	case opts.Router == nil:
-		return nil, errors.New("deploy: no router")
 	case opts.StateDir == "":
 		return nil, errors.New("deploy: no state directory")
 	}

@@ -26,6 +26,9 @@ func version(gen int) string { return strconv.Itoa(gen) }
 // service's route gets an upstream per share that runs it, with the share's
 // weight. Routes of services that no share runs are removed.
 func (r *Runner) route(ctx context.Context, env string, shares ...share) error {
+	if r.opts.Router == nil {
+		return errors.New("deploy: no router")
+	}
 	routes := map[string]*proxy.Route{}
 	var order []string
 	for _, sh := range shares {

@@ -164,25 +164,25 @@ func TestPromoteDeploysTheRunningDigestNotTheTag(t *testing.T) {
 	_, reg := registrytest.Start(t, nil)
 	tag := reg + "/rollout/app:release"
 	push(t, f.cli, f.images.v1, tag)
-	dev := f.target(t, "dev", tag, deploy.Strategy{Kind: deploy.Rolling})
+	dev := f.target(t, "promote-dev", tag, deploy.Strategy{Kind: deploy.Rolling})
 	devRun, err := f.runner.Run(ctx, dev)
 	if err != nil {
 		t.Fatal(err)
 	}
 	push(t, f.cli, f.images.v2, tag) // the tag now names v2
 
-	prod := f.target(t, "production", tag, deploy.Strategy{Kind: deploy.BlueGreen, Smoke: appPath})
+	prod := f.target(t, "promote-production", tag, deploy.Strategy{Kind: deploy.BlueGreen, Smoke: appPath})
 	ro, err := f.runner.Promote(ctx, dev, prod)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ro.Images["web"] != devRun.Images["web"] || ro.PromotedFrom != "dev" || ro.Strategy != deploy.BlueGreen {
+	if ro.Images["web"] != devRun.Images["web"] || ro.PromotedFrom != "promote-dev" || ro.Strategy != deploy.BlueGreen {
 		t.Fatalf("promotion = %+v, want dev's image %s with production's strategy", ro, devRun.Images["web"])
 	}
 	f.serves(t, hostOf(prod), "v1", 10)
 	// The tag itself would have given v2.
-	if _, err := f.runner.Run(ctx, f.target(t, "staging", tag, deploy.Strategy{Kind: deploy.Rolling})); err != nil {
+	if _, err := f.runner.Run(ctx, f.target(t, "promote-staging", tag, deploy.Strategy{Kind: deploy.Rolling})); err != nil {
 		t.Fatal(err)
 	}
-	f.serves(t, "staging."+domain, "v2", 3)
+	f.serves(t, "promote-staging."+domain, "v2", 3)
 }

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/slipway-cd/slipway/internal/deploy"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/ports"
+	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+)
+
+func init() {
+	deployCmd := &cobra.Command{
+		Use:   "deploy",
+		Short: "Roll out targets with recreate, rolling, blue-green or canary; promote, roll back",
+		Long: `Roll the targets of a deploy config out to this Docker host (docs/rollouts.md).
+"slipway deploy serve" runs the embedded proxy, reads the per-version metrics
+of canaries and keeps the targets as their state says; run, promote and
+rollback ask it to act. status and history read the state on their own.`,
+	}
+	var configPath string
+	deployCmd.PersistentFlags().StringVar(&configPath, "config", "deploy.yaml", "the deploy config file")
+	load := func() (*deploy.Config, error) { return deploy.LoadConfig(configPath) }
+
+	var every time.Duration
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the embedded proxy and the control endpoint; reconcile the targets until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serveDeploy(ctx, cfg, every, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
+		},
+	}
+	serve.Flags().DurationVar(&every, "reconcile-every", 10*time.Second, "how often each target is brought back to its state (blue generations past keep go)")
+
+	var target, strategy string
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Roll a target out with its strategy (or --strategy)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			if _, err := cfg.Target(target); err != nil {
+				return err
+			}
+			ro, err := deploy.Control(cmd.Context(), cfg.Control, "/rollouts", deploy.ControlRequest{Target: target, Strategy: deploy.Kind(strategy)})
+			return printRollout(cmd.OutOrStdout(), ro, err)
+		},
+	}
+	run.Flags().StringVar(&target, "target", "", "the target to roll out (required)")
+	run.Flags().StringVar(&strategy, "strategy", "", "recreate, rolling, blue-green or canary instead of the target's")
+	_ = run.MarkFlagRequired("target")
+
+	var from, to string
+	promote := &cobra.Command{
+		Use:   "promote",
+		Short: "Roll out to --to exactly the images (by digest) that run in --from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			for _, name := range []string{from, to} {
+				if _, err := cfg.Target(name); err != nil {
+					return err
+				}
+			}
+			ro, err := deploy.Control(cmd.Context(), cfg.Control, "/promotions", deploy.ControlRequest{From: from, To: to})
+			return printRollout(cmd.OutOrStdout(), ro, err)
+		},
+	}
+	promote.Flags().StringVar(&from, "from", "", "the target whose running images are promoted (required)")
+	promote.Flags().StringVar(&to, "to", "", "the target to roll them out to, with its strategy (required)")
+	_ = promote.MarkFlagRequired("from")
+	_ = promote.MarkFlagRequired("to")
+
+	rollback := &cobra.Command{
+		Use:   "rollback",
+		Short: "Put a target's previous version back (at once while a blue-green keeps it)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			if _, err := cfg.Target(target); err != nil {
+				return err
+			}
+			ro, err := deploy.Control(cmd.Context(), cfg.Control, "/rollbacks", deploy.ControlRequest{Target: target})
+			return printRollout(cmd.OutOrStdout(), ro, err)
+		},
+	}
+	rollback.Flags().StringVar(&target, "target", "", "the target to roll back (required)")
+	_ = rollback.MarkFlagRequired("target")
+
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show each target's generations, images and rollout state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			r, err := readOnlyRunner(cfg)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TARGET\tGENERATION\tROLE\tSERVICE\tIMAGE\tSTATE")
+			for _, tc := range cfg.Targets {
+				env := deploy.Target{Name: tc.Name}.Env()
+				st, err := r.Status(cmd.Context(), env)
+				if err != nil {
+					return err
+				}
+				if len(st.Generations) == 0 {
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tnot deployed\n", tc.Name)
+				}
+				for _, g := range st.Generations {
+					for _, s := range g.Services {
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", tc.Name, g.Number, role(st.State, g.Number), s.Name, s.Image, s.State)
+					}
+				}
+			}
+			return tw.Flush()
+		},
+	}
+
+	var jsonOut bool
+	history := &cobra.Command{
+		Use:   "history",
+		Short: "List a target's rollouts: strategy, digests, outcome and why",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			if _, err := cfg.Target(target); err != nil {
+				return err
+			}
+			r, err := readOnlyRunner(cfg)
+			if err != nil {
+				return err
+			}
+			hist, err := r.History(deploy.Target{Name: target}.Env())
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(hist)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "FINISHED\tSTRATEGY\tGENERATION\tOUTCOME\tIMAGES\tREASON")
+			for _, h := range hist {
+				images := make([]string, 0, len(h.Images))
+				for svc, img := range h.Images {
+					images = append(images, svc+"="+img)
+				}
+				reason := h.Reason
+				if h.PromotedFrom != "" {
+					reason = strings.TrimSpace("promoted from " + h.PromotedFrom + " " + reason)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", h.Finished.Format(time.RFC3339), h.Strategy, h.Generation, h.Outcome, strings.Join(images, " "), reason)
+			}
+			return tw.Flush()
+		},
+	}
+	history.Flags().StringVar(&target, "target", "", "the target (required)")
+	history.Flags().BoolVar(&jsonOut, "json", false, "print the history as JSON")
+	_ = history.MarkFlagRequired("target")
+
+	deployCmd.AddCommand(serve, run, promote, rollback, status, history)
+	rootCmd.AddCommand(deployCmd)
+}
+
+// role says what a generation is to its target.
+func role(st deploy.State, gen int) string {
+	switch gen {
+	case st.Stable:
+		return "stable"
+	case st.Canary:
+		return fmt.Sprintf("canary %d%%", st.CanaryWeight)
+	case st.Previous:
+		return "kept until " + st.PreviousUntil.Format(time.RFC3339)
+	}
+	return "leftover"
+}
+
+// printRollout says how a rollout ended; its error is the command's.
+func printRollout(out io.Writer, ro *deploy.Rollout, err error) error {
+	if ro != nil {
+		fmt.Fprintf(out, "%s: %s generation %d %s", ro.Env, ro.Strategy, ro.Generation, ro.Outcome)
+		if ro.PromotedFrom != "" {
+			fmt.Fprintf(out, " (promoted from %s)", ro.PromotedFrom)
+		}
+		fmt.Fprintln(out)
+		for svc, img := range ro.Images {
+			fmt.Fprintf(out, "  %s: %s\n", svc, img)
+		}
+		for _, c := range ro.Checks {
+			verdict := "passed"
+			if !c.Passed {
+				verdict = "failed: " + c.Reason
+			}
+			fmt.Fprintf(out, "  canary %d%%: %d requests, success %.2f%%, p99 <= %s: %s\n", c.Weight, c.Requests, 100*c.SuccessRate, c.P99, verdict)
+		}
+	}
+	return err
+}
+
+// readOnlyRunner reads state, history and Docker, and routes nothing.
+func readOnlyRunner(cfg *deploy.Config) (*deploy.Runner, error) {
+	host, _, err := dockerHost(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return deploy.New(deploy.Options{Host: host, StateDir: cfg.StateDir, Logger: slog.New(slog.DiscardHandler)})
+}
+
+// dockerHost is the deployer of the Docker engine of the environment
+// (DOCKER_HOST), with its port reservations in the state folder.
+func dockerHost(cfg *deploy.Config, router proxy.Router) (*dockerhost.Deployer, *client.Client, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("docker: %w", err)
+	}
+	alloc, err := ports.New(filepath.Join(cfg.StateDir, "ports"), cfg.Ports)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: cfg.Hostnames})
+	return d, cli, err
+}
+
+// serveDeploy runs the embedded proxy and the control endpoint, and
+// reconciles every target at start and then every interval.
+func serveDeploy(ctx context.Context, cfg *deploy.Config, every time.Duration, log *slog.Logger) error {
+	proxyRouter, err := embedded.Start(ctx, embedded.Config{Listen: cfg.Listen, StorageDir: filepath.Join(cfg.StateDir, "caddy")})
+	if err != nil {
+		return err
+	}
+	defer proxyRouter.Close()
+	host, cli, err := dockerHost(cfg, proxyRouter)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	runner, err := deploy.New(deploy.Options{Host: host, Router: proxyRouter, Metrics: proxyRouter, StateDir: cfg.StateDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Control)
+	if err != nil {
+		return fmt.Errorf("proxy.control: %w", err)
+	}
+	srv := &http.Server{Handler: deploy.ControlHandler(runner, cfg), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("deploy serve: control endpoint", "err", err)
+		}
+	}()
+	defer srv.Close()
+	log.Info("deploy serve: ready", "proxy", cfg.Listen, "control", cfg.Control, "targets", len(cfg.Targets))
+	for {
+		for _, t := range cfg.Targets {
+			if _, err := runner.Reconcile(ctx, deploy.Target{Name: t.Name}.Env()); err != nil && ctx.Err() == nil {
+				log.Warn("deploy serve: reconcile", "target", t.Name, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			log.Info("deploy serve: stopping")
+			return nil
+		case <-time.After(every):
+		}
+	}
+}

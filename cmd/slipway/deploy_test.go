@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/deploy"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/ports"
+	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
+	"github.com/slipway-cd/slipway/internal/registry/registrytest"
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
+
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// pushApp builds an httpd image answering mark on / and pushes it as ref.
+func pushApp(t *testing.T, cli *client.Client, ref, mark string) {
+	t.Helper()
+	local := testenv.BuildImage(t, cli, "slipway-test/deploy-cli:"+mark, fmt.Sprintf(
+		"FROM %s\nRUN mkdir -p /www && echo %s > /www/index.html && echo ok > /www/healthz\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
+		testenv.BusyboxImage(t, cli), mark))
+	ctx := context.Background()
+	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: local, Target: ref}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	if err := res.Wait(ctx); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+}
+
+// The CLI's whole path: serve, run a target, promote its digest to another
+// after the tag moved, status and history; a bad config names its line.
+func TestDeployCLIRunPromoteStatusHistory(t *testing.T) {
+	cli := testenv.Docker(t)
+	_, reg := registrytest.Start(t, nil)
+	tag := reg + "/deploy-cli/app:latest"
+	pushApp(t, cli, tag, "cli-v1")
+
+	dir := t.TempDir()
+	listen, control := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	compose := "services:\n  web:\n    image: ${IMAGE}\n    x-slipway: {expose: true, main: true, port: 8080, health: /healthz}\n"
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`domain: cli.test
+ports: 34040-34999
+proxy: {listen: %q, control: %q}
+targets:
+  cli-dev:
+    compose: compose.yaml
+    vars: {IMAGE: %q}
+    strategy: rolling
+    drain: 100ms
+  cli-prod:
+    compose: compose.yaml
+    vars: {IMAGE: %q}
+    strategy: blue-green
+    drain: 100ms
+    blue_green: {smoke: /, keep: 1h}
+`, listen, control, tag, tag)
+	if err := os.WriteFile(filepath.Join(dir, "deploy.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		alloc, err := ports.New(t.TempDir(), ports.Range{Low: 34040, High: 34999})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, env := range []string{"cli-dev", "cli-prod"} {
+			if err := d.Teardown(context.Background(), env); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
+	serve := exec.Command(slipwayBin, "deploy", "serve", "--config", "deploy.yaml")
+	serve.Dir = dir
+	logs := &testenv.Buffer{}
+	serve.Stdout, serve.Stderr = logs, logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(os.Interrupt)
+		_ = serve.Wait()
+		if t.Failed() {
+			t.Logf("slipway deploy serve:\n%s", logs)
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(logs.String(), "deploy serve: ready") {
+		if time.Now().After(deadline) {
+			t.Fatalf("slipway deploy serve not ready after 60s:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	out, stderr, code := slipway(t, dir, "deploy", "run", "--target", "cli-dev")
+	if code != 0 || !strings.Contains(out, "cli-dev: rolling generation 1 succeeded") {
+		t.Fatalf("deploy run: exit %d\n%s%s", code, out, stderr)
+	}
+	pushApp(t, cli, tag, "cli-v2") // the tag moves on
+
+	out, stderr, code = slipway(t, dir, "deploy", "promote", "--from", "cli-dev", "--to", "cli-prod")
+	if code != 0 || !strings.Contains(out, "cli-prod: blue-green generation 1 succeeded (promoted from cli-dev)") {
+		t.Fatalf("deploy promote: exit %d\n%s%s", code, out, stderr)
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	if code, body, err := proxytest.Get(c, "http://"+listen+"/", "cli-prod.cli.test"); err != nil || code != 200 || strings.TrimSpace(body) != "cli-v1" {
+		t.Fatalf("cli-prod through the proxy = %d %q, %v; want the promoted cli-v1, not the moved tag", code, body, err)
+	}
+
+	out, _, code = slipway(t, dir, "deploy", "status")
+	if code != 0 || !strings.Contains(out, "cli-prod") || !strings.Contains(out, "stable") || !strings.Contains(out, "@sha256:") {
+		t.Fatalf("deploy status: exit %d\n%s", code, out)
+	}
+	out, _, code = slipway(t, dir, "deploy", "history", "--target", "cli-prod", "--json")
+	var hist []deploy.Rollout
+	if code != 0 || json.Unmarshal([]byte(out), &hist) != nil || len(hist) != 1 || hist[0].PromotedFrom != "cli-dev" || !strings.Contains(hist[0].Images["web"], "@sha256:") {
+		t.Fatalf("deploy history: exit %d\n%s", code, out)
+	}
+
+	// No previous version: the rollback says so and fails.
+	out, stderr, code = slipway(t, dir, "deploy", "rollback", "--target", "cli-prod")
+	if code == 0 || !strings.Contains(stderr, "no earlier successful rollout") {
+		t.Fatalf("deploy rollback without a previous version: exit %d\n%s%s", code, out, stderr)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("targets:\n  x:\n    compose: c.yaml\n    strategy: big-bang\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = slipway(t, dir, "deploy", "run", "--config", "bad.yaml", "--target", "x")
+	if code == 0 || !strings.Contains(stderr, "bad.yaml:4:15: targets.x.strategy") {
+		t.Fatalf("deploy run with a bad config: exit %d\n%s", code, stderr)
+	}
+}
