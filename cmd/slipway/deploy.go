@@ -57,67 +57,24 @@ rollback ask it to act. status and history read the state on their own.`,
 	}
 	serve.Flags().DurationVar(&every, "reconcile-every", 10*time.Second, "how often each target is brought back to its state (blue generations past keep go)")
 
-	var target, strategy string
-	run := &cobra.Command{
-		Use:   "run",
-		Short: "Roll a target out with its strategy (or --strategy)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			if _, err := cfg.Target(target); err != nil {
-				return err
-			}
-			ro, err := deploy.Control(cmd.Context(), cfg.Control, "/rollouts", deploy.ControlRequest{Target: target, Strategy: deploy.Kind(strategy)})
-			return printRollout(cmd.OutOrStdout(), ro, err)
-		},
-	}
+	var target, strategy, from, to string
+	run := controlCmd(load, "run", "Roll a target out with its strategy (or --strategy)", "/rollouts",
+		func() deploy.ControlRequest {
+			return deploy.ControlRequest{Target: target, Strategy: deploy.Kind(strategy)}
+		})
 	run.Flags().StringVar(&target, "target", "", "the target to roll out (required)")
 	run.Flags().StringVar(&strategy, "strategy", "", "recreate, rolling, blue-green or canary instead of the target's")
 	_ = run.MarkFlagRequired("target")
 
-	var from, to string
-	promote := &cobra.Command{
-		Use:   "promote",
-		Short: "Roll out to --to exactly the images (by digest) that run in --from",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			for _, name := range []string{from, to} {
-				if _, err := cfg.Target(name); err != nil {
-					return err
-				}
-			}
-			ro, err := deploy.Control(cmd.Context(), cfg.Control, "/promotions", deploy.ControlRequest{From: from, To: to})
-			return printRollout(cmd.OutOrStdout(), ro, err)
-		},
-	}
+	promote := controlCmd(load, "promote", "Roll out to --to exactly the images (by digest) that run in --from", "/promotions",
+		func() deploy.ControlRequest { return deploy.ControlRequest{From: from, To: to} })
 	promote.Flags().StringVar(&from, "from", "", "the target whose running images are promoted (required)")
 	promote.Flags().StringVar(&to, "to", "", "the target to roll them out to, with its strategy (required)")
 	_ = promote.MarkFlagRequired("from")
 	_ = promote.MarkFlagRequired("to")
 
-	rollback := &cobra.Command{
-		Use:   "rollback",
-		Short: "Put a target's previous version back (at once while a blue-green keeps it)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			if _, err := cfg.Target(target); err != nil {
-				return err
-			}
-			ro, err := deploy.Control(cmd.Context(), cfg.Control, "/rollbacks", deploy.ControlRequest{Target: target})
-			return printRollout(cmd.OutOrStdout(), ro, err)
-		},
-	}
+	rollback := controlCmd(load, "rollback", "Put a target's previous version back (at once while a blue-green keeps it)", "/rollbacks",
+		func() deploy.ControlRequest { return deploy.ControlRequest{Target: target} })
 	rollback.Flags().StringVar(&target, "target", "", "the target to roll back (required)")
 	_ = rollback.MarkFlagRequired("target")
 
@@ -203,6 +160,30 @@ rollback ask it to act. status and history read the state on their own.`,
 
 	deployCmd.AddCommand(serve, run, promote, rollback, status, history)
 	rootCmd.AddCommand(deployCmd)
+}
+
+// controlCmd is a command that asks slipway deploy serve for a rollout
+// at path, checking first that the targets it names are in the config.
+func controlCmd(load func() (*deploy.Config, error), use, short, path string, request func() deploy.ControlRequest) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			req := request()
+			for _, name := range []string{req.Target, req.From, req.To} {
+				if _, err := cfg.Target(name); name != "" && err != nil {
+					return err
+				}
+			}
+			ro, err := deploy.Control(cmd.Context(), cfg.Control, path, req)
+			return printRollout(cmd.OutOrStdout(), ro, err)
+		},
+	}
 }
 
 // role says what a generation is to its target.

@@ -39,18 +39,7 @@ func pushApp(t *testing.T, cli *client.Client, ref, mark string) {
 	local := testenv.BuildImage(t, cli, "slipway-test/deploy-cli:"+mark, fmt.Sprintf(
 		"FROM %s\nRUN mkdir -p /www && echo %s > /www/index.html && echo ok > /www/healthz\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
 		testenv.BusyboxImage(t, cli), mark))
-	ctx := context.Background()
-	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: local, Target: ref}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
-	if err := res.Wait(ctx); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
+	testenv.PushImage(t, cli, local, ref)
 }
 
 // The CLI's whole path: serve, run a target, promote its digest to another

@@ -75,7 +75,7 @@ func appImages(t *testing.T, cli *client.Client) images {
 		ref := func(mark string, status int) string {
 			local := testenv.BuildImage(t, cli, "slipway-test/rollout-app:"+mark, fmt.Sprintf(appDockerfile, bb, mark, status))
 			pushed := reg + "/rollout/app:" + mark
-			push(t, cli, local, pushed)
+			testenv.PushImage(t, cli, local, pushed)
 			return pushed
 		}
 		built = images{v1: ref("v1", 200), v2: ref("v2", 200), bad: ref("bad", 500)}
@@ -84,23 +84,6 @@ func appImages(t *testing.T, cli *client.Client) images {
 		t.Fatal("no app images")
 	}
 	return built
-}
-
-// push tags source as ref and pushes it, so the engine knows its digest.
-func push(t *testing.T, cli *client.Client, source, ref string) {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: source, Target: ref}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
-	if err := res.Wait(ctx); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
 }
 
 func caddy(t *testing.T) *embedded.Router {

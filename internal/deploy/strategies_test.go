@@ -7,6 +7,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/deploy"
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // Blue-green: a client hammering through the switch sees no failed
@@ -163,13 +164,13 @@ func TestPromoteDeploysTheRunningDigestNotTheTag(t *testing.T) {
 	ctx := context.Background()
 	_, reg := registrytest.Start(t, nil)
 	tag := reg + "/rollout/app:release"
-	push(t, f.cli, f.images.v1, tag)
+	testenv.PushImage(t, f.cli, f.images.v1, tag)
 	dev := f.target(t, "promote-dev", tag, deploy.Strategy{Kind: deploy.Rolling})
 	devRun, err := f.runner.Run(ctx, dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	push(t, f.cli, f.images.v2, tag) // the tag now names v2
+	testenv.PushImage(t, f.cli, f.images.v2, tag) // the tag now names v2
 
 	prod := f.target(t, "promote-production", tag, deploy.Strategy{Kind: deploy.BlueGreen, Smoke: appPath})
 	ro, err := f.runner.Promote(ctx, dev, prod)
