@@ -1,8 +1,10 @@
 package embedded
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -235,5 +237,57 @@ func TestStatsCountErrorsLatencyAndPrometheusSeries(t *testing.T) {
 	}
 	if got := r.Stats(appID); len(got) != 0 {
 		t.Errorf("stats of a removed route: %v, want none", got)
+	}
+}
+
+// Counting wraps the response writer: an upgraded connection (WebSocket)
+// must still pass through, and counts as one 1xx response.
+func TestUpgradedConnectionPassesAndIsCounted(t *testing.T) {
+	r := start(t)
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		_ = brw.Flush()
+		line, _ := brw.ReadString('\n')
+		fmt.Fprint(brw, "echo "+line)
+		_ = brw.Flush()
+	}))
+	t.Cleanup(echo.Close)
+	ctx := context.Background()
+	if err := r.Apply(ctx, weighted(proxy.Upstream{Addr: strings.TrimPrefix(echo.URL, "http://"), Version: "ws"})); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp", r.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", appHost)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade through the proxy = %v, %v; want 101", resp, err)
+	}
+	fmt.Fprint(conn, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "echo ping\n" {
+		t.Fatalf("over the upgraded connection: %q, %v; want \"echo ping\\n\"", line, err)
+	}
+	conn.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Stats(appID)["ws"].Classes[1] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats after the upgraded connection closed: %+v, want one 1xx", r.Stats(appID))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
