@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,53 @@ func TestCanaryOfABadVersionIsRolledBack(t *testing.T) {
 		t.Fatalf("history = %+v, %v; want the rollback with its reason and digest", hist, err)
 	}
 	t.Logf("answers during the canary: %v; reason: %s", counts, ro.Reason)
+}
+
+// A canary whose rollout is interrupted (the command stopped, the context
+// ended) is rolled back, and the stable version serves alone.
+func TestInterruptedCanaryIsRolledBack(t *testing.T) {
+	f := newFixture(t)
+	tg := f.target(t, "canary-cut", f.images.v1, deploy.Strategy{Kind: deploy.Rolling})
+	first, err := f.runner.Run(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := canary(50, 100)
+	slow.Interval = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		ro  deploy.Rollout
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ro, err := f.runner.Run(ctx, f.target(t, "canary-cut", f.images.v2, slow))
+		done <- result{ro, err}
+	}()
+	// Wait until the canary takes its share, then stop the rollout.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := f.runner.State(tg.Env())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CanaryWeight == 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no canary at 50%% after 60s: %+v", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	res := <-done
+	if !errors.Is(res.err, deploy.ErrRolledBack) || !strings.Contains(res.ro.Reason, "interrupted") {
+		t.Fatalf("interrupted canary = %+v, %v; want rolled back, interrupted", res.ro, res.err)
+	}
+	f.serves(t, hostOf(tg), "v1", 20)
+	st, err := f.runner.Status(context.Background(), tg.Env())
+	if err != nil || st.Stable != first.Generation || st.Canary != 0 || len(st.Generations) != 1 {
+		t.Fatalf("status = %+v, %v; want generation %d alone", st, err, first.Generation)
+	}
 }

@@ -150,7 +150,7 @@ func (r *Runner) Rollback(ctx context.Context, t Target) (Rollout, error) {
 		back := t
 		back.Services, back.Strategy.Kind = services, Rolling
 		r.log.Info("rollout: rollback by redeploy", "env", env, "images of generation", h.Generation)
-		return r.run(ctx, back, "")
+		return r.run(ctx, back, Rollout{Reason: fmt.Sprintf("rollback to the images of generation %d", h.Generation)})
 	}
 	return Rollout{}, fmt.Errorf("rollback %s: no earlier successful rollout with other images in the history", env)
 }
@@ -201,5 +201,5 @@ func (r *Runner) Promote(ctx context.Context, from, to Target) (Rollout, error) 
 		return Rollout{}, fmt.Errorf("promote %s to %s: %w", from.Name, to.Name, err)
 	}
 	to.Services = services
-	return r.run(ctx, to, from.Name)
+	return r.run(ctx, to, Rollout{PromotedFrom: from.Name})
 }

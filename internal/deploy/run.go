@@ -31,10 +31,12 @@ type rollout struct {
 // ErrRolledBack; a generation that did not start leaves what ran before
 // serving (except with recreate, which stopped it first).
 func (r *Runner) Run(ctx context.Context, t Target) (Rollout, error) {
-	return r.run(ctx, t, "")
+	return r.run(ctx, t, Rollout{})
 }
 
-func (r *Runner) run(ctx context.Context, t Target, promotedFrom string) (Rollout, error) {
+// run runs t's strategy; note holds what the history entry says of its
+// origin (PromotedFrom, Reason).
+func (r *Runner) run(ctx context.Context, t Target, note Rollout) (Rollout, error) {
 	if err := t.Strategy.Validate(); err != nil {
 		return Rollout{}, fmt.Errorf("target %s: %w", t.Name, err)
 	}
@@ -49,7 +51,8 @@ func (r *Runner) run(ctx context.Context, t Target, promotedFrom string) (Rollou
 	}
 	x := &rollout{Runner: r, t: t, st: st, gens: gens,
 		spec: dockerhost.Spec{Env: env, Name: t.Name, Services: t.Services, Vars: t.Vars},
-		ro:   Rollout{Env: env, Strategy: t.Strategy.Kind, From: st.Stable, PromotedFrom: promotedFrom, Started: time.Now().UTC()},
+		ro: Rollout{Env: env, Strategy: t.Strategy.Kind, From: st.Stable, PromotedFrom: note.PromotedFrom, Reason: note.Reason,
+			Started: time.Now().UTC()},
 	}
 	r.log.Info("rollout: start", "env", env, "strategy", t.Strategy.Kind, "stable", st.Stable)
 	switch t.Strategy.Kind {

@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -186,4 +187,30 @@ func TestPromoteDeploysTheRunningDigestNotTheTag(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.serves(t, "promote-staging."+domain, "v2", 3)
+}
+
+// Without a kept generation, a rollback rolls the digest of the rollout
+// before out again.
+func TestRollbackRedeploysThePreviousDigest(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rolling := deploy.Strategy{Kind: deploy.Rolling, Drain: 100 * time.Millisecond}
+	first, err := f.runner.Run(ctx, f.target(t, "rollback-redeploy", f.images.v1, rolling))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := f.target(t, "rollback-redeploy", f.images.v2, rolling)
+	if _, err := f.runner.Run(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	f.serves(t, hostOf(tg), "v2", 3)
+	back, err := f.runner.Rollback(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Outcome != deploy.Succeeded || back.Images["web"] != first.Images["web"] || back.Generation != 3 ||
+		back.Reason != fmt.Sprintf("rollback to the images of generation %d", first.Generation) {
+		t.Fatalf("rollback = %+v, want generation 3 running %s", back, first.Images["web"])
+	}
+	f.serves(t, hostOf(tg), "v1", 10)
 }

@@ -60,7 +60,7 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 		d.removeGeneration(context.WithoutCancel(ctx), spec.Env, news, gen)
 		return Status{}, fmt.Errorf("deploy %s (generation %d): %w", spec.Env, gen, err)
 	}
-	if err := d.switchRoutes(ctx, spec, news); err != nil {
+	if err := d.switchRoutes(ctx, spec, news, gen); err != nil {
 		// Some routes may point at the new generation already: back to
 		// the old one before the new one goes.
 		d.restoreRoutes(context.WithoutCancel(ctx), spec.Env, old.Items)
@@ -436,8 +436,9 @@ func (d *Deployer) waitRunning(ctx context.Context, id string) error {
 }
 
 // switchRoutes points each exposed service's route at its new container
-// and removes the routes of services the environment no longer has.
-func (d *Deployer) switchRoutes(ctx context.Context, spec Spec, news []started) error {
+// (labelled with its generation, for the proxy's per-version metrics) and
+// removes the routes of services the environment no longer has.
+func (d *Deployer) switchRoutes(ctx context.Context, spec Spec, news []started, gen int) error {
 	if d.opts.Router == nil {
 		return nil
 	}
@@ -451,7 +452,7 @@ func (d *Deployer) switchRoutes(ctx context.Context, spec Spec, news []started) 
 			return err
 		}
 		keep[id] = true
-		rt := proxy.Route{ID: id, Hosts: []string{s.host}, Upstreams: []proxy.Upstream{{Addr: "127.0.0.1:" + strconv.Itoa(s.port)}}}
+		rt := proxy.Route{ID: id, Hosts: []string{s.host}, Upstreams: []proxy.Upstream{{Addr: "127.0.0.1:" + strconv.Itoa(s.port), Version: strconv.Itoa(gen)}}}
 		if err := d.opts.Router.Apply(ctx, rt); err != nil {
 			return fmt.Errorf("route %s: %w", id, err)
 		}
@@ -484,7 +485,7 @@ func (d *Deployer) applyRoutes(ctx context.Context, env string, cs []container.S
 			errs = append(errs, err)
 			continue
 		}
-		rt := proxy.Route{ID: id, Hosts: []string{host}, Upstreams: []proxy.Upstream{{Addr: "127.0.0.1:" + port}}}
+		rt := proxy.Route{ID: id, Hosts: []string{host}, Upstreams: []proxy.Upstream{{Addr: "127.0.0.1:" + port, Version: c.Labels[LabelGeneration]}}}
 		if err := d.opts.Router.Apply(ctx, rt); err != nil {
 			errs = append(errs, fmt.Errorf("route %s: %w", id, err))
 		}
