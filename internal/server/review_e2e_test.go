@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -223,6 +224,12 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 	}
 	if code, body, _ := viaProxy(proxyAddr, appHost, "/api/branch"); code != 200 || strings.TrimSpace(body) != branch {
 		t.Errorf("the app read %q (%d) from its injected file, want %q", body, code, branch)
+	}
+	// Those answers are counted per route and generation (docs/proxy.md);
+	// the route id holds the environment's host key and slug.
+	if m := s.text("/metrics"); !regexp.MustCompile(`slipway_proxy_requests_total\{code="2xx",route="slipway-[a-z0-9-]*`+e.Slug+`--app",version="1"\} [1-9]`).MatchString(m) ||
+		!strings.Contains(m, "slipway_proxy_request_duration_seconds_bucket{") {
+		t.Errorf("/metrics has no proxy series of %s:\n%s", e.Slug, m)
 	}
 	// The merge request shows the environment's URL: a commit status of the
 	// deployed commit whose target is the environment.
