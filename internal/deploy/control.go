@@ -50,6 +50,17 @@ func ControlHandler(r *Runner, cfg *Config) http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, fn func(context.Context, ControlRequest) (Rollout, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) {
+			// A web page the operator visits may post to loopback too:
+			// JSON needs a CORS preflight that is never granted, and a
+			// rebound DNS name shows in Host.
+			if req.Header.Get("Content-Type") != "application/json" {
+				writeControl(w, http.StatusUnsupportedMediaType, ControlResponse{Error: "want Content-Type: application/json"})
+				return
+			}
+			if host, _, err := net.SplitHostPort(req.Host); err != nil || CheckLoopback(req.Host) != nil || host == "" {
+				writeControl(w, http.StatusForbidden, ControlResponse{Error: "want a loopback Host"})
+				return
+			}
 			var cr ControlRequest
 			if err := json.NewDecoder(req.Body).Decode(&cr); err != nil {
 				writeControl(w, http.StatusBadRequest, ControlResponse{Error: "bad request: " + err.Error()})
@@ -122,6 +133,7 @@ func Control(ctx context.Context, addr, path string, req ControlRequest) (*Rollo
 	if err != nil {
 		return nil, err
 	}
+	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(hreq)
 	if err != nil {
 		return nil, fmt.Errorf("no slipway deploy serve answers at %s (proxy.control): %w", addr, err)

@@ -183,13 +183,19 @@ func (x *rollout) switchBack(ctx context.Context) error {
 // that the stable generation of from runs, with to's strategy: a tag
 // pushed again since is never looked at.
 func (r *Runner) Promote(ctx context.Context, from, to Target) (Rollout, error) {
-	src, err := r.Status(ctx, from.Env())
+	// Reconciled first: a source deployed without this runner adopts its
+	// newest generation as stable, and a canary of it is never promoted.
+	st, err := r.Reconcile(ctx, from.Env())
+	if err != nil {
+		return Rollout{}, err
+	}
+	gens, err := r.opts.Host.Generations(ctx, from.Env())
 	if err != nil {
 		return Rollout{}, err
 	}
 	var images map[string]string
-	for _, g := range src.Generations {
-		if g.Number == src.Stable {
+	for _, g := range gens {
+		if g.Number == st.Stable {
 			images = g.Images()
 		}
 	}
