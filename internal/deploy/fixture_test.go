@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+	"github.com/slipway-cd/slipway/internal/proxy/embedded/embeddedtest"
 	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"github.com/slipway-cd/slipway/internal/testenv"
@@ -61,8 +61,6 @@ type images struct {
 var (
 	imagesOnce sync.Once
 	built      images
-	routerMu   sync.Mutex
-	router     *embedded.Router // one Caddy per process
 )
 
 func appImages(t *testing.T, cli *client.Client) images {
@@ -86,27 +84,6 @@ func appImages(t *testing.T, cli *client.Client) images {
 	return built
 }
 
-func caddy(t *testing.T) *embedded.Router {
-	t.Helper()
-	routerMu.Lock()
-	defer routerMu.Unlock()
-	if router == nil {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		// PANIC: the 502s of recreate's downtime are expected.
-		r, err := embedded.Start(context.Background(), embedded.Config{Listen: addr, StorageDir: t.TempDir(), LogLevel: "PANIC", GracePeriod: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		router = r
-	}
-	return router
-}
-
 type fixture struct {
 	cli    *client.Client
 	host   *dockerhost.Deployer
@@ -122,7 +99,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := caddy(t)
+	r := embeddedtest.Shared(t)
 	host, err := dockerhost.New(dockerhost.Options{
 		Client: cli, Ports: alloc, Router: r, Hostnames: proxy.Hostnames{Domain: domain},
 		HealthTimeout: 30 * time.Second, StopTimeout: time.Second, Logger: slog.New(slog.DiscardHandler),

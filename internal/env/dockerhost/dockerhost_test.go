@@ -21,6 +21,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
+	"github.com/slipway-cd/slipway/internal/proxy/embedded/embeddedtest"
 	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"github.com/slipway-cd/slipway/internal/slug"
@@ -67,8 +68,6 @@ volumes:
 var (
 	imageOnce sync.Once
 	imageRef  string // pushed tag, resolved to a digest by the deployer
-	routerMu  sync.Mutex
-	router    *embedded.Router // one Caddy per process
 )
 
 // image builds the busybox image once and pushes it to an embedded
@@ -90,25 +89,7 @@ func image(t testing.TB, cli *client.Client) string {
 	return imageRef
 }
 
-func caddy(t testing.TB) *embedded.Router {
-	t.Helper()
-	routerMu.Lock()
-	defer routerMu.Unlock()
-	if router == nil {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		r, err := embedded.Start(context.Background(), embedded.Config{Listen: addr, StorageDir: t.TempDir(), LogLevel: "ERROR", GracePeriod: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		router = r
-	}
-	return router
-}
+func caddy(t testing.TB) *embedded.Router { return embeddedtest.Shared(t) }
 
 type fixture struct {
 	cli   *client.Client
