@@ -165,8 +165,8 @@ func setUpstreams(rt proxy.Route) {
 	for _, u := range rt.Upstreams {
 		versions[u.Version] = true
 	}
-	stats.keep(rt.ID, versions)
 	upstreamTable.Store(rt.ID, slices.Clone(rt.Upstreams))
+	stats.keep(rt.ID, versions)
 }
 
 // Remove deletes the route; a missing route is no error.
