@@ -105,6 +105,7 @@ func Start(ctx context.Context, cfg Config) (*Router, error) {
 		running.Store(false)
 		return nil, fmt.Errorf("embedded proxy: %w", err)
 	}
+	cfg.Listen = ln.Addr().String() // the port a :0 got
 	r := &Router{cfg: cfg, routes: map[string]proxy.Route{}}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -119,7 +120,8 @@ func Start(ctx context.Context, cfg Config) (*Router, error) {
 	return r, nil
 }
 
-// Addr is the address the proxy listens on.
+// Addr is the address the proxy listens on, with the port it got when
+// Listen asked for :0.
 func (r *Router) Addr() string { return r.cfg.Listen }
 
 // Apply adds or replaces the route. A route equal to the one running loads

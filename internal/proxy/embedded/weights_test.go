@@ -291,3 +291,25 @@ func TestUpgradedConnectionPassesAndIsCounted(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// BenchmarkWeightedRequest is one kept-alive request through a weighted
+// route: the pick by weight and the per-version counting included.
+func BenchmarkWeightedRequest(b *testing.B) {
+	r, err := Start(context.Background(), Config{Listen: "127.0.0.1:0", StorageDir: b.TempDir(), LogLevel: "ERROR"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "A") }))
+	defer up.Close()
+	addr := strings.TrimPrefix(up.URL, "http://")
+	if err := r.Apply(context.Background(), weighted(proxy.Upstream{Addr: addr, Weight: 90, Version: "1"}, proxy.Upstream{Addr: addr, Weight: 10, Version: "2"})); err != nil {
+		b.Fatal(err)
+	}
+	c := &http.Client{}
+	for b.Loop() {
+		if code, _, err := proxytest.Get(c, "http://"+r.Addr()+"/", appHost); err != nil || code != 200 {
+			b.Fatalf("%d %v", code, err)
+		}
+	}
+}

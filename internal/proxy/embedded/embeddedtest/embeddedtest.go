@@ -5,7 +5,6 @@ package embeddedtest
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -26,13 +25,7 @@ func Shared(t testing.TB) *embedded.Router {
 	mu.Lock()
 	defer mu.Unlock()
 	if shared == nil {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		r, err := embedded.Start(context.Background(), embedded.Config{Listen: addr, StorageDir: t.TempDir(), LogLevel: "ERROR", GracePeriod: 5 * time.Second})
+		r, err := embedded.Start(context.Background(), embedded.Config{Listen: "127.0.0.1:0", StorageDir: t.TempDir(), LogLevel: "ERROR", GracePeriod: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
