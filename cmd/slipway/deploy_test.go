@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,16 +21,6 @@ import (
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // pushApp builds an httpd image answering mark on / and pushes it as ref.
 func pushApp(t *testing.T, cli *client.Client, ref, mark string) {
@@ -51,7 +40,7 @@ func TestDeployCLIRunPromoteStatusHistory(t *testing.T) {
 	pushApp(t, cli, tag, "cli-v1")
 
 	dir := t.TempDir()
-	listen, control := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	listen, control := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	compose := "services:\n  web:\n    image: ${IMAGE}\n    x-slipway: {expose: true, main: true, port: 8080, health: /healthz}\n"
 	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package build
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-cd/slipway/internal/testenv"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -35,7 +35,7 @@ func startRegistry(t *testing.T) *testRegistry {
 		t.Fatalf("%s not found (install it with scripts/registry-bin.sh): %v", registryBinary, err)
 	}
 	dir := t.TempDir()
-	r := &testRegistry{Host: freeLoopbackAddr(t), User: "ci", Password: "s3cret-pushing-pa55"}
+	r := &testRegistry{Host: testenv.FreeAddr(t), User: "ci", Password: "s3cret-pushing-pa55"}
 	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -102,16 +102,6 @@ func (r *testRegistry) manifestDigest(ctx context.Context, repo, tag string) (st
 		return "", fmt.Errorf("HEAD %s: %s", req.URL, resp.Status)
 	}
 	return resp.Header.Get("Docker-Content-Digest"), nil
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func writeTestFile(t *testing.T, path, body string) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // upstream is a tiny backend that answers its name and records the Host
@@ -28,19 +29,9 @@ func upstream(t *testing.T, name string) (addr string, lastHost *atomic.Value) {
 	return strings.TrimPrefix(srv.URL, "http://"), lastHost
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func start(t *testing.T) *Router {
 	t.Helper()
-	r, err := Start(context.Background(), Config{Listen: freeAddr(t), StorageDir: t.TempDir(), LogLevel: "ERROR"})
+	r, err := Start(context.Background(), Config{Listen: testenv.FreeAddr(t), StorageDir: t.TempDir(), LogLevel: "ERROR"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +189,7 @@ func TestHostOfAnotherRouteIsRefused(t *testing.T) {
 
 func TestOneEmbeddedProxyPerProcess(t *testing.T) {
 	start(t)
-	if _, err := Start(context.Background(), Config{Listen: freeAddr(t)}); err == nil {
+	if _, err := Start(context.Background(), Config{Listen: testenv.FreeAddr(t)}); err == nil {
 		t.Fatal("second Start succeeded, want an error: Caddy is a process singleton")
 	}
 }

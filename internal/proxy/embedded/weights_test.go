@@ -17,6 +17,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 func weighted(ups ...proxy.Upstream) proxy.Route {
@@ -152,7 +153,7 @@ func TestStatsCountErrorsLatencyAndPrometheusSeries(t *testing.T) {
 		http.Error(w, "broken", http.StatusInternalServerError)
 	}))
 	t.Cleanup(bad.Close)
-	dead := freeAddr(t) // nothing listens there
+	dead := testenv.FreeAddr(t) // nothing listens there
 	good, _ := upstream(t, "A")
 	ctx := context.Background()
 	c := &http.Client{Timeout: 10 * time.Second}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // startCaddy runs Debian's caddy binary with config (whose admin endpoint
@@ -30,7 +30,7 @@ func startCaddy(t *testing.T, config map[string]any) string {
 		// mode proves nothing, and scripts/setup.sh installs the binary.
 		t.Fatalf("caddy binary missing: run scripts/setup.sh (Debian's caddy): %v", err)
 	}
-	admin := freeAddr(t)
+	admin := testenv.FreeAddr(t)
 	config["admin"] = map[string]any{"listen": admin}
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "caddy.json")
@@ -74,16 +74,6 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func upstream(t *testing.T, name string) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +90,7 @@ const (
 
 func TestExternalCaddyFromEmptyConfig(t *testing.T) {
 	adminURL := startCaddy(t, map[string]any{})
-	listen := freeAddr(t)
+	listen := testenv.FreeAddr(t)
 	r, err := New(Config{AdminURL: adminURL, Listen: listen})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +186,7 @@ func TestExternalCaddyFromEmptyConfig(t *testing.T) {
 // The seed's case: Caddy already serves the operator's site with a
 // catch-all route; Slipway's routes go in front and leave it alone.
 func TestExternalCaddyKeepsOperatorRoutes(t *testing.T) {
-	listen := freeAddr(t)
+	listen := testenv.FreeAddr(t)
 	operatorRoute := map[string]any{
 		"handle": []any{map[string]any{"handler": "static_response", "body": "main site"}},
 	}

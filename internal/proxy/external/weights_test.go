@@ -8,13 +8,14 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/proxytest"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // An external Caddy splits a weighted route by its weights, drops an
 // upstream of weight 0, and List reads the weights back.
 func TestExternalCaddySplitsByWeight(t *testing.T) {
 	adminURL := startCaddy(t, map[string]any{})
-	listen := freeAddr(t)
+	listen := testenv.FreeAddr(t)
 	r, err := New(Config{AdminURL: adminURL, Listen: listen})
 	if err != nil {
 		t.Fatal(err)
