@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
@@ -54,8 +55,18 @@ type Options struct {
 	HTTPClient *http.Client
 	// Notify tunes the notification dispatcher (retries, timeouts).
 	Notify notify.Options
-	Logger *slog.Logger
+	// Notifier, when set, gets the events of the deployments that have no
+	// notify targets of their own (the server's notifier).
+	Notifier *notify.Dispatcher
+	// Reported, when set, is given the status of each deployment after
+	// each pass (the server's metrics).
+	Reported func(DeploymentStatus)
+	Logger   *slog.Logger
 }
+
+// ErrUnknownDeployment is returned by Reconcile for a name the config
+// lacks.
+var ErrUnknownDeployment = errors.New("no such deployment")
 
 // Controller reconciles the deployments of one config.
 type Controller struct {
@@ -67,6 +78,8 @@ type Controller struct {
 	lock *os.File
 	// dispatchers send each deployment's notifications to its targets.
 	dispatchers map[string]*notify.Dispatcher
+	// kick carries the deployments Reconcile asks Run to reconcile now.
+	kick chan string
 }
 
 // New checks the options, takes the state folder (ErrLocked when another
@@ -83,7 +96,7 @@ func New(opts Options) (*Controller, error) {
 		return nil, fmt.Errorf("gitops: state folder: %w", err)
 	}
 	opts.StateDir = state
-	c := &Controller{opts: opts, log: opts.Logger, getenv: opts.Getenv}
+	c := &Controller{opts: opts, log: opts.Logger, getenv: opts.Getenv, kick: make(chan string, len(opts.Config.Deployments)+1)}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -104,6 +117,9 @@ func New(opts Options) (*Controller, error) {
 			return nil, fmt.Errorf("%s: deployment %s: %w", opts.Config.File, dep.Name, err)
 		}
 		if len(targets) == 0 {
+			if opts.Notifier != nil {
+				c.dispatchers[dep.Name] = opts.Notifier
+			}
 			continue
 		}
 		for i := range targets {
@@ -126,7 +142,9 @@ func New(opts Options) (*Controller, error) {
 func (c *Controller) Close(ctx context.Context) error {
 	var errs []error
 	for _, d := range c.dispatchers {
-		errs = append(errs, d.Close(ctx))
+		if d != c.opts.Notifier { // the server's: it closes it
+			errs = append(errs, d.Close(ctx))
+		}
 	}
 	if c.lock != nil {
 		errs = append(errs, c.lock.Close())
@@ -146,7 +164,7 @@ func (c *Controller) ReconcileAll(ctx context.Context) ([]DeploymentStatus, erro
 	var out []DeploymentStatus
 	var failed []error
 	for _, dep := range c.opts.Config.Deployments {
-		st := c.reconcileDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
+		st := c.syncDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
 		out = append(out, st)
 		if st.Condition != Ready {
 			failed = append(failed, fmt.Errorf("deployment %s: %s: %s", st.Name, st.Reason, st.Message))
@@ -156,8 +174,8 @@ func (c *Controller) ReconcileAll(ctx context.Context) ([]DeploymentStatus, erro
 }
 
 // Run reconciles until ctx ends: each source is fetched at its interval,
-// each deployment reconciled at its own and as soon as its source has a
-// new commit.
+// each deployment reconciled at its own, as soon as its source has a new
+// commit, and when Reconcile asks (its source fetched first).
 func (c *Controller) Run(ctx context.Context) error {
 	cfg := c.opts.Config
 	nextFetch := map[string]time.Time{}
@@ -188,7 +206,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			if now.Before(nextSync[dep.Name]) {
 				continue
 			}
-			c.reconcileDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
+			c.syncDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
 			nextSync[dep.Name] = time.Now().Add(dep.Interval)
 		}
 		next := time.Now().Add(time.Hour)
@@ -203,9 +221,54 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			timer.Stop()
 		case <-timer.C:
+		case name := <-c.kick:
+			timer.Stop()
+			for _, dep := range cfg.Deployments {
+				if dep.Name == name {
+					delete(nextFetch, dep.Source)
+					delete(nextSync, dep.Name)
+				}
+			}
 		}
 	}
 	return ctx.Err()
+}
+
+// Reconcile asks Run to fetch the deployment's source and reconcile it at
+// once, as Flux's reconcile annotation does; it does not wait for the pass.
+func (c *Controller) Reconcile(deployment string) error {
+	if !slices.ContainsFunc(c.opts.Config.Deployments, func(d Deployment) bool { return d.Name == deployment }) {
+		return fmt.Errorf("%w: %q", ErrUnknownDeployment, deployment)
+	}
+	select {
+	case c.kick <- deployment:
+	default: // full: passes are pending already
+	}
+	return nil
+}
+
+// Statuses returns the last status of every deployment of the config, in
+// its order; one never reconciled yet is Reconciling.
+func (c *Controller) Statuses() []DeploymentStatus {
+	out := make([]DeploymentStatus, 0, len(c.opts.Config.Deployments))
+	for _, dep := range c.opts.Config.Deployments {
+		st, err := ReadStatus(c.opts.StateDir, dep.Name)
+		if err != nil {
+			st = DeploymentStatus{Name: dep.Name, Source: dep.Source, Condition: Reconciling, Reason: ReasonProgressing,
+				Message: "not reconciled yet", Apps: []AppStatus{}}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// syncDeployment reconciles one deployment and reports its status.
+func (c *Controller) syncDeployment(ctx context.Context, dep Deployment, art artifact, fetchErr error) DeploymentStatus {
+	st := c.reconcileDeployment(ctx, dep, art, fetchErr)
+	if c.opts.Reported != nil {
+		c.opts.Reported(st)
+	}
+	return st
 }
 
 func earliest(a, b time.Time) time.Time {

@@ -62,6 +62,7 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 		if a.Condition == Stalled && hadOld && old.Condition == Stalled && old.Message == a.Message {
 			a.Changed = false // the same failure again: no new notification
 		}
+		a.LastChange = lastChange(a, old)
 		st.Apps[i] = a
 		c.report(dep, art, a)
 	}
@@ -70,6 +71,8 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 			continue
 		}
 		a := c.removed(ctx, dep, running[app])
+		old, _ := prev.App(app)
+		a.LastChange = lastChange(a, old)
 		st.Apps = append(st.Apps, a)
 		c.report(dep, art, a)
 	}
@@ -90,6 +93,15 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 	c.save(st)
 	c.cleanCheckouts(art)
 	return st
+}
+
+// lastChange is when the app last changed: now when this pass changed it,
+// else what the previous status said.
+func lastChange(a, old AppStatus) time.Time {
+	if a.Changed {
+		return time.Now().UTC()
+	}
+	return old.LastChange
 }
 
 // pass is one reconcile of a deployment: what each app's step needs.

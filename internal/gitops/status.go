@@ -77,6 +77,9 @@ type AppStatus struct {
 	Services []ServiceStatus `json:"services,omitempty"`
 	// Changed tells whether the last pass deployed or removed something.
 	Changed bool `json:"changed,omitempty"`
+	// LastChange is when a pass last deployed or removed it, or found it
+	// failing anew.
+	LastChange time.Time `json:"last_change,omitzero"`
 }
 
 // ServiceStatus is one running service of an app.
