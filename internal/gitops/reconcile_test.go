@@ -412,6 +412,77 @@ func TestRunFollowsNewCommits(t *testing.T) {
 	}
 }
 
+// TestReconcileAsksRunForAPassNow: with hourly intervals, a commit is
+// deployed only when Reconcile asks; each pass is Reported, and the app's
+// last change moves with the deploy.
+func TestReconcileAsksRunForAPassNow(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	dep := f.name
+	cfg, err := gitops.ParseConfig("slipway-gitops.yaml", []byte(strings.Replace(f.config(src, `  - name: `+dep+`
+    source: ops
+    path: apps
+    interval: 1h
+`), "    branch: main\n", "    branch: main\n    interval: 1h\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := make(chan gitops.DeploymentStatus, 10)
+	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: f.deployer, Logger: quiet(),
+		Reported: func(st gitops.DeploymentStatus) { reported <- st }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, c)
+	if err := c.Reconcile("nope"); !errors.Is(err, gitops.ErrUnknownDeployment) {
+		t.Errorf("Reconcile of an unknown deployment: %v", err)
+	}
+	if st := c.Statuses(); len(st) != 1 || st[0].Condition != gitops.Reconciling || st[0].Message != "not reconciled yet" {
+		t.Errorf("Statuses before any pass: %+v", st)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	pass := func(what string) gitops.DeploymentStatus {
+		t.Helper()
+		select {
+		case st := <-reported:
+			return st
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("%s: no pass reported", what)
+		}
+		return gitops.DeploymentStatus{}
+	}
+	first := pass("the first pass")
+	if first.Condition != gitops.Ready || first.AppliedRevision != src.head() {
+		t.Fatalf("first pass: %+v", first)
+	}
+	changed := app(t, first, "web").LastChange
+	if changed.IsZero() {
+		t.Errorf("the deployed app has no last change")
+	}
+	rev := src.commit("web: v2", map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v2"))})
+	if err := c.Reconcile(dep); err != nil {
+		t.Fatal(err)
+	}
+	st := pass("the pass asked for")
+	if st.Condition != gitops.Ready || st.AppliedRevision != rev || answer(t, app(t, st, "web")) != "two" {
+		t.Fatalf("the pass asked for: %+v", st)
+	}
+	if !app(t, st, "web").LastChange.After(changed) {
+		t.Errorf("the app's last change did not move with its update")
+	}
+	if got := c.Statuses(); len(got) != 1 || got[0].AppliedRevision != rev {
+		t.Errorf("Statuses: %+v", got)
+	}
+	select {
+	case st := <-reported:
+		t.Errorf("a pass nobody asked for within the hour: %+v", st)
+	default:
+	}
+}
+
 // recorder records the requests posted to it: path, a space, body.
 type recorder struct {
 	mu   sync.Mutex

@@ -53,6 +53,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/pipelines/{id}/events", s.pipelineEvents)
 
 	s.routesEnvironments(mux, api)
+	s.routesGitops(api)
 	if s.Images != nil {
 		mux.Handle("/v2/", s.Images)
 		api("POST /api/registry/cleanup", s.cleanupRegistry)

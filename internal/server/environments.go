@@ -40,12 +40,36 @@ type EnvironmentsConfig struct {
 	UsageInterval time.Duration `yaml:"usage_interval"`
 }
 
-// openEnvironments starts the proxy and the deployer.
+// openEnvironments starts the environments' manager on the deployer.
 func (s *Server) openEnvironments(ctx context.Context) error {
-	ec := s.cfg.Environments
-	if err := ec.checkUsageInterval(); err != nil {
+	if err := s.cfg.Environments.checkUsageInterval(); err != nil {
 		return err
 	}
+	if err := s.openDeployer(ctx); err != nil {
+		return err
+	}
+	installation, err := s.Store.Installation(ctx)
+	if err != nil {
+		return fmt.Errorf("environments: %w", err)
+	}
+	s.Envs = &env.Manager{Store: s.Store, Deployer: s.deployer, Pipes: s.Pipes, Installation: installation.ID, InstalledAt: installation.CreatedAt,
+		Logger: s.log, Notify: s.Pipes.Notify}
+	if s.Images != nil {
+		s.Envs.Registry = s.Images
+	}
+	s.Pipes.JobFinished = s.Envs.JobFinished
+	s.Pipes.PipelineDone = s.Envs.PipelineDone
+	s.openUsage()
+	return nil
+}
+
+// openDeployer starts the proxy and the Docker deployer of the
+// environments: section, once; review environments and GitOps share them.
+func (s *Server) openDeployer(ctx context.Context) error {
+	if s.deployer != nil {
+		return nil
+	}
+	ec := s.cfg.Environments
 	if ec.Hostnames.Domain == "" {
 		ec.Hostnames.Domain = "localhost"
 	}
@@ -91,23 +115,8 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("environments: docker: %w", err)
 	}
-	dep, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: ec.Hostnames, Logger: s.log})
-	if err != nil {
-		return err
-	}
-	installation, err := s.Store.Installation(ctx)
-	if err != nil {
-		return fmt.Errorf("environments: %w", err)
-	}
-	s.Envs = &env.Manager{Store: s.Store, Deployer: dep, Pipes: s.Pipes, Installation: installation.ID, InstalledAt: installation.CreatedAt,
-		Logger: s.log, Notify: s.Pipes.Notify}
-	if s.Images != nil {
-		s.Envs.Registry = s.Images
-	}
-	s.Pipes.JobFinished = s.Envs.JobFinished
-	s.Pipes.PipelineDone = s.Envs.PipelineDone
-	s.openUsage()
-	return nil
+	s.deployer, err = dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: ec.Hostnames, Logger: s.log})
+	return err
 }
 
 // ProxyAddr is the address of the embedded proxy, "" without one.

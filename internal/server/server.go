@@ -19,6 +19,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/slipway-cd/slipway/internal/env"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
 	"github.com/slipway-cd/slipway/internal/env/usage"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
 	"github.com/slipway-cd/slipway/internal/httpdrain"
@@ -74,6 +75,7 @@ type Config struct {
 	Notify       notify.Config      `yaml:"notify"`
 	Registry     RegistryConfig     `yaml:"registry"`
 	Environments EnvironmentsConfig `yaml:"environments"`
+	Gitops       GitopsConfig       `yaml:"gitops"`
 }
 
 // RegistryConfig is the embedded OCI registry, served at /v2/ on the
@@ -190,6 +192,11 @@ type Server struct {
 	// Envs runs review environments (nil unless enabled).
 	Envs  *env.Manager
 	proxy *embedded.Router
+	// deployer runs environments and GitOps apps on the Docker host (nil
+	// without either).
+	deployer *dockerhost.Deployer
+	// gitops reconciles and updates images (nil without gitops:).
+	gitops *gitopsLoops
 	// usage samples the environments' resource use (nil without Envs).
 	usage *usage.Sampler
 
@@ -264,6 +271,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 			return nil, err
 		}
 	}
+	if cfg.Gitops.Config != "" {
+		if err := s.openGitops(ctx); err != nil {
+			s.closeProxy()
+			st.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -317,6 +331,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.every(loopCtx, s.usageInterval(), true, s.usagePass)
 	}
 	s.every(loopCtx, s.cfg.ExpiryTick, false, s.expire)
+	s.startGitops(loopCtx)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect(),
 		"server", s.cfg.ServerName, "server_id", s.Pipes.Server.ID)
 	return nil
@@ -356,12 +371,17 @@ func (s *Server) Close(ctx context.Context) error {
 	// Final statuses still go out, within their own deadline.
 	notifyCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	s.closeGitops(notifyCtx)
 	s.notifier.Close(notifyCtx)
 	if s.Images != nil {
 		s.Images.Close()
 	}
+	s.closeProxy()
+	return s.Store.Close()
+}
+
+func (s *Server) closeProxy() {
 	if s.proxy != nil {
 		s.proxy.Close()
 	}
-	return s.Store.Close()
 }

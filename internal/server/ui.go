@@ -64,6 +64,7 @@ func (s *Server) routesUI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /jobs/{id}/head", s.uiJobHead)
 	mux.HandleFunc("GET /environments", s.uiEnvironments)
 	mux.HandleFunc("GET /environments/{id}", s.uiEnvironment)
+	mux.HandleFunc("GET /gitops", s.uiGitops)
 
 	mux.HandleFunc("GET /ui/login", s.uiLoginForm)
 	csrf := http.NewCrossOriginProtection()
@@ -75,6 +76,7 @@ func (s *Server) routesUI(mux *http.ServeMux) {
 	post("POST /ui/jobs/{id}/retry", s.uiRetry)
 	post("POST /ui/jobs/{id}/play", s.uiPlay)
 	post("POST /ui/environments/{id}/stop", s.uiStopEnvironment)
+	post("POST /ui/gitops/{deployment}/reconcile", s.uiReconcileGitops)
 }
 
 // uiPage is what every page's layout reads.
@@ -89,8 +91,10 @@ type uiPage struct {
 	SignIn bool
 	// SignOut: the visitor acts through a UI session they can end.
 	SignOut bool
-	Path    string
-	Data    any
+	// GitOps: the server runs GitOps; the header links its page.
+	GitOps bool
+	Path   string
+	Data   any
 }
 
 // render writes a whole page (tmpl "layout") or one fragment of it.
@@ -103,7 +107,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page, 
 	}
 	signedIn := s.uiSignedIn(r)
 	can := signedIn || s.authorized(r)
-	p := uiPage{Title: title, Nav: nav, CanAct: can, SignIn: !can, SignOut: signedIn, Path: r.URL.RequestURI(), Data: data}
+	p := uiPage{Title: title, Nav: nav, CanAct: can, SignIn: !can, SignOut: signedIn, GitOps: s.gitops != nil, Path: r.URL.RequestURI(), Data: data}
 	// Rendered whole before writing, so a template error is a clean 500.
 	var buf bytes.Buffer
 	var v any = p

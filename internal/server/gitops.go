@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway-cd/slipway/internal/gitops"
+	"github.com/slipway-cd/slipway/internal/gitops/imageupdate"
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
+)
+
+// GitopsConfig runs GitOps in the server: the controller of the
+// deployments and the image update automation of one slipway-gitops.yaml
+// (docs/gitops.md, docs/image-automation.md).
+type GitopsConfig struct {
+	// Config is the slipway-gitops.yaml; GitOps is off without it.
+	Config string `yaml:"config"`
+	// State holds the mirrors, checkouts and status files (default
+	// DATA/gitops). Its lock keeps a second server off it.
+	State string `yaml:"state"`
+}
+
+// gitopsLoops are the server's GitOps controllers.
+type gitopsLoops struct {
+	cfg *gitops.Config
+	// controller reconciles the deployments onto the server's Docker host.
+	controller *gitops.Controller
+	// images runs the image updates; nil when the config has none.
+	images *imageupdate.Automation
+	// ready and reconciles are slipway_gitops_app_ready and
+	// slipway_gitops_reconcile_total.
+	ready      *prometheus.GaugeVec
+	reconciles *prometheus.CounterVec
+}
+
+// openGitops reads the config (an error names file:line:col) and builds
+// the controller on the server's deployer, proxy and notifier.
+func (s *Server) openGitops(ctx context.Context) error {
+	gc := s.cfg.Gitops
+	cfg, err := gitops.LoadConfig(gc.Config)
+	if err != nil {
+		return fmt.Errorf("gitops.config: %w", err)
+	}
+	images, err := imageupdate.LoadConfig(gc.Config)
+	if err != nil {
+		return fmt.Errorf("gitops.config: %w", err)
+	}
+	if err := s.openDeployer(ctx); err != nil {
+		return fmt.Errorf("gitops: %w", err)
+	}
+	if gc.State == "" {
+		gc.State = filepath.Join(s.cfg.DataDir, "gitops")
+	}
+	g := &gitopsLoops{
+		cfg: cfg,
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "slipway_gitops_app_ready", Help: "1 when the GitOps app runs as its source asks, 0 when it does not.",
+		}, []string{"deployment", "app"}),
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_gitops_reconcile_total", Help: "GitOps reconcile passes by deployment and result (ready, stalled).",
+		}, []string{"deployment", "result"}),
+	}
+	s.registry.MustRegister(g.ready, g.reconciles)
+	log := s.log.With("component", "gitops")
+	g.controller, err = gitops.New(gitops.Options{Config: cfg, StateDir: gc.State, Deployer: s.deployer,
+		Notifier: s.notifier, Reported: g.observe, Logger: log})
+	if err != nil {
+		return err
+	}
+	if len(images.Updates) > 0 {
+		g.images = &imageupdate.Automation{Config: images, Logger: log}
+	}
+	s.gitops = g
+	return nil
+}
+
+// observe keeps the metrics of a deployment's pass.
+func (g *gitopsLoops) observe(st gitops.DeploymentStatus) {
+	g.reconciles.WithLabelValues(st.Name, strings.ToLower(string(st.Condition))).Inc()
+	for _, a := range st.Apps {
+		if a.Reason == gitops.ReasonPruned {
+			g.ready.DeleteLabelValues(st.Name, a.Name)
+			continue
+		}
+		ready := 0.0
+		if a.Condition == gitops.Ready {
+			ready = 1
+		}
+		g.ready.WithLabelValues(st.Name, a.Name).Set(ready)
+	}
+}
+
+// startGitops runs the controller and the image updates until ctx ends.
+func (s *Server) startGitops(ctx context.Context) {
+	if s.gitops == nil {
+		return
+	}
+	s.loop(ctx, func(ctx context.Context) { s.gitops.controller.Run(ctx) })
+	if s.gitops.images != nil {
+		s.loop(ctx, s.gitops.images.Run)
+	}
+}
+
+// loop runs run in a goroutine of its own; Close waits for it.
+func (s *Server) loop(ctx context.Context, run func(context.Context)) {
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		run(ctx)
+	}()
+}
+
+// closeGitops delivers the controller's notifications and frees its state
+// folder; the loops have ended.
+func (s *Server) closeGitops(ctx context.Context) {
+	if s.gitops == nil {
+		return
+	}
+	if err := s.gitops.controller.Close(ctx); err != nil {
+		s.log.Error("gitops: closing", "err", err)
+	}
+}
+
+func (s *Server) routesGitops(api func(string, func(*http.Request) (any, error))) {
+	api("GET /api/gitops", s.getGitops)
+	api("POST /api/gitops/{deployment}/reconcile", s.reconcileGitops)
+	api("POST /api/gitops/images/{update}/run", s.runImageUpdate)
+}
+
+// gitopsView is what GET /api/gitops and the GitOps page show.
+type gitopsView struct {
+	Deployments []gitopsDeploymentView `json:"deployments"`
+	// Images is the image automation's last scans and runs; empty when
+	// the config has no imageUpdates.
+	Images imageupdate.AutomationStatus `json:"images"`
+}
+
+// gitopsDeploymentView is a deployment's status with where it comes from.
+type gitopsDeploymentView struct {
+	gitops.DeploymentStatus
+	// SourceURL has any credentials hidden.
+	SourceURL string `json:"source_url"`
+	Branch    string `json:"branch"`
+	Path      string `json:"path"`
+	// URLs are the addresses of each app's services with a hostname,
+	// through the proxy.
+	URLs map[string][]string `json:"urls"`
+}
+
+var errNoGitops = &httpError{http.StatusNotFound, "this server runs no GitOps: give gitops.config in its configuration"}
+
+func (s *Server) gitopsView() (gitopsView, error) {
+	if s.gitops == nil {
+		return gitopsView{}, errNoGitops
+	}
+	v := gitopsView{Images: imageupdate.AutomationStatus{Policies: []imageupdate.PolicyStatus{}, Updates: []imageupdate.UpdateStatus{}}}
+	for i, st := range s.gitops.controller.Statuses() {
+		dep := s.gitops.cfg.Deployments[i]
+		src, _ := s.gitops.cfg.Source(dep.Source)
+		dv := gitopsDeploymentView{DeploymentStatus: st, SourceURL: mirror.Redact(src.URL), Branch: src.Branch, Path: dep.Path, URLs: map[string][]string{}}
+		for _, a := range st.Apps {
+			for _, svc := range a.Services {
+				if u := s.appURL(svc.Host); u != "" {
+					dv.URLs[a.Name] = append(dv.URLs[a.Name], u)
+				}
+			}
+		}
+		v.Deployments = append(v.Deployments, dv)
+	}
+	if s.gitops.images != nil {
+		v.Images = s.gitops.images.Status()
+	}
+	return v, nil
+}
+
+func (s *Server) getGitops(r *http.Request) (any, error) { return s.gitopsView() }
+
+// reconcileGitops asks for a pass of the deployment now: 202, the pass
+// runs in the background (GET /api/gitops shows its result).
+func (s *Server) reconcileGitops(r *http.Request) (any, error) {
+	name := r.PathValue("deployment")
+	if err := s.requestReconcile(name); err != nil {
+		return nil, err
+	}
+	return answer{http.StatusAccepted, map[string]string{"deployment": name, "status": "requested"}}, nil
+}
+
+func (s *Server) requestReconcile(name string) error {
+	if s.gitops == nil {
+		return errNoGitops
+	}
+	err := s.gitops.controller.Reconcile(name)
+	if errors.Is(err, gitops.ErrUnknownDeployment) {
+		return &httpError{http.StatusNotFound, err.Error()}
+	}
+	return err
+}
+
+// runImageUpdate asks for a run of the image update now: 202.
+func (s *Server) runImageUpdate(r *http.Request) (any, error) {
+	if s.gitops == nil {
+		return nil, errNoGitops
+	}
+	name := r.PathValue("update")
+	if s.gitops.images == nil {
+		return nil, &httpError{http.StatusNotFound, fmt.Sprintf("%s: no imageUpdates in the GitOps config", name)}
+	}
+	if err := s.gitops.images.RunNow(name); err != nil {
+		if errors.Is(err, imageupdate.ErrUnknownUpdate) {
+			return nil, &httpError{http.StatusNotFound, err.Error()}
+		}
+		return nil, err
+	}
+	return answer{http.StatusAccepted, map[string]string{"update": name, "status": "requested"}}, nil
+}
+
+// appURL is where people open a service with a hostname: through the
+// embedded proxy's port, or port 80 of an external Caddy.
+func (s *Server) appURL(host string) string {
+	if host == "" {
+		return ""
+	}
+	if s.proxy != nil {
+		if _, port, err := net.SplitHostPort(s.proxy.Addr()); err == nil && port != "80" {
+			return "http://" + net.JoinHostPort(host, port) + "/"
+		}
+	}
+	return "http://" + host + "/"
+}
