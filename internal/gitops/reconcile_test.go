@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/slipway-cd/slipway/internal/gitops"
+	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
@@ -181,6 +182,49 @@ func TestDriftIsPutBackAndNotified(t *testing.T) {
 		if !strings.Contains(m, "gitops/"+dep) || !strings.Contains(m, "web") || !strings.Contains(m, shortSHA(src.head())) {
 			t.Errorf("Slack message lacks the deployment, the app or the commit: %s", m)
 		}
+	}
+}
+
+// TestDeploymentsWithoutNotifyUseTheNotifier: a deployment with no notify
+// targets of its own reports to the given notifier (the server's), which
+// Close leaves open for its owner.
+func TestDeploymentsWithoutNotifyUseTheNotifier(t *testing.T) {
+	f := newFixture(t)
+	slack := &recorder{}
+	srv := httptest.NewServer(slack)
+	defer srv.Close()
+	targets, err := notify.Config{{Type: "slack", URL: srv.URL + "/hooks/server"}}.Targets(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range targets {
+		targets[i].Events = nil
+	}
+	notifier := notify.NewDispatcher(targets, notify.Options{Logger: quiet()})
+	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	cfg, err := gitops.ParseConfig("slipway-gitops.yaml", []byte(f.config(src, "  - {name: "+f.name+", source: ops, path: apps}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: f.deployer, Notifier: notifier, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reconcile(t, c, f.name); err != nil {
+		t.Fatal(err)
+	}
+	stop(t, c)
+	notifier.Notify(notify.Event{Kind: notify.KindJob, Status: notify.Success, Project: notify.Project{Name: "after-close"},
+		Job: &notify.Job{ID: 1, Name: "still-open"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := notifier.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs := slack.all()
+	if len(msgs) != 2 || !strings.Contains(msgs[0], "/hooks/server") || !strings.Contains(msgs[0], "gitops/"+f.name) ||
+		!strings.Contains(msgs[0], "Created") || !strings.Contains(msgs[1], "still-open") {
+		t.Errorf("the server's notifier got %q, want the app's deploy, then an event sent after the controller closed", msgs)
 	}
 }
 

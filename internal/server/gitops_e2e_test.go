@@ -424,3 +424,28 @@ func TestServeRefusesABadGitopsConfig(t *testing.T) {
 		t.Errorf("serve with a bad image policy: %v\n%s", err, out)
 	}
 }
+
+// TestSecondServerOnOneGitopsStateIsRefused: two servers given one GitOps
+// state folder would deploy the same apps; the second fails to start.
+func TestSecondServerOnOneGitopsStateIsRefused(t *testing.T) {
+	testenv.Docker(t)
+	t.Setenv("DOCKER_HOST", testenv.DockerHost())
+	work := testenv.GitRepo(t, map[string]string{"README": "no apps yet\n"})
+	dir := t.TempDir()
+	gitopsFile := filepath.Join(dir, "slipway-gitops.yaml")
+	os.WriteFile(gitopsFile, []byte("sources: [{name: ops, url: "+work+", interval: 1h}]\n"+
+		"deployments: [{name: shared, source: ops, path: apps, interval: 1h}]\n"), 0o644)
+	config := func(name string) string {
+		p := filepath.Join(dir, name+".yml")
+		os.WriteFile(p, []byte(fmt.Sprintf("environments:\n  proxy: {listen: %s}\ngitops:\n  config: %s\n  state: %s\n",
+			freeAddr(t), gitopsFile, filepath.Join(dir, "state"))), 0o644)
+		return p
+	}
+	startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "a"), config("a"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, slipwayBin, "serve", "--config", config("b"), "--data", filepath.Join(dir, "b"), "--listen", freeAddr(t)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another gitops controller uses this state folder") {
+		t.Errorf("a second server on the state folder: %v\n%s", err, out)
+	}
+}
