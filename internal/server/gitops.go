@@ -75,10 +75,23 @@ func (s *Server) openGitops(ctx context.Context) error {
 		return err
 	}
 	if len(images.Updates) > 0 {
-		g.images = &imageupdate.Automation{Config: images, Logger: log}
+		g.images = &imageupdate.Automation{Config: images, Logger: log, Ran: g.pushed}
 	}
 	s.gitops = g
 	return nil
+}
+
+// pushed reconciles at once the deployments that follow the branch an
+// image update just pushed to, rather than at their source's next fetch.
+func (g *gitopsLoops) pushed(u *imageupdate.Update, res imageupdate.Outcome, err error) {
+	if err != nil || res.Commit == "" {
+		return
+	}
+	for _, dep := range g.cfg.Deployments {
+		if src, _ := g.cfg.Source(dep.Source); src.URL == u.URL && src.Branch == u.PushBranch {
+			_ = g.controller.Reconcile(dep.Name) // a name of the config: never unknown
+		}
+	}
 }
 
 // observe keeps the metrics of a deployment's pass.

@@ -201,9 +201,9 @@ func tearDownGitops(t *testing.T, cli *client.Client, dataDir string, envs ...st
 // apps of the ops repository are deployed and answer by hostname; a commit
 // is picked up by polling; POST reconcile reconciles a deployment whose
 // source polls hourly at once; a new semver tag pushed to the server's
-// registry is committed by the image update automation and then deployed,
-// by digest; the metrics count it all; a restarted server converges
-// without redeploying.
+// registry is committed by the image update automation and then deployed
+// by digest at once, though that source polls hourly; the metrics count it
+// all; a restarted server converges without redeploying.
 func TestServeRunsGitops(t *testing.T) {
 	cli := testenv.Docker(t)
 	t.Setenv("DOCKER_HOST", testenv.DockerHost())
@@ -214,8 +214,8 @@ func TestServeRunsGitops(t *testing.T) {
 	live, manual := fmt.Sprintf("l%x", time.Now().UnixNano()&0xffffff), fmt.Sprintf("m%x", time.Now().UnixNano()&0xffffff)
 	const marker = ` # {"$imagepolicy": "app"}`
 	ops := newOpsRepo(t, map[string]string{
-		"live/web/compose.yaml":   gitopsCompose(image+":1.0.0", "", marker),
-		"manual/api/compose.yaml": gitopsCompose(image+":1.0.0", "", ""),
+		"live/web/compose.yaml":   gitopsCompose(image+":1.0.0", "", ""),
+		"manual/api/compose.yaml": gitopsCompose(image+":1.0.0", "", marker),
 	})
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
@@ -232,7 +232,7 @@ imagePolicies:
     image: %[4]s
     policy: {semver: {range: ">=1.0.0"}}
 imageUpdates:
-  - {name: live-images, url: %[1]s, path: live, interval: 1s}
+  - {name: manual-images, url: %[1]s, path: manual, interval: 1s}
 `, ops.bare, live, manual, image)), 0o644)
 	config := filepath.Join(dir, "slipway.yml")
 	os.WriteFile(config, []byte(fmt.Sprintf(`environments:
@@ -269,13 +269,13 @@ gitops:
 	waitAnswer(t, proxyAddr, host, "one")
 
 	t.Run("a commit is picked up by polling", func(t *testing.T) {
-		rev := ops.commit("live/web/compose.yaml", gitopsCompose(image+":1.0.0", "-b", marker))
+		rev := ops.commit("live/web/compose.yaml", gitopsCompose(image+":1.0.0", "-b", ""))
 		s.waitGitops(t, "the live deployment at the new commit", func(v gitopsView) bool { return v.appliedAt(live, rev) })
 		waitAnswer(t, proxyAddr, host, "one-b")
 	})
 
 	t.Run("POST reconcile reconciles at once", func(t *testing.T) {
-		rev := ops.commit("manual/api/compose.yaml", gitopsCompose(image+":1.0.0", "-m", ""))
+		rev := ops.commit("manual/api/compose.yaml", gitopsCompose(image+":1.0.0", "-m", marker))
 		if d := s.gitops().deployment(t, manual); d.ObservedRevision == rev {
 			t.Fatalf("the hourly source saw the commit before any reconcile was asked")
 		}
@@ -303,17 +303,18 @@ gitops:
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		compose := testenv.Git(t, ops.bare, "show", rev+":live/web/compose.yaml")
+		compose := testenv.Git(t, ops.bare, "show", rev+":manual/api/compose.yaml")
 		if !strings.Contains(compose, image+":1.1.0"+marker) {
 			t.Fatalf("the automation's commit wrote:\n%s", compose)
 		}
 		if author := testenv.Git(t, ops.bare, "log", "-1", "--format=%an", rev); author != "Slipway" {
 			t.Errorf("the commit's author is %q, want Slipway", author)
 		}
-		v := s.waitGitops(t, "the live deployment at the automation's commit", func(v gitopsView) bool { return v.appliedAt(live, rev) })
-		web := v.deployment(t, live).Apps[0]
-		if len(web.Services) != 1 || web.Services[0].Image != image+"@"+digest {
-			t.Errorf("web runs %+v, want %s@%s", web.Services, image, digest)
+		// Its source fetches hourly: the push itself asks for the pass.
+		v := s.waitGitops(t, "the manual deployment at the automation's commit", func(v gitopsView) bool { return v.appliedAt(manual, rev) })
+		api := v.deployment(t, manual).Apps[0]
+		if len(api.Services) != 1 || api.Services[0].Image != image+"@"+digest {
+			t.Errorf("api runs %+v, want %s@%s", api.Services, image, digest)
 		}
 		if p := v.Images.Policies; len(p) != 1 || p[0].Tag != "1.1.0" || p[0].Digest != digest {
 			t.Errorf("image policies in the API: %+v, want app at 1.1.0 %s", p, digest)
@@ -321,8 +322,8 @@ gitops:
 		if u := v.Images.Updates; len(u) != 1 || u[0].LastCommit != rev {
 			t.Errorf("image updates in the API: %+v, want the last commit %s", u, rev)
 		}
-		waitAnswer(t, proxyAddr, host, "two-b")
-		if code := s.do("POST", "/api/gitops/images/live-images/run", nil, nil); code != 202 {
+		waitAnswer(t, proxyAddr, manual+"-api.gitops.example.com", "two-m")
+		if code := s.do("POST", "/api/gitops/images/manual-images/run", nil, nil); code != 202 {
 			t.Errorf("POST run of the image update: %d, want 202", code)
 		}
 		if code := s.do("POST", "/api/gitops/images/nope/run", nil, nil); code != 404 {
@@ -363,7 +364,7 @@ gitops:
 					return false
 				}
 			}
-			return v.appliedAt(live, head)
+			return v.appliedAt(live, head) && v.appliedAt(manual, head)
 		})
 		for _, d := range v.Deployments {
 			for _, a := range d.Apps {
@@ -378,7 +379,8 @@ gitops:
 			}
 		}
 		// The new embedded proxy got the routes of what ran on.
-		waitAnswer(t, proxyAddr, host, "two-b")
+		waitAnswer(t, proxyAddr, host, "one-b")
+		waitAnswer(t, proxyAddr, manual+"-api.gitops.example.com", "two-m")
 	})
 }
 
