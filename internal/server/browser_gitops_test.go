@@ -23,7 +23,8 @@ import (
 // deploys an app of a real git repository onto the real Docker engine: it
 // shows the deployment's source commit and the app, Ready, with a link to
 // its hostname; a commit on an hourly source is deployed when "Reconcile
-// now" is pressed; a cross-site form cannot press it.
+// now" is pressed, and the page shows it without a reload; a cross-site
+// form cannot press it.
 func TestBrowserGitopsPage(t *testing.T) {
 	cli := testenv.Docker(t)
 	t.Setenv("DOCKER_HOST", testenv.DockerHost())
@@ -123,8 +124,9 @@ func TestBrowserGitopsPage(t *testing.T) {
 	if path := uiEval[string](t, tab, "location.pathname"); path != "/gitops" {
 		t.Errorf("Reconcile now led to %s, want /gitops", path)
 	}
+	// The page follows the pass by itself.
+	uiPoll(t, tab, "the app's row at the new commit", row+` !== null && `+row+`.innerText.includes("`+rev2[:8]+`")`, 3*time.Minute)
 	ready(rev2)
-	uiGo(t, tab, base+"/gitops")
 	if got := uiEval[string](t, tab, row+`.innerText`); !strings.Contains(got, rev2[:8]) || !strings.Contains(got, "Updated") {
 		t.Errorf("after Reconcile now the app's row: %q, want Updated at %s", got, rev2[:8])
 	}

@@ -44,6 +44,9 @@ type gitopsLoops struct {
 // the controller on the server's deployer, proxy and notifier.
 func (s *Server) openGitops(ctx context.Context) error {
 	gc := s.cfg.Gitops
+	if gc.Config == "" {
+		return errors.New("gitops.state: GitOps needs gitops.config, the slipway-gitops.yaml to run")
+	}
 	cfg, err := gitops.LoadConfig(gc.Config)
 	if err != nil {
 		return fmt.Errorf("gitops.config: %w", err)

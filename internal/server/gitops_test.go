@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -63,5 +65,14 @@ func TestGitopsNeedsTheTokenToChangeAnything(t *testing.T) {
 	}
 	if code, page := uiGet(t, s, "/"); code != 200 || !strings.Contains(page, `href="/gitops"`) {
 		t.Errorf("a server with gitops does not link the GitOps page")
+	}
+}
+
+// TestGitopsStateWithoutConfigIsRefused: a state folder alone is a
+// half-written gitops: section, not GitOps turned off.
+func TestGitopsStateWithoutConfigIsRefused(t *testing.T) {
+	_, err := New(context.Background(), Config{DataDir: t.TempDir(), Gitops: GitopsConfig{State: t.TempDir()}}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "gitops.state: GitOps needs gitops.config") {
+		t.Errorf("New with gitops.state only: %v", err)
 	}
 }

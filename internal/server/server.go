@@ -271,7 +271,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 			return nil, err
 		}
 	}
-	if cfg.Gitops.Config != "" {
+	if cfg.Gitops.Config != "" || cfg.Gitops.State != "" {
 		if err := s.openGitops(ctx); err != nil {
 			s.closeProxy()
 			st.Close()

@@ -65,6 +65,7 @@ func (s *Server) routesUI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /environments", s.uiEnvironments)
 	mux.HandleFunc("GET /environments/{id}", s.uiEnvironment)
 	mux.HandleFunc("GET /gitops", s.uiGitops)
+	mux.HandleFunc("GET /gitops/live", s.uiGitopsLive)
 
 	mux.HandleFunc("GET /ui/login", s.uiLoginForm)
 	csrf := http.NewCrossOriginProtection()

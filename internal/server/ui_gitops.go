@@ -5,15 +5,31 @@ import (
 	"net/url"
 )
 
+// uiGitopsData is what the GitOps page and its live part show.
+type uiGitopsData struct {
+	gitopsView
+	// CanAct and Path are the layout's, for the live part's buttons.
+	CanAct bool
+	Path   string
+}
+
 // uiGitops is the GitOps page: each deployment with its source commit and
 // apps, the image policies' choices and the image updates' last runs.
-func (s *Server) uiGitops(w http.ResponseWriter, r *http.Request) {
+func (s *Server) uiGitops(w http.ResponseWriter, r *http.Request) { s.uiGitopsPart(w, r, "layout") }
+
+// uiGitopsLive is the page's live part, which the page fetches again
+// every few seconds.
+func (s *Server) uiGitopsLive(w http.ResponseWriter, r *http.Request) { s.uiGitopsPart(w, r, "live") }
+
+func (s *Server) uiGitopsPart(w http.ResponseWriter, r *http.Request, tmpl string) {
 	v, err := s.gitopsView()
 	if err != nil {
 		s.uiError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "gitops", "layout", "GitOps", "gitops", v)
+	// The buttons lead back to the page, also from the live part.
+	d := uiGitopsData{gitopsView: v, CanAct: s.uiAuthorized(r), Path: "/gitops"}
+	s.render(w, r, http.StatusOK, "gitops", tmpl, "GitOps", "gitops", d)
 }
 
 // uiReconcileGitops is the "Reconcile now" button: it asks for a pass and

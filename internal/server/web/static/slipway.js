@@ -1,6 +1,6 @@
 // Slipway's pages work without this file; it only makes them live:
-// the pipeline page follows /api/pipelines/{id}/events and the job page
-// follows /api/jobs/{id}/log/stream.
+// the pipeline page follows /api/pipelines/{id}/events, the job page
+// follows /api/jobs/{id}/log/stream, the GitOps page fetches /gitops/live.
 "use strict";
 
 (function () {
@@ -67,6 +67,17 @@
       state.textContent = "log complete";
       refreshHead();
     });
+  }
+
+  // GitOps page: fetch the server-rendered deployments and images again
+  // every few seconds while the page is visible.
+  const gitops = document.getElementById("gitops");
+  if (gitops && gitops.dataset.live === "true") {
+    setInterval(async () => {
+      if (document.hidden) return;
+      const res = await fetch("/gitops/live", { headers: { Accept: "text/html" } });
+      if (res.ok) gitops.innerHTML = await res.text();
+    }, 2000);
   }
 
   // renderLine turns a line with ANSI SGR codes into a span, as the server's
