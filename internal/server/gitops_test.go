@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
@@ -32,6 +33,20 @@ func TestGitopsNeedsTheTokenToChangeAnything(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"name": "guarded"`) || !strings.Contains(body, `"name": "images"`) {
 		t.Errorf("GET /api/gitops: %d %s", code, body)
 	}
+	// Each run of the hourly update moves its last run: wait for the first.
+	lastRun := func() time.Time { return s.gitops.images.Status().Updates[0].LastRun }
+	deadline := time.Now().Add(time.Minute)
+	waitRunAfter := func(what string, t0 time.Time) time.Time {
+		t.Helper()
+		for !lastRun().After(t0) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the image update did not run", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return lastRun()
+	}
+	run := waitRunAfter("the first run", time.Time{})
 	for _, path := range []string{"/api/gitops/guarded/reconcile", "/api/gitops/images/images/run"} {
 		rec := httptest.NewRecorder()
 		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
@@ -51,9 +66,29 @@ func TestGitopsNeedsTheTokenToChangeAnything(t *testing.T) {
 	if code != 200 || strings.Contains(page, `action="/ui/gitops/guarded/reconcile"`) || !strings.Contains(page, `with the server's API token to reconcile`) {
 		t.Errorf("the GitOps page before signing in: %d, with a Reconcile button or without Sign in:\n%s", code, page)
 	}
-	rec := uiPost(t, s, "/ui/gitops/guarded/reconcile", nil)
-	if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/login?next=") {
-		t.Errorf("Reconcile now without signing in: %d to %q, want the sign-in page", rec.Code, loc)
+	if strings.Contains(page, `action="/ui/gitops/images/images/run"`) {
+		t.Errorf("the GitOps page offers Run now before signing in")
+	}
+	for _, path := range []string{"/ui/gitops/guarded/reconcile", "/ui/gitops/images/images/run"} {
+		rec := uiPost(t, s, path, nil)
+		if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/login?next=") {
+			t.Errorf("%s without signing in: %d to %q, want the sign-in page", path, rec.Code, loc)
+		}
+	}
+
+	// Signed in (here with the token), Run now runs the update at once,
+	// though its interval is an hour.
+	run = waitRunAfter("POST /api/gitops/images/images/run", run)
+	req := httptest.NewRequest(http.MethodPost, "/ui/gitops/images/images/run", nil)
+	req.Header.Set("Authorization", "Bearer gitops-token-5c1e9a")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || loc != "/gitops" {
+		t.Errorf("Run now signed in: %d to %q, want back to /gitops", rec.Code, loc)
+	}
+	waitRunAfter("Run now", run)
+	if st := s.gitops.images.Status().Updates[0]; !strings.Contains(st.Error, "image policy app") {
+		t.Errorf("after Run now the update's error is %q, want the policy's scan error", st.Error)
 	}
 
 	plain := uiServer(t, "")

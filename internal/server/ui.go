@@ -78,6 +78,7 @@ func (s *Server) routesUI(mux *http.ServeMux) {
 	post("POST /ui/jobs/{id}/play", s.uiPlay)
 	post("POST /ui/environments/{id}/stop", s.uiStopEnvironment)
 	post("POST /ui/gitops/{deployment}/reconcile", s.uiReconcileGitops)
+	post("POST /ui/gitops/images/{update}/run", s.uiRunImageUpdate)
 }
 
 // uiPage is what every page's layout reads.

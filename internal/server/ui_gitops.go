@@ -41,3 +41,11 @@ func (s *Server) uiReconcileGitops(w http.ResponseWriter, r *http.Request) {
 		return back, s.requestReconcile(name)
 	})
 }
+
+// uiRunImageUpdate is an image update's "Run now" button.
+func (s *Server) uiRunImageUpdate(w http.ResponseWriter, r *http.Request) {
+	s.uiAct(w, r, "/gitops", func() (string, error) {
+		_, err := s.runImageUpdate(r)
+		return "/gitops", err
+	})
+}
