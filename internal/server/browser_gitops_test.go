@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,12 +43,7 @@ func TestBrowserGitopsPage(t *testing.T) {
 	gitopsFile := filepath.Join(dir, "slipway-gitops.yaml")
 	os.WriteFile(gitopsFile, []byte(fmt.Sprintf("sources: [{name: ops, url: %s, interval: 1h}]\n"+
 		"deployments: [{name: %s, source: ops, path: apps, interval: 1h}]\n", work, dep)), 0o644)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxyAddr := ln.Addr().String()
-	ln.Close()
+	proxyAddr := loopbackAddr(t)
 	s := uiServer(t, "", func(c *Config) {
 		c.Gitops.Config = gitopsFile
 		c.Environments.Proxy.Listen = proxyAddr
