@@ -43,7 +43,7 @@ func TestBrowserGitopsPage(t *testing.T) {
 	gitopsFile := filepath.Join(dir, "slipway-gitops.yaml")
 	os.WriteFile(gitopsFile, []byte(fmt.Sprintf("sources: [{name: ops, url: %s, interval: 1h}]\n"+
 		"deployments: [{name: %s, source: ops, path: apps, interval: 1h}]\n", work, dep)), 0o644)
-	proxyAddr := loopbackAddr(t)
+	proxyAddr := testenv.FreeAddr(t)
 	s := uiServer(t, "", func(c *Config) {
 		c.Gitops.Config = gitopsFile
 		c.Environments.Proxy.Listen = proxyAddr

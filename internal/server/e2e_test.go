@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -56,15 +55,6 @@ type serverProc struct {
 	extra []string
 }
 
-func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startServer starts slipway serve on a free loopback port.
 func startServer(t testing.TB, db, dataDir, config string) *serverProc {
 	t.Helper()
@@ -78,7 +68,7 @@ func startServer(t testing.TB, db, dataDir, config string) *serverProc {
 // startServerArgs is startServer with more command-line arguments.
 func startServerArgs(t testing.TB, db, dataDir string, extra ...string) *serverProc {
 	t.Helper()
-	return startServerAt(t, freeAddr(t), db, dataDir, extra...)
+	return startServerAt(t, testenv.FreeAddr(t), db, dataDir, extra...)
 }
 
 // restart starts a killed server again as it was: same address (its

@@ -208,7 +208,7 @@ func TestServeRunsGitops(t *testing.T) {
 	cli := testenv.Docker(t)
 	t.Setenv("DOCKER_HOST", testenv.DockerHost())
 	one, two := gitopsImages(t, cli)
-	addr, proxyAddr := freeAddr(t), freeAddr(t)
+	addr, proxyAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	image := addr + "/gitops/app"
 	// Unique per run: the engine is shared with other tests.
 	live, manual := fmt.Sprintf("l%x", time.Now().UnixNano()&0xffffff), fmt.Sprintf("m%x", time.Now().UnixNano()&0xffffff)
@@ -412,7 +412,7 @@ func TestServeRefusesABadGitopsConfig(t *testing.T) {
 	os.WriteFile(config, []byte("gitops:\n  config: "+gitopsFile+"\n"), 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, slipwayBin, "serve", "--config", config, "--data", filepath.Join(dir, "data"), "--listen", freeAddr(t)).CombinedOutput()
+	out, err := exec.CommandContext(ctx, slipwayBin, "serve", "--config", config, "--data", filepath.Join(dir, "data"), "--listen", testenv.FreeAddr(t)).CombinedOutput()
 	want := gitopsFile + ":4:15: sources[0].interval: want a duration"
 	if err == nil || !strings.Contains(string(out), want) {
 		t.Errorf("serve with a bad gitops config: %v\n%s\nwant %q", err, out, want)
@@ -421,7 +421,7 @@ func TestServeRefusesABadGitopsConfig(t *testing.T) {
 	// A bad image policy is refused as well, by the image automation's reader.
 	os.WriteFile(gitopsFile, []byte("sources: [{name: ops, url: /tmp/ops.git}]\ndeployments: [{name: prod, source: ops}]\n"+
 		"imagePolicies:\n  - name: app\n    image: 127.0.0.1:5000/app\n    policy: {semver: {range: \">=1 <<2\"}}\n"), 0o644)
-	out, err = exec.CommandContext(ctx, slipwayBin, "serve", "--config", config, "--data", filepath.Join(dir, "data"), "--listen", freeAddr(t)).CombinedOutput()
+	out, err = exec.CommandContext(ctx, slipwayBin, "serve", "--config", config, "--data", filepath.Join(dir, "data"), "--listen", testenv.FreeAddr(t)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), gitopsFile+":6:") || !strings.Contains(string(out), "imagePolicies[0].policy.semver.range") {
 		t.Errorf("serve with a bad image policy: %v\n%s", err, out)
 	}
@@ -440,13 +440,13 @@ func TestSecondServerOnOneGitopsStateIsRefused(t *testing.T) {
 	config := func(name string) string {
 		p := filepath.Join(dir, name+".yml")
 		os.WriteFile(p, []byte(fmt.Sprintf("environments:\n  proxy: {listen: %s}\ngitops:\n  config: %s\n  state: %s\n",
-			freeAddr(t), gitopsFile, filepath.Join(dir, "state"))), 0o644)
+			testenv.FreeAddr(t), gitopsFile, filepath.Join(dir, "state"))), 0o644)
 		return p
 	}
 	startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "a"), config("a"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, slipwayBin, "serve", "--config", config("b"), "--data", filepath.Join(dir, "b"), "--listen", freeAddr(t)).CombinedOutput()
+	out, err := exec.CommandContext(ctx, slipwayBin, "serve", "--config", config("b"), "--data", filepath.Join(dir, "b"), "--listen", testenv.FreeAddr(t)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "another gitops controller uses this state folder") {
 		t.Errorf("a second server on the state folder: %v\n%s", err, out)
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,7 +27,7 @@ func TestGitopsNeedsTheTokenToChangeAnything(t *testing.T) {
 		"deployments: [{name: guarded, source: ops, path: apps, interval: 1h}]\n"+
 		"imagePolicies: [{name: app, image: 127.0.0.1:1/app, policy: {semver: {range: '>=1.0.0'}}}]\n"+
 		"imageUpdates: [{name: images, url: "+work+", interval: 1h}]\n"), 0o644)
-	proxyAddr := loopbackAddr(t)
+	proxyAddr := testenv.FreeAddr(t)
 	s := uiServer(t, "SLIPWAY_GITOPS_TEST_TOKEN", func(c *Config) {
 		c.Gitops.Config = file
 		c.Environments.Proxy.Listen = proxyAddr // not the default port: other servers may run
@@ -116,16 +115,4 @@ func TestGitopsStateWithoutConfigIsRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "gitops.state: GitOps needs gitops.config") {
 		t.Errorf("New with gitops.state only: %v", err)
 	}
-}
-
-// loopbackAddr is a loopback host:port that was free a moment ago, for a
-// proxy that must be told its address before it listens.
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -82,7 +82,7 @@ func reviewServerWith(t testing.TB, envExtra, extra string) (*serverProc, string
 	testenv.Docker(t)
 	t.Setenv("DOCKER_HOST", testenv.DockerHost())
 	t.Setenv("PATH", filepath.Dir(slipwayBin)+":"+os.Getenv("PATH"))
-	proxyAddr := freeAddr(t)
+	proxyAddr := testenv.FreeAddr(t)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "slipway.yml")
 	os.WriteFile(config, []byte(fmt.Sprintf(`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/store/storetest"
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 // serverName is the default server_name of a server on this machine.
@@ -142,7 +143,7 @@ func TestHeartbeatGraceTooShort(t *testing.T) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "slipway.yml")
 	os.WriteFile(config, []byte("heartbeat_interval: 10s\nheartbeat_grace: 15s\n"), 0o644)
-	out, err := exec.Command(slipwayBin, "serve", "--config", config, "--data", dir, "--listen", freeAddr(t)).CombinedOutput()
+	out, err := exec.Command(slipwayBin, "serve", "--config", config, "--data", dir, "--listen", testenv.FreeAddr(t)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "heartbeat_grace 15s: want at least two heartbeat_interval") {
 		t.Errorf("serve with a 15s grace for 10s heartbeats: %v\n%s", err, out)
 	}
@@ -167,7 +168,7 @@ func TestServerNameOfALiveServerIsRefused(t *testing.T) {
 	}
 	a.waitPipeline(running.ID, func(p pipeline) bool { return p.job("job").Status == "running" })
 
-	args := append([]string{"serve", "--data", t.TempDir(), "--database", db, "--listen", freeAddr(t)}, name...)
+	args := append([]string{"serve", "--data", t.TempDir(), "--database", db, "--listen", testenv.FreeAddr(t)}, name...)
 	// A second twin that starts serves until killed: give it a deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
