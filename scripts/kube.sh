@@ -244,6 +244,9 @@ state = "$run/containerd"
   # Sandboxes may lack CAP_SYS_RESOURCE: then runc cannot lower a pod's
   # oom_score_adj (the pause container asks for -998) and every pod fails.
   restrict_oom_score_adj = true
+  # Pod network namespaces under our state dir, not /var/run/netns: `down`
+  # finds and unmounts them there.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$root/cni"
@@ -424,9 +427,19 @@ down() {
   stop kubelet
   if pid_of containerd >/dev/null; then
     local c
-    for c in $(ctr_ tasks list -q 2>/dev/null); do ctr_ tasks kill -s KILL "$c" >/dev/null 2>&1 || true; done
+    for c in $(ctr_ tasks list -q 2>/dev/null); do
+      ctr_ tasks kill -s KILL "$c" >/dev/null 2>&1 || true
+      ctr_ tasks delete --force "$c" >/dev/null 2>&1 || true # its shim exits
+    done
   fi
   stop containerd
+  # A shim that outlived its task (or a crash) still names our socket.
+  local p
+  for p in /proc/[0-9]*; do
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "containerd-shim.* -address $containerd_sock"; then
+      kill -9 "${p#/proc/}" 2>/dev/null || true
+    fi
+  done
   stop kube-scheduler
   stop kube-controller-manager
   stop kube-apiserver
@@ -435,6 +448,8 @@ down() {
   grep -o " $run/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   grep -o " $root/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip link del "$bridge" 2>/dev/null || true
+  # The kubelet's cgroups (cgroupfs driver), deepest first; rmdir leaves any in use.
+  find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods -depth -type d -exec rmdir {} + 2>/dev/null || true
   if [ "${1:-}" = --purge ]; then
     log "removing $root"
     rm -rf "$root" "$run"
