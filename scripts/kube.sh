@@ -436,7 +436,7 @@ down() {
   # A shim that outlived its task (or a crash) still names our socket.
   local p
   for p in /proc/[0-9]*; do
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "containerd-shim.* -address $containerd_sock"; then
+    if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "containerd-shim.* -address $containerd_sock"; then
       kill -9 "${p#/proc/}" 2>/dev/null || true
     fi
   done
