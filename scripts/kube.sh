@@ -64,9 +64,12 @@ install_packages() {
   command -v runc >/dev/null || missing+=(runc)
   [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
   command -v openssl >/dev/null || missing+=(openssl)
-  command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+  command -v gcc >/dev/null || missing+=(gcc)
+  dpkg -s libc6-dev >/dev/null 2>&1 || missing+=(libc6-dev) # libc.a for the static pause
+  command -v curl >/dev/null || missing+=(curl)
   command -v busybox >/dev/null || missing+=(busybox-static)
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v go >/dev/null || { log "go is needed to build Kubernetes"; exit 1; }
   [ ${#missing[@]} -eq 0 ] && return
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
