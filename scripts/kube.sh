@@ -308,6 +308,34 @@ resolvConf: /etc/resolv.conf
 EOF
 }
 
+# The kernel settings a kubelet changes at start (kernel.panic=10, ...).
+kernel_tunables="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops"
+
+restore_tunables() {
+  [ -f "$run/sysctl.saved" ] || return 0
+  local key value
+  paste -d' ' <(tr ' ' '\n' <<<"$kernel_tunables") "$run/sysctl.saved" | while read -r key value; do
+    sysctl -qw "$key=$value" || true
+  done
+}
+
+# remove_kubelet_rules removes the iptables chains a kubelet adds (a DROP of
+# outside traffic to 127.0.0.0/8 and canaries). Run only when no other kubelet
+# or kube-proxy uses this machine's tables.
+remove_kubelet_rules() {
+  local ipt table chain
+  for ipt in iptables ip6tables; do
+    command -v $ipt >/dev/null || continue
+    $ipt -D INPUT -j KUBE-FIREWALL 2>/dev/null || true
+    $ipt -D OUTPUT -j KUBE-FIREWALL 2>/dev/null || true
+    for table in filter nat mangle; do
+      for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+        $ipt -t $table -F $chain 2>/dev/null && $ipt -t $table -X $chain 2>/dev/null || true
+      done
+    done
+  done
+}
+
 pid_of() { # pid_of NAME: the pid of a process this script started, if it lives
   local f=$run/$1.pid pid
   [ -f "$f" ] || return 1
@@ -404,10 +432,14 @@ up() {
   ctr_ images import "$cache/images/pause.tar" >&2
   ctr_ images import "$cache/images/busybox.tar" >&2
 
+  # The kubelet sets these machine-wide at its start (and only then): keep
+  # the machine's own values to put back once it runs.
+  pid_of kubelet >/dev/null || sysctl -n $kernel_tunables >"$run/sysctl.saved"
   launch kubelet "$bin/kubelet" \
     --config "$root/kubelet/config.yaml" --kubeconfig "$root/kubelet.kubeconfig" \
     --root-dir "$root/kubelet" --hostname-override "$node" --node-ip "$node_ip"
   wait_for "node $node" 180 node_ready
+  restore_tunables
   print_env
 }
 
@@ -428,6 +460,7 @@ down() {
   # The kubelet first, so no pod restarts while the rest goes away; then the
   # pods' containers, whose shims outlive containerd.
   stop kubelet
+  restore_tunables
   if pid_of containerd >/dev/null; then
     local c
     for c in $(ctr_ tasks list -q 2>/dev/null); do
@@ -451,6 +484,7 @@ down() {
   grep -o " $run/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   grep -o " $root/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   ip link del "$bridge" 2>/dev/null || true
+  remove_kubelet_rules
   # The kubelet's cgroups (cgroupfs driver), deepest first; rmdir leaves any in use.
   find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods -depth -type d -exec rmdir {} + 2>/dev/null || true
   if [ "${1:-}" = --purge ]; then
