@@ -340,7 +340,8 @@ pid_of() { # pid_of NAME: the pid of a process this script started, if it lives
   local f=$run/$1.pid pid
   [ -f "$f" ] || return 1
   pid=$(cat "$f")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
+  # Every command we start names $root; a reused pid does not.
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$root/" && echo "$pid"
 }
 
 # launch NAME CMD...: start CMD in the background unless NAME already runs.
