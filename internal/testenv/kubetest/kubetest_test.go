@@ -199,3 +199,34 @@ func TestNewClientNamesTheBrokenPart(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPodRun measures what a Kubernetes executor pays per job at least:
+// create a pod that runs echo, wait until it ended, read its log.
+func BenchmarkPodRun(b *testing.B) {
+	c := Cluster(b)
+	ns := Namespace(b, c)
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		name := fmt.Sprintf("bench-%d", i)
+		manifest := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q},
+"spec":{"restartPolicy":"Never","containers":[{"name":"job","image":%q,"imagePullPolicy":"Never","command":["echo","done"]}]}}`,
+			name, BusyboxImage)
+		path := "/api/v1/namespaces/" + ns + "/pods/" + name
+		if err := c.Apply(ctx, path, []byte(manifest)); err != nil {
+			b.Fatal(err)
+		}
+		Eventually(b, podTimeout, "pod "+name+" ends", func(ctx context.Context) error {
+			var pod podStatus
+			if err := c.Do(ctx, http.MethodGet, path, "", nil, &pod); err != nil {
+				return err
+			}
+			if pod.Status.Phase != "Succeeded" {
+				return fmt.Errorf("phase %q", pod.Status.Phase)
+			}
+			return nil
+		})
+		if logs, err := c.Logs(ctx, ns, name, ""); err != nil || logs != "done\n" {
+			b.Fatalf("log %q, %v", logs, err)
+		}
+	}
+}
