@@ -157,16 +157,16 @@ spec:
 		t.Fatalf("pod %s has no IP", target.Metadata.Name)
 	}
 
-	// nc, not wget: Debian's static busybox wget segfaults in a pod after
-	// connecting (see docs/dev/kubernetes-testing.md).
-	client := runPod(t, c, ns, "fetch", `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 10 `+target.Status.PodIP+" 8080")
+	// No -T: Debian's busybox-static 1.35 wget segfaults with a timeout,
+	// on the host as well. A broken network fails by podTimeout instead.
+	client := runPod(t, c, ns, "fetch", "wget -q -O - http://"+target.Status.PodIP+":8080/")
 	logs, err := c.Logs(ctx, ns, "fetch", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "\nserved by " + target.Metadata.Name + "\n"
-	if client.Status.Phase != "Succeeded" || !strings.HasPrefix(logs, "HTTP/1.1 200 OK") || !strings.HasSuffix(logs, want) {
-		t.Errorf("fetch from %s: phase %s, log %q; want Succeeded and a 200 ending in %q",
+	want := "served by " + target.Metadata.Name + "\n"
+	if client.Status.Phase != "Succeeded" || logs != want {
+		t.Errorf("fetch from %s: phase %s, log %q; want Succeeded and %q",
 			target.Status.PodIP, client.Status.Phase, logs, want)
 	}
 }
