@@ -112,6 +112,7 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
+      terminationGracePeriodSeconds: 1 # httpd as PID 1 ignores SIGTERM
       containers:
       - name: web
         image: ` + BusyboxImage + `
