@@ -482,8 +482,10 @@ down() {
   stop kube-apiserver
   stop etcd
   # Pod sandboxes leave their network namespaces mounted under the state dir.
-  grep -o " $run/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  grep -o " $root/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  local m
+  for m in $({ grep -o " \($run\|$root\)/[^ ]*" /proc/mounts || true; } | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
   ip link del "$bridge" 2>/dev/null || true
   remove_kubelet_rules
   # The kubelet's cgroups (cgroupfs driver), deepest first; rmdir leaves any in use.
