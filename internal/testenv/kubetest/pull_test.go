@@ -1,3 +1,8 @@
+//go:build kube
+
+// The cluster tests run with -tags kube after scripts/kube.sh up: the
+// cluster is not part of scripts/test.sh yet (its first build takes minutes).
+
 package kubetest
 
 import (
