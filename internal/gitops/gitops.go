@@ -265,7 +265,7 @@ func (c *Controller) Statuses() []DeploymentStatus {
 // syncDeployment reconciles one deployment and reports its status.
 func (c *Controller) syncDeployment(ctx context.Context, dep Deployment, art artifact, fetchErr error) DeploymentStatus {
 	st := c.reconcileDeployment(ctx, dep, art, fetchErr)
-	if c.opts.Reported != nil {
+	if c.opts.Reported != nil && ctx.Err() == nil { // an interrupted pass is no result
 		c.opts.Reported(st)
 	}
 	return st

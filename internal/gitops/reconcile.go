@@ -27,8 +27,11 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 	log := c.log.With("deployment", dep.Name, "revision", short(art.Revision))
 	stall := func(reason string, err error) DeploymentStatus {
 		// The apps keep running as they were: nothing is known to change.
-		st.Condition, st.Reason, st.Message = Stalled, reason, err.Error()
 		st.Apps = prev.Apps
+		if ctx.Err() != nil {
+			return interrupted(st, ctx.Err())
+		}
+		st.Condition, st.Reason, st.Message = Stalled, reason, err.Error()
 		log.Error("gitops: deployment stalled", "reason", reason, "err", err)
 		c.save(st)
 		return st
@@ -59,6 +62,9 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 	for i, app := range apps {
 		old, hadOld := prev.App(app)
 		a := c.reconcileApp(ctx, p, i, running[app], old.AppliedRevision != "")
+		if a.Condition == Stalled && ctx.Err() != nil {
+			return interrupted(st, ctx.Err())
+		}
 		if a.Condition == Stalled && hadOld && old.Condition == Stalled && old.Message == a.Message {
 			a.Changed = false // the same failure again: no new notification
 		}
@@ -71,6 +77,9 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 			continue
 		}
 		a := c.removed(ctx, dep, running[app])
+		if a.Condition == Stalled && ctx.Err() != nil {
+			return interrupted(st, ctx.Err())
+		}
 		old, _ := prev.App(app)
 		a.LastChange = lastChange(a, old)
 		st.Apps = append(st.Apps, a)
@@ -92,6 +101,15 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 	}
 	c.save(st)
 	c.cleanCheckouts(art)
+	return st
+}
+
+// interrupted is the status of a pass that its context ended (the
+// controller stopping): not a failure, so nothing is saved or notified; the
+// status file keeps what the pass last saved (an app Reconciling mid-deploy,
+// as after a crash) and the next pass finishes the work.
+func interrupted(st DeploymentStatus, err error) DeploymentStatus {
+	st.Condition, st.Reason, st.Message = Reconciling, ReasonProgressing, "pass interrupted: "+err.Error()
 	return st
 }
 

@@ -611,3 +611,72 @@ func TestSourceTokenFromCredentialsRef(t *testing.T) {
 		t.Errorf("status file (err %v) holds the token:\n%s", err, b)
 	}
 }
+
+// TestStoppedPassReportsNoFailure: a pass cut short because the controller
+// stops (SIGTERM in the middle of a deploy, or before its fetch) is not a
+// failure: nothing is notified and the status file keeps the app
+// Reconciling, as after a crash, for the next pass to finish.
+func TestStoppedPassReportsNoFailure(t *testing.T) {
+	f := newFixture(t)
+	slack := &recorder{}
+	srv := httptest.NewServer(slack)
+	defer srv.Close()
+	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	dep := f.name
+	getenv := func(k string) string { return map[string]string{"TEST_SLACK_URL": srv.URL + "/hooks/secret"}[k] }
+	c := f.controller(f.config(src, `  - name: `+dep+`
+    source: ops
+    path: apps
+    notify:
+      - {type: slack, url_env: TEST_SLACK_URL}
+`), getenv)
+	if _, err := reconcile(t, c, dep); err != nil {
+		t.Fatal(err)
+	}
+
+	// v2 never answers its health check: the deploy waits until stopped.
+	src.commit("web: v2, never healthy", map[string]string{"apps/web/compose.yaml": strings.Replace(appCompose(f.im.ref("v2")),
+		`command: ["sh", "-c", "mkdir -p /www && echo $$MESSAGE$$EXTRA > /www/index.html && exec httpd -f -p 8080 -h /www"]`,
+		`command: ["sleep", "3600"]`, 1)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := c.ReconcileAll(ctx); done <- err }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := gitops.ReadStatus(f.state, dep)
+		if a, ok := st.App("web"); err == nil && ok && a.Condition == gitops.Reconciling {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("the deploy of v2 never showed as Reconciling: %+v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("ReconcileAll did not return after its context ended")
+	}
+	st, err := gitops.ReadStatus(f.state, dep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web := app(t, st, "web"); web.Condition != gitops.Reconciling || st.Condition == gitops.Stalled {
+		t.Errorf("after a stop mid-deploy the status says %s/%s, web %s %s: %s", st.Condition, st.Reason, web.Condition, web.Reason, web.Message)
+	}
+
+	// Stopped before the fetch: the status stays as it was, not SourceFailed.
+	if _, err := c.ReconcileAll(ctx); err == nil {
+		t.Error("a pass on an ended context reports no error")
+	}
+	if again, err := gitops.ReadStatus(f.state, dep); err != nil || again.Reason == gitops.ReasonSourceFailed {
+		t.Errorf("after a pass on an ended context the status is %+v (%v)", again, err)
+	}
+
+	msgs := delivered(t, c, slack)
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "Created") {
+		t.Errorf("Slack got %q, want only the first deploy (a stop is no failure)", msgs)
+	}
+}
