@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,23 @@ type gitopsLoops struct {
 	// slipway_gitops_reconcile_total.
 	ready      *prometheus.GaugeVec
 	reconciles *prometheus.CounterVec
+	// apps are the apps of each deployment that ready has a series of;
+	// only the controller's loop (observe) uses it.
+	apps map[string][]string
+}
+
+// newGitopsLoops makes the loops' metrics; the controllers come after.
+func newGitopsLoops(cfg *gitops.Config) *gitopsLoops {
+	return &gitopsLoops{
+		cfg: cfg,
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "slipway_gitops_app_ready", Help: "1 when the GitOps app runs as its source asks, 0 when it does not.",
+		}, []string{"deployment", "app"}),
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slipway_gitops_reconcile_total", Help: "GitOps reconcile passes by deployment and result (ready, stalled).",
+		}, []string{"deployment", "result"}),
+		apps: map[string][]string{},
+	}
 }
 
 // openGitops reads the config (an error names file:line:col) and builds
@@ -61,15 +79,7 @@ func (s *Server) openGitops(ctx context.Context) error {
 	if gc.State == "" {
 		gc.State = filepath.Join(s.cfg.DataDir, "gitops")
 	}
-	g := &gitopsLoops{
-		cfg: cfg,
-		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "slipway_gitops_app_ready", Help: "1 when the GitOps app runs as its source asks, 0 when it does not.",
-		}, []string{"deployment", "app"}),
-		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "slipway_gitops_reconcile_total", Help: "GitOps reconcile passes by deployment and result (ready, stalled).",
-		}, []string{"deployment", "result"}),
-	}
+	g := newGitopsLoops(cfg)
 	s.registry.MustRegister(g.ready, g.reconciles)
 	log := s.log.With("component", "gitops")
 	g.controller, err = gitops.New(gitops.Options{Config: cfg, StateDir: gc.State, Deployer: s.deployer,
@@ -100,9 +110,9 @@ func (g *gitopsLoops) pushed(u *imageupdate.Update, res imageupdate.Outcome, err
 // observe keeps the metrics of a deployment's pass.
 func (g *gitopsLoops) observe(st gitops.DeploymentStatus) {
 	g.reconciles.WithLabelValues(st.Name, strings.ToLower(string(st.Condition))).Inc()
+	var shown []string
 	for _, a := range st.Apps {
 		if a.Reason == gitops.ReasonPruned {
-			g.ready.DeleteLabelValues(st.Name, a.Name)
 			continue
 		}
 		ready := 0.0
@@ -110,7 +120,16 @@ func (g *gitopsLoops) observe(st gitops.DeploymentStatus) {
 			ready = 1
 		}
 		g.ready.WithLabelValues(st.Name, a.Name).Set(ready)
+		shown = append(shown, a.Name)
 	}
+	// An app pruned, or whose folder left git before it ever ran, has no
+	// series left: a 0 kept forever would be an alert that never ends.
+	for _, app := range g.apps[st.Name] {
+		if !slices.Contains(shown, app) {
+			g.ready.DeleteLabelValues(st.Name, app)
+		}
+	}
+	g.apps[st.Name] = shown
 }
 
 // startGitops runs the controller and the image updates until ctx ends.

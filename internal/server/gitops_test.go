@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipway-cd/slipway/internal/gitops"
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
@@ -114,5 +117,43 @@ func TestGitopsStateWithoutConfigIsRefused(t *testing.T) {
 	_, err := New(context.Background(), Config{DataDir: t.TempDir(), Gitops: GitopsConfig{State: t.TempDir()}}, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "gitops.state: GitOps needs gitops.config") {
 		t.Errorf("New with gitops.state only: %v", err)
+	}
+}
+
+// TestGitopsReadyMetricForgetsAppsThatLeft: slipway_gitops_app_ready has a
+// series for each app of the last pass; an app pruned, or whose folder left
+// git while it was failing (it never ran, so it is not pruned), loses its
+// series instead of showing 0 forever.
+func TestGitopsReadyMetricForgetsAppsThatLeft(t *testing.T) {
+	g := newGitopsLoops(&gitops.Config{})
+	series := func() map[string]float64 {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(g.ready)
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, f := range families {
+			for _, m := range f.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				out[labels["deployment"]+"/"+labels["app"]] = m.GetGauge().GetValue()
+			}
+		}
+		return out
+	}
+	g.observe(gitops.DeploymentStatus{Name: "prod", Condition: gitops.Stalled, Apps: []gitops.AppStatus{
+		{Name: "web", Condition: gitops.Ready}, {Name: "api", Condition: gitops.Ready}, {Name: "broken", Condition: gitops.Stalled}}})
+	if got := series(); len(got) != 3 || got["prod/web"] != 1 || got["prod/broken"] != 0 {
+		t.Fatalf("after the first pass: %v", got)
+	}
+	// broken's folder was removed; api was pruned.
+	g.observe(gitops.DeploymentStatus{Name: "prod", Condition: gitops.Ready, Apps: []gitops.AppStatus{
+		{Name: "web", Condition: gitops.Ready}, {Name: "api", Condition: gitops.Ready, Reason: gitops.ReasonPruned}}})
+	if got := series(); len(got) != 1 || got["prod/web"] != 1 {
+		t.Errorf("after broken left git and api was pruned: %v, want only prod/web", got)
 	}
 }
