@@ -372,8 +372,10 @@ func (d decoder) update(item *yaml.Node, field, dir string) (*Update, error) {
 		}
 	}
 	if interval != "" {
-		if u.Interval, err = time.ParseDuration(interval); err != nil || u.Interval <= 0 {
-			return nil, d.errAt(m["interval"], field+".interval", fmt.Errorf("%q: want a positive duration such as 30s, 5m, 1h", interval))
+		// Each run clones and may push: sooner than every second would
+		// hammer the git server and the registry (as gitops intervals, 1s).
+		if u.Interval, err = time.ParseDuration(interval); err != nil || u.Interval < time.Second {
+			return nil, d.errAt(m["interval"], field+".interval", fmt.Errorf("%q: want a duration of at least 1s such as 30s, 5m, 1h", interval))
 		}
 	}
 	if u.Message, err = parseMessage(cmp.Or(message, DefaultMessage)); err != nil {

@@ -82,7 +82,9 @@ func TestParseConfigErrorsNameFileLineColumnAndField(t *testing.T) {
 		{"imageUpdates:\n  - name: u\n    url: x\n    branch: '-f'\n", `g.yaml:4:13: imageUpdates[0].branch: "-f" is not a valid branch name`},
 		{"imageUpdates:\n  - name: u\n    url: x\n    pushBranch: a..b\n", `g.yaml:4:17: imageUpdates[0].pushBranch: "a..b" is not a valid branch name`},
 		{"imageUpdates:\n  - name: u\n    url: x\n    path: ../up\n", `g.yaml:4:11: imageUpdates[0].path: "../up" must be relative`},
-		{"imageUpdates:\n  - name: u\n    url: x\n    interval: soon\n", `g.yaml:4:15: imageUpdates[0].interval: "soon": want a positive duration`},
+		{"imageUpdates:\n  - name: u\n    url: x\n    interval: soon\n", `g.yaml:4:15: imageUpdates[0].interval: "soon": want a duration of at least 1s`},
+		// A run clones and pushes: under a second, --watch and the server would hammer git and the registry.
+		{"imageUpdates:\n  - name: u\n    url: x\n    interval: 10ms\n", `g.yaml:4:15: imageUpdates[0].interval: "10ms": want a duration of at least 1s`},
 		{"imageUpdates:\n  - name: u\n    url: x\n    message: '{{.Nope}}'\n", `g.yaml:4:14: imageUpdates[0].message: template: message:1:2: executing "message" at <.Nope>`},
 		{"imageUpdates:\n  - name: u\n    url: x\n    author: {name: a, mail: b}\n", "g.yaml:4:23: imageUpdates[0].author.mail: unknown field (want name, email)"},
 		{"imageUpdates:\n  - {name: u, url: x}\n  - {name: u, url: y}\n", `g.yaml:3:12: imageUpdates[1].name: "u" is the name of an earlier update`},
