@@ -340,6 +340,9 @@ func (d decoder) update(item *yaml.Node, field, dir string) (*Update, error) {
 			return nil, d.errAt(valueOf(item, key), field+"."+key, errors.New("is required"))
 		}
 	}
+	if !updateName.MatchString(u.Name) {
+		return nil, d.errAt(m["name"], field+".name", fmt.Errorf("%q: want letters, digits, '.', '_' and '-'", u.Name))
+	}
 	for _, key := range []string{"branch", "pushBranch"} {
 		if m[key] == nil {
 			continue
@@ -391,6 +394,10 @@ func isLocalPath(url string) bool {
 }
 
 var scpLike = regexp.MustCompile(`^[^/]+:`)
+
+// updateName is a name that is one segment of a URL path: the server's
+// API and page run an update by its name.
+var updateName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // checkBranch refuses names git would refuse or read as an option.
 func checkBranch(b string) error {

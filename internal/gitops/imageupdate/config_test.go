@@ -79,6 +79,8 @@ func TestParseConfigErrorsNameFileLineColumnAndField(t *testing.T) {
 			`g.yaml:5:11: imagePolicies[1].name: "app" is the name of an earlier policy`},
 		{"imagePolicies:\n  - image: reg/app\n    policy: {semver: {range: '>=1'}}\n", "g.yaml:2:5: imagePolicies[0].name: is required"},
 		{"imageUpdates:\n  - name: u\n", "g.yaml:2:5: imageUpdates[0].url: is required"},
+		// The name is a segment of the API's and the page's URLs (POST /api/gitops/images/{update}/run).
+		{"imageUpdates:\n  - name: team/app\n    url: x\n", `g.yaml:2:11: imageUpdates[0].name: "team/app": want letters, digits, '.', '_' and '-'`},
 		{"imageUpdates:\n  - name: u\n    url: x\n    branch: '-f'\n", `g.yaml:4:13: imageUpdates[0].branch: "-f" is not a valid branch name`},
 		{"imageUpdates:\n  - name: u\n    url: x\n    pushBranch: a..b\n", `g.yaml:4:17: imageUpdates[0].pushBranch: "a..b" is not a valid branch name`},
 		{"imageUpdates:\n  - name: u\n    url: x\n    path: ../up\n", `g.yaml:4:11: imageUpdates[0].path: "../up" must be relative`},
