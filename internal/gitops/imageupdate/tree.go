@@ -21,15 +21,29 @@ type Edit struct {
 }
 
 // Plan reads the regular files under root/sub (symbolic links and .git are
-// skipped) and returns the edits their markers ask for, in path order.
+// skipped; a sub that a link leads out of root is refused) and returns the edits their markers ask for, in path order.
 // Nothing is written. Errors of every file are reported together.
 func Plan(root, sub string, results map[string]imagepolicy.Result) ([]Edit, error) {
 	if !filepath.IsLocal(sub) {
 		return nil, fmt.Errorf("path %q must be relative and stay inside the repository", sub)
 	}
+	// The repository's links are its author's: one on the way to sub
+	// (clusters -> /etc) would make the update read and rewrite the
+	// host's files. Walk the real folder, and only inside the tree.
+	root, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Join(root, sub))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", sub, err)
+	}
+	if rel, err := filepath.Rel(root, dir); err != nil || !filepath.IsLocal(rel) {
+		return nil, fmt.Errorf("path %q leaves the repository through a symbolic link", sub)
+	}
 	var edits []Edit
 	var errs []error
-	err := filepath.WalkDir(filepath.Join(root, sub), func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package imageupdate_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -261,5 +262,35 @@ func TestUpdateErrorsHideTheCredentialsOfTheGitURL(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "T0ken-S3cret") {
 		t.Errorf("the error shows the token: %v", err)
+	}
+}
+
+// TestPlanStaysInsideTheRepository: a path going through a symbolic link
+// of the repository (clusters -> a folder of the host) is refused: the
+// update would read the host's files and rewrite their markers.
+func TestPlanStaysInsideTheRepository(t *testing.T) {
+	outside := t.TempDir()
+	hostFile := filepath.Join(outside, "staging", "app.yaml")
+	const content = "image: reg/app:0.1 # {\"$imagepolicy\": \"app\"}\n"
+	if err := os.MkdirAll(filepath.Dir(hostFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hostFile, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(root, "clusters")); err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]imagepolicy.Result{"app": {Policy: "app", Image: "reg/app", Tag: "1.0.0"}}
+	edits, err := imageupdate.Plan(root, "clusters/staging", results)
+	if err == nil || !strings.Contains(err.Error(), "clusters/staging") {
+		t.Errorf("Plan through a link out of the repository: %d edits, error %v", len(edits), err)
+	}
+	if len(edits) > 0 {
+		imageupdate.Apply(root, edits)
+	}
+	if b, _ := os.ReadFile(hostFile); string(b) != content {
+		t.Errorf("the host's file was rewritten:\n%s", b)
 	}
 }
