@@ -680,3 +680,30 @@ func TestStoppedPassReportsNoFailure(t *testing.T) {
 		t.Errorf("Slack got %q, want only the first deploy (a stop is no failure)", msgs)
 	}
 }
+
+// TestPathThroughALinkOutOfTheRepositoryStalls: a deployment's path that a
+// symbolic link of the repository leads out of it (hosts/prod, hosts -> a
+// folder of the host) is refused: the controller never deploys the host's files.
+func TestPathThroughALinkOutOfTheRepositoryStalls(t *testing.T) {
+	f := newFixture(t)
+	outside := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(outside, "prod", "web"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "prod", "web", "compose.yaml"), []byte(appCompose(f.im.ref("v1"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := newSource(t, map[string]string{"README": "ops\n"})
+	if err := os.Symlink(outside, filepath.Join(src.work, "hosts")); err != nil {
+		t.Fatal(err)
+	}
+	src.commit("hosts: a link out of the repository", nil)
+	c := f.controller(f.config(src, "  - {name: "+f.name+", source: ops, path: hosts/prod}\n"), nil)
+	st, err := reconcile(t, c, f.name)
+	if err == nil || st.Reason != gitops.ReasonSourceFailed || !strings.Contains(st.Message, `"hosts/prod"`) {
+		t.Errorf("a path through a link out of the repository: %s/%s %q (%v), want SourceFailed naming it", st.Condition, st.Reason, st.Message, err)
+	}
+	if ids := f.containers(f.name, "web"); len(ids) != 0 {
+		t.Errorf("the host's compose.yaml was deployed: %v", ids)
+	}
+}

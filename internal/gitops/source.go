@@ -66,5 +66,18 @@ func (a artifact) export(ctx context.Context, dest, path string) (string, error)
 	if fi, err := os.Lstat(root); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("source %s: revision %.12s has no folder %q", a.Source, a.Revision, path)
 	}
-	return root, nil
+	// A link of the repository on the way (hosts -> /srv) would make the
+	// host's files the apps: the folder must really be in the checkout.
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", a.Source, err)
+	}
+	realDest, err := filepath.EvalSymlinks(dest)
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", a.Source, err)
+	}
+	if rel, err := filepath.Rel(realDest, real); err != nil || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("source %s: revision %.12s: folder %q leads out of the repository through a symbolic link", a.Source, a.Revision, path)
+	}
+	return real, nil
 }
