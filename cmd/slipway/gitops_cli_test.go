@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -180,12 +179,7 @@ func TestGitopsRunCommand(t *testing.T) {
 	g.commit(gitopsApp(g.push("one"), "0"))
 	state := filepath.Join(g.dir, "state")
 	args := []string{"--config", g.cfg, "--state", state, "--ports", "29500-29999"}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxyAddr := l.Addr().String()
-	l.Close()
+	proxyAddr := testenv.FreeAddr(t)
 	cmd := exec.Command(slipwayBin, append([]string{"gitops", "run", "--proxy-listen", proxyAddr, "--domain", "gitops.test"}, args...)...)
 	cmd.Dir = g.dir
 	var stderr strings.Builder

@@ -2,7 +2,6 @@ package gitops_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,13 +30,9 @@ func TestAppsAnswerOnTheirHostname(t *testing.T) {
 		t.Fatal(err)
 	}
 	withProxy := func() *embedded.Router {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		r, err := embedded.Start(context.Background(), embedded.Config{Listen: addr, StorageDir: t.TempDir(), LogLevel: "ERROR", GracePeriod: time.Second})
+		// :0, so that no other process can take the port between a check
+		// and the listen.
+		r, err := embedded.Start(context.Background(), embedded.Config{Listen: "127.0.0.1:0", StorageDir: t.TempDir(), LogLevel: "ERROR", GracePeriod: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
