@@ -128,6 +128,9 @@ type gitopsSetup struct {
 
 func newGitopsSetup(t *testing.T) *gitopsSetup {
 	g := &gitopsSetup{t: t, cli: testenv.Docker(t)}
+	// The commands talk to the engine the test checks, not to the
+	// default socket, as the other Docker tests of the CLI do.
+	t.Setenv("DOCKER_HOST", testenv.DockerHost())
 	g.bb = testenv.BusyboxImage(t, g.cli)
 	_, g.reg = registrytest.Start(t, nil)
 	g.dep = fmt.Sprintf("cli%x", time.Now().UnixNano()&0xffffff)
