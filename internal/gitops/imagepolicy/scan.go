@@ -33,7 +33,9 @@ func (r Result) Ref() string {
 }
 
 // Scan lists the tags of the policy's repository, selects the latest and
-// resolves its digest. Loopback registries are reached over plain HTTP.
+// resolves its digest. Loopback and private-address registries are tried
+// over HTTPS, then plain HTTP (go-containerregistry's rule); others get
+// HTTPS only.
 // getenv reads the credentials the policy refers to (os.Getenv when nil).
 func (p *Policy) Scan(ctx context.Context, getenv func(string) string) (Result, error) {
 	auth, err := p.auth(getenv)
