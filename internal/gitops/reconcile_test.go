@@ -109,24 +109,8 @@ func TestReconcileDeploysUpdatesAndLeavesAlone(t *testing.T) {
 // changed nothing.
 func TestDriftIsPutBackAndNotified(t *testing.T) {
 	f := newFixture(t)
-	slack := &recorder{}
-	srv := httptest.NewServer(slack)
-	defer srv.Close()
-	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	c, src, slack := f.notifiedWeb()
 	dep := f.name
-	getenv := func(k string) string {
-		if k == "TEST_SLACK_URL" {
-			return srv.URL + "/hooks/secret"
-		}
-		return ""
-	}
-	c := f.controller(f.config(src, `  - name: `+dep+`
-    source: ops
-    path: apps
-    notify:
-      - type: slack
-        url_env: TEST_SLACK_URL
-`), getenv)
 
 	if _, err := reconcile(t, c, dep); err != nil {
 		t.Fatal(err)
@@ -527,6 +511,23 @@ func TestReconcileAsksRunForAPassNow(t *testing.T) {
 	}
 }
 
+// notifiedWeb is a controller of a deployment named after the test, with
+// the app web at v1 and a Slack target that rec records.
+func (f *fixture) notifiedWeb() (c *gitops.Controller, src *gitSource, rec *recorder) {
+	rec = &recorder{}
+	srv := httptest.NewServer(rec)
+	f.t.Cleanup(srv.Close)
+	src = newSource(f.t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	getenv := func(k string) string { return map[string]string{"TEST_SLACK_URL": srv.URL + "/hooks/secret"}[k] }
+	c = f.controller(f.config(src, `  - name: `+f.name+`
+    source: ops
+    path: apps
+    notify:
+      - {type: slack, url_env: TEST_SLACK_URL}
+`), getenv)
+	return c, src, rec
+}
+
 // recorder records the requests posted to it: path, a space, body.
 type recorder struct {
 	mu   sync.Mutex
@@ -618,18 +619,8 @@ func TestSourceTokenFromCredentialsRef(t *testing.T) {
 // Reconciling, as after a crash, for the next pass to finish.
 func TestStoppedPassReportsNoFailure(t *testing.T) {
 	f := newFixture(t)
-	slack := &recorder{}
-	srv := httptest.NewServer(slack)
-	defer srv.Close()
-	src := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	c, src, slack := f.notifiedWeb()
 	dep := f.name
-	getenv := func(k string) string { return map[string]string{"TEST_SLACK_URL": srv.URL + "/hooks/secret"}[k] }
-	c := f.controller(f.config(src, `  - name: `+dep+`
-    source: ops
-    path: apps
-    notify:
-      - {type: slack, url_env: TEST_SLACK_URL}
-`), getenv)
 	if _, err := reconcile(t, c, dep); err != nil {
 		t.Fatal(err)
 	}
