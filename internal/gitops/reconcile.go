@@ -27,7 +27,8 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 	log := c.log.With("deployment", dep.Name, "revision", short(art.Revision))
 	stall := func(reason string, err error) DeploymentStatus {
 		// The apps keep running as they were: nothing is known to change.
-		st.Apps = prev.Apps
+		// A list even before any pass saw an app, as Statuses gives.
+		st.Apps = append([]AppStatus{}, prev.Apps...)
 		if ctx.Err() != nil {
 			return interrupted(st, ctx.Err())
 		}

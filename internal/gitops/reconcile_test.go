@@ -598,6 +598,10 @@ func TestSourceTokenFromCredentialsRef(t *testing.T) {
 	if err == nil || st.Condition != gitops.Stalled || st.Reason != gitops.ReasonSourceFailed || !strings.Contains(st.Message, "$SLIPWAY_GIT_OPS is not set") {
 		t.Errorf("without the variable: %s/%s %q, err %v", st.Condition, st.Reason, st.Message, err)
 	}
+	// Stalled before any app was seen: the API still shows a list of apps.
+	if b, err := os.ReadFile(filepath.Join(f.state, "status", f.name+".json")); err != nil || !strings.Contains(string(b), `"apps": []`) {
+		t.Errorf("status file of a deployment stalled at its first pass (err %v), want an empty list of apps:\n%s", err, b)
+	}
 	st, err = reconcile(t, f.controller(cfg, func(k string) string {
 		if k == "SLIPWAY_GIT_OPS" {
 			return token
