@@ -108,8 +108,9 @@ func Load(ctx context.Context, path string, vars map[string]string) (*Environmen
 	return Parse(ctx, path, content, vars)
 }
 
-// Parse is Load for a file already read; name is used in errors and to
-// resolve relative paths (env_file).
+// Parse is Load for a file already read; name is used in errors. Keys
+// that would read other files of the host (env_file, include, ...) are
+// refused.
 func Parse(ctx context.Context, name string, content []byte, vars map[string]string) (*Environment, error) {
 	abs, err := filepath.Abs(name)
 	if err != nil {
@@ -120,6 +121,9 @@ func Parse(ctx context.Context, name string, content []byte, vars map[string]str
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	pos := positions{file: name, doc: &doc}
+	if err := refuseHostFiles(&doc, pos); err != nil {
+		return nil, err
+	}
 
 	details := types.ConfigDetails{
 		WorkingDir:  filepath.Dir(abs),

@@ -166,3 +166,87 @@ services:
 		})
 	}
 }
+
+// A Compose file comes from a branch; the server that loads it must not
+// read its own files for it: a secret of the host must never reach the
+// environment's containers.
+func TestKeysThatReadHostFilesAreRefused(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret.env")
+	if err := os.WriteFile(secret, []byte("HOST_SECRET=do-not-leak\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(filepath.Dir(secret), "other.yaml")
+	if err := os.WriteFile(other, []byte("services:\n  base:\n    image: base\n    environment: [HOST_SECRET=do-not-leak]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, yaml, want string }{
+		{"env_file", `
+services:
+  web:
+    image: web
+    env_file: ` + secret + `
+`, "compose.yaml:5:5: services.web.env_file: reads files of the host running Slipway: not supported; put the variables under environment:"},
+		{"env_file list", `
+services:
+  web:
+    image: web
+    env_file:
+      - path: ` + secret + `
+`, "compose.yaml:5:5: services.web.env_file: reads files of the host"},
+		{"env_file through a merge key", `
+x-base: &base
+  env_file: ` + secret + `
+services:
+  web:
+    <<: *base
+    image: web
+`, "compose.yaml:5:3: services.web.env_file: reads files of the host"},
+		{"label_file", `
+services:
+  web:
+    image: web
+    label_file: ` + secret + `
+`, "compose.yaml:5:5: services.web.label_file: reads files of the host"},
+		{"extends another file", `
+services:
+  web:
+    extends: {file: ` + other + `, service: base}
+`, "compose.yaml:4:15: services.web.extends.file: reads other files of the host"},
+		{"include", `
+include: [` + other + `]
+services:
+  web:
+    image: web
+`, "compose.yaml:2:1: include: reads other files of the host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, err := Parse(context.Background(), "compose.yaml", []byte(tt.yaml), nil)
+			if err == nil {
+				t.Fatalf("loaded, want an error; services %+v", env.Services)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want it to contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "do-not-leak") {
+				t.Errorf("the error shows the host file's content: %v", err)
+			}
+		})
+	}
+
+	// extends within the file reads nothing of the host and still works.
+	env, err := Parse(context.Background(), "compose.yaml", []byte(`
+services:
+  base: {image: web, environment: [A=1]}
+  web:
+    extends: {service: base}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range env.Services {
+		if s.Name == "web" && s.Env["A"] != "1" {
+			t.Errorf("web extends base: env %v", s.Env)
+		}
+	}
+}
