@@ -415,3 +415,24 @@ func TestRefusedTagStopsLaterGroups(t *testing.T) {
 		t.Error("app ran after lib's tag was refused")
 	}
 }
+
+// A release canceled between two groups, or before it starts, did not
+// succeed: its report says canceled, and the CLI exits non-zero.
+func TestCancelBeforeAGroupIsNotSuccess(t *testing.T) {
+	tr := newTrain(t)
+	tr.repo(t, "lib", writes("lib"))
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib, version: 1.0.0}]\nbuildDependencies: [[lib]]\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	report, err := Run(ctx, plan, Options{DryRun: true, WorkDir: tr.work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status(t, report, map[string]Status{"lib": NotStarted})
+	if report.Status != Canceled {
+		t.Errorf("release canceled before its first group: status %s, want %s", report.Status, Canceled)
+	}
+	if tr.exists("lib") {
+		t.Error("lib ran after the cancel")
+	}
+}

@@ -106,7 +106,9 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Report, error) {
 		switch {
 		case c.Status == Failed:
 			r.report.Status = Failed
-		case c.Status == Canceled && r.report.Status != Failed:
+		case (c.Status == Canceled || c.Status == NotStarted) && r.report.Status != Failed:
+			// Without a failure, only a cancel leaves a component
+			// not started: the release did not succeed.
 			r.report.Status = Canceled
 		}
 	}
