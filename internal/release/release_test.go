@@ -436,3 +436,28 @@ func TestCancelBeforeAGroupIsNotSuccess(t *testing.T) {
 		t.Error("lib ran after the cancel")
 	}
 }
+
+// Two components whose names have the same slug run side by side in
+// folders of their own, each with its own log.
+func TestComponentsWithTheSameSlugKeepTheirFolders(t *testing.T) {
+	tr := newTrain(t)
+	pipeline := "build:\n  script:\n    - echo \"component=$COMPONENT_NAME\"\n    - sleep 1\n    - test ! -e mine\n    - echo \"$COMPONENT_NAME\" > mine\n"
+	tr.repo(t, "lib.core", pipeline)
+	tr.repo(t, "lib-core", pipeline)
+	plan := tr.plan(t, "name: r\nversion: 1.0.0\ncomponents: [{name: lib.core, version: 1.0.0}, {name: lib-core, version: 1.0.0}]\nbuildDependencies: [[lib.core, lib-core]]\n")
+	report := tr.run(t, plan, Options{DryRun: true})
+	status(t, report, map[string]Status{"lib.core": Success, "lib-core": Success})
+	a, b := report.Component("lib.core"), report.Component("lib-core")
+	if a.Log == b.Log || a.PipelineReport == b.PipelineReport {
+		t.Fatalf("lib.core and lib-core share their log %s or report %s", a.Log, a.PipelineReport)
+	}
+	for _, c := range []*ComponentReport{a, b} {
+		log, err := os.ReadFile(c.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(log), "component="+c.Name+"\n") {
+			t.Errorf("log of %s:\n%s", c.Name, log)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package release
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -232,7 +234,7 @@ func (r *runner) runComponent(ctx context.Context, t *Target) {
 		r.end(t, NotStarted, canceled)
 		return
 	}
-	dir := filepath.Join(r.opts.WorkDir, slug.Ref(t.Name))
+	dir := filepath.Join(r.opts.WorkDir, componentDir(t.Name))
 	logPath, reportPath := filepath.Join(dir, "pipeline.log"), filepath.Join(dir, "pipeline.json")
 	r.mu.Lock()
 	c := r.report.Component(t.Name)
@@ -266,6 +268,17 @@ func (r *runner) runComponent(ctx context.Context, t *Target) {
 	default:
 		r.end(t, Failed, "pipeline "+string(res.Status)+failedJobs(res))
 	}
+}
+
+// componentDir is the folder of a component's run: its name when that is
+// a slug already, else its slug and a hash of the name, so that lib.core
+// and lib-core, which may run side by side, never share one.
+func componentDir(name string) string {
+	if s := slug.Ref(name); s == name {
+		return s
+	}
+	sum := sha256.Sum256([]byte(name))
+	return slug.Ref(name) + "-" + hex.EncodeToString(sum[:4])
 }
 
 // failedJobs names the jobs that failed a pipeline.
