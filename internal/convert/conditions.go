@@ -213,7 +213,7 @@ func refFilter(f *ci.RefFilter, isOnly bool) (string, error) {
 
 // branchEquals matches the translation of `$CI_COMMIT_BRANCH == "x"`,
 // which reads better as Jenkins' own branch condition.
-var branchEquals = regexp.MustCompile(`^\(env\.TAG_NAME \? null : env\.BRANCH_NAME\) == ('(?:[^'\\*?]|\\.)*')$`)
+var branchEquals = regexp.MustCompile(`^\(env\.TAG_NAME \|\| env\.CHANGE_ID \? null : env\.BRANCH_NAME\) == ('(?:[^'\\*?]|\\.)*')$`)
 
 // rulesCondition translates rules: into one condition that holds when the
 // first matching rule adds the job, as GitLab evaluates them. Rules that

@@ -27,6 +27,8 @@ func TestExpressionsEvaluateAsGitLabs(t *testing.T) {
 		`$MODE`,
 		`${MODE} =~ /a\/b/ || $CI_MERGE_REQUEST_IID`,
 		`$MODE == "it's \ fine"`,
+		`$CI_COMMIT_BRANCH`,
+		`$CI_COMMIT_REF_NAME == "mr"`,
 	}
 	type ref struct {
 		gitlab  map[string]string
@@ -42,7 +44,8 @@ func TestExpressionsEvaluateAsGitLabs(t *testing.T) {
 		{map[string]string{"CI_COMMIT_BRANCH": "release-3", "CI_COMMIT_REF_NAME": "release-3", "MODE": "  "},
 			map[string]string{"BRANCH_NAME": "release-3", "MODE": "  "}},
 		{map[string]string{"CI_COMMIT_REF_NAME": "mr", "CI_MERGE_REQUEST_IID": "7", "MODE": `it's \ fine`},
-			map[string]string{"BRANCH_NAME": "mr", "CHANGE_ID": "7", "MODE": `it's \ fine`}},
+			// A multibranch pipeline names a change request's build PR-7.
+			map[string]string{"BRANCH_NAME": "PR-7", "CHANGE_ID": "7", "CHANGE_BRANCH": "mr", "MODE": `it's \ fine`}},
 		{map[string]string{"CI_COMMIT_BRANCH": "FEATURE/y", "CI_COMMIT_REF_NAME": "FEATURE/y"},
 			map[string]string{"BRANCH_NAME": "FEATURE/y"}},
 	}

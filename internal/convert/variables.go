@@ -12,10 +12,12 @@ import (
 
 // jenkinsVars are GitLab's predefined variables that have a counterpart in
 // a Jenkins multibranch pipeline, as Groovy expressions (null when unset).
-// Others (CI_PIPELINE_SOURCE, CI_DEFAULT_BRANCH...) have none.
+// Others (CI_PIPELINE_SOURCE, CI_DEFAULT_BRANCH...) have none. A change
+// request's build is named PR-N there: like GitLab's merge request
+// pipelines, it has no branch, and its ref is the source branch.
 var jenkinsVars = map[string]string{
-	"CI_COMMIT_BRANCH":     "(env.TAG_NAME ? null : env.BRANCH_NAME)",
-	"CI_COMMIT_REF_NAME":   "env.BRANCH_NAME",
+	"CI_COMMIT_BRANCH":     "(env.TAG_NAME || env.CHANGE_ID ? null : env.BRANCH_NAME)",
+	"CI_COMMIT_REF_NAME":   "(env.CHANGE_BRANCH ?: env.BRANCH_NAME)",
 	"CI_COMMIT_TAG":        "env.TAG_NAME",
 	"CI_COMMIT_SHA":        "env.GIT_COMMIT",
 	"CI_COMMIT_SHORT_SHA":  "env.GIT_COMMIT?.take(8)",
