@@ -125,6 +125,9 @@ func (s *Sampler) Pass(ctx context.Context) {
 	defer s.mu.Unlock()
 	next := make(map[string]*Report, len(targets))
 	for _, t := range targets {
+		if next[t.Key] != nil {
+			continue // listed twice: a second record would compare the sample with itself
+		}
 		r := s.reports[t.Key]
 		if r == nil {
 			r = &Report{}

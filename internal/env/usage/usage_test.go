@@ -174,3 +174,19 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+// An environment listed twice in one pass (it changed state between the
+// server's listings) is sampled once: its rates and history stay true.
+func TestSamplerTargetListedTwice(t *testing.T) {
+	e := &engine{start: time.Now().Add(-time.Hour)}
+	review := usage.Target{Key: "k", Project: "shop", Environment: "review/a"}
+	targets := []usage.Target{review, review}
+	s := sampler(e, &targets)
+	for range 3 {
+		s.Pass(context.Background())
+	}
+	r, _ := s.Get("k")
+	if web := r.Services[0]; web.CPUPercent != 50 || len(web.History) != 2 {
+		t.Errorf("after three passes: cpu %.1f%%, %d points; want 50%%, 2", web.CPUPercent, len(web.History))
+	}
+}
