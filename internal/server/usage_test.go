@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,12 +26,7 @@ func usageServer(t *testing.T) (*Server, store.Environment, dockerhost.Status) {
 	t.Helper()
 	cli := testenv.Docker(t)
 	t.Setenv("DOCKER_HOST", testenv.DockerHost())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxyAddr := ln.Addr().String()
-	ln.Close()
+	proxyAddr := testenv.FreeAddr(t)
 	s := uiServer(t, "", func(c *Config) {
 		c.Environments = EnvironmentsConfig{Enabled: true, Ports: "38040-38999", UsageInterval: 300 * time.Millisecond}
 		c.Environments.Proxy.Listen = proxyAddr
