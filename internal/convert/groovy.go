@@ -3,6 +3,7 @@ package convert
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/ci/expand"
@@ -44,6 +45,18 @@ func quote(s string) string {
 	}
 	b.WriteString(delim)
 	return b.String()
+}
+
+// commentText makes s safe in a // comment: Groovy ends a line at a CR as
+// at a LF, and what followed would be code; every control character and
+// Unicode line or paragraph separator becomes a space.
+func commentText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // value returns a Groovy expression for a variable's value as GitLab

@@ -554,3 +554,17 @@ show:
 		t.Errorf("show printed %q\n%s", got, out)
 	}
 }
+
+// A stage name written in a comment cannot end the comment: Groovy ends a
+// line at a CR too, and what followed would run as Jenkinsfile code.
+func TestStageNameCannotEscapeItsComment(t *testing.T) {
+	cfg := load(t, "stages: [\"build\\r}}\\rprintln('injected')\\u2028x\", test]\n"+
+		"compile:\n  stage: \"build\\r}}\\rprintln('injected')\\u2028x\"\n  script: [echo]\n")
+	out, _ := Jenkins(cfg)
+	for _, sep := range []string{"\r", "\u2028", "\u2029", "\u0085"} {
+		if strings.Contains(out, sep) {
+			t.Errorf("the Jenkinsfile has a raw %q:\n%s", sep, out)
+		}
+	}
+	jenkinstest.Compile(t, map[string]string{"comment": out})
+}
