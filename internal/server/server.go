@@ -224,7 +224,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	self, err := st.RegisterServer(ctx, cfg.ServerName, hostname(), os.Getpid())
+	self, err := st.RegisterServer(ctx, cfg.ServerName, machine(), os.Getpid())
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -60,8 +60,8 @@ func checkNameFree(ctx context.Context, st *store.Store, self store.Server, inte
 }
 
 // processGone reports whether o's process is known to be gone: it ran on
-// self's machine, and its PID is self's own (a restarted container) or no
-// process has it any more.
+// self's machine, and its PID is self's own (taken again) or no process
+// has it any more.
 func processGone(self, o store.Server) bool {
 	if o.Host != self.Host || o.PID <= 0 {
 		return false
@@ -72,8 +72,13 @@ func processGone(self, o store.Server) bool {
 	return errors.Is(syscall.Kill(o.PID, 0), syscall.ESRCH)
 }
 
-// hostname names this machine in server rows; "" when it has none.
-func hostname() string {
+// machine names where a server's PID means something, for server rows:
+// the hostname and the PID namespace. Containers on the host network share
+// the host's name, not its PIDs: a twin there would look gone.
+func machine() string {
 	h, _ := os.Hostname()
+	if ns, err := os.Readlink("/proc/self/ns/pid"); err == nil {
+		h += " " + ns // "box pid:[4026531836]"
+	}
 	return h
 }
