@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"math"
@@ -115,14 +116,17 @@ func (s *Server) getEnvironmentUsage(r *http.Request) (any, error) {
 }
 
 // projectEnvironment finds a project's environment by ID, name
-// (review/x, its slash escaped in a path as %2F) or slug.
+// (review/x, its slash escaped in a path as %2F) or slug. A number that is
+// none of the project's IDs may still be a name ("2024").
 func (s *Server) projectEnvironment(ctx context.Context, p store.Project, ref string) (store.Environment, error) {
 	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
 		e, err := s.Store.GetEnvironment(ctx, id)
-		if err == nil && e.ProjectID != p.ID {
-			err = fmt.Errorf("project %s has no environment %d: %w", p.Name, id, store.ErrNotFound)
+		if err == nil && e.ProjectID == p.ID {
+			return e, nil
 		}
-		return e, err
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Environment{}, err
+		}
 	}
 	e, err := s.Store.GetEnvironmentByName(ctx, p.ID, ref)
 	if err == nil {

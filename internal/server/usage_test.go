@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -249,5 +250,31 @@ func TestEnvironmentUsageErrors(t *testing.T) {
 	cfg := Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Environments: EnvironmentsConfig{Enabled: true, UsageInterval: -time.Second}}
 	if _, err := New(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "environments.usage_interval -1s") {
 		t.Errorf("a negative usage_interval: %v", err)
+	}
+}
+
+// An environment is found by its ID, its name or its slug; a name made of
+// digits (GitLab allows "2024") is not taken for an ID that is not there.
+func TestProjectEnvironmentByIDNameOrSlug(t *testing.T) {
+	s := uiServer(t, "")
+	ctx := context.Background()
+	p := uiProject(t, s, "shop", t.TempDir())
+	review, err := s.Store.UpsertEnvironment(ctx, store.Environment{ProjectID: p.ID, Name: "review/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	year, err := s.Store.UpsertEnvironment(ctx, store.Environment{ProjectID: p.ID, Name: "2024"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]int64{
+		fmt.Sprint(review.ID): review.ID, "review/a": review.ID, review.Slug: review.ID, "2024": year.ID,
+	} {
+		if e, err := s.projectEnvironment(ctx, p, ref); err != nil || e.ID != want {
+			t.Errorf("environment %q: %d, %v; want %d", ref, e.ID, err, want)
+		}
+	}
+	if _, err := s.projectEnvironment(ctx, p, "999"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("environment 999: %v, want not found", err)
 	}
 }
