@@ -76,18 +76,38 @@ func uiScreenshot(t *testing.T, tab context.Context, dir, name string) {
 func uiEval[T any](t *testing.T, tab context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(tab, chromedp.Evaluate[T](expr))
+	for try := 0; staleContext(err) && try < 20; try++ {
+		time.Sleep(50 * time.Millisecond)
+		v, err = chromedp.Run(tab, chromedp.Evaluate[T](expr))
+	}
 	if err != nil {
 		t.Fatalf("evaluating %s: %v", expr, err)
 	}
 	return v
 }
 
+// staleContext reports the error Chrome answers when an evaluation raced
+// with the page's switch to its new document: the execution context it
+// named is gone, and evaluating again runs in the new one.
+func staleContext(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "Cannot find context with specified id")
+}
+
 // uiPoll waits until a JavaScript expression is truthy.
 func uiPoll(t *testing.T, tab context.Context, what, expr string, timeout time.Duration) {
 	t.Helper()
-	if _, err := chromedp.Run(tab, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
-		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := chromedp.Run(tab, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		if staleContext(err) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+		}
+		return
 	}
 }
 
