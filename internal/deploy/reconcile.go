@@ -173,9 +173,6 @@ func (x *rollout) switchBack(ctx context.Context) error {
 	x.log.Info("rollout: rolled back to the kept generation", "env", x.spec.Env, "generation", prev.Number)
 	x.ro.Images, x.ro.Outcome, x.ro.Reason = prev.Images(), RolledBack, fmt.Sprintf("rollback to generation %d", prev.Number)
 	x.st.Stable, x.st.Previous, x.st.PreviousUntil = prev.Number, 0, time.Time{}
-	if err := x.saveState(x.st); err != nil {
-		return err
-	}
 	return x.retire(ctx, prev.Number)
 }
 

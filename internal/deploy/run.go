@@ -100,8 +100,13 @@ func (x *rollout) start(ctx context.Context) (dockerhost.Generation, error) {
 	return g, nil
 }
 
-// retire removes the generations after the drain, but not keep.
+// retire saves the state, then removes the generations but keep after the
+// drain: a serve restarted during the drain must find the routes' new
+// generation stable, or its reconcile would route back to one going away.
 func (x *rollout) retire(ctx context.Context, keep ...int) error {
+	if err := x.saveState(x.st); err != nil {
+		return err
+	}
 	ctx = context.WithoutCancel(ctx)
 	var gone []int
 	for _, g := range x.gens {

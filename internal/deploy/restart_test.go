@@ -1,0 +1,69 @@
+package deploy_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slipway-cd/slipway/internal/deploy"
+)
+
+// removals is a Host that notes, at each generation it removes, the state
+// a restarted serve would find on disk at that moment.
+type removals struct {
+	deploy.Host
+	dir string
+
+	mu    sync.Mutex
+	saved map[int]deploy.State // removed generation -> state on disk
+}
+
+func (h *removals) RemoveGeneration(ctx context.Context, env string, gen int) error {
+	reader, err := deploy.New(deploy.Options{Host: h.Host, StateDir: h.dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	st, err := reader.State(env)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.saved[gen] = st
+	h.mu.Unlock()
+	return h.Host.RemoveGeneration(ctx, env, gen)
+}
+
+// A serve killed while a rollout drains the old generation must find the
+// new one stable on restart: the routes already send it every request,
+// and the old one is about to go.
+func TestStateIsSavedBeforeTheOldGenerationGoes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	host := &removals{Host: f.host, dir: dir, saved: map[int]deploy.State{}}
+	runner, err := deploy.New(deploy.Options{Host: host, Router: f.proxy, Metrics: f.proxy, StateDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rolling := deploy.Strategy{Kind: deploy.Rolling, Drain: 100 * time.Millisecond}
+	first, err := runner.Run(ctx, f.target(t, "restart-drain", f.images.v1, rolling))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := f.target(t, "restart-drain", f.images.v2, rolling)
+	second, err := runner.Run(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := host.saved[first.Generation]
+	if !ok {
+		t.Fatalf("generation %d was never removed: %+v", first.Generation, host.saved)
+	}
+	if st.Stable != second.Generation {
+		t.Fatalf("state on disk while generation %d went: %+v; want generation %d stable (a restart would route back to the one going)",
+			first.Generation, st, second.Generation)
+	}
+	f.serves(t, hostOf(tg), "v2", 3)
+}
