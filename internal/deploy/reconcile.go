@@ -138,9 +138,9 @@ func (r *Runner) Rollback(ctx context.Context, t Target) (Rollout, error) {
 			current = g.Images()
 		}
 	}
-	for i := len(hist) - 1; i >= 0; i-- {
+	for i := currentRollout(hist, st.Stable) - 1; i >= 0; i-- {
 		h := hist[i]
-		if h.Outcome != Succeeded || h.Generation >= st.Stable || len(h.Images) == 0 || maps.Equal(h.Images, current) {
+		if h.Outcome != Succeeded || len(h.Images) == 0 || maps.Equal(h.Images, current) {
 			continue
 		}
 		services, err := withImages(t.Services, h.Images)
@@ -153,6 +153,19 @@ func (r *Runner) Rollback(ctx context.Context, t Target) (Rollout, error) {
 		return r.run(ctx, back, Rollout{Reason: fmt.Sprintf("rollback to the images of generation %d", h.Generation)})
 	}
 	return Rollout{}, fmt.Errorf("rollback %s: no earlier successful rollout with other images in the history", env)
+}
+
+// currentRollout is the index of the rollout that started the stable
+// generation, len(hist) when none did (it was adopted). The history, not
+// the generation numbers, says what came before: those start again at 1
+// once a recreate removed every generation.
+func currentRollout(hist []Rollout, stable int) int {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Generation == stable && hist[i].Outcome == Succeeded {
+			return i
+		}
+	}
+	return len(hist)
 }
 
 // switchBack makes the kept generation the stable one again and removes
