@@ -108,7 +108,8 @@ func (r *Runner) Status(ctx context.Context, env string) (Status, error) {
 // Rollback puts the previous version back. Within a blue-green keep time
 // the kept generation serves again at once (a weight change); otherwise
 // the images of the last successful rollout before the current one are
-// rolled out again, by digest, with the rolling strategy.
+// rolled out again, by digest, with the rolling strategy (recreate for a
+// recreate target).
 func (r *Runner) Rollback(ctx context.Context, t Target) (Rollout, error) {
 	env := t.Env()
 	unlock := r.lock(env)
@@ -148,7 +149,10 @@ func (r *Runner) Rollback(ctx context.Context, t Target) (Rollout, error) {
 			return Rollout{}, fmt.Errorf("rollback %s to generation %d: %w", env, h.Generation, err)
 		}
 		back := t
-		back.Services, back.Strategy.Kind = services, Rolling
+		back.Services = services
+		if back.Strategy.Kind != Recreate { // recreate: never two versions at once
+			back.Strategy.Kind = Rolling
+		}
 		r.log.Info("rollout: rollback by redeploy", "env", env, "images of generation", h.Generation)
 		return r.run(ctx, back, Rollout{Reason: fmt.Sprintf("rollback to the images of generation %d", h.Generation)})
 	}

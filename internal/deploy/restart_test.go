@@ -91,5 +91,9 @@ func TestRollbackAfterRecreateRedeploysThePreviousDigest(t *testing.T) {
 	if back.Outcome != deploy.Succeeded || back.Images["web"] != first.Images["web"] {
 		t.Fatalf("rollback = %+v, want %s running again", back, first.Images["web"])
 	}
+	// Recreate is for what must never run twice at once: its rollback too.
+	if back.Strategy != deploy.Recreate {
+		t.Fatalf("rollback of a recreate target ran %s, want recreate", back.Strategy)
+	}
 	f.serves(t, hostOf(tg), "v1", 10)
 }
