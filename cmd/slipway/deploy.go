@@ -46,6 +46,9 @@ rollback ask it to act. status and history read the state on their own.`,
 		Short: "Run the embedded proxy and the control endpoint; reconcile the targets until interrupted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if every <= 0 {
+				return fmt.Errorf("--reconcile-every %s: want a positive duration such as 10s", every)
+			}
 			cfg, err := load()
 			if err != nil {
 				return err

@@ -141,3 +141,25 @@ targets:
 		t.Fatalf("deploy run with a bad config: exit %d\n%s", code, stderr)
 	}
 }
+
+// A reconcile interval of zero would reconcile in a busy loop: serve
+// refuses it before it starts anything.
+func TestDeployServeRefusesAReconcileIntervalOfZero(t *testing.T) {
+	dir := t.TempDir()
+	config := fmt.Sprintf("proxy: {listen: %q, control: %q}\ntargets:\n  x: {compose: c.yaml, strategy: rolling}\n",
+		testenv.FreeAddr(t), testenv.FreeAddr(t))
+	if err := os.WriteFile(filepath.Join(dir, "deploy.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	serve := exec.CommandContext(ctx, slipwayBin, "deploy", "serve", "--reconcile-every", "0")
+	serve.Dir = dir
+	out, err := serve.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("deploy serve --reconcile-every 0 still ran after 30s:\n%.2000s", out)
+	}
+	if err == nil || !strings.Contains(string(out), "--reconcile-every") {
+		t.Fatalf("deploy serve --reconcile-every 0: %v\n%s", err, out)
+	}
+}
