@@ -15,7 +15,8 @@ import (
 // moment: a canary left by an interrupted rollout is rolled back, a blue
 // generation whose keep time has passed is removed, generations that are
 // neither stable nor kept are removed, and the routes are applied again
-// (an embedded proxy starts without any). An environment without state
+// (an embedded proxy starts without any; none where nothing runs). An
+// environment without state
 // adopts its newest generation as the stable one.
 func (r *Runner) Reconcile(ctx context.Context, env string) (State, error) {
 	defer r.lock(env)()
@@ -75,9 +76,9 @@ func (r *Runner) reconcile(ctx context.Context, env string) (State, []dockerhost
 		}
 		shares = append(shares, share{g, w})
 	}
-	if len(shares) > 0 {
-		errs = append(errs, r.route(ctx, env, shares...))
-	}
+	// Without a generation, no route: a port released with the last one
+	// may belong to another environment now.
+	errs = append(errs, r.route(ctx, env, shares...))
 	errs = append(errs, r.saveState(st))
 	if err := errors.Join(errs...); err != nil {
 		return st, keep, fmt.Errorf("reconcile %s: %w", env, err)

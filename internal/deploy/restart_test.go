@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -96,4 +97,39 @@ func TestRollbackAfterRecreateRedeploysThePreviousDigest(t *testing.T) {
 		t.Fatalf("rollback of a recreate target ran %s, want recreate", back.Strategy)
 	}
 	f.serves(t, hostOf(tg), "v1", 10)
+}
+
+// A recreate releases the old generation's ports, which another
+// environment may get next: its routes must not point at them any more,
+// during the downtime nor after a new generation that did not start.
+func TestFailedRecreateLeavesNoRouteToReleasedPorts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rc := deploy.Strategy{Kind: deploy.Recreate, Drain: 100 * time.Millisecond}
+	tg := f.target(t, "recreate-failed", f.images.v1, rc)
+	if _, err := f.runner.Run(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	f.serves(t, hostOf(tg), "v1", 3)
+	broken := f.target(t, "recreate-failed", "127.0.0.1:1/nowhere/app:v9", rc) // no registry answers
+	if ro, err := f.runner.Run(ctx, broken); err == nil || ro.Outcome != deploy.Failed {
+		t.Fatalf("recreate of an image nobody serves = %+v, %v; want failed", ro, err)
+	}
+	check := func(when string) {
+		t.Helper()
+		routes, err := f.proxy.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rt := range routes {
+			if slices.Contains(rt.Hosts, hostOf(tg)) {
+				t.Fatalf("%s: route %+v still sends %s to ports released with the old generation", when, rt, hostOf(tg))
+			}
+		}
+	}
+	check("after the failed recreate")
+	if _, err := f.runner.Reconcile(ctx, tg.Env()); err != nil {
+		t.Fatal(err)
+	}
+	check("after a reconcile")
 }

@@ -138,8 +138,13 @@ func (x *rollout) stable() (dockerhost.Generation, bool) {
 }
 
 // recreate removes what runs, then starts the new generation: requests
-// fail in between (the routes stay and answer 502).
+// fail in between (404: no route). The routes go first: the old
+// generation's ports are released with it, and another environment may
+// get them.
 func (x *rollout) recreate(ctx context.Context) error {
+	if err := x.route(ctx, x.spec.Env); err != nil {
+		return err
+	}
 	if err := x.retire(ctx); err != nil {
 		return err
 	}
