@@ -431,7 +431,9 @@ func (d *Deployer) waitRunning(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("inspect: %w", err)
 	}
-	if st := insp.Container.State; st != nil && !st.Running {
+	// The restart policy restarts a crashed container: Running stays
+	// true while it restarts, the restart count says it crashed.
+	if st := insp.Container.State; st != nil && (!st.Running || st.Restarting || insp.Container.RestartCount > 0) {
 		return fmt.Errorf("container stopped (exit code %d) %s", st.ExitCode, st.Error)
 	}
 	return nil
