@@ -98,6 +98,9 @@ func (t Target) Env() string { return slug.Environment(t.Name) }
 
 // Host runs the generations of environments; *dockerhost.Deployer is one.
 type Host interface {
+	// Resolve pins image by digest, pulling a tag again: the engine's
+	// image under a tag may be older than the registry's.
+	Resolve(ctx context.Context, image string) (pinned, id string, err error)
 	StartGeneration(ctx context.Context, spec dockerhost.Spec) (dockerhost.Generation, error)
 	RemoveGeneration(ctx context.Context, env string, gen int) error
 	Generations(ctx context.Context, env string) ([]dockerhost.Generation, error)

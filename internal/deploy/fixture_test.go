@@ -52,8 +52,8 @@ CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]
 // appPath is where the app answers.
 const appPath = "/cgi-bin/app"
 
-// images are the app's versions, built and pushed once: v1, a good v2 and
-// a bad v2 that answers 500 (its health check passes).
+// images are the app's versions, built and pushed once, by digest: v1, a
+// good v2 and a bad v2 that answers 500 (its health check passes).
 type images struct {
 	v1, v2, bad string
 }
@@ -67,14 +67,24 @@ func appImages(t *testing.T, cli *client.Client) images {
 	t.Helper()
 	imagesOnce.Do(func() {
 		bb := testenv.BusyboxImage(t, cli)
-		// The engine keeps the digests after the registry goes with the
-		// first test.
+		// The registry goes with the first test: a rollout pulls a tag
+		// again, but the engine keeps the images by digest.
 		_, reg := registrytest.Start(t, nil)
 		ref := func(mark string, status int) string {
 			local := testenv.BuildImage(t, cli, "slipway-test/rollout-app:"+mark, fmt.Sprintf(appDockerfile, bb, mark, status))
 			pushed := reg + "/rollout/app:" + mark
 			testenv.PushImage(t, cli, local, pushed)
-			return pushed
+			img, err := cli.ImageInspect(context.Background(), pushed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range img.RepoDigests {
+				if strings.HasPrefix(d, reg+"/rollout/app@") {
+					return d
+				}
+			}
+			t.Fatalf("no digest of %s after its push: %v", pushed, img.RepoDigests)
+			return ""
 		}
 		built = images{v1: ref("v1", 200), v2: ref("v2", 200), bad: ref("bad", 500)}
 	})

@@ -111,9 +111,20 @@ func TestFailedRecreateLeavesNoRouteToReleasedPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.serves(t, hostOf(tg), "v1", 3)
-	broken := f.target(t, "recreate-failed", "127.0.0.1:1/nowhere/app:v9", rc) // no registry answers
-	if ro, err := f.runner.Run(ctx, broken); err == nil || ro.Outcome != deploy.Failed {
+
+	// An image no registry serves fails before anything is removed.
+	unreachable := f.target(t, "recreate-failed", "127.0.0.1:1/nowhere/app:v9", rc)
+	if ro, err := f.runner.Run(ctx, unreachable); err == nil || ro.Outcome != deploy.Failed {
 		t.Fatalf("recreate of an image nobody serves = %+v, %v; want failed", ro, err)
+	}
+	f.serves(t, hostOf(tg), "v1", 3)
+
+	// A generation that exits at once fails after the old one went.
+	crashing := tg
+	crashing.Services = slices.Clone(tg.Services)
+	crashing.Services[0].Command = []string{"false"}
+	if ro, err := f.runner.Run(ctx, crashing); err == nil || ro.Outcome != deploy.Failed {
+		t.Fatalf("recreate of a crashing generation = %+v, %v; want failed", ro, err)
 	}
 	check := func(when string) {
 		t.Helper()

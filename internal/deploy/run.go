@@ -55,6 +55,9 @@ func (r *Runner) run(ctx context.Context, t Target, note Rollout) (Rollout, erro
 			Started: time.Now().UTC()},
 	}
 	r.log.Info("rollout: start", "env", env, "strategy", t.Strategy.Kind, "stable", st.Stable)
+	if x.spec.Services, err = r.pinned(ctx, t.Services); err != nil {
+		return x.finish(ctx, err)
+	}
 	switch t.Strategy.Kind {
 	case Recreate:
 		err = x.recreate(ctx)
@@ -277,6 +280,22 @@ func (x *rollout) rollback(ctx context.Context, stable, canary dockerhost.Genera
 	x.st.Canary, x.st.CanaryWeight = 0, 0
 	err := x.abandon(ctx, canary, nil)
 	return errors.Join(fmt.Errorf("canary generation %d: %w: %s", canary.Number, ErrRolledBack, reason), err)
+}
+
+// pinned returns services with their images pinned by digest, each tag
+// pulled again: the engine may still hold an older image under a tag the
+// registry has moved. A pull that fails stops the rollout before it
+// touches anything (before recreate removes what runs).
+func (r *Runner) pinned(ctx context.Context, services []compose.Service) ([]compose.Service, error) {
+	out := slices.Clone(services)
+	for i, s := range out {
+		img, _, err := r.opts.Host.Resolve(ctx, s.Image)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		out[i].Image = img
+	}
+	return out, nil
 }
 
 // withImages returns services with each one's image replaced by images[name]:

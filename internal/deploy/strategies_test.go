@@ -3,8 +3,11 @@ package deploy_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/slipway-cd/slipway/internal/deploy"
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
@@ -213,4 +216,33 @@ func TestRollbackRedeploysThePreviousDigest(t *testing.T) {
 		t.Fatalf("rollback = %+v, want generation 3 running %s", back, first.Images["web"])
 	}
 	f.serves(t, hostOf(tg), "v1", 10)
+}
+
+// A tag pushed again from elsewhere (CI) is rolled out with its new
+// digest, even though the engine still holds the old image under it.
+func TestRunDeploysTheRegistrysDigestOfATag(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_, reg := registrytest.Start(t, nil)
+	tag := reg + "/rollout/app:moving"
+	testenv.PushImage(t, f.cli, f.images.v1, tag)
+	rolling := deploy.Strategy{Kind: deploy.Rolling, Drain: 100 * time.Millisecond}
+	tg := f.target(t, "tag-moved", tag, rolling)
+	if _, err := f.runner.Run(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	f.serves(t, hostOf(tg), "v1", 3)
+	// CI pushes v2 under the tag; this engine's tag still names v1.
+	testenv.PushImage(t, f.cli, f.images.v2, tag)
+	if _, err := f.cli.ImageTag(ctx, client.ImageTagOptions{Source: f.images.v1, Target: tag}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := f.runner.Run(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.serves(t, hostOf(tg), "v2", 5)
+	if !strings.HasPrefix(ro.Images["web"], reg+"/rollout/app@sha256:") {
+		t.Fatalf("rolled out %s, want the tag's digest", ro.Images["web"])
+	}
 }
