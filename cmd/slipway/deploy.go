@@ -218,7 +218,7 @@ func printRollout(out io.Writer, ro *deploy.Rollout, err error) error {
 			if !c.Passed {
 				verdict = "failed: " + c.Reason
 			}
-			fmt.Fprintf(out, "  canary %d%%: %d requests, success %.2f%%, p99 <= %s: %s\n", c.Weight, c.Requests, 100*c.SuccessRate, c.P99, verdict)
+			fmt.Fprintf(out, "  canary %d%%: %d requests, success %.2f%%, p99 %s: %s\n", c.Weight, c.Requests, 100*c.SuccessRate, c.Latency(), verdict)
 		}
 	}
 	return err

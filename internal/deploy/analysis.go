@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/proxy"
@@ -77,9 +78,19 @@ func (a Analysis) Check(weight int, s proxy.Stats) Check {
 		c.Reason = fmt.Sprintf("success rate %.2f%% (%d errors of %d), want at least %.2f%%",
 			100*c.SuccessRate, s.Errors(), s.Requests, 100*a.SuccessRate)
 	case a.MaxP99 > 0 && c.P99 > a.MaxP99:
-		c.Reason = fmt.Sprintf("p99 latency up to %s, want at most %s", c.P99, a.MaxP99)
+		c.Reason = fmt.Sprintf("p99 latency %s, want at most %s", c.Latency(), a.MaxP99)
 	default:
 		c.Passed = true
 	}
 	return c
+}
+
+// Latency says where the p99 lies: "up to" its histogram bucket's bound,
+// or "above" the last bound (Quantile's +Inf).
+func (c Check) Latency() string {
+	if c.P99 == math.MaxInt64 {
+		last := proxy.LatencyBuckets[len(proxy.LatencyBuckets)-1]
+		return "above " + time.Duration(last*float64(time.Second)).String()
+	}
+	return "up to " + c.P99.String()
 }

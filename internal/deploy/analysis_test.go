@@ -30,6 +30,7 @@ func TestAnalysisChecksRequestsSuccessRateAndLatency(t *testing.T) {
 		{"too few requests", statsOf(10, 0, time.Millisecond), "10 requests, want at least 20"},
 		{"errors", statsOf(90, 10, time.Millisecond), "success rate 90.00% (10 errors of 100), want at least 95.00%"},
 		{"slow", statsOf(100, 0, 300*time.Millisecond), "p99 latency up to 500ms, want at most 100ms"},
+		{"slower than every bucket", statsOf(100, 0, time.Minute), "p99 latency above 10s, want at most 100ms"},
 	} {
 		c := a.Check(25, tc.stats)
 		if c.Passed != (tc.reason == "") || !strings.Contains(c.Reason, tc.reason) || c.Weight != 25 {
