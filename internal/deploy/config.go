@@ -183,7 +183,8 @@ func (p *parser) unknown(v *yaml.Node, key, known string) {
 	p.fail(v, key, fmt.Errorf("unknown key (known: %s)", known))
 }
 
-// mapping calls fn with each key and value of n, a mapping.
+// mapping calls fn with each key and value of n, a mapping. A key given
+// twice is an error: YAML would silently keep one of them.
 func (p *parser) mapping(n *yaml.Node, key string, fn func(string, *yaml.Node)) {
 	if n.Kind != yaml.MappingNode {
 		if key == "" {
@@ -192,8 +193,15 @@ func (p *parser) mapping(n *yaml.Node, key string, fn func(string, *yaml.Node)) 
 		p.fail(n, key, errors.New("want a mapping"))
 		return
 	}
+	first := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		fn(n.Content[i].Value, n.Content[i+1])
+		k := n.Content[i]
+		if line, ok := first[k.Value]; ok {
+			p.fail(k, strings.TrimPrefix(key+"."+k.Value, "."), fmt.Errorf("duplicate key (first on line %d)", line))
+			continue
+		}
+		first[k.Value] = k.Line
+		fn(k.Value, n.Content[i+1])
 	}
 }
 

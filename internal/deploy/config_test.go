@@ -59,6 +59,8 @@ func TestConfigErrorsNameFileLineColumnAndKey(t *testing.T) {
 		{"targets:\n  prod:\n    compose: c.yaml\n    strategy: canary\n    canary: {success_rate: 99}\n", `deploy.yaml:5:28: targets.prod.canary.success_rate: want a share`},
 		{"ports: 9-8\ntargets: {}\n", "deploy.yaml:1:8: ports:"},
 		{"domain: example.org\n", "deploy.yaml:1:1: targets: no target"},
+		{"targets:\n  prod: {compose: a.yaml, strategy: rolling}\n  prod: {compose: b.yaml, strategy: canary}\n", "deploy.yaml:3:3: targets.prod: duplicate key (first on line 2)"},
+		{"targets:\n  prod: {compose: a.yaml, strategy: rolling, strategy: canary}\n", "deploy.yaml:2:46: targets.prod.strategy: duplicate key (first on line 2)"},
 	} {
 		_, err := ParseConfig("deploy.yaml", []byte(tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
