@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/deploy"
+	"github.com/slipway-cd/slipway/internal/proxy"
 )
 
 // removals is a Host that notes, at each generation it removes, the state
@@ -143,4 +145,63 @@ func TestFailedRecreateLeavesNoRouteToReleasedPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after a reconcile")
+}
+
+// timedRouter notes when the routes last changed.
+type timedRouter struct {
+	proxy.Router
+	mu      sync.Mutex
+	applied time.Time
+}
+
+func (r *timedRouter) Apply(ctx context.Context, rt proxy.Route) error {
+	r.mu.Lock()
+	r.applied = time.Now()
+	r.mu.Unlock()
+	return r.Router.Apply(ctx, rt)
+}
+
+// drained is a Host that notes how long after the last route change each
+// generation was removed.
+type drained struct {
+	deploy.Host
+	router *timedRouter
+	mu     sync.Mutex
+	after  map[int]time.Duration
+}
+
+func (h *drained) RemoveGeneration(ctx context.Context, env string, gen int) error {
+	h.router.mu.Lock()
+	since := time.Since(h.router.applied)
+	h.router.mu.Unlock()
+	h.mu.Lock()
+	h.after[gen] = since
+	h.mu.Unlock()
+	return h.Host.RemoveGeneration(ctx, env, gen)
+}
+
+// A canary rolled back keeps running for the drain after it left the
+// routes, for the requests already sent to it, as any generation that
+// leaves them.
+func TestRolledBackCanaryIsRemovedAfterTheDrain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	router := &timedRouter{Router: f.proxy}
+	host := &drained{Host: f.host, router: router, after: map[int]time.Duration{}}
+	runner, err := deploy.New(deploy.Options{Host: host, Router: router, Metrics: f.proxy, StateDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runner.Run(ctx, f.target(t, "canary-drain", f.images.v1, deploy.Strategy{Kind: deploy.Rolling})); err != nil {
+		t.Fatal(err)
+	}
+	s := canary(50, 100) // no traffic: both checks fail
+	s.Drain = time.Second
+	ro, err := runner.Run(ctx, f.target(t, "canary-drain", f.images.v2, s))
+	if !errors.Is(err, deploy.ErrRolledBack) {
+		t.Fatalf("canary without traffic = %+v, %v; want rolled back", ro, err)
+	}
+	if after, ok := host.after[ro.Generation]; !ok || after < s.Drain {
+		t.Fatalf("the canary was removed %v after it left the routes (removed: %v), want after the drain of %v", after, ok, s.Drain)
+	}
 }

@@ -177,13 +177,16 @@ func (x *rollout) rolling(ctx context.Context) error {
 	return x.retire(ctx, g.Number)
 }
 
-// abandon puts the routes back on the stable generation and removes g.
+// abandon puts the routes back on the stable generation and removes g
+// after the drain: a canary, or a generation some routes switched to,
+// still answers the requests already sent to it.
 func (x *rollout) abandon(ctx context.Context, g dockerhost.Generation, cause error) error {
 	ctx = context.WithoutCancel(ctx)
 	errs := []error{cause}
 	if stable, ok := x.stable(); ok {
 		errs = append(errs, x.route(ctx, x.spec.Env, share{stable, 100}))
 	}
+	_ = sleep(ctx, x.t.Strategy.drain())
 	errs = append(errs, x.opts.Host.RemoveGeneration(ctx, x.spec.Env, g.Number))
 	return errors.Join(errs...)
 }
