@@ -432,9 +432,14 @@ func (d *Deployer) waitRunning(ctx context.Context, id string) error {
 		return fmt.Errorf("inspect: %w", err)
 	}
 	// The restart policy restarts a crashed container: Running stays
-	// true while it restarts, the restart count says it crashed.
-	if st := insp.Container.State; st != nil && (!st.Running || st.Restarting || insp.Container.RestartCount > 0) {
+	// true while it restarts, and the restart count says it crashed.
+	st := insp.Container.State
+	switch {
+	case st == nil:
+	case !st.Running || st.Restarting:
 		return fmt.Errorf("container stopped (exit code %d) %s", st.ExitCode, st.Error)
+	case insp.Container.RestartCount > 0:
+		return fmt.Errorf("container crashed and was restarted %d times", insp.Container.RestartCount)
 	}
 	return nil
 }
