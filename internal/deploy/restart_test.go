@@ -71,36 +71,6 @@ func TestStateIsSavedBeforeTheOldGenerationGoes(t *testing.T) {
 	f.serves(t, hostOf(tg), "v2", 3)
 }
 
-// Recreate removes every generation before it starts the next, so the
-// generation numbers start again at 1: a rollback must still find the
-// rollout before the current one in the history.
-func TestRollbackAfterRecreateRedeploysThePreviousDigest(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	rc := deploy.Strategy{Kind: deploy.Recreate, Drain: 100 * time.Millisecond}
-	first, err := f.runner.Run(ctx, f.target(t, "rollback-recreate", f.images.v1, rc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tg := f.target(t, "rollback-recreate", f.images.v2, rc)
-	if _, err := f.runner.Run(ctx, tg); err != nil {
-		t.Fatal(err)
-	}
-	f.serves(t, hostOf(tg), "v2", 3)
-	back, err := f.runner.Rollback(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Outcome != deploy.Succeeded || back.Images["web"] != first.Images["web"] {
-		t.Fatalf("rollback = %+v, want %s running again", back, first.Images["web"])
-	}
-	// Recreate is for what must never run twice at once: its rollback too.
-	if back.Strategy != deploy.Recreate {
-		t.Fatalf("rollback of a recreate target ran %s, want recreate", back.Strategy)
-	}
-	f.serves(t, hostOf(tg), "v1", 10)
-}
-
 // A recreate releases the old generation's ports, which another
 // environment may get next: its routes must not point at them any more,
 // during the downtime nor after a new generation that did not start.

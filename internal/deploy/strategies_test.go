@@ -193,29 +193,43 @@ func TestPromoteDeploysTheRunningDigestNotTheTag(t *testing.T) {
 }
 
 // Without a kept generation, a rollback rolls the digest of the rollout
-// before out again.
+// before out again, with rolling (recreate for a recreate target: what
+// must never run twice at once). A recreate removes every generation
+// before it starts the next, so its generation numbers start again at 1:
+// the rollback still finds the rollout before the current one.
 func TestRollbackRedeploysThePreviousDigest(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	rolling := deploy.Strategy{Kind: deploy.Rolling, Drain: 100 * time.Millisecond}
-	first, err := f.runner.Run(ctx, f.target(t, "rollback-redeploy", f.images.v1, rolling))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		env        string
+		kind       deploy.Kind
+		generation int // of the rollback
+	}{
+		{"rollback-redeploy", deploy.Rolling, 3},
+		{"rollback-recreate", deploy.Recreate, 1},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			s := deploy.Strategy{Kind: tc.kind, Drain: 100 * time.Millisecond}
+			first, err := f.runner.Run(ctx, f.target(t, tc.env, f.images.v1, s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg := f.target(t, tc.env, f.images.v2, s)
+			if _, err := f.runner.Run(ctx, tg); err != nil {
+				t.Fatal(err)
+			}
+			f.serves(t, hostOf(tg), "v2", 3)
+			back, err := f.runner.Rollback(ctx, tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.Outcome != deploy.Succeeded || back.Images["web"] != first.Images["web"] || back.Generation != tc.generation ||
+				back.Strategy != tc.kind || back.Reason != fmt.Sprintf("rollback to the images of generation %d", first.Generation) {
+				t.Fatalf("rollback = %+v, want generation %d running %s with %s", back, tc.generation, first.Images["web"], tc.kind)
+			}
+			f.serves(t, hostOf(tg), "v1", 10)
+		})
 	}
-	tg := f.target(t, "rollback-redeploy", f.images.v2, rolling)
-	if _, err := f.runner.Run(ctx, tg); err != nil {
-		t.Fatal(err)
-	}
-	f.serves(t, hostOf(tg), "v2", 3)
-	back, err := f.runner.Rollback(ctx, tg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Outcome != deploy.Succeeded || back.Images["web"] != first.Images["web"] || back.Generation != 3 ||
-		back.Reason != fmt.Sprintf("rollback to the images of generation %d", first.Generation) {
-		t.Fatalf("rollback = %+v, want generation 3 running %s", back, first.Images["web"])
-	}
-	f.serves(t, hostOf(tg), "v1", 10)
 }
 
 // A tag pushed again from elsewhere (CI) is rolled out with its new
