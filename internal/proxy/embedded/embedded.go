@@ -156,6 +156,7 @@ func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
 		} else {
 			delete(r.routes, rt.ID)
 			upstreamTable.Delete(rt.ID)
+			stats.keep(rt.ID, nil)
 		}
 		return fmt.Errorf("apply route %s: %w", rt.ID, err)
 	}

@@ -28,13 +28,20 @@ type served struct {
 type statsTable struct {
 	mu     sync.Mutex
 	routes map[string]map[string]*proxy.Stats // route id -> version -> counts
+	// live are the versions each route has now: a response that ends
+	// after its version left is not counted, or the counts would come
+	// back for good.
+	live map[string]map[string]bool
 }
 
-var stats = statsTable{routes: map[string]map[string]*proxy.Stats{}}
+var stats = statsTable{routes: map[string]map[string]*proxy.Stats{}, live: map[string]map[string]bool{}}
 
 func (t *statsTable) observe(route, version string, code int, took time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.live[route][version] {
+		return
+	}
 	vs := t.routes[route]
 	if vs == nil {
 		vs = map[string]*proxy.Stats{}
@@ -54,6 +61,11 @@ func (t *statsTable) observe(route, version string, code int, took time.Duration
 func (t *statsTable) keep(route string, versions map[string]bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if versions == nil {
+		delete(t.live, route)
+	} else {
+		t.live[route] = versions
+	}
 	for v := range t.routes[route] {
 		if !versions[v] {
 			delete(t.routes[route], v)

@@ -318,3 +318,57 @@ func BenchmarkWeightedRequest(b *testing.B) {
 		}
 	}
 }
+
+// A response still in flight when its version leaves the route is not
+// counted: the version's counts would come back for good, a series of a
+// generation long gone.
+func TestResponseAfterItsVersionLeftIsNotCounted(t *testing.T) {
+	r := start(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		once.Do(func() { close(entered) })
+		<-release
+		fmt.Fprint(w, "slow")
+	}))
+	t.Cleanup(slow.Close)
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	addrB, _ := upstream(t, "B")
+	ctx := context.Background()
+	if err := r.Apply(ctx, weighted(proxy.Upstream{Addr: strings.TrimPrefix(slow.URL, "http://"), Version: "1"})); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, body, err := proxytest.Get(&http.Client{Timeout: time.Minute}, "http://"+r.Addr()+"/", appHost)
+		done <- result{code, body, err}
+	}()
+	select {
+	case <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the request did not reach the upstream in 30s")
+	}
+	if err := r.Apply(ctx, weighted(proxy.Upstream{Addr: addrB, Version: "2"})); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	// The proxy counts a short response before it sends it (buffered
+	// until the handler returns), so the count is in by now.
+	if res := <-done; res.err != nil || res.code != 200 || res.body != "slow" {
+		t.Fatalf("the request in flight = %+v, want 200 slow", res)
+	}
+	if st := r.Stats(appID); len(st) != 0 {
+		t.Fatalf("Stats = %+v, want nothing of version 1, which left the route", st)
+	}
+}
