@@ -223,7 +223,9 @@ func TestKeptAliveConnectionSeesRemovalAtOnce(t *testing.T) {
 	}
 }
 
-// A request in flight while routes change finishes, answered by its upstream.
+// A request in flight while routes change finishes, answered by its
+// upstream; once its version has left the route it is not counted, or that
+// version's counts would come back for good.
 func TestRequestInFlightFinishesAcrossRouteChanges(t *testing.T) {
 	r := start(t)
 	arrived, release := make(chan struct{}), make(chan struct{})
@@ -235,7 +237,9 @@ func TestRequestInFlightFinishesAcrossRouteChanges(t *testing.T) {
 	t.Cleanup(slow.Close)
 	addrB, _ := upstream(t, "B")
 	ctx := context.Background()
-	if err := r.Apply(ctx, proxytest.Route(appID, appHost, strings.TrimPrefix(slow.URL, "http://"))); err != nil {
+	slowRoute := proxytest.Route(appID, appHost, strings.TrimPrefix(slow.URL, "http://"))
+	slowRoute.Upstreams[0].Version = "1"
+	if err := r.Apply(ctx, slowRoute); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -257,8 +261,18 @@ func TestRequestInFlightFinishesAcrossRouteChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	next := proxytest.Route(appID, appHost, addrB)
+	next.Upstreams[0].Version = "2"
+	if err := r.Apply(ctx, next); err != nil {
+		t.Fatal(err)
+	}
 	close(release)
 	if res := <-done; res.err != nil || res.code != 200 || res.body != "A, slowly" {
 		t.Fatalf("request in flight during route changes = %d %q, %v; want 200 \"A, slowly\"", res.code, res.body, res.err)
+	}
+	// The proxy counts a short response before it sends it (buffered
+	// until the handler returns), so the count would be in by now.
+	if st := r.Stats(appID); len(st) != 0 {
+		t.Fatalf("Stats = %+v, want nothing of version 1, which left the route", st)
 	}
 }
