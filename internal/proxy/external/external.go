@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/proxy"
@@ -101,10 +102,56 @@ func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
 		}
 		return nil
 	}
-	if _, err := r.do(ctx, http.MethodPut, r.routesPath()+"/0", body); err != nil {
-		return fmt.Errorf("apply route %s: %w", rt.ID, err)
+	return r.insert(ctx, rt, body)
+}
+
+// insert puts the route first. An insert is the one admin call that is
+// not idempotent: after a reset (Caddy restarts its admin endpoint on each
+// config load) it looks whether the route arrived before trying again, so
+// that a retry never adds it twice.
+func (r *Router) insert(ctx context.Context, rt proxy.Route, body []byte) error {
+	for attempt := 1; ; attempt++ {
+		_, err := r.do(ctx, http.MethodPut, r.routesPath()+"/0", body)
+		if err == nil {
+			return nil
+		}
+		if !transient(err) || attempt == adminAttempts {
+			return fmt.Errorf("apply route %s: %w", rt.ID, err)
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return fmt.Errorf("apply route %s: %w", rt.ID, err)
+		}
+		routes, lerr := r.list(ctx)
+		if lerr != nil {
+			return fmt.Errorf("apply route %s: %w (then: %w)", rt.ID, err, lerr)
+		}
+		for _, have := range routes {
+			if have.ID == rt.ID {
+				return nil
+			}
+		}
 	}
-	return nil
+}
+
+// adminAttempts bounds the tries of one admin call that Caddy reset.
+const adminAttempts = 5
+
+// transient reports whether an admin call failed because Caddy was
+// restarting its admin endpoint (it does on every config load): the
+// connection was reset or refused before an answer came.
+func transient(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// pause waits a little longer after each failed attempt.
+func pause(ctx context.Context, attempt int) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
+		return nil
+	}
 }
 
 // Remove deletes every route with that id (Caddy 2.6 may hold duplicates
@@ -217,8 +264,23 @@ var (
 )
 
 // do sends one admin API request and returns the response body; Caddy's
-// {"error": ...} becomes the error text.
+// {"error": ...} becomes the error text. Idempotent calls (all but the
+// insert's PUT, which insert retries itself) are tried again when Caddy
+// reset them.
 func (r *Router) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		b, err := r.once(ctx, method, path, body)
+		if err == nil || method == http.MethodPut || !transient(err) || attempt == adminAttempts {
+			return b, err
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// once sends one admin API request.
+func (r *Router) once(ctx context.Context, method, path string, body []byte) ([]byte, error) {
 	u := *r.admin
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawPath = ""

@@ -241,3 +241,34 @@ func adminGet(t *testing.T, url string) string {
 // freshConns opens a new connection per request: a kept-alive one may still
 // be served by the config before a change while Caddy shuts it down.
 var freshConns = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+// Caddy restarts its admin endpoint on every config load and may reset a
+// call that comes right after one. Many route changes in a row must all
+// succeed, and a retried insert must not add its route twice.
+func TestManyRouteChangesSurviveAdminRestarts(t *testing.T) {
+	adminURL := startCaddy(t, map[string]any{})
+	r, err := New(Config{AdminURL: adminURL, Listen: testenv.FreeAddr(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	addr := upstream(t, "A")
+	const cycles = 100
+	for c := range cycles {
+		id := fmt.Sprintf("slipway-review-c%d--app", c%3)
+		if err := r.Apply(ctx, proxytest.Route(id, fmt.Sprintf("review-c%d.review.test", c%3), addr)); err != nil {
+			t.Fatalf("cycle %d: apply: %v", c, err)
+		}
+		if c%2 == 1 {
+			if err := r.Remove(ctx, id); err != nil {
+				t.Fatalf("cycle %d: remove: %v", c, err)
+			}
+		}
+	}
+	raw := adminGet(t, adminURL+"/config/apps/http/servers/slipway/routes")
+	for i := range 3 {
+		if n := strings.Count(raw, fmt.Sprintf(`"@id":"slipway-review-c%d--app"`, i)); n > 1 {
+			t.Errorf("route c%d is in Caddy's config %d times, want at most once", i, n)
+		}
+	}
+}
