@@ -6,13 +6,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway-cd/slipway/internal/notify"
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
 	"github.com/slipway-cd/slipway/internal/slug"
 )
 
@@ -260,20 +260,12 @@ func (d *decoder) source(field string, n *yaml.Node) (Source, error) {
 	if s.URL == "" {
 		return s, d.errf(n, field+".url", "required (a git URL or a local path)")
 	}
-	if isLocalPath(s.URL) && !filepath.IsAbs(s.URL) {
+	if mirror.IsLocalPath(s.URL) && !filepath.IsAbs(s.URL) {
 		// As imageUpdates read theirs: one file, one meaning.
 		s.URL = filepath.Join(filepath.Dir(d.file), s.URL)
 	}
 	return s, nil
 }
-
-// isLocalPath tells a local path from a git URL (scheme://... or scp-like
-// user@host:path).
-func isLocalPath(url string) bool {
-	return !strings.Contains(url, "://") && !scpLike.MatchString(url)
-}
-
-var scpLike = regexp.MustCompile(`^[^/]+:`)
 
 // checkCredentials allows only variables meant for git tokens, as projects
 // do: a config must not send, say, cloud keys to a URL of its choosing.

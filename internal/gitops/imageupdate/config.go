@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/gitops/imagepolicy"
+	"github.com/slipway-cd/slipway/internal/scm/mirror"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -355,7 +356,7 @@ func (d decoder) update(item *yaml.Node, field, dir string) (*Update, error) {
 	if !filepath.IsLocal(filepath.FromSlash(u.Path)) {
 		return nil, d.errAt(m["path"], field+".path", fmt.Errorf("%q must be relative and stay inside the repository", u.Path))
 	}
-	if isLocalPath(u.URL) && !filepath.IsAbs(u.URL) {
+	if mirror.IsLocalPath(u.URL) && !filepath.IsAbs(u.URL) {
 		u.URL = filepath.Join(dir, u.URL)
 	}
 	if n, ok := m["author"]; ok {
@@ -386,14 +387,6 @@ func (d decoder) update(item *yaml.Node, field, dir string) (*Update, error) {
 	}
 	return u, nil
 }
-
-// isLocalPath tells a local path from a git URL (scheme://… or scp-like
-// user@host:path).
-func isLocalPath(url string) bool {
-	return !strings.Contains(url, "://") && !scpLike.MatchString(url)
-}
-
-var scpLike = regexp.MustCompile(`^[^/]+:`)
 
 // updateName is a name that is one segment of a URL path: the server's
 // API and page run an update by its name.
