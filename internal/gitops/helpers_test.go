@@ -102,10 +102,7 @@ type gitSource struct {
 
 func newSource(t *testing.T, files map[string]string) *gitSource {
 	t.Helper()
-	work := testenv.GitRepo(t, files)
-	bare := filepath.Join(t.TempDir(), "ops.git")
-	testenv.Git(t, work, "clone", "-q", "--bare", work, bare)
-	testenv.Git(t, work, "remote", "add", "origin", bare)
+	work, bare := testenv.GitRemote(t, files)
 	return &gitSource{t: t, bare: bare, work: work}
 }
 

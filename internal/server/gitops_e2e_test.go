@@ -136,10 +136,7 @@ type opsRepo struct {
 
 func newOpsRepo(t *testing.T, files map[string]string) *opsRepo {
 	t.Helper()
-	work := testenv.GitRepo(t, files)
-	bare := filepath.Join(t.TempDir(), "ops.git")
-	testenv.Git(t, work, "clone", "-q", "--bare", work, bare)
-	testenv.Git(t, work, "remote", "add", "origin", bare)
+	work, bare := testenv.GitRemote(t, files)
 	return &opsRepo{t: t, bare: bare, work: work}
 }
 

@@ -49,3 +49,15 @@ func Git(t testing.TB, dir string, args ...string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// GitRemote is GitRepo with a bare clone of it as its origin: bare stands
+// for the repository a controller fetches, work is where a test commits
+// and pushes.
+func GitRemote(t testing.TB, files map[string]string) (work, bare string) {
+	t.Helper()
+	work = GitRepo(t, files)
+	bare = filepath.Join(t.TempDir(), "origin.git")
+	Git(t, work, "clone", "-q", "--bare", work, bare)
+	Git(t, work, "remote", "add", "origin", bare)
+	return work, bare
+}
