@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,15 +27,41 @@ const maxIncludes = 150
 // Load reads a pipeline file and everything it includes into a Config.
 // Every problem found is reported, each with its position.
 func Load(path string, opts LoadOptions) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading pipeline file: %w", err)
-	}
 	if opts.ProjectDir == "" {
 		opts.ProjectDir = filepath.Dir(path)
 	}
-	return LoadBytes(displayPath(opts.ProjectDir, path), data, opts)
+	name := displayPath(opts.ProjectDir, path)
+	var data []byte
+	var err error
+	if name == path { // named outside the project: the user's own choice
+		data, err = os.ReadFile(path)
+	} else {
+		data, err = readInside(opts.ProjectDir, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading pipeline file: %w", err)
+	}
+	return LoadBytes(name, data, opts)
 }
+
+// readInside reads the file rel of dir; a symbolic link on the way that
+// leads out of dir is an error, so that a committed link cannot make the
+// server read its host's files.
+func readInside(dir, rel string) ([]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	data, err := root.ReadFile(rel)
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent" { // os does not export it
+		return nil, &os.PathError{Op: "read", Path: rel, Err: errLinkOutside}
+	}
+	return data, err
+}
+
+var errLinkOutside = errors.New("a symbolic link leads out of the project folder")
 
 // LoadBytes is Load for a file already read; name is used in positions.
 func LoadBytes(name string, data []byte, opts LoadOptions) (*Config, error) {
@@ -103,12 +130,18 @@ func (l *loader) includes(root *node, depth int) *node {
 				l.errs.add(e.pos, fmt.Sprintf("more than %d included files", maxIncludes))
 				return root
 			}
-			data, err := os.ReadFile(file.path)
+			var data []byte
+			var err error
+			if file.template {
+				data, err = os.ReadFile(filepath.Join(l.opts.TemplateDir, file.name))
+			} else {
+				data, err = readInside(l.opts.ProjectDir, file.name)
+			}
 			if err != nil {
-				l.errs.add(e.pos, fmt.Sprintf("included file %s: %v", file.name, errorsUnwrapPath(err)))
+				l.errs.add(e.pos, fmt.Sprintf("included file %s: %v", file.display(), errorsUnwrapPath(err)))
 				continue
 			}
-			sub, err := parseYAML(file.name, data)
+			sub, err := parseYAML(file.display(), data)
 			if err != nil {
 				l.errs.addErr(err)
 				continue
@@ -134,7 +167,19 @@ func errorsUnwrapPath(err error) error {
 	return err
 }
 
-type includeFile struct{ name, path string }
+// includeFile is a local file (name relative to the project folder) or a
+// template (name relative to the template folder).
+type includeFile struct {
+	name     string
+	template bool
+}
+
+func (f includeFile) display() string {
+	if f.template {
+		return "template:" + f.name
+	}
+	return f.name
+}
 
 // includeFiles turns one include entry into the files it names.
 func (l *loader) includeFiles(e *node) []includeFile {
@@ -164,7 +209,7 @@ func (l *loader) includeFiles(e *node) []includeFile {
 				return nil
 			}
 			name := filepath.Clean("/" + v.value)[1:]
-			return []includeFile{{name: "template:" + name, path: filepath.Join(l.opts.TemplateDir, name)}}
+			return []includeFile{{name: name, template: true}}
 		case e.get("remote") != nil:
 			l.errs.add(e.get("remote").pos, "unsupported: include:remote (no network access at load time); vendor the file and use include: local")
 		case e.get("project") != nil:
@@ -188,7 +233,13 @@ func (l *loader) localFiles(at *node, pattern string) []includeFile {
 		return nil
 	}
 	if strings.ContainsAny(rel, "*?[{") {
-		matches, err := doublestar.Glob(os.DirFS(l.opts.ProjectDir), rel)
+		root, err := os.OpenRoot(l.opts.ProjectDir)
+		if err != nil {
+			l.errs.add(at.pos, fmt.Sprintf("include:local %q: %v", pattern, err))
+			return nil
+		}
+		defer root.Close()
+		matches, err := doublestar.Glob(root.FS(), rel)
 		if err != nil {
 			l.errs.add(at.pos, fmt.Sprintf("include:local %q: bad glob: %v", pattern, err))
 			return nil
@@ -214,7 +265,7 @@ func (l *loader) once(at *node, rel string) []includeFile {
 		return nil
 	}
 	l.seen[rel] = true
-	return []includeFile{{name: rel, path: filepath.Join(l.opts.ProjectDir, filepath.FromSlash(rel))}}
+	return []includeFile{{name: rel}}
 }
 
 // references replaces every `!reference [job, key, ...]` with the value it

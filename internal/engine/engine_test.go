@@ -339,6 +339,22 @@ func TestArtifactsWhenOnFailure(t *testing.T) {
 	}
 }
 
+// GitLab warns when artifacts:paths match nothing and its dependents run
+// (docs.gitlab.com/ci/yaml/#artifactspaths: "no matching files").
+func TestArtifactsMatchingNothingWarnAndDependentsRun(t *testing.T) {
+	r := newRunner(t, nil)
+	res := r.run(context.Background(), plan([]string{"a", "b"},
+		newJob("build", "a", "echo no output").def(func(d *ci.Job) {
+			d.Artifacts = &ci.Artifacts{Paths: []string{"dist/"}}
+		}),
+		newJob("test", "b", "echo tested"),
+	))
+	want(t, res, map[string]Status{"build": Success, "test": Success})
+	if log := r.rec.log("build"); !strings.Contains(log, "WARNING: artifacts: no file matches dist/") {
+		t.Errorf("build log lacks the warning:\n%s", log)
+	}
+}
+
 func TestDotenvReportReachesDependentJobs(t *testing.T) {
 	r := newRunner(t, nil)
 	res := r.run(context.Background(), plan([]string{"build", "deploy"},

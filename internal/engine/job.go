@@ -298,6 +298,11 @@ func (r *run) saveArtifacts(j *jobState, dir string, lookup expand.Lookup, a *at
 	if err != nil {
 		return fmt.Errorf("artifacts:paths: %w", err)
 	}
+	if len(files) == 0 {
+		// As GitLab: a warning, and the dependents run without artifacts.
+		logf("WARNING: artifacts: no file matches %s; nothing uploaded", strings.Join(sel.Paths, ", "))
+		return nil
+	}
 	logf("Uploaded artifacts: %d files", len(files))
 	a.artifactsDir = dst
 	if at := artifactsExpiry(art.ExpireIn, time.Now()); !at.IsZero() {
@@ -308,7 +313,7 @@ func (r *run) saveArtifacts(j *jobState, dir string, lookup expand.Lookup, a *at
 		logf("Artifacts expire at %s", at.Format(time.RFC3339))
 	}
 	for _, name := range expandAll(art.Dotenv, lookup) {
-		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+		f, err := workspace.Open(dir, name)
 		if err != nil {
 			return fmt.Errorf("artifacts:reports:dotenv: %w", err)
 		}

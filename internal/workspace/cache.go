@@ -93,7 +93,7 @@ func FilesKey(dir string, files []string, prefix string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("cache:key:files: %w", err)
 		}
-		fh, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
+		fh, err := Open(dir, rel)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

@@ -32,24 +32,30 @@ type Selection struct {
 func (sel Selection) Empty() bool { return len(sel.Paths) == 0 && !sel.Untracked }
 
 // Collect copies the files and links of dir that sel selects into dst,
-// keeping their relative paths, and returns those paths, sorted.
+// keeping their relative paths, and returns those paths, sorted. Nothing is
+// read through a symbolic link that leads out of dir: a job's container
+// made the links, and on the host they would name the host's files.
 func Collect(dir string, sel Selection, dst string) ([]string, error) {
-	files, err := sel.Match(dir)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	files, err := sel.match(root)
 	if err != nil {
 		return nil, err
 	}
 	for _, rel := range files {
-		from := filepath.Join(dir, filepath.FromSlash(rel))
 		to := filepath.Join(dst, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 			return nil, err
 		}
-		fi, err := os.Lstat(from)
+		fi, err := root.Lstat(rel)
 		if err != nil {
 			return nil, err
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			link, err := os.Readlink(from)
+			link, err := root.Readlink(rel)
 			if err != nil {
 				return nil, err
 			}
@@ -58,7 +64,13 @@ func Collect(dir string, sel Selection, dst string) ([]string, error) {
 			}
 			continue
 		}
-		if err := copyFile(from, to, fi.Mode().Perm()); err != nil {
+		src, err := root.Open(rel)
+		if err != nil {
+			return nil, err
+		}
+		err = writeFile(to, src, fi.Mode().Perm())
+		src.Close()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -66,12 +78,25 @@ func Collect(dir string, sel Selection, dst string) ([]string, error) {
 }
 
 // Match returns the relative paths of the files and links of dir that sel
-// selects, sorted.
+// selects, sorted. A path through a link that leads out of dir selects
+// nothing.
 func (sel Selection) Match(dir string) ([]string, error) {
-	fsys := os.DirFS(dir)
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return sel.match(root)
+}
+
+func (sel Selection) match(root *os.Root) ([]string, error) {
+	fsys := root.FS()
 	set := map[string]bool{}
 	add := func(rel string) error {
-		fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
+		fi, err := root.Lstat(rel)
+		if isOutside(err) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -93,6 +118,13 @@ func (sel Selection) Match(dir string) ([]string, error) {
 		pat, err := cleanPattern(p)
 		if err != nil {
 			return nil, err
+		}
+		if !strings.ContainsAny(pat, `*?[{\`) {
+			// A plain path: Glob would stat it, following a final link.
+			if err := add(pat); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+			continue
 		}
 		matches, err := doublestar.Glob(fsys, pat, doublestar.WithNoFollow())
 		if err != nil {
@@ -150,6 +182,29 @@ func excluded(rel string, patterns []string) bool {
 		}
 	}
 	return false
+}
+
+// Open opens the file rel (slash-separated) of the working copy dir for
+// reading; a link on the way that leads out of dir is an error.
+func Open(dir, rel string) (*os.File, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(filepath.FromSlash(rel))
+	if isOutside(err) {
+		return nil, fmt.Errorf("%s leads out of the working copy through a symbolic link", rel)
+	}
+	return f, err
+}
+
+// isOutside reports whether err is an os.Root's refusal of a path that
+// leads out of its folder through a link (the os package does not export
+// that error).
+func isOutside(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent"
 }
 
 // errOutside is returned for patterns that leave the working copy.

@@ -157,11 +157,20 @@ func (s *Snapshot) CopyTo(dst string) error {
 }
 
 func writeFile(dst string, r io.Reader, mode fs.FileMode) error {
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	return writeWith(os.OpenFile, os.Remove, dst, r, mode)
+}
+
+// writeFileIn is writeFile confined to root.
+func writeFileIn(root *os.Root, name string, r io.Reader, mode fs.FileMode) error {
+	return writeWith(root.OpenFile, root.Remove, name, r, mode)
+}
+
+func writeWith(open func(string, int, fs.FileMode) (*os.File, error), remove func(string) error, name string, r io.Reader, mode fs.FileMode) error {
+	f, err := open(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 	if errors.Is(err, fs.ErrPermission) {
 		// A read-only file from an earlier copy: replace it.
-		if rmErr := os.Remove(dst); rmErr == nil {
-			f, err = os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+		if rmErr := remove(name); rmErr == nil {
+			f, err = open(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 		}
 	}
 	if err != nil {
@@ -184,9 +193,19 @@ func copyFile(from, to string, mode fs.FileMode) error {
 }
 
 // CopyTree copies the files, links and folders under src into dst, replacing
-// files that exist there. A missing src copies nothing.
+// what exists there. A missing src copies nothing. Nothing is written
+// through a link in dst: a job made those links, and they may name the
+// host's files. Like tar, a folder or file of src replaces a link in its way.
 func CopyTree(src, dst string) error {
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	root, err := os.OpenRoot(dst)
+	if err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	defer root.Close()
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == src && errors.Is(err, fs.ErrNotExist) {
 				return fs.SkipAll
@@ -194,34 +213,43 @@ func CopyTree(src, dst string) error {
 			return err
 		}
 		rel, err := filepath.Rel(src, p)
-		if err != nil {
+		if err != nil || rel == "." {
 			return err
 		}
-		to := filepath.Join(dst, rel)
 		switch {
 		case d.IsDir():
-			return os.MkdirAll(to, 0o755)
+			if fi, err := root.Lstat(rel); err == nil && fi.IsDir() {
+				return nil
+			}
+			if err := root.RemoveAll(rel); err != nil {
+				return err
+			}
+			return root.Mkdir(rel, 0o755)
 		case d.Type()&fs.ModeSymlink != 0:
 			link, err := os.Readlink(p)
 			if err != nil {
 				return err
 			}
-			if err := os.RemoveAll(to); err != nil {
+			if err := root.RemoveAll(rel); err != nil {
 				return err
 			}
-			return os.Symlink(link, to)
+			return root.Symlink(link, rel)
 		case d.Type().IsRegular():
 			info, err := d.Info()
 			if err != nil {
 				return err
 			}
-			// A link in the way would make us write through it.
-			if fi, err := os.Lstat(to); err == nil && !fi.Mode().IsRegular() {
-				if err := os.RemoveAll(to); err != nil {
+			if fi, err := root.Lstat(rel); err == nil && !fi.Mode().IsRegular() {
+				if err := root.RemoveAll(rel); err != nil {
 					return err
 				}
 			}
-			return copyFile(p, to, info.Mode().Perm())
+			from, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer from.Close()
+			return writeFileIn(root, rel, from, info.Mode().Perm())
 		}
 		return nil // sockets, fifos: not worth keeping
 	})

@@ -193,3 +193,56 @@ func TestParseDotenv(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// A committed link to a host file must not make the server read it, as the
+// pipeline file or as an included one; links inside the project still work.
+func TestLoadPipelineNeverReadsThroughLinksOutOfTheCommit(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "host.yml")
+	write(t, filepath.Dir(host), "host.yml", "stolen:\n  script: [echo HOST-FILE]\n")
+	ctx := context.Background()
+
+	repo := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "->" + host})
+	if _, err := LoadPipeline(ctx, repo, "HEAD", ".gitlab-ci.yml"); err == nil || !strings.Contains(err.Error(), "symbolic link leads out of the project folder") {
+		t.Errorf("pipeline file linked to a host file: err %v", err)
+	}
+
+	repo = testenv.GitRepo(t, map[string]string{
+		".gitlab-ci.yml": "include:\n  - local: ci/jobs.yml\n  - local: stolen.yml\n",
+		"ci/real.yml":    "build:\n  script: [echo ok]\n",
+		"ci/jobs.yml":    "->real.yml",
+		"stolen.yml":     "->" + host,
+	})
+	_, err := LoadPipeline(ctx, repo, "HEAD", ".gitlab-ci.yml")
+	if err == nil || !strings.Contains(err.Error(), "included file stolen.yml: a symbolic link leads out of the project folder") {
+		t.Fatalf("include of a link to a host file: err %v", err)
+	}
+	if strings.Contains(err.Error(), "ci/jobs.yml") {
+		t.Errorf("a link inside the project was refused: %v", err)
+	}
+}
+
+// Open, used for dotenv reports and cache:key:files, refuses a path through
+// a link that leads out of the working copy.
+func TestOpenStaysInTheWorkingCopy(t *testing.T) {
+	host := t.TempDir()
+	write(t, host, "secret.env", "TOKEN=host")
+	job := t.TempDir()
+	if err := os.Symlink(host, filepath.Join(job, "hostdir")); err != nil {
+		t.Fatal(err)
+	}
+	write(t, job, "build.env", "A=1")
+	if err := os.Symlink("build.env", filepath.Join(job, "link.env")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(job, "hostdir/secret.env"); err == nil || !strings.Contains(err.Error(), "leads out of the working copy") {
+		t.Errorf("err %v", err)
+	}
+	f, err := Open(job, "link.env")
+	if err != nil {
+		t.Fatalf("a link inside the working copy: %v", err)
+	}
+	f.Close()
+	if k, err := FilesKey(job, []string{"hostdir/secret.env"}, ""); err == nil || !strings.Contains(err.Error(), "leads out of the working copy") {
+		t.Errorf("cache:key:files through a link to a host folder: key %q, err %v", k, err)
+	}
+}
