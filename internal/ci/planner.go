@@ -38,7 +38,10 @@ func NewPlan(cfg *Config, ctx Context) (*Plan, error) {
 	p := &Plan{Stages: cfg.Stages, Variables: ctx.Predefined, Run: ctx.Run}
 	global := cfg.Variables
 	if cfg.Workflow != nil && cfg.Workflow.Rules != nil {
-		vars := resolveVars(ctx.Predefined, global, ctx.Run)
+		vars, err := resolveVars(ctx.Predefined, global, ctx.Run)
+		if err != nil {
+			return nil, err
+		}
 		res, err := evalRules(cfg.Workflow.Rules, vars, &ctx, "workflow")
 		if err != nil {
 			return nil, err
@@ -158,7 +161,10 @@ func expandParallel(def *Job) []instance {
 // job is not in this pipeline.
 func planJob(def *Job, inst instance, global Variables, stageIndex map[string]int, ctx *Context) (*PlannedJob, error) {
 	own := global.With(def.Variables).With(inst.vars)
-	vars := resolveVars(ctx.Predefined, own, ctx.Run)
+	vars, err := resolveVars(ctx.Predefined, own, ctx.Run)
+	if err != nil {
+		return nil, err
+	}
 	pj := &PlannedJob{
 		Name: inst.name, Stage: def.Stage, StageIndex: stageIndex[def.Stage], Def: def,
 		When: def.When, StartIn: def.StartIn, AllowFailure: def.AllowFailure, NodeTotal: 1,
@@ -231,7 +237,11 @@ func planJob(def *Job, inst instance, global Variables, stageIndex map[string]in
 	if inst.expanded {
 		pj.NodeIndex, pj.NodeTotal = inst.index, inst.total
 	}
-	pj.Variables = own.With(ruleVars).With(jobVariables(pj, def, resolveVars(ctx.Predefined, own.With(ruleVars), ctx.Run)))
+	withRules, err := resolveVars(ctx.Predefined, own.With(ruleVars), ctx.Run)
+	if err != nil {
+		return nil, err
+	}
+	pj.Variables = own.With(ruleVars).With(jobVariables(pj, def, withRules))
 	pj.Needs = nil
 	if needs != nil {
 		pj.Needs = []PlannedNeed{}

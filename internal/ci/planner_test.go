@@ -322,3 +322,24 @@ func TestDelayedStartIn(t *testing.T) {
 		t.Errorf("job = %+v", j)
 	}
 }
+
+// The security review's 400-byte pipeline file whose variables expand to
+// 100 MB: planning refuses it with the position of the variable that grows
+// past expand.MaxValue, without building the value.
+func TestPlanRefusesVariablesThatExpandPastTheLimit(t *testing.T) {
+	yml := "variables:\n  A: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"
+	prev := "A"
+	for _, name := range []string{"B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L"} {
+		yml += "  " + name + ": $" + prev + "$" + prev + "$" + prev + "$" + prev + "\n"
+		prev = name
+	}
+	yml += "job:\n  script: [echo $L]\n  rules:\n    - if: $L == \"x\"\n"
+	if len(yml) > 400 {
+		t.Fatalf("the file is %d bytes", len(yml))
+	}
+	cfg := mustLoad(t, map[string]string{".gitlab-ci.yml": yml})
+	_, err := NewPlan(cfg, Context{Predefined: Predefined(pushMain)})
+	if err == nil || !strings.Contains(err.Error(), ".gitlab-ci.yml:8:") || !strings.Contains(err.Error(), "variable G expands to more than 128 KiB") {
+		t.Fatalf("err %v, want the position of G (64*4^6 bytes)", err)
+	}
+}

@@ -1,6 +1,7 @@
 package ci
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -38,7 +39,7 @@ func (l lookup) get(name string) (string, bool) {
 	return v, ok
 }
 
-func resolveVars(layers ...Variables) lookup {
+func resolveVars(layers ...Variables) (lookup, error) {
 	var all Variables
 	for _, l := range layers {
 		all = all.With(l)
@@ -47,11 +48,23 @@ func resolveVars(layers ...Variables) lookup {
 	for i, v := range all {
 		defs[i] = expand.Def{Name: v.Name, Value: v.Value, Raw: v.Raw}
 	}
-	out := lookup{}
-	for _, kv := range expand.Resolve(defs, nil) {
+	kvs, err := expand.Resolve(defs, nil)
+	var tooLong *expand.TooLongError
+	if errors.As(err, &tooLong) {
+		for _, v := range all {
+			if v.Name == tooLong.Name {
+				return nil, &Error{Pos: v.Pos, Msg: err.Error()}
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make(lookup, len(kvs))
+	for _, kv := range kvs {
 		out[kv.Name] = kv.Value
 	}
-	return out
+	return out, nil
 }
 
 // ruleResult is the outcome of evaluating `rules:` for one job.

@@ -152,7 +152,11 @@ func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, a
 		}
 		dotenv = append(dotenv, dep.dotenv...)
 	}
-	vars := r.variables(pj, dotenv, projectDir, jobID)
+	vars, err := r.variables(pj, dotenv, projectDir, jobID)
+	if err != nil {
+		logf("ERROR: %v", err)
+		return attemptResult{status: Failed, exitCode: -1, reason: ScriptFailure, detail: err.Error(), jobID: jobID}
+	}
 	lookup := func(name string) (string, bool) {
 		for i := len(vars) - 1; i >= 0; i-- {
 			if vars[i].Name == name {
@@ -339,7 +343,7 @@ func expandAll(ss []string, lookup expand.Lookup) []string {
 // pipeline's, the job's, the dotenv reports of its dependencies, the run's
 // (pipeline variables win, as in GitLab), then what the engine knows of
 // the run. Values are expanded (expand.Resolve).
-func (r *run) variables(pj *ci.PlannedJob, dotenv []workspace.EnvVar, projectDir string, jobID int64) []expand.KV {
+func (r *run) variables(pj *ci.PlannedJob, dotenv []workspace.EnvVar, projectDir string, jobID int64) ([]expand.KV, error) {
 	defs := make([]expand.Def, 0, len(r.plan.Variables)+len(pj.Variables)+len(dotenv)+3)
 	for _, v := range r.plan.Variables {
 		defs = append(defs, expand.Def{Name: v.Name, Value: v.Value, Raw: v.Raw})

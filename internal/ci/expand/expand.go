@@ -41,9 +41,19 @@ func References(s string) []string {
 // expand walks s and calls value for every reference, with the name and the
 // reference as written ("$A" or "${A}").
 func expand(s string, value func(name, written string) string) string {
+	out, _ := expandMax(s, -1, func(name, written string) (string, bool) { return value(name, written), true })
+	return out
+}
+
+// expandMax is expand that gives up, returning false, as soon as the result
+// passes max bytes (max < 0: no limit) or value gives up.
+func expandMax(s string, max int, value func(name, written string) (string, bool)) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); {
+		if max >= 0 && b.Len() > max {
+			return "", false
+		}
 		c := s[i]
 		if c != '$' || i+1 == len(s) {
 			b.WriteByte(c)
@@ -51,20 +61,20 @@ func expand(s string, value func(name, written string) string) string {
 			continue
 		}
 		next := s[i+1]
+		var name, written string
 		switch {
 		case next == '$':
 			b.WriteByte('$')
 			i += 2
+			continue
 		case next == '{':
 			n := nameLen(s[i+2:])
-			if n > 0 && i+2+n < len(s) && s[i+2+n] == '}' {
-				end := i + 2 + n + 1
-				b.WriteString(value(s[i+2:i+2+n], s[i:end]))
-				i = end
+			if n == 0 || i+2+n >= len(s) || s[i+2+n] != '}' {
+				b.WriteByte('$')
+				i++
 				continue
 			}
-			b.WriteByte('$')
-			i++
+			name, written = s[i+2:i+2+n], s[i:i+2+n+1]
 		default:
 			n := nameLen(s[i+1:])
 			if n == 0 {
@@ -72,12 +82,19 @@ func expand(s string, value func(name, written string) string) string {
 				i++
 				continue
 			}
-			end := i + 1 + n
-			b.WriteString(value(s[i+1:end], s[i:end]))
-			i = end
+			name, written = s[i+1:i+1+n], s[i:i+1+n]
 		}
+		v, ok := value(name, written)
+		if !ok || max >= 0 && b.Len()+len(v) > max {
+			return "", false
+		}
+		b.WriteString(v)
+		i += len(written)
 	}
-	return b.String()
+	if max >= 0 && b.Len() > max {
+		return "", false
+	}
+	return b.String(), true
 }
 
 // nameLen returns the length of the variable name at the start of s, 0 when

@@ -1,8 +1,11 @@
 package expand
 
 import (
+	"errors"
 	"reflect"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -147,7 +150,10 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Resolve(tt.defs, base)
+			got, err := Resolve(tt.defs, base)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Resolve = %q, want %q", got, tt.want)
 			}
@@ -164,8 +170,36 @@ func TestResolveLongChain(t *testing.T) {
 		defs[i] = Def{Name: "V" + strconv.Itoa(i), Value: "$V" + strconv.Itoa(i+1)}
 	}
 	defs[n-1].Value = "end"
-	got := Resolve(defs, nil)
+	got, err := Resolve(defs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got[0].Value != "end" || len(got) != n {
 		t.Fatalf("V0 = %q (len %d)", got[0].Value, len(got))
+	}
+}
+
+// A few hundred bytes of nested references (each level four times the
+// last) would expand to gigabytes: the variable past MaxValue is named.
+func TestResolveRefusesExponentialValues(t *testing.T) {
+	defs := []Def{{Name: "L0", Value: strings.Repeat("x", 64)}}
+	for i := 1; i < 16; i++ {
+		prev := "$L" + strconv.Itoa(i-1)
+		defs = append(defs, Def{Name: "L" + strconv.Itoa(i), Value: prev + prev + prev + prev})
+	}
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Resolve(defs, nil)
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	var tl *TooLongError
+	if !errors.As(err, &tl) || tl.Name != "L6" {
+		t.Fatalf("err %v, want L6 (64*4^6 bytes = 256 KiB) named", err)
+	}
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 8*MaxValue {
+		t.Errorf("refusing took %d bytes of allocations", grown)
+	}
+	if v, err := Resolve(defs[:6], nil); err != nil || len(v[5].Value) != 64<<10 {
+		t.Errorf("a 64 KiB value must still expand: %v", err)
 	}
 }

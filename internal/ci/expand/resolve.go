@@ -1,5 +1,20 @@
 package expand
 
+import "fmt"
+
+// MaxValue is the most bytes a variable may expand to: Linux refuses to
+// start a process with a longer environment string (MAX_ARG_STRLEN), and it
+// bounds the memory a few bytes of nested references can ask for
+// (A=xxxx, B=$A$A$A$A, C=$B$B$B$B, ...).
+const MaxValue = 128 << 10
+
+// TooLongError says which variable expands past MaxValue.
+type TooLongError struct{ Name string }
+
+func (e *TooLongError) Error() string {
+	return fmt.Sprintf("variable %s expands to more than %d KiB; nested references of this size are refused", e.Name, MaxValue>>10)
+}
+
 // Def is one variable definition. Raw values are taken as written, without
 // expansion (GitLab's `expand: false`).
 type Def struct {
@@ -16,7 +31,8 @@ type KV struct{ Name, Value string }
 // any number of steps (A=$B, B=${C}x, C=1 gives A=1x); names that defs does
 // not define come from base. References that close a cycle (A=$B, B=$A, or
 // PATH=$PATH:/bin) are left as written, so a shell may still expand them.
-func Resolve(defs []Def, base Lookup) []KV {
+// A value that would expand past MaxValue is a *TooLongError.
+func Resolve(defs []Def, base Lookup) ([]KV, error) {
 	last := make(map[string]Def, len(defs))
 	var order []string
 	for _, d := range defs {
@@ -43,9 +59,13 @@ func Resolve(defs []Def, base Lookup) []KV {
 
 	kvs := make([]KV, 0, len(order))
 	for _, name := range order {
-		kvs = append(kvs, KV{Name: name, Value: r.value(name)})
+		v, ok := r.value(name)
+		if !ok {
+			return nil, &TooLongError{Name: r.tooLong}
+		}
+		kvs = append(kvs, KV{Name: name, Value: v})
 	}
-	return kvs
+	return kvs, nil
 }
 
 type resolver struct {
@@ -53,34 +73,47 @@ type resolver struct {
 	base Lookup
 	comp map[string]int // strongly connected component of each name
 	done map[string]string
+	// tooLong is the first variable found to expand past MaxValue.
+	tooLong string
 }
 
-// value returns the final value of a defined name. References inside the
-// name's own strongly connected component are cycles and stay as written;
-// the others point to earlier components, so the recursion ends.
-func (r *resolver) value(name string) string {
+// value returns the final value of a defined name, or false when it (or a
+// value it refers to) expands past MaxValue. References inside the name's
+// own strongly connected component are cycles and stay as written; the
+// others point to earlier components, so the recursion ends.
+func (r *resolver) value(name string) (string, bool) {
 	if v, ok := r.done[name]; ok {
-		return v
+		return v, true
+	}
+	if r.tooLong != "" {
+		return "", false
 	}
 	d := r.defs[name]
 	v := d.Value
 	if !d.Raw {
-		v = expand(d.Value, func(ref, written string) string {
+		var ok bool
+		v, ok = expandMax(d.Value, MaxValue, func(ref, written string) (string, bool) {
 			if _, ok := r.defs[ref]; ok {
 				if r.comp[ref] == r.comp[name] {
-					return written
+					return written, true
 				}
 				return r.value(ref)
 			}
 			if r.base == nil {
-				return ""
+				return "", true
 			}
 			bv, _ := r.base(ref)
-			return bv
+			return bv, true
 		})
+		if !ok {
+			if r.tooLong == "" {
+				r.tooLong = name
+			}
+			return "", false
+		}
 	}
 	r.done[name] = v
-	return v
+	return v, true
 }
 
 // components numbers the strongly connected components of the graph given
