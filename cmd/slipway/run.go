@@ -20,6 +20,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/engine"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/jobproc"
 )
 
 type runFlags struct {
@@ -94,6 +95,10 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 	pick, err := byname.For(ctx, f.executor, plan, cmd.ErrOrStderr())
 	if err != nil {
 		return err
+	}
+	// A killed slipway's shell jobs may run on; end them before this run's.
+	if n := jobproc.KillOrphans(); n > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "slipway: killed %d processes that the jobs of a killed slipway left running\n", n)
 	}
 	workDir := f.workDir
 	if workDir == "" {

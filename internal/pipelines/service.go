@@ -23,6 +23,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/engine"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
 	"github.com/slipway-cd/slipway/internal/joblog"
+	"github.com/slipway-cd/slipway/internal/jobproc"
 	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/scm/gitinfo"
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
@@ -681,6 +682,11 @@ func (s *Service) release(id int64) {
 // reason, and its interrupted jobs retried where their retry:when allows
 // runner_system_failure.
 func (s *Service) Recover(ctx context.Context, grace time.Duration, reason string) error {
+	// A killed server's shell jobs run on: end them before they are retried
+	// beside themselves.
+	if n := jobproc.KillOrphans(); n > 0 {
+		s.log().Warn("killed the processes of jobs whose Slipway is gone", "processes", n)
+	}
 	return s.reap(ctx, store.Reap{Self: s.Server, Grace: grace, Restart: true, Reason: reason})
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -418,9 +419,11 @@ func run(t testing.TB, dir string, name string, args ...string) string {
 }
 
 // TestServerKilledMidJob: a crash leaves the running job failed with a
-// reason after the restart, and the jobs that had finished intact.
+// reason after the restart, the jobs that had finished intact, and none of
+// the killed job's processes running on.
 func TestServerKilledMidJob(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db string) {
+		pids := t.TempDir()
 		repo, _ := gitRepo(t, map[string]string{".gitlab-ci.yml": `
 stages: [one, two]
 quick:
@@ -428,7 +431,11 @@ quick:
   script: [echo quick]
 slow:
   stage: two
-  script: [echo started, sleep 60]
+  script:
+    - echo started
+    - setsid sleep 300 > /dev/null 2>&1 & echo $! > ` + pids + `/daemon
+    - echo $$ > ` + pids + `/shell
+    - sleep 60
 `})
 		data := t.TempDir()
 		s := startServer(t, db, data, "")
@@ -438,7 +445,17 @@ slow:
 			t.Fatalf("run: %d", code)
 		}
 		s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("slow").Status == "running" })
-		time.Sleep(300 * time.Millisecond)
+		var jobPIDs []int
+		for deadline := time.Now().Add(time.Minute); len(jobPIDs) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			jobPIDs = nil
+			for _, f := range []string{"daemon", "shell"} {
+				if b, err := os.ReadFile(filepath.Join(pids, f)); err == nil {
+					if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+						jobPIDs = append(jobPIDs, pid)
+					}
+				}
+			}
+		}
 		s.kill()
 
 		s2 := startServer(t, db, data, "")
@@ -456,7 +473,31 @@ slow:
 		if p.Status != "failed" || p.Error == "" {
 			t.Errorf("pipeline %s %q", p.Status, p.Error)
 		}
+		if len(jobPIDs) < 2 {
+			t.Fatalf("the slow job's processes: %v", jobPIDs)
+		}
+		for _, pid := range jobPIDs {
+			if !processEnded(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Errorf("process %d of the killed server's job runs on after the restart", pid)
+			}
+		}
 	})
+}
+
+// processEnded reports whether pid is gone or a zombie, waiting a little:
+// a signal is delivered at once, the process ends soon after.
+func processEnded(pid int) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		if st := string(b); strings.HasPrefix(st[strings.LastIndexByte(st, ')')+2:], "Z") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestServerNotifications checks the Slack and commit-status payloads a

@@ -8,6 +8,17 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/owner"
+)
+
+// Labels on everything the executor creates. A killed Slipway cannot clean
+// up; the next one finds its leftovers by these labels.
+const (
+	LabelManaged = "slipway.managed" // "true"
+	LabelJob     = "slipway.job"     // Spec.ID
+	LabelJobName = "slipway.job.name"
+	LabelOwner   = "slipway.owner" // owner.This(): the process that created it
 )
 
 // CleanupLeftovers removes the containers (with their anonymous volumes),
@@ -17,14 +28,14 @@ import (
 // including other Slipways sharing the engine, are left alone.
 func CleanupLeftovers(ctx context.Context, cli *client.Client) error {
 	return sweep(ctx, cli, client.Filters{}.Add("label", LabelManaged+"=true"), func(labels map[string]string) bool {
-		return ownerGone(labels[LabelOwner])
+		return owner.Gone(labels[LabelOwner])
 	})
 }
 
 // removeJob removes whatever job id of this process created: the safety net
 // after a failed API call that may have created something unrecorded.
 func removeJob(ctx context.Context, cli *client.Client, id string) error {
-	f := client.Filters{}.Add("label", LabelManaged+"=true", LabelJob+"="+id, LabelOwner+"="+owner())
+	f := client.Filters{}.Add("label", LabelManaged+"=true", LabelJob+"="+id, LabelOwner+"="+owner.This())
 	return sweep(ctx, cli, f, func(map[string]string) bool { return true })
 }
 

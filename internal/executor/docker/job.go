@@ -20,6 +20,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/ci/expand"
 	"github.com/slipway-cd/slipway/internal/executor"
+	"github.com/slipway-cd/slipway/internal/owner"
 )
 
 // apiTimeout bounds the engine calls that must finish even when the job's
@@ -115,7 +116,7 @@ func (e *Executor) newJob(spec *executor.Spec) *job {
 			LabelManaged: "true",
 			LabelJob:     spec.ID,
 			LabelJobName: spec.JobName,
-			LabelOwner:   owner(),
+			LabelOwner:   owner.This(),
 		},
 		// Two Slipways (or test runs) may use the same job ID on one engine.
 		name:       "slipway-" + strings.TrimPrefix(spec.ID, "slipway-") + "-" + hex.EncodeToString(suffix[:]),

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/executor"
+	"github.com/slipway-cd/slipway/internal/jobproc"
 )
 
 // Defaults for the zero Executor.
@@ -59,9 +60,11 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 	if out == nil {
 		out = io.Discard
 	}
-	env := Environ(spec.Env)
+	// The marker finds what the job left running outside its process group.
+	marker := jobproc.Marker(spec.ID)
+	env := append(Environ(spec.Env), jobproc.EnvName+"="+marker)
 
-	code, runErr := e.run(ctx, shell, spec.Dir, env, Script(spec.Script, isBash), out)
+	code, runErr := e.run(ctx, shell, spec.Dir, env, marker, Script(spec.Script, isBash), out)
 	res := executor.Result{ExitCode: code}
 	var startErr *startError
 	if errors.As(runErr, &startErr) {
@@ -69,7 +72,7 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 	}
 
 	if len(spec.AfterScript) > 0 {
-		e.afterScript(ctx, shell, isBash, spec, env, jobStatus(ctx, code, runErr), out)
+		e.afterScript(ctx, shell, isBash, spec, env, marker, jobStatus(ctx, code, runErr), out)
 	}
 	return res, runErr
 }
@@ -77,7 +80,7 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 // afterScript runs spec.AfterScript on a context that outlives a cancel of
 // ctx (GitLab runs after_script for canceled and timed-out jobs too) but has
 // its own timeout.
-func (e *Executor) afterScript(ctx context.Context, shell string, isBash bool, spec *executor.Spec, env []string, status string, out io.Writer) {
+func (e *Executor) afterScript(ctx context.Context, shell string, isBash bool, spec *executor.Spec, env []string, marker, status string, out io.Writer) {
 	timeout := spec.AfterScriptTimeout
 	if timeout <= 0 {
 		timeout = DefaultAfterScriptTimeout
@@ -86,7 +89,7 @@ func (e *Executor) afterScript(ctx context.Context, shell string, isBash bool, s
 	defer cancel()
 	env = append(env, "CI_JOB_STATUS="+status)
 	fmt.Fprintln(out, "Running after_script")
-	code, err := e.run(actx, shell, spec.Dir, env, Script(spec.AfterScript, isBash), out)
+	code, err := e.run(actx, shell, spec.Dir, env, marker, Script(spec.AfterScript, isBash), out)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		fmt.Fprintf(out, "WARNING: after_script timed out after %s\n", timeout)
@@ -195,7 +198,7 @@ func (e *startError) Unwrap() error { return e.err }
 // code (-1 when it did not exit by itself). When ctx ends first the group
 // gets SIGTERM, then SIGKILL after the grace period, and ctx.Err() is
 // returned. Processes the script left behind are killed when it ends.
-func (e *Executor) run(ctx context.Context, shell, dir string, env []string, script string, out io.Writer) (int, error) {
+func (e *Executor) run(ctx context.Context, shell, dir string, env []string, marker, script string, out io.Writer) (int, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return -1, &startError{err}
@@ -247,8 +250,10 @@ func (e *Executor) run(ctx context.Context, shell, dir string, env []string, scr
 			<-waited
 		}
 	}
-	// Whatever the script left running in its group goes with it.
+	// Whatever the script left running goes with it: in its group, and
+	// outside it (setsid, daemons) by the marker in its environment.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	jobproc.Kill(marker, pgid)
 	select {
 	case <-copied:
 	case <-time.After(outputGrace):

@@ -211,6 +211,50 @@ func TestLeftoverBackgroundProcessesAreKilled(t *testing.T) {
 	}
 }
 
+// docs/executors.md: nothing a job started runs on after it, also what
+// left its process group: setsid, or a daemon's double fork.
+func TestProcessesThatLeftTheGroupAreKilled(t *testing.T) {
+	dir := t.TempDir()
+	res, _, err := run(t, context.Background(), &Executor{}, &executor.Spec{
+		ID:  "left-the-group",
+		Dir: dir,
+		Script: []string{
+			"setsid sleep 300 > /dev/null 2>&1 & echo $! > setsid.pid",
+			"sh -c 'setsid sleep 301 > /dev/null 2>&1 & echo $! > daemon.pid' &",
+			"while [ ! -s daemon.pid ]; do sleep 0.01; done",
+		},
+	})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d err %v", res.ExitCode, err)
+	}
+	for _, f := range []string{"setsid.pid", "daemon.pid"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		if pid == 0 {
+			t.Fatalf("%s: no pid", f)
+		}
+		if !gone(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("%s: process %d runs on after the job", f, pid)
+		}
+	}
+}
+
+// gone waits a while for pid to end (a zombie counts as ended).
+func gone(pid int) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		s := string(b)
+		if strings.HasPrefix(s[strings.LastIndexByte(s, ')')+2:], "Z") {
+			return true
+		}
+	}
+	return false
+}
+
 func TestCancelReturnsCanceledAndAfterScriptSeesIt(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out testenv.Buffer

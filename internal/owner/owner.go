@@ -1,4 +1,6 @@
-package docker
+// Package owner names the running process in a way that outlives it: a
+// label a later process can check to tell whether its creator is gone.
+package owner
 
 import (
 	"fmt"
@@ -8,18 +10,9 @@ import (
 	"sync"
 )
 
-// Labels on everything the executor creates. A killed Slipway cannot clean
-// up; the next one finds its leftovers by these labels.
-const (
-	LabelManaged = "slipway.managed" // "true"
-	LabelJob     = "slipway.job"     // Spec.ID
-	LabelJobName = "slipway.job.name"
-	LabelOwner   = "slipway.owner" // host/pid/start: the process that created it
-)
-
-// owner identifies this process for as long as it lives: host name, pid
+// This identifies this process for as long as it lives: host name, pid
 // and the pid's start time (so a reused pid is not taken for us).
-var owner = sync.OnceValue(func() string {
+var This = sync.OnceValue(func() string {
 	host, _ := os.Hostname()
 	pid := os.Getpid()
 	return fmt.Sprintf("%s/%d/%s", host, pid, procStart(pid))
@@ -46,11 +39,11 @@ func procStart(pid int) string {
 	return fields[19]
 }
 
-// ownerGone reports whether the process named by an owner label has
+// Gone reports whether the process named by an owner label (This) has
 // provably ended: same host, and its pid is dead or now another process.
 // Labels from other hosts (an engine shared over TCP) are never taken as
 // gone, since nothing here can tell.
-func ownerGone(label string) bool {
+func Gone(label string) bool {
 	parts := strings.Split(label, "/")
 	if len(parts) != 3 {
 		return false
