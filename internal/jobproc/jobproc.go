@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/slipway-cd/slipway/internal/owner"
@@ -18,12 +19,15 @@ import (
 // EnvName is the variable that carries the marker.
 const EnvName = "SLIPWAY_JOB_PROCESS"
 
-// Marker is the value of EnvName for job id started by this process: the
-// PID namespace (owners' PIDs mean nothing in another one), the owner, and
-// the job.
+// Marker is a new value of EnvName for job id started by this process: the
+// PID namespace (owners' PIDs mean nothing in another one), the owner, the
+// job, and a number of its own (engines running side by side in one
+// process, as a release train's, may give their jobs the same id).
 func Marker(jobID string) string {
-	return pidNamespace() + " " + owner.This() + " " + jobID
+	return pidNamespace() + " " + owner.This() + " " + jobID + "#" + strconv.FormatUint(seq.Add(1), 10)
 }
+
+var seq atomic.Uint64
 
 // Kill sends SIGKILL to every process that carries marker, until none is
 // left (a process may fork while it is being killed), and returns how many

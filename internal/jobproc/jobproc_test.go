@@ -39,9 +39,10 @@ func exited(cmd *exec.Cmd) bool {
 
 func TestKillEndsOnlyTheJobsProcesses(t *testing.T) {
 	first := lastPID()
-	job := sleeper(t, Marker("job-1"))
-	other := sleeper(t, Marker("job-2"))
-	if n := Kill(Marker("job-1"), first); n != 1 {
+	marker := Marker("job-1")
+	job := sleeper(t, marker)
+	other := sleeper(t, Marker("job-1")) // the same id in another engine
+	if n := Kill(marker, first); n != 1 {
 		t.Errorf("killed %d processes, want 1", n)
 	}
 	if !exited(job) {
