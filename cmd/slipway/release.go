@@ -126,5 +126,5 @@ func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run
 func releaseDirName(m *release.Manifest) string {
 	abs, _ := filepath.Abs(m.File)
 	sum := sha256.Sum256([]byte(abs))
-	return slug.Ref(m.Name+"-"+m.Version) + "-" + hex.EncodeToString(sum[:4])
+	return slug.Label(m.Name+"-"+m.Version) + "-" + hex.EncodeToString(sum[:4])
 }

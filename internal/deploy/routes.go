@@ -36,7 +36,7 @@ func (r *Runner) route(ctx context.Context, env string, shares ...share) error {
 			if s.Host == "" || s.Port == 0 {
 				continue
 			}
-			id, err := proxy.RouteID(env, slug.Ref(s.Name))
+			id, err := proxy.RouteID(env, slug.Label(s.Name))
 			if err != nil {
 				return err
 			}
@@ -76,7 +76,7 @@ func (r *Runner) stats(env string, g dockerhost.Generation) proxy.Stats {
 		if s.Host == "" {
 			continue
 		}
-		id, err := proxy.RouteID(env, slug.Ref(s.Name))
+		id, err := proxy.RouteID(env, slug.Label(s.Name))
 		if err != nil {
 			continue
 		}

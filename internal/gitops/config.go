@@ -214,7 +214,7 @@ func (d *decoder) name(n *yaml.Node, field string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if s == "" || slug.Ref(s) != s || len(s) > 30 {
+	if s == "" || slug.Label(s) != s || len(s) > 30 {
 		return "", d.errf(n, field, "want lower-case letters, digits and single inner dashes, at most 30, got %q", s)
 	}
 	return s, nil

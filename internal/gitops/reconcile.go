@@ -154,7 +154,7 @@ func (c *Controller) reconcileApp(ctx context.Context, p *pass, i int, cur *dock
 	}
 
 	env := envSlug(dep.Name, app)
-	if env == "" || slug.Ref(app) == "" {
+	if env == "" || slug.Label(app) == "" {
 		return fail(ReasonInvalid, fmt.Errorf("app folder %q: the name gives no slug (use letters and digits)", app))
 	}
 	if other, ok := p.envs[env]; ok {
@@ -401,7 +401,7 @@ func appFolders(root string) ([]string, error) {
 // envSlug is the environment of an app on the host: the deployment's name
 // (a slug) and the app folder's slug.
 func envSlug(deployment, app string) string {
-	return slug.Ref(deployment + "-" + app)
+	return slug.Label(deployment + "-" + app)
 }
 
 func appOf(st dockerhost.Status) string {

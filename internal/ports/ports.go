@@ -198,7 +198,7 @@ func deleteWhere(rs []Reservation, match func(Reservation) bool) []Reservation {
 
 func checkOwner(env, service string) error {
 	for _, s := range [][2]string{{"environment slug", env}, {"service", service}} {
-		if s[1] == "" || slug.Ref(s[1]) != s[1] {
+		if s[1] == "" || slug.Label(s[1]) != s[1] {
 			return fmt.Errorf("reserve a port: %s %q is not a slug", s[0], s[1])
 		}
 	}

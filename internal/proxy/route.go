@@ -107,7 +107,7 @@ func ParseRouteID(id string) (envSlug, service string, ok bool) {
 // CheckSlug returns an error naming what when s is not a slug as
 // internal/slug makes them.
 func CheckSlug(what, s string) error {
-	if s == "" || slug.Ref(s) != s {
+	if s == "" || slug.Label(s) != s {
 		return fmt.Errorf("%s %q: %w", what, s, ErrNotSlug)
 	}
 	return nil

@@ -35,7 +35,7 @@ func TestHostnamesFromDefaultTemplates(t *testing.T) {
 func TestHostileBranchYieldsSafeHostnameAndID(t *testing.T) {
 	branch := "Feature/../../etc; rm -rf $HOME"
 	h := Hostnames{Domain: "review.test"}
-	for _, envSlug := range []string{slug.Environment("review/" + branch), "review-" + slug.Ref(branch)} {
+	for _, envSlug := range []string{slug.Environment("review/" + branch), "review-" + slug.Label(branch)} {
 		host, err := h.Host(envSlug, "sigver", false)
 		if err != nil {
 			t.Fatalf("Host(%q): %v", envSlug, err)

@@ -116,7 +116,7 @@ func resolve(ctx context.Context, m *Manifest, src Source, c Component) (*Target
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(url))
-	t := &Target{Component: c, Repo: mirror.Redact(url), repoURL: url, mirrorName: slug.Ref(c.Name) + "-" + hex.EncodeToString(sum[:4])}
+	t := &Target{Component: c, Repo: mirror.Redact(url), repoURL: url, mirrorName: slug.Label(c.Name) + "-" + hex.EncodeToString(sum[:4])}
 	if t.Mirror, err = src.Mirrors.Sync(ctx, t.mirrorName, url, ""); err != nil {
 		return nil, err
 	}

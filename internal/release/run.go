@@ -274,11 +274,11 @@ func (r *runner) runComponent(ctx context.Context, t *Target) {
 // a slug already, else its slug and a hash of the name, so that lib.core
 // and lib-core, which may run side by side, never share one.
 func componentDir(name string) string {
-	if s := slug.Ref(name); s == name {
+	if s := slug.Label(name); s == name {
 		return s
 	}
 	sum := sha256.Sum256([]byte(name))
-	return slug.Ref(name) + "-" + hex.EncodeToString(sum[:4])
+	return slug.Label(name) + "-" + hex.EncodeToString(sum[:4])
 }
 
 // failedJobs names the jobs that failed a pipeline.

@@ -13,19 +13,25 @@ import (
 // RefMaxLen is the longest ref slug: a DNS label.
 const RefMaxLen = 63
 
-// Ref returns the slug of a branch or tag name (CI_COMMIT_REF_SLUG):
-// lower-cased, every run of characters outside 0-9a-z replaced by one "-",
-// cut to 63 bytes, without a leading or trailing "-". The result matches
+// Ref returns the slug of a branch or tag name (CI_COMMIT_REF_SLUG) exactly
+// as GitLab's Gitlab::Utils.slugify computes it: lower-cased, each
+// character outside 0-9a-z replaced by its own "-" (a__b gives a--b), cut
+// to 63 bytes, without a leading or trailing "-". The result matches
 // ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ or is empty when s has no letter or digit.
-//
-// GitLab replaces each such character by its own "-" (a__b gives a--b);
-// Slipway folds runs into one, as its design asks, so slugs stay readable.
 func Ref(s string) string {
-	b := dashed(strings.ToLower(s), true)
+	b := dashed(strings.ToLower(s))
 	if len(b) > RefMaxLen {
 		b = b[:RefMaxLen]
 	}
 	return strings.Trim(b, "-")
+}
+
+// Label returns the name Slipway gives things made for s (hostnames,
+// container and volume names, folders): Ref with every run of "-" folded
+// into one, so that "--" can separate a route id's parts and names stay
+// readable (feature/a__b gives feature-a-b).
+func Label(s string) string {
+	return strings.Trim(squeezeDashes(Ref(s)), "-")
 }
 
 // EnvironmentMaxLen is the longest environment slug (an OpenShift limit).
@@ -39,7 +45,7 @@ const EnvironmentMaxLen = 24
 // characters derived from the name's SHA-256 are appended, so two names that
 // slugify alike still get distinct slugs.
 func Environment(name string) string {
-	s := dashed(strings.ToLower(name), false)
+	s := dashed(strings.ToLower(name))
 	if s == "" || s[0] < 'a' || s[0] > 'z' {
 		s = "env-" + s
 	}
@@ -62,22 +68,17 @@ func suffix(hexDigest string) string {
 	return s[max(0, len(s)-6):]
 }
 
-// dashed replaces every character outside a-z0-9 by "-", a run of them by a
-// single "-" when fold is set. Invalid UTF-8 counts as such characters.
-func dashed(s string, fold bool) string {
+// dashed replaces every character outside a-z0-9 by "-". Invalid UTF-8
+// counts as such characters.
+func dashed(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
-	dash := false
 	for _, r := range s {
 		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
 			b.WriteRune(r)
-			dash = false
-			continue
-		}
-		if !fold || !dash {
+		} else {
 			b.WriteByte('-')
 		}
-		dash = true
 	}
 	return b.String()
 }

@@ -9,11 +9,15 @@ import (
 
 var refShape = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
+// Cases checked against GitLab's Gitlab::Utils.slugify
+// (str.downcase.gsub(/[^a-z0-9]/, '-')[0..62].gsub(/(\A-+|-+\z)/, ”),
+// the rule docs.gitlab.com/ci/variables/predefined_variables gives for
+// CI_COMMIT_REF_SLUG).
 func TestRef(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"main", "main"},
 		{"Feature/Login-Page", "feature-login-page"},
-		{"feature/a__b", "feature-a-b"},
+		{"feature/a__b", "feature-a--b"},
 		{"release/v1.2.3", "release-v1-2-3"},
 		{"-leading-and-trailing-", "leading-and-trailing"},
 		{"__init__", "init"},
@@ -22,7 +26,7 @@ func TestRef(t *testing.T) {
 		{"", ""},
 		{"v1.0", "v1-0"},
 		{"UPPER", "upper"},
-		{"Feature/../../etc; rm -rf $HOME", "feature-etc-rm-rf-home"},
+		{"Feature/../../etc; rm -rf $HOME", "feature-------etc--rm--rf--home"},
 		{strings.Repeat("a", 70), strings.Repeat("a", 63)},
 		// cut at 63 bytes first, then the trailing "-" goes
 		{strings.Repeat("a", 62) + "/bc", strings.Repeat("a", 62)},
@@ -35,6 +39,19 @@ func TestRef(t *testing.T) {
 		}
 		if got != "" && !refShape.MatchString(got) {
 			t.Errorf("Ref(%q) = %q, not a DNS label", tt.in, got)
+		}
+	}
+}
+
+func TestLabelFoldsRuns(t *testing.T) {
+	for in, want := range map[string]string{
+		"feature/a__b":                    "feature-a-b",
+		"Feature/../../etc; rm -rf $HOME": "feature-etc-rm-rf-home",
+		"main":                            "main",
+		"__init__":                        "init",
+	} {
+		if got := Label(in); got != want || (got != "" && !refShape.MatchString(got)) {
+			t.Errorf("Label(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -116,6 +133,9 @@ func FuzzRef(f *testing.F) {
 		}
 		if Ref(got) != got {
 			t.Fatalf("Ref is not idempotent on %q", got)
+		}
+		if l := Label(s); strings.Contains(l, "--") || Label(l) != l || (l != "" && !refShape.MatchString(l)) {
+			t.Fatalf("Label(%q) = %q", s, l)
 		}
 	})
 }

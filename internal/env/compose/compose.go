@@ -283,13 +283,13 @@ func settings(s *Service, sc types.ServiceConfig, pos positions) error {
 		}
 		s.Health = p
 	}
-	s.Hostname = slug.Ref(sc.Name)
+	s.Hostname = slug.Label(sc.Name)
 	if v, at, field, err = get("hostname"); err != nil {
 		return err
 	}
 	if v != nil {
 		h, ok := v.(string)
-		if !ok || h == "" || slug.Ref(h) != h {
+		if !ok || h == "" || slug.Label(h) != h {
 			return pos.errorf(at, "%s: want lower-case letters, digits and single inner dashes, got %v", field, v)
 		}
 		s.Hostname = h

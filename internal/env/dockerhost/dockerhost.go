@@ -212,7 +212,7 @@ func checkSpec(spec Spec) error {
 	}
 	seen := map[string]string{}
 	for _, s := range spec.Services {
-		key := slug.Ref(s.Name)
+		key := slug.Label(s.Name)
 		if key == "" {
 			return fmt.Errorf("deploy %s: service %q: the name has no letter or digit", spec.Env, s.Name)
 		}
@@ -231,7 +231,7 @@ func checkSpec(spec Spec) error {
 	}
 	for _, s := range spec.Services {
 		for _, m := range s.Mounts {
-			if slug.Ref(m.Volume) == "" {
+			if slug.Label(m.Volume) == "" {
 				return fmt.Errorf("deploy %s: service %s: volume %q: the name has no letter or digit", spec.Env, s.Name, m.Volume)
 			}
 		}
@@ -243,22 +243,22 @@ func checkSpec(spec Spec) error {
 func networkName(env string) string { return "slipway-env-" + env }
 
 // volumeName is a named volume of the environment.
-func volumeName(env, volume string) string { return "slipway-env-" + env + "-" + slug.Ref(volume) }
+func volumeName(env, volume string) string { return "slipway-env-" + env + "-" + slug.Label(volume) }
 
 // containerName is a service's container in one generation.
 func containerName(env, service string, gen int) string {
-	return fmt.Sprintf("slipway-env-%s-%s-%d", env, slug.Ref(service), gen)
+	return fmt.Sprintf("slipway-env-%s-%s-%d", env, slug.Label(service), gen)
 }
 
 // portOwner is the service key under which a generation holds its port:
 // two generations run side by side during a redeploy.
 func portOwner(service string, gen int) string {
-	return fmt.Sprintf("%s-g%d", slug.Ref(service), gen)
+	return fmt.Sprintf("%s-g%d", slug.Label(service), gen)
 }
 
 // routeID is the route of an exposed service.
 func routeID(env, service string) (string, error) {
-	return proxy.RouteID(env, slug.Ref(service))
+	return proxy.RouteID(env, slug.Label(service))
 }
 
 func envFilter(env string) client.Filters {

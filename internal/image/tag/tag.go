@@ -54,7 +54,7 @@ var placeholders = map[string]placeholder{
 	"minor":       versionPart(func(v *Version) string { return strconv.FormatUint(v.Semver.Minor(), 10) }),
 	"patch":       versionPart(func(v *Version) string { return strconv.FormatUint(v.Semver.Patch(), 10) }),
 	"branch":      refPart(Sanitize),
-	"branch_slug": refPart(slug.Ref),
+	"branch_slug": refPart(slug.Label),
 	"sha":         shaPart(40),
 	"short_sha":   shaPart(7),
 	"unix_ts":     timePart(func(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }),
@@ -123,7 +123,7 @@ func timePart(f func(time.Time) string) placeholder {
 // Sanitize makes a branch name fit in a tag while keeping it readable:
 // every run of characters outside [A-Za-z0-9_.-] becomes one "-", leading
 // "." and "-" (which a tag cannot start with) and trailing "-" are dropped.
-// Unlike slug.Ref it keeps case, dots and underscores (feature/Foo_1.2 gives
+// Unlike slug.Label it keeps case, dots and underscores (feature/Foo_1.2 gives
 // feature-Foo_1.2).
 func Sanitize(ref string) string {
 	var b strings.Builder
