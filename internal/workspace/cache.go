@@ -33,8 +33,19 @@ func (c Cache) entryDir(key string) string {
 			fmt.Fprintf(&b, "%%%02X", ch)
 		}
 	}
-	return filepath.Join(c.Dir, b.String())
+	name := b.String()
+	if len(name) > maxEntryName {
+		// File names stop at 255 bytes: a long key (a 300-character branch
+		// name) keeps a readable start and a hash of the whole key.
+		sum := sha256.Sum256([]byte(key))
+		name = name[:maxEntryName-65] + "-" + hex.EncodeToString(sum[:])
+	}
+	return filepath.Join(c.Dir, name)
 }
+
+// maxEntryName keeps entry names, and the ".new-" names beside them, under
+// the 255 bytes of a file name.
+const maxEntryName = 200
 
 // Restore copies the entry of the first of keys that exists into dst and
 // returns that key, or "" when none exists.

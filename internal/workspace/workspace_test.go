@@ -160,6 +160,30 @@ func TestCacheRoundTripReplacesAndFallsBack(t *testing.T) {
 	}
 }
 
+// A key past a file name's 255 bytes (a 300-character branch name as the
+// key) is saved and restored, and two such keys that share their start
+// keep their own entries.
+func TestCacheOfLongKeys(t *testing.T) {
+	c := Cache{Dir: t.TempDir()}
+	long := strings.Repeat("feature/", 40) // 320 bytes, 400 escaped
+	for _, key := range []string{long + "a", long + "b"} {
+		job := t.TempDir()
+		write(t, job, "vendor/which", key)
+		if n, err := c.Save(key, job, Selection{Paths: []string{"vendor"}}); err != nil || n != 1 {
+			t.Fatalf("save %d bytes of key: %d %v", len(key), n, err)
+		}
+	}
+	for _, key := range []string{long + "a", long + "b"} {
+		fresh := t.TempDir()
+		if hit, err := c.Restore([]string{key}, fresh); err != nil || hit != key {
+			t.Fatalf("restore: %q %v", hit, err)
+		}
+		if got := read(t, filepath.Join(fresh, "vendor/which")); got != key {
+			t.Errorf("the entry of one long key holds another's files")
+		}
+	}
+}
+
 func TestFilesKeyFollowsContents(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "go.sum", "a")
