@@ -542,3 +542,25 @@ func TestPrinterPrefixesLinesAndSummarizes(t *testing.T) {
 		}
 	}
 }
+
+func TestJobOutputPastTheLimitIsCutAndTheJobGoesOn(t *testing.T) {
+	r := newRunner(t, map[string]string{"README": "x\n"})
+	r.opts.OutputLimit = 1000
+	res := r.run(context.Background(), plan([]string{"test"},
+		newJob("loud", "test", "for i in $(seq 100); do echo line-$i-padding-padding; done", "echo after-the-limit", "touch done"),
+	))
+	want(t, res, map[string]Status{"loud": Success})
+	log := r.rec.log("loud")
+	notice := LimitNotice(1000)
+	if strings.Count(log, notice) != 1 || strings.Contains(log, "after-the-limit") || strings.Contains(log, "line-100-") {
+		t.Fatalf("log not cut once at the limit:\n%s", log)
+	}
+	output, _, _ := strings.Cut(log, notice)
+	if kept := len(output) - 1; kept > 1000 || kept < 950 || !strings.Contains(output, "\nline-1-padding-padding\n") {
+		t.Errorf("%d bytes kept before the notice, want the first ones up to 1000", len(output)-1)
+	}
+	// The engine's own lines still come after the job's output.
+	if !strings.Contains(log, notice+"\nJob succeeded\n") {
+		t.Errorf("no Job succeeded after the notice:\n%s", log[len(output):])
+	}
+}

@@ -54,6 +54,9 @@ type Service struct {
 	// Executor is shell, docker or auto.
 	Executor    string
 	Concurrency int
+	// OutputLimit is how many bytes of output each job may log (0: the
+	// engine's default).
+	OutputLimit int64
 	// Notify receives pipeline and job events (may be nil).
 	Notify func(notify.Event)
 	// BaseURL is the server's public URL, for links in notifications.
@@ -390,6 +393,7 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	}
 	opts.Repo, opts.Commit, opts.WorkDir = repo.Dir, p.SHA, s.WorkDir
 	opts.ExecutorFor, opts.Concurrency, opts.PipelineID = pick.Executor, s.Concurrency, p.ID
+	opts.OutputLimit = s.OutputLimit
 	opts.Events = rec.handle
 	res, err := engine.Run(ctx, plan, opts)
 	if err != nil {
