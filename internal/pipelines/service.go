@@ -370,7 +370,7 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	if err != nil {
 		return err
 	}
-	rec := &recorder{s: s, project: project, pipeline: p, ids: ids, pick: pick, plan: plan, partial: map[int64]string{}}
+	rec := &recorder{s: s, project: project, pipeline: p, ids: ids, pick: pick, plan: plan}
 	rec.setSecrets(masked)
 	// Each job attempt gets a token of its own (CI_JOB_TOKEN), valid while
 	// the pipeline runs: it lets that job, and only it, call back
