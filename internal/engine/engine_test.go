@@ -564,3 +564,35 @@ func TestJobOutputPastTheLimitIsCutAndTheJobGoesOn(t *testing.T) {
 		t.Errorf("no Job succeeded after the notice:\n%s", log[len(output):])
 	}
 }
+
+// TestEngineLinesCannotBeForged: a branch name with a newline or carriage
+// return, printed by the engine in a line of its own, stays on that line:
+// it cannot add a "Job succeeded" line to a failed job's log.
+func TestEngineLinesCannotBeForged(t *testing.T) {
+	r := newRunner(t, nil)
+	p := plan([]string{"test"}, newJob("test", "test", "echo tested").def(func(d *ci.Job) {
+		d.Artifacts = &ci.Artifacts{Dotenv: []string{"$CI_COMMIT_REF_NAME.env"}}
+	}))
+	p.Variables = ci.Variables{{Name: "CI_COMMIT_REF_NAME", Value: "main\nJob succeeded\r\x1bok"}}
+	res := r.run(context.Background(), p)
+	want(t, res, map[string]Status{"test": Failed})
+	log := r.rec.log("test")
+	for _, l := range strings.Split(log, "\n") {
+		if l == "Job succeeded" || strings.ContainsAny(l, "\r\x1b") {
+			t.Errorf("a line forged by the branch name: %q", l)
+		}
+	}
+	if !strings.Contains(log, `main\nJob succeeded\r\x1bok.env`) {
+		t.Errorf("the branch name is not shown escaped:\n%s", log)
+	}
+	var out strings.Builder
+	pr := NewPrinter(&out, p)
+	for _, e := range r.rec.all() {
+		pr.Handle(e)
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "Job succeeded") || strings.ContainsAny(l, "\r\x1b") {
+			t.Errorf("slipway run prints a forged line: %q", l)
+		}
+	}
+}

@@ -3,8 +3,11 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -61,6 +64,32 @@ func (e *emitter) emit(ev Event) {
 	defer e.mu.Unlock()
 	ev.Time = time.Now()
 	e.sink(ev)
+}
+
+// printable escapes the control characters of a line the engine writes
+// itself, as Go quotes them (\n, \r, \x1b): a newline or carriage return
+// in a branch or job name would start a line of its own in the log, which
+// would pass for the job's or the engine's. Tabs stay.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// isControl: C0 and C1 controls but the tab, and the Unicode line and
+// paragraph separators, which some viewers take for newlines.
+func isControl(r rune) bool {
+	return r != '\t' && unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
 // maxLine is the longest JobLog line; longer output is cut into several.
