@@ -307,3 +307,17 @@ build:
 		t.Errorf("expired artifacts still in %s: %v", job.ArtifactsDir, err)
 	}
 }
+
+// TestRunOutputLimit: past --output-limit a job's output is cut with one
+// line that says so, the job goes on and succeeds; a limit of 0 is refused.
+func TestRunOutputLimit(t *testing.T) {
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "loud:\n  script:\n    - 'for i in $(seq 100); do echo \"line $i\"; done'\n    - echo still-running > proof\n    - cat proof\n"})
+	out, errOut, code := slipway(t, dir, "run", "--output-limit", "300")
+	notice := "Job's log exceeded limit of 300 bytes. Job execution will continue but no more output will be collected."
+	if code != 0 || strings.Count(out, notice) != 1 || strings.Contains(out, "line 100") || strings.Contains(out, "| still-running") {
+		t.Errorf("exit %d, want 0 with the output cut once at 300 bytes:\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := slipway(t, dir, "run", "--output-limit", "0"); code == 0 || !strings.Contains(errOut, "--output-limit 0: want a positive number of bytes") {
+		t.Errorf("--output-limit 0: exit %d: %s", code, errOut)
+	}
+}

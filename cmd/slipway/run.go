@@ -27,6 +27,7 @@ type runFlags struct {
 	ref, source, file, report, workDir, executor string
 	variables, manual                            []string
 	concurrency                                  int
+	outputLimit                                  int64
 	needs, list, json                            bool
 }
 
@@ -47,6 +48,7 @@ func init() {
 	fl.StringArrayVar(&f.variables, "variable", nil, "a pipeline variable `K=V` (repeatable); wins over the file's")
 	fl.StringArrayVar(&f.manual, "manual", nil, "also run this manual `JOB` (repeatable)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "jobs running at once (default: the number of CPUs)")
+	fl.Int64Var(&f.outputLimit, "output-limit", engine.DefaultOutputLimit, "bytes of each job's output to keep; the rest is dropped after a line that says so")
 	fl.BoolVar(&f.needs, "needs", false, "with named jobs: also run what they need")
 	fl.BoolVar(&f.list, "list", false, "print the planned jobs instead of running them")
 	fl.BoolVar(&f.json, "json", false, "with --list: print JSON")
@@ -57,6 +59,9 @@ func init() {
 }
 
 func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
+	if f.outputLimit <= 0 {
+		return fmt.Errorf("--output-limit %d: want a positive number of bytes", f.outputLimit)
+	}
 	vars, err := parseVariables(f.variables)
 	if err != nil {
 		return err
@@ -116,7 +121,7 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 	result, err := engine.Run(ctx, plan, engine.Options{
 		Repo: run.Repo.Dir, Commit: run.Info.SHA, WorkDir: workDir,
 		ExecutorFor: pick.Executor, Concurrency: f.concurrency, Manual: f.manual,
-		Events: printer.Handle,
+		Events: printer.Handle, OutputLimit: f.outputLimit,
 	})
 	if err != nil {
 		return err

@@ -53,6 +53,10 @@ type Options struct {
 	// DefaultTimeout applies to jobs without `timeout:`; 0 means an hour.
 	DefaultTimeout     time.Duration
 	AfterScriptTimeout time.Duration
+	// OutputLimit is how many bytes of output each job attempt may log;
+	// the rest is dropped after one line that says so (LimitNotice). 0
+	// means DefaultOutputLimit.
+	OutputLimit int64
 	// KeepWorkingCopies leaves each attempt's folder in place (debugging).
 	KeepWorkingCopies bool
 
@@ -84,6 +88,12 @@ func Run(ctx context.Context, plan *ci.Plan, opts Options) (*Result, error) {
 	}
 	if opts.WorkDir == "" || opts.Repo == "" || opts.Commit == "" {
 		return nil, errors.New("engine: Repo, Commit and WorkDir are required")
+	}
+	if opts.OutputLimit < 0 {
+		return nil, fmt.Errorf("engine: output limit %d: want a positive number of bytes", opts.OutputLimit)
+	}
+	if opts.OutputLimit == 0 {
+		opts.OutputLimit = DefaultOutputLimit
 	}
 	workDir, err := filepath.Abs(opts.WorkDir)
 	if err != nil {

@@ -558,3 +558,57 @@ func TestPrinterPrefixesLinesAndSummarizes(t *testing.T) {
 		}
 	}
 }
+
+func TestJobOutputPastTheLimitIsCutAndTheJobGoesOn(t *testing.T) {
+	r := newRunner(t, map[string]string{"README": "x\n"})
+	r.opts.OutputLimit = 1000
+	res := r.run(context.Background(), plan([]string{"test"},
+		newJob("loud", "test", "for i in $(seq 100); do echo line-$i-padding-padding; done", "echo after-the-limit", "touch done"),
+	))
+	want(t, res, map[string]Status{"loud": Success})
+	log := r.rec.log("loud")
+	notice := LimitNotice(1000)
+	if strings.Count(log, notice) != 1 || strings.Contains(log, "after-the-limit") || strings.Contains(log, "line-100-") {
+		t.Fatalf("log not cut once at the limit:\n%s", log)
+	}
+	output, _, _ := strings.Cut(log, notice)
+	if kept := len(output) - 1; kept > 1000 || kept < 950 || !strings.Contains(output, "\nline-1-padding-padding\n") {
+		t.Errorf("%d bytes kept before the notice, want the first ones up to 1000", len(output)-1)
+	}
+	// The engine's own lines still come after the job's output.
+	if !strings.Contains(log, notice+"\nJob succeeded\n") {
+		t.Errorf("no Job succeeded after the notice:\n%s", log[len(output):])
+	}
+}
+
+// TestEngineLinesCannotBeForged: a branch name with a newline or carriage
+// return, printed by the engine in a line of its own, stays on that line:
+// it cannot add a "Job succeeded" line to a failed job's log.
+func TestEngineLinesCannotBeForged(t *testing.T) {
+	r := newRunner(t, nil)
+	p := plan([]string{"test"}, newJob("test", "test", "echo tested").def(func(d *ci.Job) {
+		d.Artifacts = &ci.Artifacts{Dotenv: []string{"$CI_COMMIT_REF_NAME.env"}}
+	}))
+	p.Variables = ci.Variables{{Name: "CI_COMMIT_REF_NAME", Value: "main\nJob succeeded\r\x1bok"}}
+	res := r.run(context.Background(), p)
+	want(t, res, map[string]Status{"test": Failed})
+	log := r.rec.log("test")
+	for _, l := range strings.Split(log, "\n") {
+		if l == "Job succeeded" || strings.ContainsAny(l, "\r\x1b") {
+			t.Errorf("a line forged by the branch name: %q", l)
+		}
+	}
+	if !strings.Contains(log, `main\nJob succeeded\r\x1bok.env`) {
+		t.Errorf("the branch name is not shown escaped:\n%s", log)
+	}
+	var out strings.Builder
+	pr := NewPrinter(&out, p)
+	for _, e := range r.rec.all() {
+		pr.Handle(e)
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "Job succeeded") || strings.ContainsAny(l, "\r\x1b") {
+			t.Errorf("slipway run prints a forged line: %q", l)
+		}
+	}
+}

@@ -109,7 +109,7 @@ func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, a
 		}
 	}
 	r.events.emit(Event{Kind: JobStarted, Job: pj.Name, Stage: pj.Stage, JobID: jobID, Attempt: attempt, Status: Running})
-	out := &lineWriter{emit: func(line string, continued bool) {
+	out := &lineWriter{limit: r.opts.OutputLimit, emit: func(line string, continued bool) {
 		r.events.emit(Event{Kind: JobLog, Job: pj.Name, Stage: pj.Stage, JobID: jobID, Attempt: attempt, Line: line, Continued: continued})
 	}}
 	logf := func(format string, args ...any) { r.log(j, jobID, attempt, fmt.Sprintf(format, args...)) }

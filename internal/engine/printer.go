@@ -57,14 +57,14 @@ func (p *Printer) Handle(e Event) {
 		if r.Status == Failed && r.AllowFailure {
 			msg += " (allowed to fail)"
 		}
-		p.line(e.Job, "=== "+msg)
+		p.line(e.Job, "=== "+printable(msg))
 	case PipelineFinished:
 		p.summary(e.Result)
 	}
 }
 
 func (p *Printer) line(job, text string) {
-	fmt.Fprintf(p.w, "%-*s | %s\n", p.width, job, text)
+	fmt.Fprintf(p.w, "%-*s | %s\n", p.width, printable(job), text)
 }
 
 func (p *Printer) summary(r *Result) {
@@ -85,7 +85,7 @@ func (p *Printer) summary(r *Result) {
 		if j.Status == Success {
 			detail = ""
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.Name, j.Stage, j.Status, dur, detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(j.Name), printable(j.Stage), j.Status, dur, printable(detail))
 	}
 	tw.Flush()
 	fmt.Fprintf(p.w, "Pipeline #%d %s in %s\n", r.PipelineID, r.Status, round(r.Duration))

@@ -242,7 +242,8 @@ func (r *run) finish(j *jobState) {
 	r.events.emit(Event{Kind: JobFinished, Job: j.job.Name, Stage: j.job.Stage, Status: res.Status, JobResult: &res})
 }
 
-// log emits one line of the engine's own in a job's log.
+// log emits one line of the engine's own in a job's log; the values in it
+// cannot break it into several.
 func (r *run) log(j *jobState, jobID int64, attempt int, line string) {
-	r.events.emit(Event{Kind: JobLog, Job: j.job.Name, Stage: j.job.Stage, JobID: jobID, Attempt: attempt, Line: line})
+	r.events.emit(Event{Kind: JobLog, Job: j.job.Name, Stage: j.job.Stage, JobID: jobID, Attempt: attempt, Line: printable(line)})
 }

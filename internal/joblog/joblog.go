@@ -137,26 +137,72 @@ func (s *Store) Close(pipelineID, jobID int64) {
 	}
 }
 
-// Read returns the log's lines so far.
+// Read returns the log's lines so far, all in memory: for tests and small
+// logs. Servers stream a log with Copy, Tail and Follow.
 func (s *Store) Read(pipelineID, jobID int64) ([]string, error) {
-	path := s.Path(pipelineID, jobID)
-	s.mu.Lock()
-	size, err := s.sizeLocked(path)
-	s.mu.Unlock()
-	if err != nil || size == 0 {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
+	f, size, err := s.openRead(pipelineID, jobID)
+	if f == nil || err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	var out []string
 	err = readLines(f, 0, size, func(l string) bool { out = append(out, l); return true })
 	return out, err
+}
+
+// openRead opens a job's log for reading with the size of its whole lines; a
+// log not written yet gives a nil file.
+func (s *Store) openRead(pipelineID, jobID int64) (*os.File, int64, error) {
+	path := s.Path(pipelineID, jobID)
+	s.mu.Lock()
+	size, err := s.sizeLocked(path)
+	s.mu.Unlock()
+	if err != nil || size == 0 {
+		return nil, 0, err
+	}
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil, 0, nil
+	}
+	return f, size, err
+}
+
+// Copy writes the log so far to w as it is stored, a buffer at a time.
+func (s *Store) Copy(w io.Writer, pipelineID, jobID int64) (int64, error) {
+	f, size, err := s.openRead(pipelineID, jobID)
+	if f == nil || err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if testHookRead != nil {
+		testHookRead()
+	}
+	return io.Copy(w, io.NewSectionReader(f, 0, size))
+}
+
+// Tail returns the last lines of the log that fit in max bytes, where they
+// start (0: the whole log) and where they end. A last line longer than
+// max comes cut at its start.
+func (s *Store) Tail(pipelineID, jobID int64, max int64) (lines []string, from, end int64, err error) {
+	f, size, err := s.openRead(pipelineID, jobID)
+	if f == nil || err != nil {
+		return nil, 0, 0, err
+	}
+	defer f.Close()
+	from = size - min(size, max)
+	err = readLines(f, from, size, func(l string) bool { lines = append(lines, l); return true })
+	if from > 0 && len(lines) > 1 && !startsLine(f, from) {
+		from += int64(len(lines[0])) + 1 // a piece of a line: left out
+		lines = lines[1:]
+	}
+	return lines, from, size, err
+}
+
+// startsLine reports whether a line begins at offset off of f.
+func startsLine(f *os.File, off int64) bool {
+	b := make([]byte, 1)
+	_, err := f.ReadAt(b, off-1)
+	return err == nil && b[0] == '\n'
 }
 
 // sizeLocked is how much of the log holds whole lines. Called with s.mu
@@ -196,22 +242,27 @@ func readLines(f *os.File, from, to int64, fn func(string) bool) error {
 	}
 }
 
-// Follow returns the lines so far and, when the job is still writing, a
-// channel of the lines that come after them, closed when the log ends or
-// ctx is done. A nil channel means the log is complete.
-func (s *Store) Follow(ctx context.Context, pipelineID, jobID int64) ([]string, <-chan string, error) {
+// Line is a line of a log and the offset just past it, where a reader
+// that saw it goes on.
+type Line struct {
+	Text string
+	End  int64
+}
+
+// Follow sends the log's lines from offset from, then, while the job writes,
+// each new one as it comes. The channel closes at the end of the log or
+// when ctx is done. live says whether the job was writing when Follow
+// began: when not, the lines are the whole log so far. Lines are read from
+// the file as the reader takes them, so that a big log costs no memory.
+func (s *Store) Follow(ctx context.Context, pipelineID, jobID, from int64) (lines <-chan Line, live bool, err error) {
 	path := s.Path(pipelineID, jobID)
 	s.mu.Lock()
 	lf := s.open[path]
 	if lf == nil {
 		s.mu.Unlock()
-		lines, err := s.Read(pipelineID, jobID)
-		return lines, nil, err
+		ch, err := s.send(ctx, pipelineID, jobID, from)
+		return ch, false, err
 	}
-	// The follower starts at the size noted together with its
-	// registration: lines before it come from the snapshot, lines after
-	// it from the channel, none from both or neither.
-	start := lf.size
 	wake := make(chan struct{}, 1)
 	lf.wake[wake] = struct{}{}
 	s.mu.Unlock()
@@ -220,45 +271,26 @@ func (s *Store) Follow(ctx context.Context, pipelineID, jobID int64) ([]string, 
 		delete(lf.wake, wake)
 		s.mu.Unlock()
 	}
-
 	f, err := os.Open(path)
 	if err != nil {
 		leave()
-		return nil, nil, err
+		return nil, false, err
 	}
-	var lines []string
-	if err := readLines(f, 0, start, func(l string) bool { lines = append(lines, l); return true }); err != nil {
-		f.Close()
-		leave()
-		return nil, nil, err
-	}
-	ch := make(chan string, 256)
+	ch := make(chan Line)
 	go func() {
 		defer close(ch)
 		defer f.Close()
 		defer leave()
-		off := start
+		off := from
 		for {
 			s.mu.Lock()
 			end, closed := lf.size, lf.closed
 			s.mu.Unlock()
 			if end > off {
-				stopped := false
-				err := readLines(f, off, end, func(l string) bool {
-					select {
-					case ch <- l:
-						return true
-					case <-ctx.Done():
-						stopped = true
-						return false
-					}
-				})
-				// A read error ends the stream early: the reader sees
-				// the log end rather than a gap.
-				if err != nil || stopped {
+				var ok bool
+				if off, ok = sendLines(ctx, ch, f, off, end); !ok {
 					return
 				}
-				off = end
 			}
 			if closed {
 				return
@@ -270,5 +302,40 @@ func (s *Store) Follow(ctx context.Context, pipelineID, jobID int64) ([]string, 
 			}
 		}
 	}()
-	return lines, ch, nil
+	return ch, true, nil
+}
+
+// send sends the lines of a log nobody writes, from offset from.
+func (s *Store) send(ctx context.Context, pipelineID, jobID, from int64) (<-chan Line, error) {
+	f, size, err := s.openRead(pipelineID, jobID)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan Line)
+	go func() {
+		defer close(ch)
+		if f != nil {
+			defer f.Close()
+			sendLines(ctx, ch, f, from, size)
+		}
+	}()
+	return ch, nil
+}
+
+// sendLines sends the lines of f between off and end; it returns where it
+// stopped and false when ctx ended or the file could not be read (the
+// reader sees the log end rather than a gap).
+func sendLines(ctx context.Context, ch chan<- Line, f *os.File, off, end int64) (int64, bool) {
+	stopped := false
+	err := readLines(f, off, end, func(l string) bool {
+		off += int64(len(l)) + 1
+		select {
+		case ch <- Line{Text: l, End: off}:
+			return true
+		case <-ctx.Done():
+			stopped = true
+			return false
+		}
+	})
+	return off, err == nil && !stopped
 }

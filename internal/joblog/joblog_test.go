@@ -27,36 +27,107 @@ func TestAppendReadAndFollow(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	lines, live, err := s.Follow(ctx, 1, 7)
-	if err != nil || !reflect.DeepEqual(lines, []string{"first"}) || live == nil {
-		t.Fatalf("follow: %v %v %v", lines, live, err)
+	live, following, err := s.Follow(ctx, 1, 7, 0)
+	if err != nil || !following {
+		t.Fatalf("follow: %v %v", following, err)
+	}
+	if l := next(t, live); l != (Line{"first", 6}) {
+		t.Errorf("first line %+v", l)
 	}
 	s.Append(1, 7, "second")
-	select {
-	case l := <-live:
-		if l != "second" {
-			t.Errorf("live line %q", l)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("no live line")
+	if l := next(t, live); l != (Line{"second", 13}) {
+		t.Errorf("live line %+v", l)
 	}
 	s.Close(1, 7)
 	if _, ok := <-live; ok {
 		t.Error("channel not closed at the end of the log")
 	}
 	cancel() // must not close the channel twice
-	time.Sleep(10 * time.Millisecond)
 	all, _ := s.Read(1, 7)
 	if !reflect.DeepEqual(all, []string{"first", "second"}) {
 		t.Errorf("read %q", all)
 	}
-	if _, live, _ := s.Follow(context.Background(), 1, 7); live != nil {
-		t.Error("a finished log offered a live channel")
+	done, following, err := s.Follow(context.Background(), 1, 7, 0)
+	if err != nil || following {
+		t.Fatalf("a finished log is followed live: %v %v", following, err)
+	}
+	if got := drain(t, done, false); !reflect.DeepEqual(got, []string{"first", "second"}) {
+		t.Errorf("finished log %q", got)
 	}
 }
 
+// A reader that comes back with the offset of the last line it saw gets
+// the lines after it, and none twice.
+func TestFollowFromAnOffset(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	for _, l := range []string{"one", "two", "three"} {
+		s.Append(1, 1, l)
+	}
+	live, _, err := s.Follow(context.Background(), 1, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, live)
+	second := next(t, live)
+	again, _, err := s.Follow(context.Background(), 1, 1, second.End)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Append(1, 1, "four")
+	s.Close(1, 1)
+	if got := drain(t, again, false); !reflect.DeepEqual(got, []string{"three", "four"}) {
+		t.Errorf("from offset %d: %q", second.End, got)
+	}
+	drain(t, live, false)
+	none, following, err := s.Follow(context.Background(), 9, 9, 0)
+	if err != nil || following || len(drain(t, none, false)) != 0 {
+		t.Errorf("a log not written yet: %v %v", following, err)
+	}
+}
+
+func TestTailAndCopy(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	if lines, from, end, err := s.Tail(1, 1, 100); lines != nil || from != 0 || end != 0 || err != nil {
+		t.Errorf("tail of no log: %q %d %d %v", lines, from, end, err)
+	}
+	for i := range 10 {
+		s.Append(1, 1, fmt.Sprintf("line %d", i)) // 7 bytes each
+	}
+	s.Close(1, 1)
+	lines, from, end, err := s.Tail(1, 1, 18)
+	if err != nil || !reflect.DeepEqual(lines, []string{"line 8", "line 9"}) || from != 56 || end != 70 {
+		t.Errorf("tail 18: %q from %d to %d, %v; want the last two whole lines from 56 to 70", lines, from, end, err)
+	}
+	if lines, from, _, _ := s.Tail(1, 1, 1000); len(lines) != 10 || from != 0 {
+		t.Errorf("tail of a short log: %d lines from %d", len(lines), from)
+	}
+	s.Append(1, 2, strings.Repeat("x", 100))
+	if lines, from, _, _ := s.Tail(1, 2, 10); !reflect.DeepEqual(lines, []string{"xxxxxxxxx"}) || from != 91 {
+		t.Errorf("tail of one long line: %q from %d, want its end", lines, from)
+	}
+	var b strings.Builder
+	if n, err := s.Copy(&b, 1, 1); n != 70 || err != nil || !strings.HasPrefix(b.String(), "line 0\nline 1\n") {
+		t.Errorf("copy: %d %v %q", n, err, b.String())
+	}
+}
+
+// next takes a line from a follower, failing after a timeout.
+func next(t *testing.T, live <-chan Line) Line {
+	t.Helper()
+	select {
+	case l, ok := <-live:
+		if !ok {
+			t.Fatal("log ended")
+		}
+		return l
+	case <-time.After(5 * time.Second):
+		t.Fatal("no line")
+	}
+	return Line{}
+}
+
 // drain collects a live channel until it closes, failing after a timeout.
-func drain(t *testing.T, live <-chan string, slow bool) []string {
+func drain(t *testing.T, live <-chan Line, slow bool) []string {
 	t.Helper()
 	var got []string
 	timeout := time.After(20 * time.Second)
@@ -66,7 +137,7 @@ func drain(t *testing.T, live <-chan string, slow bool) []string {
 			if !ok {
 				return got
 			}
-			got = append(got, l)
+			got = append(got, l.Text)
 			if slow && len(got)%100 == 0 {
 				time.Sleep(time.Millisecond)
 			}
@@ -95,9 +166,9 @@ func TestFollowerGetsEveryLineOnceInOrder(t *testing.T) {
 				close(written)
 			}()
 			<-started // follow mid-burst: the snapshot/live boundary is under load
-			lines, live, err := s.Follow(context.Background(), 1, 1)
-			if err != nil || live == nil {
-				t.Fatalf("follow: %v %v", live, err)
+			live, following, err := s.Follow(context.Background(), 1, 1, 0)
+			if err != nil || !following {
+				t.Fatalf("follow: %v %v", following, err)
 			}
 			if mode == "reads after the burst" {
 				// Nothing is read until every Append returned: a follower
@@ -111,7 +182,7 @@ func TestFollowerGetsEveryLineOnceInOrder(t *testing.T) {
 			} else {
 				go func() { <-written; s.Close(1, 1) }()
 			}
-			got := append(lines, drain(t, live, mode != "reads after the burst")...)
+			got := drain(t, live, mode != "reads after the burst")
 			if len(got) != n+1 || got[0] != "before" {
 				t.Fatalf("got %d lines, want %d, first %q", len(got), n+1, got[0])
 			}
@@ -164,17 +235,19 @@ func TestReadingDoesNotBlockAppend(t *testing.T) {
 	during = "during follow"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	lines, live, err := s.Follow(ctx, 1, 1)
-	if err != nil || len(lines) != n+1 || live == nil {
-		t.Fatalf("follow: %d lines, want %d: %v", len(lines), n+1, err)
+	live, following, err := s.Follow(ctx, 1, 1, 0)
+	if err != nil || !following {
+		t.Fatalf("follow: %v %v", following, err)
 	}
-	select {
-	case l := <-live:
-		if l != "during follow" {
-			t.Errorf("first live line %q", l)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("line appended during Follow's read never arrived")
+	for range n {
+		next(t, live)
+	}
+	if l := next(t, live); l.Text != "during read" {
+		t.Fatalf("line %d is %q", n+1, l.Text)
+	}
+	// Appended while the log was read, it comes after the log as it was.
+	if l := next(t, live); l.Text != "during follow" {
+		t.Errorf("line %d is %q", n+2, l.Text)
 	}
 	cancel()
 	drain(t, live, false) // closes once ctx is done
@@ -192,13 +265,13 @@ func TestAppendAfterRestartKeepsOffsets(t *testing.T) {
 
 	s := &Store{Dir: dir}
 	s.Append(2, 3, "new")
-	lines, live, err := s.Follow(context.Background(), 2, 3)
-	if err != nil || !reflect.DeepEqual(lines, []string{"old", "new"}) || live == nil {
-		t.Fatalf("follow: %q %v %v", lines, live, err)
+	live, following, err := s.Follow(context.Background(), 2, 3, 0)
+	if err != nil || !following {
+		t.Fatalf("follow: %v %v", following, err)
 	}
 	s.Append(2, 3, "newer")
 	s.Close(2, 3)
-	if got := drain(t, live, false); !reflect.DeepEqual(got, []string{"newer"}) {
+	if got := drain(t, live, false); !reflect.DeepEqual(got, []string{"old", "new", "newer"}) {
 		t.Errorf("live %q", got)
 	}
 }

@@ -26,7 +26,7 @@ type recorder struct {
 	pick     *byname.Picker
 	plan     *ci.Plan
 
-	partial map[int64]string // pieces of a cut line, by job
+	partial map[int64]*strings.Builder // pieces of a cut line, by job
 
 	mu      sync.Mutex // guards secrets and masker: job tokens arrive from job goroutines
 	secrets []string
@@ -85,16 +85,24 @@ func (r *recorder) handle(e engine.Event) {
 		r.notifyJob(j, notify.Running)
 	case engine.JobLog:
 		// A line the engine cut is masked whole, so that a secret across
-		// the cut is found, then stored as one line.
+		// the cut is found, then stored as one line. Its pieces are
+		// gathered in a buffer: adding each to a string of the ones before
+		// cost the square of the line's length. The engine's output limit
+		// bounds the line.
 		if e.Continued {
-			r.partial[id] += e.Line
+			r.piece(id, e.Line)
 			return
 		}
-		r.appendLog(id, r.partial[id]+e.Line)
-		delete(r.partial, id)
+		if b, ok := r.partial[id]; ok {
+			b.WriteString(e.Line)
+			r.appendLog(id, b.String())
+			delete(r.partial, id)
+			break
+		}
+		r.appendLog(id, e.Line)
 	case engine.JobFinished:
-		if rest, ok := r.partial[id]; ok {
-			r.appendLog(id, rest)
+		if b, ok := r.partial[id]; ok {
+			r.appendLog(id, b.String())
 			delete(r.partial, id)
 		}
 		res := e.JobResult
@@ -128,6 +136,19 @@ func (r *recorder) handle(e engine.Event) {
 		r.notifyPipeline(p, notify.Status(e.Result.Status))
 	}
 	r.s.Updates.Publish(r.pipeline.ID)
+}
+
+// piece keeps a piece of a job's cut line until its end comes.
+func (r *recorder) piece(jobID int64, text string) {
+	if r.partial == nil {
+		r.partial = map[int64]*strings.Builder{}
+	}
+	b := r.partial[jobID]
+	if b == nil {
+		b = &strings.Builder{}
+		r.partial[jobID] = b
+	}
+	b.WriteString(text)
 }
 
 func (r *recorder) appendLog(jobID int64, line string) {

@@ -55,6 +55,9 @@ type Service struct {
 	// Executor is shell, docker or auto.
 	Executor    string
 	Concurrency int
+	// OutputLimit is how many bytes of output each job may log (0: the
+	// engine's default).
+	OutputLimit int64
 	// Notify receives pipeline and job events (may be nil).
 	Notify func(notify.Event)
 	// BaseURL is the server's public URL, for links in notifications.
@@ -368,7 +371,7 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	if err != nil {
 		return err
 	}
-	rec := &recorder{s: s, project: project, pipeline: p, ids: ids, pick: pick, plan: plan, partial: map[int64]string{}}
+	rec := &recorder{s: s, project: project, pipeline: p, ids: ids, pick: pick, plan: plan}
 	rec.setSecrets(masked)
 	// Each job attempt gets a token of its own (CI_JOB_TOKEN), valid while
 	// the pipeline runs: it lets that job, and only it, call back
@@ -391,6 +394,7 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	}
 	opts.Repo, opts.Commit, opts.WorkDir = repo.Dir, p.SHA, s.WorkDir
 	opts.ExecutorFor, opts.Concurrency, opts.PipelineID = pick.Executor, s.Concurrency, p.ID
+	opts.OutputLimit = s.OutputLimit
 	opts.Events = rec.handle
 	res, err := engine.Run(ctx, plan, opts)
 	if err != nil {

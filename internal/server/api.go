@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/store"
 )
@@ -490,20 +491,15 @@ func (s *Server) triggerPipeline(r *http.Request) (any, error) {
 	return s.create(r.Context(), p, pipelines.Trigger{Source: "trigger", Ref: req.Ref, Variables: req.Variables})
 }
 
-// jobLog answers a job's log as plain text.
+// jobLog answers a job's log as plain text, streamed from its file.
 func (s *Server) jobLog(w http.ResponseWriter, r *http.Request) {
 	job, ok := s.jobOf(w, r)
 	if !ok {
 		return
 	}
-	lines, err := s.Logs.Read(job.PipelineID, job.ID)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	for _, l := range lines {
-		io.WriteString(w, l+"\n")
+	if _, err := s.Logs.Copy(w, job.PipelineID, job.ID); err != nil {
+		s.log.Error("reading a job log", "job", job.ID, "err", err)
 	}
 }
 
@@ -521,11 +517,18 @@ func (s *Server) jobOf(w http.ResponseWriter, r *http.Request) (store.Job, bool)
 	return job, true
 }
 
-// jobLogStream streams a job's log as server-sent events: every line so far,
-// then each new line while the job runs, then an "end" event.
+// jobLogStream streams a job's log as server-sent events: every line from
+// the offset asked (?from=, or Last-Event-ID when the browser reconnects;
+// each line's id is the offset after it), then each new line while the job
+// runs, then an "end" event.
 func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
 	job, ok := s.jobOf(w, r)
 	if !ok {
+		return
+	}
+	from, err := logOffset(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	flusher, ok := w.(http.Flusher)
@@ -533,7 +536,8 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	lines, live, err := s.Logs.Follow(r.Context(), job.PipelineID, job.ID)
+	ctx := r.Context()
+	lines, live, err := s.Logs.Follow(ctx, job.PipelineID, job.ID, from)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -541,88 +545,83 @@ func (s *Server) jobLogStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
-	send := func(event, data string) {
-		if event != "" {
-			fmt.Fprintf(w, "event: %s\n", event)
-		}
-		fmt.Fprintf(w, "data: %s\n\n", data)
-	}
-	for _, l := range lines {
-		send("", l)
-	}
-	flusher.Flush()
-	if live == nil {
-		// The log is complete, unless the job has not started yet: wait
-		// for its pipeline to move, then look again.
-		if st, err := s.Store.GetJob(r.Context(), job.ID); err == nil && st.Status.Active() {
-			s.waitForStart(r.Context(), w, flusher, job, len(lines), send)
-			return
-		}
-		send("end", "")
-		flusher.Flush()
-		return
-	}
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	for {
-		select {
-		case l, ok := <-live:
-			if !ok {
-				send("end", "")
-				flusher.Flush()
-				return
-			}
-			send("", l)
-			flusher.Flush()
-		case <-keepalive.C:
-			io.WriteString(w, ": keepalive\n\n")
-			flusher.Flush()
-		case <-r.Context().Done():
-			return
-		}
-	}
-}
-
-// waitForStart follows a job that has not started: when its pipeline
-// changes, the log is looked at again.
-func (s *Server) waitForStart(ctx context.Context, w http.ResponseWriter, f http.Flusher, job store.Job, sent int, send func(string, string)) {
+	// Until the job starts, its log is looked at again each time its
+	// pipeline moves.
 	updates, stop := s.Pipes.Updates.Subscribe(job.PipelineID)
 	defer stop()
 	for {
+		if from, ok = streamLogLines(ctx, w, flusher, lines, from); !ok {
+			return
+		}
+		if live || !s.logMayGrow(ctx, job.ID) {
+			io.WriteString(w, "event: end\ndata: \n\n")
+			flusher.Flush()
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-updates:
 		case <-time.After(2 * time.Second):
 		}
-		j, err := s.Store.GetJob(ctx, job.ID)
-		if err != nil {
-			return
-		}
-		lines, live, err := s.Logs.Follow(ctx, job.PipelineID, job.ID)
-		if err != nil {
-			return
-		}
-		for _, l := range lines[min(sent, len(lines)):] {
-			send("", l)
-		}
-		sent = len(lines)
-		f.Flush()
-		if live != nil {
-			for l := range live {
-				send("", l)
-				f.Flush()
-			}
-			send("end", "")
-			f.Flush()
-			return
-		}
-		if j.Status.Finished() || j.Status == store.Manual {
-			send("end", "")
-			f.Flush()
+		if lines, live, err = s.Logs.Follow(ctx, job.PipelineID, job.ID, from); err != nil {
 			return
 		}
 	}
+}
+
+// logOffset is where a log stream starts: the Last-Event-ID of a browser
+// that reconnects, else ?from=, else 0.
+func logOffset(r *http.Request) (int64, error) {
+	v, name := r.Header.Get("Last-Event-ID"), "Last-Event-ID"
+	if v == "" {
+		v, name = r.URL.Query().Get("from"), "from"
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s %q: want a byte offset in the log", name, v)
+	}
+	return n, nil
+}
+
+// streamLogLines sends each line as an event, flushing when no more is
+// ready, with a keepalive comment while the job is quiet. It returns the
+// offset reached and false when the client left.
+func streamLogLines(ctx context.Context, w io.Writer, f http.Flusher, lines <-chan joblog.Line, from int64) (int64, bool) {
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		var l joblog.Line
+		var ok bool
+		select {
+		case l, ok = <-lines:
+		default:
+			f.Flush()
+			select {
+			case l, ok = <-lines:
+			case <-keepalive.C:
+				io.WriteString(w, ": keepalive\n\n")
+				continue
+			case <-ctx.Done():
+				return from, false
+			}
+		}
+		if !ok {
+			return from, ctx.Err() == nil
+		}
+		fmt.Fprintf(w, "id: %d\ndata: %s\n\n", l.End, l.Text)
+		from = l.End
+	}
+}
+
+// logMayGrow reports whether a job whose log nobody writes yet may still
+// start writing it.
+func (s *Server) logMayGrow(ctx context.Context, jobID int64) bool {
+	j, err := s.Store.GetJob(ctx, jobID)
+	return err == nil && j.Status.Active()
 }
 
 // pipelineEvents sends an event each time a pipeline changes, with its

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/slipway-cd/slipway/internal/engine"
 	"github.com/slipway-cd/slipway/internal/env"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
 	"github.com/slipway-cd/slipway/internal/env/usage"
@@ -46,6 +47,9 @@ type Config struct {
 	// Executor runs jobs: shell, docker or auto.
 	Executor    string `yaml:"executor"`
 	Concurrency int    `yaml:"concurrency"`
+	// OutputLimit is how many bytes of output a job may log (default
+	// 4 MiB); the rest is dropped after a line that says so.
+	OutputLimit int64 `yaml:"output_limit"`
 	// APITokenEnv names the environment variable that holds the API token;
 	// when it is set, API calls that change anything need it as a Bearer token.
 	APITokenEnv string `yaml:"api_token_env"`
@@ -132,6 +136,12 @@ func (c *Config) defaults() error {
 	}
 	if !valid {
 		return fmt.Errorf("executor %q: one of shell, docker, auto", c.Executor)
+	}
+	if c.OutputLimit == 0 {
+		c.OutputLimit = engine.DefaultOutputLimit
+	}
+	if c.OutputLimit < 0 {
+		return fmt.Errorf("output_limit %d: want a positive number of bytes", c.OutputLimit)
 	}
 	if c.UISessionIdle == 0 {
 		c.UISessionIdle = defaultUISessionIdle
@@ -259,7 +269,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	s.Pipes = &pipelines.Service{
 		Store: st, Mirrors: &mirror.Mirrors{Dir: filepath.Join(cfg.DataDir, "repos")}, Logs: s.Logs,
 		WorkDir: filepath.Join(cfg.DataDir, "work"), Executor: cfg.Executor, Concurrency: cfg.Concurrency,
-		BaseURL: cfg.BaseURL, Logger: logger, Updates: &pipelines.Broker{}, Server: self,
+		OutputLimit: cfg.OutputLimit, BaseURL: cfg.BaseURL, Logger: logger, Updates: &pipelines.Broker{}, Server: self,
 		Notify: func(e notify.Event) {
 			s.metrics.observe(e)
 			s.notifier.Notify(e)

@@ -225,9 +225,17 @@ type uiJobData struct {
 	Project  store.Project
 	Pipeline store.Pipeline
 	Head     uiJobHead
-	// Lines is the log so far, rendered; the page follows the rest live.
-	Lines []template.HTML
+	// Lines is the end of the log so far, rendered; the page follows the
+	// rest live from End. Skipped: bytes of the log's start left out (the
+	// raw log has them).
+	Lines   []template.HTML
+	End     int64
+	Skipped uint64
 }
+
+// uiLogTail is how much of a log the job page shows: a page of a huge log
+// would cost its reader's browser, and the server, as much as the log.
+const uiLogTail = 1 << 20
 
 type uiJobHead struct {
 	Job store.Job
@@ -257,12 +265,12 @@ func (s *Server) uiJob(w http.ResponseWriter, r *http.Request) {
 		s.uiError(w, r, err)
 		return
 	}
-	lines, err := s.Logs.Read(job.PipelineID, job.ID)
+	lines, from, end, err := s.Logs.Tail(job.PipelineID, job.ID, uiLogTail)
 	if err != nil {
 		s.uiError(w, r, fmt.Errorf("log of job %d: %w", job.ID, err))
 		return
 	}
-	d := uiJobData{Project: project, Pipeline: p, Head: head, Lines: make([]template.HTML, len(lines))}
+	d := uiJobData{Project: project, Pipeline: p, Head: head, Lines: make([]template.HTML, len(lines)), End: end, Skipped: uint64(from)}
 	for i, l := range lines {
 		d.Lines[i] = template.HTML(ansihtml.Line(l)) // ansihtml escapes the text
 	}

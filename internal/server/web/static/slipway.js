@@ -33,31 +33,25 @@
     });
   }
 
-  // Job page: append each new log line; the server rendered the first ones.
+  // Job page: append each new log line; the server rendered the log up to
+  // data-from, and the stream goes on from there (a reconnecting browser
+  // sends the offset of the last line it got as Last-Event-ID).
   const job = document.getElementById("job");
   if (job && job.dataset.live === "true") {
     const id = job.dataset.job;
     const log = document.getElementById("log");
     const state = document.getElementById("log-state");
-    let shown = Number(job.dataset.lines) || 0;
-    let seen = 0;
     let headFresh = false;
     const refreshHead = async () => {
       const res = await fetch("/jobs/" + id + "/head");
       if (res.ok) document.getElementById("job-head").innerHTML = await res.text();
     };
     const nearBottom = () => window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
-    const es = new EventSource("/api/jobs/" + id + "/log/stream");
-    // Each connection sends the whole log from its start.
-    es.onopen = () => { seen = 0; };
+    const es = new EventSource("/api/jobs/" + id + "/log/stream?from=" + (Number(job.dataset.from) || 0));
     es.onmessage = (e) => {
-      seen++;
-      if (seen <= shown) return;
       const follow = nearBottom();
       log.appendChild(renderLine(e.data));
       log.appendChild(document.createTextNode("\n"));
-      shown++;
-      job.dataset.lines = String(shown);
       if (!headFresh) { headFresh = true; refreshHead(); }
       if (follow) window.scrollTo(0, document.body.scrollHeight);
     };
