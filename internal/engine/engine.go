@@ -69,6 +69,10 @@ type Options struct {
 	// other jobs are decided against them. A server resumes a pipeline this
 	// way to play a manual job or retry a failed one.
 	Prior map[string]JobResult
+
+	// Snapshot, when set, is Commit already extracted (by the planning);
+	// the run uses it instead of extracting again, and removes it.
+	Snapshot *workspace.Snapshot
 }
 
 // ProjectDirer is implemented by executors that run the job somewhere else
@@ -123,9 +127,12 @@ func Run(ctx context.Context, plan *ci.Plan, opts Options) (*Result, error) {
 
 	start := time.Now()
 	pipeDir := filepath.Join(workDir, "pipelines", fmt.Sprint(pipelineID))
-	snapshot, err := workspace.Extract(ctx, opts.Repo, opts.Commit, filepath.Join(pipeDir, "source"))
-	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
+	snapshot := opts.Snapshot
+	if snapshot == nil {
+		snapshot, err = workspace.Extract(ctx, opts.Repo, opts.Commit, filepath.Join(pipeDir, "source"))
+		if err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
 	}
 	defer os.RemoveAll(snapshot.Dir)
 	if !opts.KeepWorkingCopies {

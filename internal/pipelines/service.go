@@ -108,7 +108,7 @@ func (s *Service) log() *slog.Logger {
 // errors still gives a pipeline, failed with the file's errors, as GitLab
 // does; rules that create no pipeline give ErrNoPipeline.
 func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) (store.Pipeline, error) {
-	repo, err := s.Sync(ctx, project)
+	repo, err := s.Sync(ctx, project, t.commits()...)
 	if err != nil {
 		return store.Pipeline{}, err
 	}
@@ -126,7 +126,18 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 		BeforeSHA: t.BeforeSHA, Status: store.Created, Variables: t.Variables, MergeRequest: t.MergeRequest,
 		ServerID: s.Server.ID,
 	}
-	plan, planErr := s.plan(ctx, project, repo, p)
+	// The commit is extracted once, for the plan and then for the jobs.
+	snap, cfg, planErr := s.extract(ctx, project, repo, p.SHA)
+	started := false
+	defer func() {
+		if snap != nil && !started {
+			os.RemoveAll(snap.Dir)
+		}
+	}()
+	var plan *ci.Plan
+	if planErr == nil {
+		plan, planErr = s.planConfig(ctx, project, repo, p, cfg)
+	}
 	if errors.Is(planErr, ci.ErrNoPipeline) {
 		return store.Pipeline{}, planErr
 	}
@@ -153,22 +164,36 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 			return p, err
 		}
 	}
-	if err := s.start(project, p, repo, plan, engine.Options{}); err != nil {
+	if err := s.start(project, p, repo, plan, engine.Options{Snapshot: snap}); err != nil {
 		s.failUnfinished(p.ID, err)
 		s.Store.SetRunStatus(context.WithoutCancel(ctx), s.Server.ID, p.ID, store.Failed, err.Error())
 		s.Updates.Publish(p.ID)
 		return p, err
 	}
+	started = true
 	return p, nil
 }
 
-// Sync fetches the project's mirror (with the credentials it names).
-func (s *Service) Sync(ctx context.Context, project store.Project) (*gitinfo.Repo, error) {
+// commits are the commits a trigger names, which the mirror must hold.
+func (t Trigger) commits() []string {
+	if t.SHA == "" {
+		return nil // a ref: its current commit is the remote's
+	}
+	shas := []string{t.SHA}
+	if mr := t.MergeRequest; mr != nil && mr.TargetSHA != "" {
+		shas = append(shas, mr.TargetSHA)
+	}
+	return shas
+}
+
+// Sync fetches the project's mirror (with the credentials it names),
+// unless it holds every commit of want already.
+func (s *Service) Sync(ctx context.Context, project store.Project, want ...string) (*gitinfo.Repo, error) {
 	token, err := cloneToken(project)
 	if err != nil {
 		return nil, err
 	}
-	path, err := s.Mirrors.Sync(ctx, fmt.Sprintf("%d", project.ID), project.RepoURL, token)
+	path, err := s.Mirrors.Sync(ctx, fmt.Sprintf("%d", project.ID), project.RepoURL, token, want...)
 	if err != nil {
 		return nil, fmt.Errorf("project %s: %w", project.Name, err)
 	}
@@ -209,17 +234,48 @@ func cloneToken(p store.Project) (string, error) {
 	return token, nil
 }
 
+// pipelineFileOf is the project's pipeline file, relative to its root.
+func pipelineFileOf(project store.Project) string {
+	if project.PipelineFile == "" {
+		return store.DefaultPipelineFile
+	}
+	return project.PipelineFile
+}
+
+// extract writes the tree of commit sha into the work folder and loads
+// the pipeline file from it; the jobs' working copies come from the same
+// snapshot. A snapshot is returned (to be removed) even when the file does
+// not load.
+func (s *Service) extract(ctx context.Context, project store.Project, repo *gitinfo.Repo, sha string) (*workspace.Snapshot, *ci.Config, error) {
+	dir := filepath.Join(s.WorkDir, "snapshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp(dir, sha+"-")
+	if err != nil {
+		return nil, nil, err
+	}
+	snap, err := workspace.Extract(ctx, repo.Dir, sha, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	cfg, err := workspace.LoadSnapshotPipeline(snap, pipelineFileOf(project))
+	return snap, cfg, err
+}
+
 // plan loads the pipeline file of p's commit and plans it. It is
 // deterministic, so a retry or a restart plans a pipeline again.
 func (s *Service) plan(ctx context.Context, project store.Project, repo *gitinfo.Repo, p store.Pipeline) (*ci.Plan, error) {
-	file := project.PipelineFile
-	if file == "" {
-		file = store.DefaultPipelineFile
-	}
-	cfg, err := workspace.LoadPipeline(ctx, repo.Dir, p.SHA, file)
+	cfg, err := workspace.LoadPipeline(ctx, repo.Dir, p.SHA, pipelineFileOf(project))
 	if err != nil {
 		return nil, err
 	}
+	return s.planConfig(ctx, project, repo, p, cfg)
+}
+
+// planConfig plans p with its loaded pipeline file.
+func (s *Service) planConfig(ctx context.Context, project store.Project, repo *gitinfo.Repo, p store.Pipeline, cfg *ci.Config) (*ci.Plan, error) {
 	commit, err := repo.Commit(p.SHA)
 	if err != nil {
 		return nil, err
@@ -326,6 +382,9 @@ func (s *Service) start(project store.Project, p store.Pipeline, repo *gitinfo.R
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		if opts.Snapshot != nil { // the engine removes it too, unless it stops early
+			defer os.RemoveAll(opts.Snapshot.Dir)
+		}
 		defer func() {
 			s.mu.Lock()
 			delete(s.running, p.ID)

@@ -45,6 +45,7 @@ func (s *Server) Handler() http.Handler {
 	api("POST /api/projects/{project}/triggers", s.createTrigger)
 	mux.HandleFunc("POST /api/projects/{project}/trigger/pipeline", s.apiHandler(s.triggerPipeline, ownAuth))
 	api("GET /api/pipelines/{id}", s.getPipeline)
+	api("GET /api/webhook-deliveries/{id}", s.getDelivery)
 	api("POST /api/pipelines/{id}/cancel", s.cancelPipeline)
 	api("GET /api/jobs/{id}", s.getJob)
 	api("POST /api/jobs/{id}/retry", s.retryJob)

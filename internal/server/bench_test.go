@@ -28,7 +28,7 @@ func benchWebhook(b *testing.B) {
 	for n := 0; n < 50; n++ {
 		start := time.Now()
 		code, p := githubPush(tb, s, sha, "")
-		if code != 201 {
+		if code != 202 {
 			b.Fatalf("push %d: %d", n, code)
 		}
 		var started time.Time

@@ -13,9 +13,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -274,29 +276,111 @@ func newProject(t testing.TB, s *serverProc, repo string) {
 
 func githubPush(t testing.TB, s *serverProc, sha, signature string) (int, pipeline) {
 	t.Helper()
+	code, d := githubPushDelivery(t, s, sha, signature, newDeliveryID())
+	return code, s.deliveredPipeline(d)
+}
+
+// githubPushDelivery sends a signed GitHub push of sha to main with the
+// delivery id given and returns the answer.
+func githubPushDelivery(t testing.TB, s *serverProc, sha, signature, id string) (int, delivery) {
+	t.Helper()
+	return s.githubHook(githubPushBody(sha, 0), signature, id)
+}
+
+// githubPushBody is a GitHub push of sha to main, with padding bytes more
+// in its commit message.
+func githubPushBody(sha string, padding int) []byte {
 	body, _ := json.Marshal(map[string]any{
 		"ref": "refs/heads/main", "before": strings.Repeat("0", 40), "after": sha,
 		"repository":  map[string]any{"full_name": "acme/shop", "clone_url": "https://github.com/acme/shop.git", "default_branch": "main"},
-		"head_commit": map[string]any{"id": sha, "message": "Add the pipeline", "timestamp": "2026-11-25T08:00:00Z"},
+		"head_commit": map[string]any{"id": sha, "message": "Add the pipeline" + strings.Repeat(".", padding), "timestamp": "2026-11-25T08:00:00Z"},
 		"pusher":      map[string]any{"name": "dev"},
 	})
+	return body
+}
+
+// githubHook sends a GitHub push to project shop, signed with signature
+// ("": the right one).
+func (s *serverProc) githubHook(body []byte, signature, id string) (int, delivery) {
+	s.t.Helper()
 	req, _ := http.NewRequest("POST", s.url+"/hooks/shop", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", "d-1")
+	req.Header.Set("X-GitHub-Delivery", id)
 	req.Header.Set("X-Hub-Signature-256", signature)
 	if signature == "" {
 		req.Header.Set("X-Hub-Signature-256", sign(secret, body))
 	}
+	return s.sendHook(req)
+}
+
+// delivery is the answer to a webhook, and what GET
+// /api/webhook-deliveries/{id} says of it.
+type delivery struct {
+	ID         int64  `json:"id"`
+	DeliveryID string `json:"delivery_id"`
+	Status     string `json:"status"`
+	Duplicate  bool   `json:"duplicate"`
+	PipelineID int64  `json:"pipeline_id"`
+	Message    string `json:"message"`
+}
+
+var deliveries atomic.Int64
+
+// newDeliveryID is a delivery id no other delivery of the test binary has.
+func newDeliveryID() string {
+	return fmt.Sprintf("d-%d-%d", os.Getpid(), deliveries.Add(1))
+}
+
+// sendHook sends a webhook and decodes the answer.
+func (s *serverProc) sendHook(req *http.Request) (int, delivery) {
+	s.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var p pipeline
+	var d delivery
 	data, _ := io.ReadAll(resp.Body)
-	json.Unmarshal(data, &p)
-	return resp.StatusCode, p
+	json.Unmarshal(data, &d)
+	if d.Message == "" {
+		s.t.Fatalf("webhook answered %d without a message: %s", resp.StatusCode, data)
+	}
+	return resp.StatusCode, d
+}
+
+// waitDelivery waits until delivery id reaches one of statuses (by
+// default: done or failed, the server has done what it asks).
+func (s *serverProc) waitDelivery(id int64, statuses ...string) delivery {
+	s.t.Helper()
+	if len(statuses) == 0 {
+		statuses = []string{"done", "failed"}
+	}
+	var d delivery
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		s.do("GET", fmt.Sprintf("/api/webhook-deliveries/%d", id), nil, &d)
+		if slices.Contains(statuses, d.Status) {
+			return d
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("delivery %d is %s, want %v", id, d.Status, statuses)
+	return d
+}
+
+// deliveredPipeline is the pipeline a recorded delivery created, once it
+// did (none for a delivery that was not recorded or made none).
+func (s *serverProc) deliveredPipeline(d delivery) pipeline {
+	s.t.Helper()
+	var p pipeline
+	if d.ID == 0 {
+		return p
+	}
+	if d = s.waitDelivery(d.ID); d.PipelineID != 0 {
+		s.do("GET", fmt.Sprintf("/api/pipelines/%d", d.PipelineID), nil, &p)
+	}
+	return p
 }
 
 func TestServerEndToEnd(t *testing.T) {
@@ -307,7 +391,7 @@ func TestServerEndToEnd(t *testing.T) {
 
 		t.Run("signed GitHub push runs a pipeline", func(t *testing.T) {
 			code, p := githubPush(t, s, sha, "")
-			if code != 201 || p.ID == 0 {
+			if code != 202 || p.ID == 0 {
 				t.Fatalf("webhook answered %d %+v", code, p)
 			}
 			p = s.waitPipeline(p.ID, finished)
@@ -368,17 +452,11 @@ func TestServerEndToEnd(t *testing.T) {
 			req, _ := http.NewRequest("POST", s.url+"/hooks/shop", bytes.NewReader(body))
 			req.Header.Set("X-Gitlab-Event", "Merge Request Hook")
 			req.Header.Set("X-Gitlab-Token", secret)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
+			code, d := s.sendHook(req)
+			if code != 202 {
+				t.Fatalf("answer %d", code)
 			}
-			var p pipeline
-			json.NewDecoder(resp.Body).Decode(&p)
-			resp.Body.Close()
-			if resp.StatusCode != 201 {
-				t.Fatalf("answer %d", resp.StatusCode)
-			}
-			p = s.waitPipeline(p.ID, finished)
+			p := s.waitPipeline(s.deliveredPipeline(d).ID, finished)
 			log := s.text(fmt.Sprintf("/api/jobs/%d/log", p.job("build").ID))
 			if p.Source != "merge_request_event" || !strings.Contains(log, "mr=12 from=feature/login to=main title=Login page") {
 				t.Errorf("pipeline %+v log:\n%s", p, log)

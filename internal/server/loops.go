@@ -48,6 +48,7 @@ func (s *Server) liveness(ctx context.Context) {
 		s.Pipes.CancelAll()
 	}
 	s.cancelRequested(ctx)
+	s.requeueDeliveries(ctx)
 	reason := fmt.Sprintf("the Slipway server running the job stopped (no heartbeat for %s)", s.cfg.HeartbeatGrace)
 	if err := s.Pipes.Reap(ctx, s.cfg.HeartbeatGrace, reason); err != nil && ctx.Err() == nil {
 		s.log.Error("failing the work of gone servers", "err", err)

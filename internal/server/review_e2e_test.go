@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -114,28 +113,22 @@ func mergeRequestHook(t testing.TB, s *serverProc, action, branch, sha string) p
 		"project":           map[string]any{"path_with_namespace": "mute/app", "default_branch": "main"},
 		"object_attributes": attrs,
 	})
-	if action != "merge" && action != "close" && code != 201 {
+	if action != "merge" && action != "close" && code != 202 {
 		t.Fatalf("merge request %s: %d", action, code)
 	}
 	return p
 }
 
-// hook sends a GitLab webhook to project shop.
+// hook sends a GitLab webhook to project shop and returns the answer's
+// code and the pipeline it created, once created.
 func (s *serverProc) hook(event string, payload any) (int, pipeline) {
 	s.t.Helper()
 	body, _ := json.Marshal(payload)
 	req, _ := http.NewRequest("POST", s.url+"/hooks/shop", bytes.NewReader(body))
 	req.Header.Set("X-Gitlab-Event", event)
 	req.Header.Set("X-Gitlab-Token", secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var p pipeline
-	data, _ := io.ReadAll(resp.Body)
-	json.Unmarshal(data, &p)
-	return resp.StatusCode, p
+	code, d := s.sendHook(req)
+	return code, s.deliveredPipeline(d)
 }
 
 // viaProxy asks the proxy for path on host.

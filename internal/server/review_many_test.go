@@ -127,7 +127,7 @@ func mergeRequest(t testing.TB, s *serverProc, iid int, action, branch, sha stri
 		"project":           map[string]any{"path_with_namespace": "mute/app"},
 		"object_attributes": attrs,
 	})
-	if (action == "open" && code != 201) || code >= 400 {
+	if (action == "open" && code != 202) || code >= 400 {
 		t.Fatalf("merge request %d %s: %d", iid, action, code)
 	}
 	return p

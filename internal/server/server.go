@@ -80,6 +80,7 @@ type Config struct {
 	Registry     RegistryConfig     `yaml:"registry"`
 	Environments EnvironmentsConfig `yaml:"environments"`
 	Gitops       GitopsConfig       `yaml:"gitops"`
+	Webhooks     WebhooksConfig     `yaml:"webhooks"`
 }
 
 // RegistryConfig is the embedded OCI registry, served at /v2/ on the
@@ -182,7 +183,7 @@ func (c *Config) defaults() error {
 	if c.Registry.CleanupEvery == 0 {
 		c.Registry.CleanupEvery = 24 * time.Hour
 	}
-	return nil
+	return c.Webhooks.defaults()
 }
 
 // Server is a running Slipway server.
@@ -216,6 +217,8 @@ type Server struct {
 	stop     context.CancelFunc
 	loops    sync.WaitGroup
 	polled   sync.Map // project ID -> map[branch]sha seen by the poller
+	// deliveries wakes the webhook delivery workers.
+	deliveries chan struct{}
 }
 
 // New opens the store, recovers from an earlier crash and prepares the
@@ -244,7 +247,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, Store: st, log: logger, registry: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, Store: st, log: logger, registry: prometheus.NewRegistry(), deliveries: make(chan struct{}, cfg.Webhooks.Workers)}
 	if cfg.APITokenEnv != "" {
 		s.apiToken = os.Getenv(cfg.APITokenEnv)
 		if s.apiToken == "" {
@@ -341,6 +344,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.every(loopCtx, s.usageInterval(), true, s.usagePass)
 	}
 	s.every(loopCtx, s.cfg.ExpiryTick, false, s.expire)
+	s.startDeliveryWorkers(loopCtx)
 	s.startGitops(loopCtx)
 	s.log.Info("slipway serving", "addr", ln.Addr().String(), "data", s.cfg.DataDir, "database", s.Store.Dialect(),
 		"server", s.cfg.ServerName, "server_id", s.Pipes.Server.ID)

@@ -138,6 +138,10 @@ func openPostgres(rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", redactURL(rawURL), err)
 	}
+	// database/sql keeps 2 idle connections: a burst of requests (25
+	// webhooks at once) would start and end a PostgreSQL backend each,
+	// which takes seconds on a loaded machine.
+	db.SetMaxIdleConns(16)
 	return &Store{db: db, d: postgresDialect}, nil
 }
 

@@ -21,5 +21,11 @@ func LoadPipeline(ctx context.Context, repo, commit, file string) (*ci.Config, e
 	if err != nil {
 		return nil, err
 	}
+	return LoadSnapshotPipeline(snap, file)
+}
+
+// LoadSnapshotPipeline loads the pipeline file (relative to the repository
+// root) of an extracted commit, with the local files it includes.
+func LoadSnapshotPipeline(snap *Snapshot, file string) (*ci.Config, error) {
 	return ci.Load(filepath.Join(snap.Dir, file), ci.LoadOptions{ProjectDir: snap.Dir})
 }

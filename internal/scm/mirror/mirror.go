@@ -20,14 +20,16 @@ import (
 type Mirrors struct {
 	Dir   string
 	locks sync.Map // mirror path -> *sync.Mutex: one git process per mirror
+	urls  sync.Map // mirror path -> the origin URL it was last given
 }
 
 // Sync makes sure the mirror of repoURL named name exists and is up to
 // date, and returns its path. repoURL may be a local path, file://,
 // http(s):// or ssh. A token authenticates http(s) fetches: it travels in
 // git's environment as a header, never in its arguments (which any process
-// may read) nor in the mirror's config.
-func (m *Mirrors) Sync(ctx context.Context, name, repoURL, token string) (string, error) {
+// may read) nor in the mirror's config. When the mirror holds every commit
+// of want already (the commit a webhook announces, say), it is not fetched.
+func (m *Mirrors) Sync(ctx context.Context, name, repoURL, token string, want ...string) (string, error) {
 	path, unlock := m.lock(name)
 	defer unlock()
 
@@ -45,14 +47,51 @@ func (m *Mirrors) Sync(ctx context.Context, name, repoURL, token string) (string
 		}
 		return path, nil
 	}
-	// The remote may have changed (credentials rotated): set it each time.
-	if err := git(ctx, path, repoURL, "", "remote", "set-url", "origin", repoURL); err != nil {
+	if len(want) > 0 && hasCommits(ctx, path, want) {
+		return path, nil
+	}
+	if err := m.setURL(ctx, path, repoURL); err != nil {
 		return "", err
 	}
-	if err := git(ctx, path, repoURL, token, "fetch", "--prune", "--quiet", "origin"); err != nil {
+	// No automatic maintenance (gc, repack) in a fetch that someone waits
+	// for: a mirror is small work next to a pipeline, and git would run it
+	// after every fetch it deems worth it.
+	if err := git(ctx, path, repoURL, token, "-c", "maintenance.auto=false", "-c", "gc.auto=0",
+		"fetch", "--prune", "--quiet", "origin"); err != nil {
 		return "", err
 	}
 	return path, nil
+}
+
+// setURL points the mirror's origin at repoURL when it is not there yet
+// (the project's URL changed): a write of its config each time would be
+// a git process for nothing.
+func (m *Mirrors) setURL(ctx context.Context, path, repoURL string) error {
+	if v, ok := m.urls.Load(path); ok && v == repoURL {
+		return nil
+	}
+	out, err := exec.CommandContext(ctx, "git", "-C", path, "config", "--get", "remote.origin.url").Output()
+	if err != nil || strings.TrimSpace(string(out)) != repoURL {
+		if err := git(ctx, path, repoURL, "", "remote", "set-url", "origin", repoURL); err != nil {
+			return err
+		}
+	}
+	m.urls.Store(path, repoURL)
+	return nil
+}
+
+// hasCommits reports whether the repository at path holds every commit of
+// shas (full SHAs; anything else counts as missing).
+func hasCommits(ctx context.Context, path string, shas []string) bool {
+	for _, sha := range shas {
+		if len(sha) != 40 || strings.Trim(sha, "0123456789abcdef") != "" {
+			return false
+		}
+		if exec.CommandContext(ctx, "git", "-C", path, "cat-file", "-e", sha+"^{commit}").Run() != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // lock takes the lock of the mirror called name and returns its path.
@@ -98,9 +137,21 @@ func git(ctx context.Context, dir, repoURL, token string, args ...string) error 
 		if token != "" {
 			msg = strings.ReplaceAll(msg, token, "xxxxx")
 		}
-		return fmt.Errorf("git %s %s: %s", args[0], Redact(repoURL), msg)
+		return fmt.Errorf("git %s %s: %s", command(args), Redact(repoURL), msg)
 	}
 	return nil
+}
+
+// command is git's subcommand among args (after -c options).
+func command(args []string) string {
+	for i := 0; i < len(args); i++ {
+		if args[i] == "-c" {
+			i++
+			continue
+		}
+		return args[i]
+	}
+	return ""
 }
 
 // Tag makes an annotated tag on commit in the mirror called name. The

@@ -57,3 +57,27 @@ func TestSyncWithTokenOverHTTP(t *testing.T) {
 		t.Errorf("the token is stored in the mirror's config:\n%s", config)
 	}
 }
+
+// TestSyncSkipsTheFetchOfACommitItHolds: a sync for a commit the mirror
+// holds does not reach the remote (gone here); one for a commit it lacks
+// fetches, and fails when the remote is gone.
+func TestSyncSkipsTheFetchOfACommitItHolds(t *testing.T) {
+	repo := testenv.GitRepo(t, map[string]string{"README": "hello"})
+	head := testenv.Git(t, repo, "rev-parse", "main")
+	m := &Mirrors{Dir: t.TempDir()}
+	if _, err := m.Sync(context.Background(), "p", repo, ""); err != nil {
+		t.Fatal(err)
+	}
+	gone := repo + ".gone"
+	if err := os.Rename(repo, gone); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Rename(gone, repo) // for t.TempDir's removal
+	if _, err := m.Sync(context.Background(), "p", repo, "", head); err != nil {
+		t.Errorf("sync for a commit the mirror holds: %v", err)
+	}
+	missing := strings.Repeat("1", 40)
+	if _, err := m.Sync(context.Background(), "p", repo, "", missing); err == nil || !strings.Contains(err.Error(), "git fetch") {
+		t.Errorf("sync for a missing commit: err = %v, want the failed fetch", err)
+	}
+}

@@ -15,9 +15,11 @@ import (
 	"time"
 )
 
-// DefaultMaxBodyBytes is the body size limit when Parser.MaxBodyBytes is
-// zero: GitHub caps its payloads at 25 MB.
-const DefaultMaxBodyBytes = 25 << 20
+// DefaultMaxBodyBytes is the body size limit when the Parser sets none.
+// GitHub allows payloads up to 25 MB, but the events Slipway acts on
+// (pushes, merge requests) are a few kilobytes: reading more from an
+// unauthenticated sender before the signature check only costs memory.
+const DefaultMaxBodyBytes = 1 << 20
 
 // Header names.
 const (
@@ -40,6 +42,19 @@ const (
 type Parser struct {
 	// MaxBodyBytes limits the body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxBodyBytesBy overrides MaxBodyBytes for some providers.
+	MaxBodyBytesBy map[Provider]int64
+}
+
+// Limit is the body size limit for a provider's deliveries.
+func (p Parser) Limit(provider Provider) int64 {
+	if n := p.MaxBodyBytesBy[provider]; n > 0 {
+		return n
+	}
+	if p.MaxBodyBytes > 0 {
+		return p.MaxBodyBytes
+	}
+	return DefaultMaxBodyBytes
 }
 
 // Parse reads, verifies and normalizes one webhook delivery with a zero
@@ -63,19 +78,18 @@ func (p Parser) Parse(r *http.Request, secret []byte) (Event, error) {
 // delivery came to): a delivery missing its signature is then refused as
 // unauthenticated rather than as unrecognizable.
 func (p Parser) ParseFrom(provider Provider, r *http.Request, secret []byte) (Event, error) {
-	limit := p.MaxBodyBytes
-	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
-	}
+	limit := p.Limit(provider)
 	if r.ContentLength > limit {
-		return Event{}, fmt.Errorf("%s: %w: %d bytes, limit %d", provider, ErrTooLarge, r.ContentLength, limit)
+		return Event{}, fmt.Errorf("%s: %w: %d bytes, over the limit of %d bytes for %s webhooks", provider, ErrTooLarge, r.ContentLength, limit, provider)
 	}
+	// One byte more than the limit tells a body over it, before anything
+	// of it is trusted.
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return Event{}, fmt.Errorf("%s: %w: reading body: %w", provider, ErrBadPayload, err)
 	}
 	if int64(len(body)) > limit {
-		return Event{}, fmt.Errorf("%s: %w: over %d bytes", provider, ErrTooLarge, limit)
+		return Event{}, fmt.Errorf("%s: %w: over the limit of %d bytes for %s webhooks", provider, ErrTooLarge, limit, provider)
 	}
 	return ParseBody(provider, r.Header, body, secret)
 }

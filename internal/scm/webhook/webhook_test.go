@@ -637,3 +637,36 @@ func TestParseFromKnownProvider(t *testing.T) {
 		t.Errorf("signed: %+v, %v", e, err)
 	}
 }
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestUnauthenticatedBodyReadUpToOneMiB: an endless unsigned body is read
+// no further than 1 MiB (and the byte that tells it is over) before it is
+// refused; a provider's own limit applies to that provider only.
+func TestUnauthenticatedBodyReadUpToOneMiB(t *testing.T) {
+	r := delivery(GitHub, "push", []byte("{}"), testSecret)
+	r.ContentLength = -1
+	body := &countingReader{r: neverEnding('x')}
+	r.Body = io.NopCloser(body)
+	_, err := Parser{}.Parse(r, testSecret)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "limit of 1048576 bytes for github webhooks") {
+		t.Errorf("err = %v, want ErrTooLarge naming the limit", err)
+	}
+	if body.n > 1<<20+1 {
+		t.Errorf("read %d bytes of an unauthenticated body, want at most 1 MiB + 1", body.n)
+	}
+	p := Parser{MaxBodyBytesBy: map[Provider]int64{GitLab: 4 << 20}}
+	if p.Limit(GitLab) != 4<<20 || p.Limit(GitHub) != 1<<20 {
+		t.Errorf("limits: gitlab %d, github %d", p.Limit(GitLab), p.Limit(GitHub))
+	}
+}
