@@ -291,3 +291,23 @@ func gitopsWriteFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestGitopsRelativeSourceWorksEveryRun: a source url ./ops.git next to
+// the config, with the default --config, as the docs' example has it: the
+// second reconcile fetches the same repository as the first (git ran the
+// relative path from the mirror's folder: "not a git repository").
+func TestGitopsRelativeSourceWorksEveryRun(t *testing.T) {
+	t.Setenv("DOCKER_HOST", testenv.DockerHost())
+	dir := t.TempDir()
+	work := testenv.GitRepo(t, map[string]string{"apps/README": "no app yet"})
+	testenv.Git(t, work, "clone", "-q", "--bare", work, filepath.Join(dir, "ops.git"))
+	dep := fmt.Sprintf("rel%x", time.Now().UnixNano()&0xffffff)
+	gitopsWriteFile(t, filepath.Join(dir, "slipway-gitops.yaml"),
+		"sources:\n  - name: ops\n    url: ./ops.git\ndeployments:\n  - name: "+dep+"\n    source: ops\n    path: apps\n")
+	for run := 1; run <= 2; run++ {
+		out, errOut, code := slipway(t, dir, "gitops", "reconcile")
+		if code != 0 || !strings.Contains(out, "deployment "+dep+": Ready") {
+			t.Fatalf("reconcile %d: exit %d\n%s\n%s", run, code, out, errOut)
+		}
+	}
+}
