@@ -94,6 +94,16 @@ func TestCanaryOfABadVersionIsRolledBack(t *testing.T) {
 		t.Fatalf("history = %+v, %v; want the rollback with its reason and digest", hist, err)
 	}
 	t.Logf("answers during the canary: %v; reason: %s", counts, ro.Reason)
+
+	// The next rollout's generation is a new number: the history must not
+	// show the rolled-back canary's number for another generation.
+	next, err := f.runner.Run(ctx, f.target(t, "canary-bad", f.images.v2, deploy.Strategy{Kind: deploy.Rolling, Drain: 200 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hist, _ = f.runner.History(tg.Env()); next.Generation == ro.Generation || next.Generation == first.Generation {
+		t.Fatalf("history %+v: generation %d again, want each rollout its own number", hist, next.Generation)
+	}
 }
 
 // A canary whose rollout is interrupted (the command stopped, the context
