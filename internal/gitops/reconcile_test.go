@@ -702,3 +702,32 @@ func TestPathThroughALinkOutOfTheRepositoryStalls(t *testing.T) {
 		t.Errorf("the host's compose.yaml was deployed: %v", ids)
 	}
 }
+
+// TestUnsetVariableIsAnInvalidSpec: GitOps gives an app no variables, so a
+// ${SUFFIX} without a default would deploy as an empty string: the app
+// stalls with InvalidSpec naming the file, line, column and variable, and
+// nothing of it runs. ${SUFFIX:-value} deploys with its default.
+func TestUnsetVariableIsAnInvalidSpec(t *testing.T) {
+	f := newFixture(t)
+	withExtra := func(extra string) string {
+		return strings.Replace(appCompose(f.im.ref("v1")), "    x-slipway:", "    environment:\n      EXTRA: \""+extra+"\"\n    x-slipway:", 1)
+	}
+	src := newSource(t, map[string]string{
+		"apps/unset/compose.yaml":   withExtra("-${SUFFIX}"),
+		"apps/default/compose.yaml": withExtra("-${SUFFIX:-plain}"),
+	})
+	dep := f.name
+	c := f.controller(f.config(src, "  - name: "+dep+"\n    source: ops\n    path: apps\n"), nil)
+	st, _ := reconcile(t, c, dep)
+	unset := app(t, st, "unset")
+	want := "apps/unset/compose.yaml:6:16: ${SUFFIX}: variable SUFFIX is not set"
+	if unset.Condition != gitops.Stalled || unset.Reason != gitops.ReasonInvalid || !strings.HasPrefix(unset.Message, want) {
+		t.Errorf("unset: %+v, want Stalled/InvalidSpec %q", unset, want)
+	}
+	if ids := f.containers(dep, "unset"); len(ids) != 0 {
+		t.Errorf("the app with an unset variable runs: %v", ids)
+	}
+	if got := answer(t, app(t, st, "default")); got != "one-plain" {
+		t.Errorf("default answers %q, want one-plain", got)
+	}
+}
