@@ -108,6 +108,7 @@ func New(opts Options) (*Controller, error) {
 		return nil, err
 	}
 	c.lock = lock
+	c.dropStaleStatuses()
 	c.mirrors = &mirror.Mirrors{Dir: filepath.Join(opts.StateDir, "mirrors")}
 	c.dispatchers = map[string]*notify.Dispatcher{}
 	for _, dep := range opts.Config.Deployments {

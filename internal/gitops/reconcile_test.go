@@ -731,3 +731,25 @@ func TestUnsetVariableIsAnInvalidSpec(t *testing.T) {
 		t.Errorf("default answers %q, want one-plain", got)
 	}
 }
+
+// TestRemovedDeploymentLeavesNoStaleStatus: a deployment taken out of the
+// config is no longer shown by status (its last status stayed for ever,
+// as if it were still reconciled).
+func TestRemovedDeploymentLeavesNoStaleStatus(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/README": "no app"})
+	kept, gone := f.name+"-kept", f.name+"-gone"
+	both := f.controller(f.config(src, "  - {name: "+kept+", source: ops, path: apps}\n  - {name: "+gone+", source: ops, path: apps}\n"), nil)
+	if _, err := both.ReconcileAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stop(t, both)
+	one := f.controller(f.config(src, "  - {name: "+kept+", source: ops, path: apps}\n"), nil)
+	if _, err := one.ReconcileAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all, err := gitops.ReadStatuses(f.state)
+	if err != nil || len(all) != 1 || all[0].Name != kept {
+		t.Errorf("statuses after %s left the config: %+v, %v; want %s alone", gone, all, err, kept)
+	}
+}
