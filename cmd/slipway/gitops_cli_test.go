@@ -311,3 +311,47 @@ func TestGitopsRelativeSourceWorksEveryRun(t *testing.T) {
 		}
 	}
 }
+
+// TestGitopsRunRestoresRoutesWithoutItsSource: the embedded proxy of
+// gitops run goes down with it; a restarted run gives it the routes of the
+// apps that run at once, even while the source cannot be fetched (they
+// came back only with a pass that fetched it).
+func TestGitopsRunRestoresRoutesWithoutItsSource(t *testing.T) {
+	g := newGitopsSetup(t)
+	g.commit(gitopsApp(g.push("one"), "0"))
+	state, proxyAddr := filepath.Join(g.dir, "state"), testenv.FreeAddr(t)
+	args := []string{"gitops", "run", "--config", g.cfg, "--state", state, "--ports", "29500-29999", "--proxy-listen", proxyAddr, "--domain", "gitops.test"}
+	host := g.dep + "-web.gitops.test"
+	answers := func() bool {
+		code, body, err := proxytest.Get(&http.Client{Timeout: 10 * time.Second}, "http://"+proxyAddr+"/", host)
+		return err == nil && code == 200 && strings.TrimSpace(body) == "one"
+	}
+	for run, source := range []string{"reachable", "gone"} {
+		cmd := exec.Command(slipwayBin, args...)
+		var stderr testenv.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for !answers() {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("run %d (source %s): %s never answered through the proxy\n%s", run+1, source, host, stderr.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("run %d after SIGINT: %v\n%s", run+1, err, stderr.String())
+		}
+		if run == 0 {
+			if err := os.Rename(g.bare, g.bare+".gone"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

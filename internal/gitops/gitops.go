@@ -179,6 +179,7 @@ func (c *Controller) ReconcileAll(ctx context.Context) ([]DeploymentStatus, erro
 // commit, and when Reconcile asks (its source fetched first).
 func (c *Controller) Run(ctx context.Context) error {
 	cfg := c.opts.Config
+	c.restoreRoutes(ctx)
 	nextFetch := map[string]time.Time{}
 	nextSync := map[string]time.Time{}
 	arts := map[string]artifact{}
@@ -233,6 +234,26 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// restoreRoutes gives the proxy the routes of every app that runs, before
+// any fetch: an embedded proxy (gitops run --proxy-listen) goes down with
+// the controller and starts again without routes, and waiting for a pass
+// left the apps unreachable for as long as their source could not be
+// fetched.
+func (c *Controller) restoreRoutes(ctx context.Context) {
+	for _, dep := range c.opts.Config.Deployments {
+		running, err := c.running(ctx, dep.Name)
+		if err != nil {
+			c.log.Warn("gitops: routes of the running apps not restored", "deployment", dep.Name, "err", err)
+			continue
+		}
+		for app, st := range running {
+			if err := c.opts.Deployer.Reroute(ctx, st.Env); err != nil {
+				c.log.Warn("gitops: route not restored", "deployment", dep.Name, "app", app, "err", err)
+			}
+		}
+	}
 }
 
 // Reconcile asks Run to fetch the deployment's source and reconcile it at
