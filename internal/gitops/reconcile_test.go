@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -751,5 +752,45 @@ func TestRemovedDeploymentLeavesNoStaleStatus(t *testing.T) {
 	all, err := gitops.ReadStatuses(f.state)
 	if err != nil || len(all) != 1 || all[0].Name != kept {
 		t.Errorf("statuses after %s left the config: %+v, %v; want %s alone", gone, all, err, kept)
+	}
+}
+
+// TestRunSaysAChangedConfigWaitsForARestart: run reads its config once; a
+// change of the file is logged as waiting for a restart, never silently
+// ignored.
+func TestRunSaysAChangedConfigWaitsForARestart(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/README": "no app"})
+	file := filepath.Join(t.TempDir(), "slipway-gitops.yaml")
+	yamlText := strings.Replace(f.config(src, "  - {name: "+f.name+", source: ops, path: apps}\n"), "    branch: main\n", "    branch: main\n    interval: 1s\n", 1)
+	if err := os.WriteFile(file, []byte(yamlText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gitops.LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testenv.Buffer{}
+	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: f.deployer, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+		stop(t, c)
+	}()
+	if err := os.WriteFile(file, []byte(yamlText+"  - {name: "+f.name+"-new, source: ops, path: apps}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(logs.String(), "the config file changed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word of the changed config in a minute:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
