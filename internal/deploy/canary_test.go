@@ -27,13 +27,25 @@ func TestCanaryOfAGoodVersionIsPromoted(t *testing.T) {
 	f.serves(t, hostOf(tg), "v1", 5)
 
 	h := f.hammer(t, hostOf(tg), 3)
-	next := f.target(t, "canary-good", f.images.v2, canary(20, 50, 100))
+	// On a loaded machine a step may see too few requests: it runs again,
+	// as it would in production; only a check of enough requests counts.
+	good := canary(20, 50, 100)
+	good.Analysis.MaxFailedChecks = 20
+	next := f.target(t, "canary-good", f.images.v2, good)
 	ro, err := f.runner.Run(ctx, next)
 	answers := h.Stop()
 	if err != nil {
 		t.Fatalf("canary of the good v2: %v (checks %+v)", err, ro.Checks)
 	}
-	if ro.Outcome != deploy.Succeeded || len(ro.Checks) != 3 || ro.From != first.Generation {
+	passed := 0
+	for _, c := range ro.Checks {
+		if c.Passed {
+			passed++
+		} else if c.Requests >= good.Analysis.MinRequests {
+			t.Errorf("check %+v of the good version failed with enough requests", c)
+		}
+	}
+	if ro.Outcome != deploy.Succeeded || passed != 3 || ro.From != first.Generation {
 		t.Fatalf("rollout = %+v, want succeeded after 3 passed checks, from generation %d", ro, first.Generation)
 	}
 	counts := tally(answers)
