@@ -34,7 +34,9 @@ func init() {
 		Long: `Roll the targets of a deploy config out to this Docker host (docs/rollouts.md).
 "slipway deploy serve" runs the embedded proxy, reads the per-version metrics
 of canaries and keeps the targets as their state says; run, promote and
-rollback ask it to act. status and history read the state on their own.`,
+rollback ask it to act, and remove takes a target off the host. serve reads
+the config file again at each request. status and history read the state
+on their own.`,
 	}
 	var configPath string
 	deployCmd.PersistentFlags().StringVar(&configPath, "config", "deploy.yaml", "the deploy config file")
@@ -161,7 +163,28 @@ rollback ask it to act. status and history read the state on their own.`,
 	history.Flags().BoolVar(&jsonOut, "json", false, "print the history as JSON")
 	_ = history.MarkFlagRequired("target")
 
-	deployCmd.AddCommand(serve, run, promote, rollback, status, history)
+	remove := &cobra.Command{
+		Use:   "remove TARGET",
+		Short: "Remove a target from this host: its routes, containers, network, volumes and state",
+		Long: `Ask slipway deploy serve to remove the target's routes, then every
+generation's containers, its network, volumes and port reservations, and
+its state file. Its history stays. A target already taken out of the config
+file is removed too while its state file is there.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			if _, err := deploy.Control(cmd.Context(), cfg.Control, "/removals", deploy.ControlRequest{Target: args[0], Config: cfg.Path()}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: removed\n", args[0])
+			return nil
+		},
+	}
+
+	deployCmd.AddCommand(serve, run, promote, rollback, remove, status, history)
 	rootCmd.AddCommand(deployCmd)
 }
 
@@ -178,6 +201,7 @@ func controlCmd(load func() (*deploy.Config, error), use, short, path string, re
 				return err
 			}
 			req := request()
+			req.Config = cfg.Path()
 			for _, name := range []string{req.Target, req.From, req.To} {
 				if _, err := cfg.Target(name); name != "" && err != nil {
 					return err
@@ -277,8 +301,15 @@ func serveDeploy(ctx context.Context, cfg *deploy.Config, every time.Duration, l
 	}()
 	defer srv.Close()
 	log.Info("deploy serve: ready", "proxy", cfg.Listen, "control", cfg.Control, "targets", len(cfg.Targets))
+	targets := cfg.Targets
 	for {
-		for _, t := range cfg.Targets {
+		// The file as it is now: a target added since start is kept too.
+		if now, err := cfg.Reload(); err != nil {
+			log.Warn("deploy serve: config not read again; reconciling the targets it had", "err", err)
+		} else {
+			targets = now.Targets
+		}
+		for _, t := range targets {
 			if _, err := runner.Reconcile(ctx, deploy.Target{Name: t.Name}.Env()); err != nil && ctx.Err() == nil {
 				log.Warn("deploy serve: reconcile", "target", t.Name, "err", err)
 			}

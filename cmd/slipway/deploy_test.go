@@ -64,36 +64,9 @@ targets:
 	if err := os.WriteFile(filepath.Join(dir, "deploy.yaml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		alloc, err := ports.New(t.TempDir(), ports.Range{Low: 34040, High: 34999})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, env := range []string{"cli-dev", "cli-prod"} {
-			if err := d.Teardown(context.Background(), env); err != nil {
-				t.Error(err)
-			}
-		}
-	})
+	teardownDeploy(t, cli, "cli-dev", "cli-prod")
 
-	serve := exec.Command(slipwayBin, "deploy", "serve", "--config", "deploy.yaml")
-	serve.Dir = dir
-	logs := &testenv.Buffer{}
-	serve.Stdout, serve.Stderr = logs, logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = serve.Process.Signal(os.Interrupt)
-		_ = serve.Wait()
-		if t.Failed() {
-			t.Logf("slipway deploy serve:\n%s", logs)
-		}
-	})
+	logs := startDeployServe(t, dir)
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(logs.String(), "deploy serve: ready") {
 		if time.Now().After(deadline) {
@@ -161,5 +134,118 @@ func TestDeployServeRefusesAReconcileIntervalOfZero(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(string(out), "--reconcile-every") {
 		t.Fatalf("deploy serve --reconcile-every 0: %v\n%s", err, out)
+	}
+}
+
+// startDeployServe starts slipway deploy serve on dir's deploy.yaml,
+// stopped at the end of the test; its output is returned.
+func startDeployServe(t *testing.T, dir string) *testenv.Buffer {
+	t.Helper()
+	serve := exec.Command(slipwayBin, "deploy", "serve", "--config", "deploy.yaml")
+	serve.Dir = dir
+	logs := &testenv.Buffer{}
+	serve.Stdout, serve.Stderr = logs, logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(os.Interrupt)
+		_ = serve.Wait()
+		if t.Failed() {
+			t.Logf("slipway deploy serve:\n%s", logs)
+		}
+	})
+	return logs
+}
+
+// teardownDeploy removes the environments at the end of the test.
+func teardownDeploy(t *testing.T, cli *client.Client, envs ...string) {
+	t.Cleanup(func() {
+		alloc, err := ports.New(t.TempDir(), ports.DefaultRange)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, env := range envs {
+			if err := d.Teardown(context.Background(), env); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// A new user's walk: deploy run at once after deploy serve & (it waits for
+// serve instead of "connection refused"), a changed image in deploy.yaml
+// (serve rolls out the file as it is now, not as it was at its start), a
+// changed proxy address (refused, named), deploy remove (no route, no
+// container), and the next rollout's generation number (not reused).
+func TestDeployServeTakesTheConfigAsItIsNow(t *testing.T) {
+	cli := testenv.Docker(t)
+	t.Setenv("DOCKER_HOST", testenv.DockerHost())
+	_, reg := registrytest.Start(t, nil)
+	v1, v2 := reg+"/deploy-now/app:v1", reg+"/deploy-now/app:v2"
+	pushApp(t, cli, v1, "now-v1")
+	pushApp(t, cli, v2, "now-v2")
+	dir := t.TempDir()
+	listen, control := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	gitopsWriteFile(t, filepath.Join(dir, "compose.yaml"), "services:\n  web:\n    image: ${IMAGE}\n    x-slipway: {expose: true, main: true, port: 8080, health: /healthz}\n")
+	config := func(image, listen string) {
+		gitopsWriteFile(t, filepath.Join(dir, "deploy.yaml"), fmt.Sprintf(`domain: now.test
+ports: 35040-35999
+proxy: {listen: %q, control: %q}
+targets:
+  cli-now:
+    compose: compose.yaml
+    vars: {IMAGE: %q}
+    strategy: rolling
+    drain: 100ms
+`, listen, control, image))
+	}
+	config(v1, listen)
+	teardownDeploy(t, cli, "cli-now")
+	startDeployServe(t, dir)
+	get := func() (int, string) {
+		t.Helper()
+		code, body, err := proxytest.Get(&http.Client{Timeout: 10 * time.Second}, "http://"+listen+"/", "cli-now.now.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code, strings.TrimSpace(body)
+	}
+
+	out, stderr, code := slipway(t, dir, "deploy", "run", "--target", "cli-now")
+	if code != 0 || !strings.Contains(out, "cli-now: rolling generation 1 succeeded") {
+		t.Fatalf("deploy run right after deploy serve &: exit %d\n%s%s", code, out, stderr)
+	}
+	config(v2, listen)
+	out, stderr, code = slipway(t, dir, "deploy", "run", "--target", "cli-now")
+	if code != 0 || !strings.Contains(out, "generation 2 succeeded") {
+		t.Fatalf("deploy run after the image changed: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, body := get(); code != 200 || body != "now-v2" {
+		t.Fatalf("after the image changed in deploy.yaml, the app answers %d %q, want now-v2", code, body)
+	}
+
+	config(v2, testenv.FreeAddr(t))
+	if out, stderr, code = slipway(t, dir, "deploy", "run", "--target", "cli-now"); code == 0 || !strings.Contains(stderr, "proxy.listen \""+listen+"\" is now") {
+		t.Fatalf("deploy run after proxy.listen changed: exit %d\n%s%s; want it refused, naming the change", code, out, stderr)
+	}
+	config(v2, listen)
+
+	if out, stderr, code = slipway(t, dir, "deploy", "remove", "cli-now"); code != 0 || !strings.Contains(out, "cli-now: removed") {
+		t.Fatalf("deploy remove: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, body := get(); code != 404 {
+		t.Errorf("after deploy remove the proxy answers %d %q, want 404 (no route)", code, body)
+	}
+	if out, _, code = slipway(t, dir, "deploy", "status"); code != 0 || !strings.Contains(out, "not deployed") {
+		t.Errorf("deploy status after remove: exit %d\n%s", code, out)
+	}
+	out, stderr, code = slipway(t, dir, "deploy", "run", "--target", "cli-now")
+	if code != 0 || !strings.Contains(out, "cli-now: rolling generation 3 succeeded") {
+		t.Fatalf("deploy run after remove: exit %d\n%s%s; want generation 3: 1 and 2 are in the history", code, out, stderr)
 	}
 }

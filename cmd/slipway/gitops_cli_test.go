@@ -291,3 +291,67 @@ func gitopsWriteFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestGitopsRelativeSourceWorksEveryRun: a source url ./ops.git next to
+// the config, with the default --config, as the docs' example has it: the
+// second reconcile fetches the same repository as the first (git ran the
+// relative path from the mirror's folder: "not a git repository").
+func TestGitopsRelativeSourceWorksEveryRun(t *testing.T) {
+	t.Setenv("DOCKER_HOST", testenv.DockerHost())
+	dir := t.TempDir()
+	work := testenv.GitRepo(t, map[string]string{"apps/README": "no app yet"})
+	testenv.Git(t, work, "clone", "-q", "--bare", work, filepath.Join(dir, "ops.git"))
+	dep := fmt.Sprintf("rel%x", time.Now().UnixNano()&0xffffff)
+	gitopsWriteFile(t, filepath.Join(dir, "slipway-gitops.yaml"),
+		"sources:\n  - name: ops\n    url: ./ops.git\ndeployments:\n  - name: "+dep+"\n    source: ops\n    path: apps\n")
+	for run := 1; run <= 2; run++ {
+		out, errOut, code := slipway(t, dir, "gitops", "reconcile")
+		if code != 0 || !strings.Contains(out, "deployment "+dep+": Ready") {
+			t.Fatalf("reconcile %d: exit %d\n%s\n%s", run, code, out, errOut)
+		}
+	}
+}
+
+// TestGitopsRunRestoresRoutesWithoutItsSource: the embedded proxy of
+// gitops run goes down with it; a restarted run gives it the routes of the
+// apps that run at once, even while the source cannot be fetched (they
+// came back only with a pass that fetched it).
+func TestGitopsRunRestoresRoutesWithoutItsSource(t *testing.T) {
+	g := newGitopsSetup(t)
+	g.commit(gitopsApp(g.push("one"), "0"))
+	state, proxyAddr := filepath.Join(g.dir, "state"), testenv.FreeAddr(t)
+	args := []string{"gitops", "run", "--config", g.cfg, "--state", state, "--ports", "29500-29999", "--proxy-listen", proxyAddr, "--domain", "gitops.test"}
+	host := g.dep + "-web.gitops.test"
+	answers := func() bool {
+		code, body, err := proxytest.Get(&http.Client{Timeout: 10 * time.Second}, "http://"+proxyAddr+"/", host)
+		return err == nil && code == 200 && strings.TrimSpace(body) == "one"
+	}
+	for run, source := range []string{"reachable", "gone"} {
+		cmd := exec.Command(slipwayBin, args...)
+		var stderr testenv.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for !answers() {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("run %d (source %s): %s never answered through the proxy\n%s", run+1, source, host, stderr.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("run %d after SIGINT: %v\n%s", run+1, err, stderr.String())
+		}
+		if run == 0 {
+			if err := os.Rename(g.bare, g.bare+".gone"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

@@ -169,3 +169,21 @@ func TestGitopsImagesWatchPicksUpANewTag(t *testing.T) {
 		t.Error("the output shows the registry password")
 	}
 }
+
+// TestGitopsImagesRelativeURL: an update's url ./deploy.git next to the
+// config, with the default --config: the first run pushes to it (git ran
+// the relative path from its own working folder, where it is not).
+func TestGitopsImagesRelativeURL(t *testing.T) {
+	_, bare, config, _ := gitopsImagesFixture(t, "5m")
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(bare)
+	gitopsWriteFile(t, filepath.Join(dir, "slipway-gitops.yaml"), strings.ReplaceAll(string(b), "url: "+bare, "url: ./"+filepath.Base(bare)))
+	before := testenv.Git(t, bare, "rev-parse", "main")
+	out, errOut, code := slipwayWith(t, dir, []string{"TEST_REGISTRY_AUTH=bot:" + registryPassword}, "", "gitops", "images")
+	if code != 0 || !strings.Contains(out, "update staging: pushed ") || testenv.Git(t, bare, "rev-parse", "main") == before {
+		t.Fatalf("gitops images with a relative url: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -66,6 +66,15 @@ const (
 	DefaultDomain   = "localhost"
 )
 
+// Path is the config file's absolute path: commands send it to serve,
+// which refuses a request made from another file than its own.
+func (c *Config) Path() string {
+	if abs, err := filepath.Abs(c.File); err == nil {
+		return abs
+	}
+	return c.File
+}
+
 // Target returns the target named name; the error lists the others.
 func (c *Config) Target(name string) (TargetConfig, error) {
 	for _, t := range c.Targets {
@@ -321,4 +330,32 @@ func (p *parser) canary(n *yaml.Node, at string, s *Strategy) {
 			p.unknown(v, k, "steps, interval, success_rate, max_p99, min_requests, max_failed_checks")
 		}
 	})
+}
+
+// Reload reads the config file again, as it is now: a rollout takes the
+// targets (vars, strategy, Compose file) the file says at that moment. The
+// settings a running serve holds open (state folder, proxy and control
+// addresses, ports, domain) cannot change under it: a change of them is
+// an error that names it.
+func (c *Config) Reload() (*Config, error) {
+	now, err := LoadConfig(c.File)
+	if err != nil {
+		return nil, err
+	}
+	var diff []string
+	for _, f := range []struct{ key, was, is string }{
+		{"state_dir", c.StateDir, now.StateDir},
+		{"domain", c.Hostnames.Domain, now.Hostnames.Domain},
+		{"ports", fmt.Sprintf("%d-%d", c.Ports.Low, c.Ports.High), fmt.Sprintf("%d-%d", now.Ports.Low, now.Ports.High)},
+		{"proxy.listen", c.Listen, now.Listen},
+		{"proxy.control", c.Control, now.Control},
+	} {
+		if f.was != f.is {
+			diff = append(diff, fmt.Sprintf("%s %q is now %q", f.key, f.was, f.is))
+		}
+	}
+	if len(diff) > 0 {
+		return nil, fmt.Errorf("%s: %s since slipway deploy serve started: restart it to apply", c.File, strings.Join(diff, ", "))
+	}
+	return now, nil
 }

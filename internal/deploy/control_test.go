@@ -3,6 +3,8 @@ package deploy
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,7 +13,15 @@ import (
 // text body (no CORS preflight), or a Host that is not loopback (DNS
 // rebinding); it never reaches the runner.
 func TestControlRefusesRequestsABrowserPageCouldSend(t *testing.T) {
-	h := ControlHandler(nil, &Config{})
+	file := filepath.Join(t.TempDir(), "deploy.yaml")
+	if err := os.WriteFile(file, []byte("targets:\n  dev: {compose: compose.yaml, strategy: rolling}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ControlHandler(nil, cfg)
 	for _, tc := range []struct {
 		host, contentType string
 		want              int

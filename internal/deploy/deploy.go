@@ -104,6 +104,9 @@ type Host interface {
 	StartGeneration(ctx context.Context, spec dockerhost.Spec) (dockerhost.Generation, error)
 	RemoveGeneration(ctx context.Context, env string, gen int) error
 	Generations(ctx context.Context, env string) ([]dockerhost.Generation, error)
+	// Teardown removes every container, network, volume, route and port
+	// reservation of env.
+	Teardown(ctx context.Context, env string) error
 }
 
 // Metrics reads the responses a proxy counted by route and version;

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
 	"slices"
 	"time"
 
@@ -162,8 +164,9 @@ func (r *Runner) Rollback(ctx context.Context, t Target) (Rollout, error) {
 
 // currentRollout is the index of the rollout that started the stable
 // generation, len(hist) when none did (it was adopted). The history, not
-// the generation numbers, says what came before: those start again at 1
-// once a recreate removed every generation.
+// the generation numbers, says what came before: in a history written
+// before numbers were unique, they start again at 1 once a recreate
+// removed every generation.
 func currentRollout(hist []Rollout, stable int) int {
 	for i := len(hist) - 1; i >= 0; i-- {
 		if hist[i].Generation == stable && hist[i].Outcome == Succeeded {
@@ -223,4 +226,30 @@ func (r *Runner) Promote(ctx context.Context, from, to Target) (Rollout, error) 
 	}
 	to.Services = services
 	return r.run(ctx, to, Rollout{PromotedFrom: from.Name})
+}
+
+// Remove takes a target off the host: its routes first, then the
+// containers of every generation, its network, volumes and port
+// reservations, and its state. The history stays, so the generation
+// numbers of a later rollout go on from it. A name that is neither a
+// target of cfg nor has a state is refused: a typo removes nothing.
+func (r *Runner) Remove(ctx context.Context, cfg *Config, name string) error {
+	env := Target{Name: name}.Env()
+	if _, err := cfg.Target(name); err != nil {
+		if _, serr := os.Stat(r.statePath(env)); serr != nil {
+			return err
+		}
+	}
+	defer r.lock(env)()
+	if err := r.route(ctx, env); err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	if err := r.opts.Host.Teardown(ctx, env); err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	if err := os.Remove(r.statePath(env)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	r.log.Info("rollout: target removed", "env", env)
+	return nil
 }

@@ -54,6 +54,9 @@ func (r *Runner) run(ctx context.Context, t Target, note Rollout) (Rollout, erro
 		ro: Rollout{Env: env, Strategy: t.Strategy.Kind, From: st.Stable, PromotedFrom: note.PromotedFrom, Reason: note.Reason,
 			Started: time.Now().UTC()},
 	}
+	if x.spec.FirstGeneration, err = r.nextGeneration(env); err != nil {
+		return Rollout{}, err
+	}
 	r.log.Info("rollout: start", "env", env, "strategy", t.Strategy.Kind, "stable", st.Stable)
 	if x.spec.Services, err = r.pinned(ctx, t.Services); err != nil {
 		return x.finish(ctx, err)
@@ -283,6 +286,21 @@ func (x *rollout) rollback(ctx context.Context, stable, canary dockerhost.Genera
 	x.st.Canary, x.st.CanaryWeight = 0, 0
 	err := x.abandon(ctx, canary, nil)
 	return errors.Join(fmt.Errorf("canary generation %d: %w: %s", canary.Number, ErrRolledBack, reason), err)
+}
+
+// nextGeneration is one more than every generation of the history: a
+// generation removed (a canary rolled back, everything a recreate
+// removed) leaves no container behind to say its number was taken.
+func (r *Runner) nextGeneration(env string) (int, error) {
+	hist, err := r.History(env)
+	if err != nil {
+		return 0, err
+	}
+	next := 1
+	for _, h := range hist {
+		next = max(next, h.Generation+1)
+	}
+	return next, nil
 }
 
 // pinned returns services with their images pinned by digest, each tag

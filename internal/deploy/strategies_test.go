@@ -195,8 +195,8 @@ func TestPromoteDeploysTheRunningDigestNotTheTag(t *testing.T) {
 // Without a kept generation, a rollback rolls the digest of the rollout
 // before out again, with rolling (recreate for a recreate target: what
 // must never run twice at once). A recreate removes every generation
-// before it starts the next, so its generation numbers start again at 1:
-// the rollback still finds the rollout before the current one.
+// before it starts the next; its numbers still go on (the rollback is
+// generation 3, not a 1 again that the history already has).
 func TestRollbackRedeploysThePreviousDigest(t *testing.T) {
 	for _, tc := range []struct {
 		env        string
@@ -204,7 +204,7 @@ func TestRollbackRedeploysThePreviousDigest(t *testing.T) {
 		generation int // of the rollback
 	}{
 		{"rollback-redeploy", deploy.Rolling, 3},
-		{"rollback-recreate", deploy.Recreate, 1},
+		{"rollback-recreate", deploy.Recreate, 3},
 	} {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			f := newFixture(t)

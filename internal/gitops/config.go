@@ -260,10 +260,12 @@ func (d *decoder) source(field string, n *yaml.Node) (Source, error) {
 	if s.URL == "" {
 		return s, d.errf(n, field+".url", "required (a git URL or a local path)")
 	}
-	if mirror.IsLocalPath(s.URL) && !filepath.IsAbs(s.URL) {
-		// As imageUpdates read theirs: one file, one meaning.
-		s.URL = filepath.Join(filepath.Dir(d.file), s.URL)
+	// As imageUpdates read theirs: one file, one meaning.
+	resolved, err := mirror.Resolve(s.URL, filepath.Dir(d.file))
+	if err != nil {
+		return s, d.errf(d.at[field+".url"], field+".url", "%v", err)
 	}
+	s.URL = resolved
 	return s, nil
 }
 

@@ -11,6 +11,7 @@
 package gitops
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -80,6 +81,8 @@ type Controller struct {
 	dispatchers map[string]*notify.Dispatcher
 	// kick carries the deployments Reconcile asks Run to reconcile now.
 	kick chan string
+	// read is the config file as it was read, to tell a change of it.
+	read []byte
 }
 
 // New checks the options, takes the state folder (ErrLocked when another
@@ -108,6 +111,8 @@ func New(opts Options) (*Controller, error) {
 		return nil, err
 	}
 	c.lock = lock
+	c.read, _ = os.ReadFile(opts.Config.File)
+	c.dropStaleStatuses()
 	c.mirrors = &mirror.Mirrors{Dir: filepath.Join(opts.StateDir, "mirrors")}
 	c.dispatchers = map[string]*notify.Dispatcher{}
 	for _, dep := range opts.Config.Deployments {
@@ -178,11 +183,18 @@ func (c *Controller) ReconcileAll(ctx context.Context) ([]DeploymentStatus, erro
 // commit, and when Reconcile asks (its source fetched first).
 func (c *Controller) Run(ctx context.Context) error {
 	cfg := c.opts.Config
+	c.restoreRoutes(ctx)
+	c.log.Info("gitops: running the config as read at start; restart to apply a change of it", "config", cfg.File)
+	warned := false
 	nextFetch := map[string]time.Time{}
 	nextSync := map[string]time.Time{}
 	arts := map[string]artifact{}
 	errs := map[string]error{}
 	for ctx.Err() == nil {
+		if !warned && c.configChanged() {
+			c.log.Warn("gitops: the config file changed; the controller runs the one it read at start until it restarts", "config", cfg.File)
+			warned = true
+		}
 		now := time.Now()
 		for _, s := range cfg.Sources {
 			if now.Before(nextFetch[s.Name]) {
@@ -232,6 +244,32 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}
 	return ctx.Err()
+}
+
+// configChanged tells whether the config file is no longer what New read.
+func (c *Controller) configChanged() bool {
+	now, err := os.ReadFile(c.opts.Config.File)
+	return c.read != nil && (err != nil || !bytes.Equal(now, c.read))
+}
+
+// restoreRoutes gives the proxy the routes of every app that runs, before
+// any fetch: an embedded proxy (gitops run --proxy-listen) goes down with
+// the controller and starts again without routes, and waiting for a pass
+// left the apps unreachable for as long as their source could not be
+// fetched.
+func (c *Controller) restoreRoutes(ctx context.Context) {
+	for _, dep := range c.opts.Config.Deployments {
+		running, err := c.running(ctx, dep.Name)
+		if err != nil {
+			c.log.Warn("gitops: routes of the running apps not restored", "deployment", dep.Name, "err", err)
+			continue
+		}
+		for app, st := range running {
+			if err := c.opts.Deployer.Reroute(ctx, st.Env); err != nil {
+				c.log.Warn("gitops: route not restored", "deployment", dep.Name, "app", app, "err", err)
+			}
+		}
+	}
 }
 
 // Reconcile asks Run to fetch the deployment's source and reconcile it at

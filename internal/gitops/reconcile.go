@@ -253,6 +253,9 @@ func (c *Controller) desired(ctx context.Context, p *pass, app, env string) (doc
 	if err != nil {
 		return dockerhost.Spec{}, nil, &invalidError{fmt.Errorf("%s: %w", rel, errors.Unwrap(err))}
 	}
+	if err := unsetVars(rel, content); err != nil {
+		return dockerhost.Spec{}, nil, &invalidError{err}
+	}
 	parsed, err := compose.Parse(ctx, file, content, nil)
 	if err != nil {
 		// Errors name the checkout's file: show the repository's.

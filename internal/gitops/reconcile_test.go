@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -700,5 +701,96 @@ func TestPathThroughALinkOutOfTheRepositoryStalls(t *testing.T) {
 	}
 	if ids := f.containers(f.name, "web"); len(ids) != 0 {
 		t.Errorf("the host's compose.yaml was deployed: %v", ids)
+	}
+}
+
+// TestUnsetVariableIsAnInvalidSpec: GitOps gives an app no variables, so a
+// ${SUFFIX} without a default would deploy as an empty string: the app
+// stalls with InvalidSpec naming the file, line, column and variable, and
+// nothing of it runs. ${SUFFIX:-value} deploys with its default.
+func TestUnsetVariableIsAnInvalidSpec(t *testing.T) {
+	f := newFixture(t)
+	withExtra := func(extra string) string {
+		return strings.Replace(appCompose(f.im.ref("v1")), "    x-slipway:", "    environment:\n      EXTRA: \""+extra+"\"\n    x-slipway:", 1)
+	}
+	src := newSource(t, map[string]string{
+		"apps/unset/compose.yaml":   withExtra("-${SUFFIX}"),
+		"apps/default/compose.yaml": withExtra("-${SUFFIX:-plain}"),
+	})
+	dep := f.name
+	c := f.controller(f.config(src, "  - name: "+dep+"\n    source: ops\n    path: apps\n"), nil)
+	st, _ := reconcile(t, c, dep)
+	unset := app(t, st, "unset")
+	want := "apps/unset/compose.yaml:6:16: ${SUFFIX}: variable SUFFIX is not set"
+	if unset.Condition != gitops.Stalled || unset.Reason != gitops.ReasonInvalid || !strings.HasPrefix(unset.Message, want) {
+		t.Errorf("unset: %+v, want Stalled/InvalidSpec %q", unset, want)
+	}
+	if ids := f.containers(dep, "unset"); len(ids) != 0 {
+		t.Errorf("the app with an unset variable runs: %v", ids)
+	}
+	if got := answer(t, app(t, st, "default")); got != "one-plain" {
+		t.Errorf("default answers %q, want one-plain", got)
+	}
+}
+
+// TestRemovedDeploymentLeavesNoStaleStatus: a deployment taken out of the
+// config is no longer shown by status (its last status stayed for ever,
+// as if it were still reconciled).
+func TestRemovedDeploymentLeavesNoStaleStatus(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/README": "no app"})
+	kept, gone := f.name+"-kept", f.name+"-gone"
+	both := f.controller(f.config(src, "  - {name: "+kept+", source: ops, path: apps}\n  - {name: "+gone+", source: ops, path: apps}\n"), nil)
+	if _, err := both.ReconcileAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stop(t, both)
+	one := f.controller(f.config(src, "  - {name: "+kept+", source: ops, path: apps}\n"), nil)
+	if _, err := one.ReconcileAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	all, err := gitops.ReadStatuses(f.state)
+	if err != nil || len(all) != 1 || all[0].Name != kept {
+		t.Errorf("statuses after %s left the config: %+v, %v; want %s alone", gone, all, err, kept)
+	}
+}
+
+// TestRunSaysAChangedConfigWaitsForARestart: run reads its config once; a
+// change of the file is logged as waiting for a restart, never silently
+// ignored.
+func TestRunSaysAChangedConfigWaitsForARestart(t *testing.T) {
+	f := newFixture(t)
+	src := newSource(t, map[string]string{"apps/README": "no app"})
+	file := filepath.Join(t.TempDir(), "slipway-gitops.yaml")
+	yamlText := strings.Replace(f.config(src, "  - {name: "+f.name+", source: ops, path: apps}\n"), "    branch: main\n", "    branch: main\n    interval: 1s\n", 1)
+	if err := os.WriteFile(file, []byte(yamlText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := gitops.LoadConfig(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testenv.Buffer{}
+	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: f.deployer, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+		stop(t, c)
+	}()
+	if err := os.WriteFile(file, []byte(yamlText+"  - {name: "+f.name+"-new, source: ops, path: apps}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(logs.String(), "the config file changed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word of the changed config in a minute:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -163,4 +164,21 @@ func (c *Controller) previousStatus(name string) DeploymentStatus {
 		c.log.Warn("gitops: status file unreadable; starting from what runs", "deployment", name, "err", err)
 	}
 	return st
+}
+
+// dropStaleStatuses removes the status files of deployments the config no
+// longer has: status would show them as they were for ever.
+func (c *Controller) dropStaleStatuses() {
+	files, _ := filepath.Glob(filepath.Join(c.opts.StateDir, "status", "*.json"))
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		if slices.ContainsFunc(c.opts.Config.Deployments, func(d Deployment) bool { return d.Name == name }) {
+			continue
+		}
+		if err := os.Remove(f); err != nil {
+			c.log.Warn("gitops: status of a deployment no longer in the config", "deployment", name, "err", err)
+			continue
+		}
+		c.log.Info("gitops: status dropped: the deployment left the config (its apps keep running)", "deployment", name)
+	}
 }

@@ -99,6 +99,10 @@ type Spec struct {
 	// Labels go on every container, network and volume, next to
 	// Slipway's own (which win), for the caller to find its objects again.
 	Labels map[string]string
+	// FirstGeneration is the lowest number StartGeneration may give the
+	// new generation: a caller with a history of removed generations
+	// (internal/deploy) never gets one of their numbers again.
+	FirstGeneration int
 }
 
 // Status is an environment as Docker shows it.

@@ -49,7 +49,7 @@ func (d *Deployer) StartGeneration(ctx context.Context, spec Spec) (Generation, 
 	if err != nil {
 		return Generation{}, fmt.Errorf("start %s: list containers: %w", spec.Env, err)
 	}
-	gen := nextGeneration(old.Items)
+	gen := max(nextGeneration(old.Items), spec.FirstGeneration)
 	if _, err := d.startGeneration(ctx, spec, gen, d.log.With("env", spec.Env, "generation", gen)); err != nil {
 		return Generation{}, fmt.Errorf("start %s (generation %d): %w", spec.Env, gen, err)
 	}

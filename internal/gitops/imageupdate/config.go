@@ -356,9 +356,11 @@ func (d decoder) update(item *yaml.Node, field, dir string) (*Update, error) {
 	if !filepath.IsLocal(filepath.FromSlash(u.Path)) {
 		return nil, d.errAt(m["path"], field+".path", fmt.Errorf("%q must be relative and stay inside the repository", u.Path))
 	}
-	if mirror.IsLocalPath(u.URL) && !filepath.IsAbs(u.URL) {
-		u.URL = filepath.Join(dir, u.URL)
+	url, err := mirror.Resolve(u.URL, dir)
+	if err != nil {
+		return nil, d.errAt(m["url"], field+".url", err)
 	}
+	u.URL = url
 	if n, ok := m["author"]; ok {
 		a, err := d.fields(n, field+".author", "name", "email")
 		if err != nil {

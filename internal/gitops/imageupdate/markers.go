@@ -70,18 +70,13 @@ func Rewrite(file string, content []byte, results map[string]imagepolicy.Result)
 			continue
 		}
 		ref := string(line[m[2]:m[3]])
-		policy, part, hasPart := strings.Cut(ref, ":")
-		if hasPart && !slices.Contains(parts, part) {
-			at(m[2], "image policy marker %q: unknown part %q (want tag, name or digest)", ref, part)
+		policy, part, err := parseRef(ref, results)
+		if err != nil {
+			at(m[2], "image policy marker %q: %v", ref, err)
 			out.Write(line)
 			continue
 		}
-		res, ok := results[policy]
-		if !ok {
-			at(m[2], "image policy marker %q: no image policy named %q (known: %s)", ref, policy, known(results))
-			out.Write(line)
-			continue
-		}
+		res := results[policy]
 		start, end, ok := valueSpan(line[:m[0]])
 		if !ok {
 			at(m[0], "image policy marker %q: no value before it to update", ref)
@@ -100,6 +95,39 @@ func Rewrite(file string, content []byte, results map[string]imagepolicy.Result)
 		return nil, nil, errors.Join(errs...)
 	}
 	return out.Bytes(), changes, nil
+}
+
+// parseRef reads a marker's reference: NAME or NAME:PART, and Flux's
+// NAMESPACE:NAME and NAMESPACE:NAME:PART, whose namespace is left out
+// (Slipway's policies have none): flux-system:app is the policy app.
+func parseRef(ref string, results map[string]imagepolicy.Result) (policy, part string, err error) {
+	fields := strings.Split(ref, ":")
+	switch {
+	case len(fields) == 1:
+		policy = fields[0]
+	case len(fields) == 2 && (slices.Contains(parts, fields[1]) || fields[1] == "" || hasPolicy(results, fields[0]) && !hasPolicy(results, fields[1])):
+		policy, part = fields[0], fields[1]
+	case len(fields) == 2:
+		policy = fields[1] // Flux's namespace:name
+	case len(fields) == 3:
+		policy, part = fields[1], fields[2]
+	default:
+		return "", "", errors.New(`want NAME, NAME:PART or Flux's NAMESPACE:NAME[:PART]`)
+	}
+	if part != "" || strings.HasSuffix(ref, ":") {
+		if !slices.Contains(parts, part) {
+			return "", "", fmt.Errorf("unknown part %q (want tag, name or digest)", part)
+		}
+	}
+	if !hasPolicy(results, policy) {
+		return "", "", fmt.Errorf("no image policy named %q (known: %s)", policy, known(results))
+	}
+	return policy, part, nil
+}
+
+func hasPolicy(results map[string]imagepolicy.Result, name string) bool {
+	_, ok := results[name]
+	return ok
 }
 
 // valueSpan finds the value that ends before a marker starting after

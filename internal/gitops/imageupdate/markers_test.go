@@ -88,3 +88,21 @@ func TestRewriteErrorsNameFileLineAndColumn(t *testing.T) {
 		t.Errorf("every bad marker is reported: %v", err)
 	}
 }
+
+// A repository written for Flux names its policies namespace:name: the
+// namespace is left out (Slipway's policies have none), so
+// flux-system:app is the policy app.
+func TestRewriteReadsFluxNamespaceMarkers(t *testing.T) {
+	in := "image: reg:5000/team/app:1.0.0 # {\"$imagepolicy\": \"flux-system:app\"}\n" +
+		"tag: 1.0.0 # {\"$imagepolicy\": \"flux-system:app:tag\"}\n"
+	want := "image: reg:5000/team/app:1.2.0 # {\"$imagepolicy\": \"flux-system:app\"}\n" +
+		"tag: 1.2.0 # {\"$imagepolicy\": \"flux-system:app:tag\"}\n"
+	out, changes, err := imageupdate.Rewrite("deploy/app.yaml", []byte(in), selected)
+	if err != nil || string(out) != want || len(changes) != 2 {
+		t.Fatalf("got %q, %+v, %v; want\n%q", out, changes, err, want)
+	}
+	_, _, err = imageupdate.Rewrite("f.yaml", []byte("image: x:1 # {\"$imagepolicy\": \"flux-system:web\"}\n"), selected)
+	if want := `f.yaml:1:32: image policy marker "flux-system:web": no image policy named "web" (known: app, pinned)`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a Flux marker of an unknown policy: %v, want %q", err, want)
+	}
+}

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -12,3 +13,14 @@ func IsLocalPath(url string) bool {
 }
 
 var scpLike = regexp.MustCompile(`^[^/]+:`)
+
+// Resolve makes a relative local path of url absolute, relative to dir (a
+// config file's folder); other URLs are returned as they are. Absolute,
+// because git runs it from the mirror's folder, not from where the
+// command started.
+func Resolve(url, dir string) (string, error) {
+	if !IsLocalPath(url) || filepath.IsAbs(url) {
+		return url, nil
+	}
+	return filepath.Abs(filepath.Join(dir, url))
+}
