@@ -56,6 +56,7 @@ func (s *Server) Handler() http.Handler {
 	s.routesGitops(api)
 	if s.Images != nil {
 		mux.Handle("/v2/", s.Images)
+		api("GET /api/registry/cleanup", s.cleanupStatus)
 		api("POST /api/registry/cleanup", s.cleanupRegistry)
 	}
 
