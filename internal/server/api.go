@@ -134,7 +134,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, pipelines.ErrNoPipeline):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, pipelines.ErrNoPipeline), errors.Is(err, pipelines.ErrUnknownRef):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
