@@ -9,12 +9,12 @@ import (
 // CleanupRule is the schedule of one rule of a server's registry cleanup
 // policy: when it last ran, what it deleted then, and when it runs next.
 type CleanupRule struct {
-	Server       string        `json:"-"`
-	Repositories string        `json:"repositories"`
-	Cadence      time.Duration `json:"cadence_ns"`
-	LastRunAt    *time.Time    `json:"last_run_at"`
-	NextRunAt    time.Time     `json:"next_run_at"`
-	LastDeleted  int           `json:"last_deleted"`
+	Server       string // the server_name whose registry it cleans
+	Repositories string // the rule's glob, which names it
+	Cadence      time.Duration
+	LastRunAt    *time.Time // nil: never ran
+	NextRunAt    time.Time
+	LastDeleted  int // tags deleted by the last run
 }
 
 // CleanupRules returns the schedules of a server's cleanup rules.
