@@ -137,13 +137,9 @@ func init() {
 	run := &cobra.Command{
 		Use: "run PROJECT", Short: "Run a project's pipeline on the server", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			vars := map[string]string{}
-			for _, kv := range runVars {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok {
-					return fmt.Errorf("--variable %q: want KEY=VALUE", kv)
-				}
-				vars[k] = v
+			vars, err := variableMap(runVars)
+			if err != nil {
+				return err
 			}
 			c := newAPIClient(cmd)
 			var p apiPipeline

@@ -71,7 +71,54 @@ schedules it), or stop the registry first. See docs/registry.md.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted and why; delete nothing")
 	cmd.Flags().BoolVar(&showKept, "show-kept", false, "also list the tags kept and why")
 	_ = cmd.MarkFlagRequired("policy")
+	cmd.AddCommand(cleanupStatusCmd())
 	registryCmd.AddCommand(cmd)
+}
+
+// cleanupStatusCmd prints when each rule of a server's cleanup policy last
+// ran and runs next.
+func cleanupStatusCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "When each cleanup rule of a Slipway server last ran and runs next",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st struct {
+				CheckEvery string `json:"check_every"`
+				Rules      []struct {
+					Repositories string     `json:"repositories"`
+					Cadence      string     `json:"cadence"`
+					LastRunAt    *time.Time `json:"last_run_at"`
+					NextRunAt    time.Time  `json:"next_run_at"`
+					LastDeleted  int        `json:"last_deleted"`
+				} `json:"rules"`
+			}
+			if err := newAPIClient(cmd).do("GET", "/api/registry/cleanup", nil, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REPOSITORIES\tCADENCE\tLAST RUN\tDELETED\tNEXT RUN")
+			for _, r := range st.Rules {
+				last, deleted := "never", "-"
+				if r.LastRunAt != nil {
+					last, deleted = r.LastRunAt.Local().Format(time.DateTime), fmt.Sprint(r.LastDeleted)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Repositories, r.Cadence, last, deleted, r.NextRunAt.Local().Format(time.DateTime))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "due rules are looked for every %s\n", st.CheckEvery)
+			return nil
+		},
+	}
+	cmd.Flags().String("server", "", "server URL (default $SLIPWAY_SERVER or http://127.0.0.1:8080)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 func short(d string) string {

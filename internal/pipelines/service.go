@@ -34,6 +34,9 @@ import (
 // ErrNoPipeline means the project's rules create no pipeline for a trigger.
 var ErrNoPipeline = ci.ErrNoPipeline
 
+// ErrUnknownRef means the branch or tag to run is not in the project's repository.
+var ErrUnknownRef = errors.New("unknown ref")
+
 // ErrConflict means a job cannot be retried or played in its state.
 var ErrConflict = errors.New("conflict")
 
@@ -118,7 +121,8 @@ func (s *Service) Create(ctx context.Context, project store.Project, t Trigger) 
 			rev = "refs/tags/" + t.Ref
 		}
 		if t.SHA, err = repo.Resolve(rev); err != nil {
-			return store.Pipeline{}, fmt.Errorf("ref %q of project %s: %w", t.Ref, project.Name, err)
+			// The mirror was just synced: a rev it cannot resolve is not there.
+			return store.Pipeline{}, fmt.Errorf("%w: %s is not in the repository of project %s", ErrUnknownRef, rev, project.Name)
 		}
 	}
 	p := store.Pipeline{

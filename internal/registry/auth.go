@@ -137,12 +137,13 @@ func (a *Auth) checkPassword(user, pass string, hash []byte) bool {
 }
 
 // authorize answers 401 or 403 and returns false when the request may not
-// proceed. It may strip a cross-repository mount the principal cannot read,
-// which turns the request into a plain upload, as the spec allows.
-func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route) bool {
+// proceed; else who makes it (an admin when the registry has no auth). It
+// may strip a cross-repository mount the principal cannot read, which turns
+// the request into a plain upload, as the spec allows.
+func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route) (principal, bool) {
 	a := r.auth
 	if a == nil {
-		return true
+		return principal{admin: true}, true
 	}
 	p, ok := a.identify(req)
 	if !ok {
@@ -152,34 +153,31 @@ func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route)
 		}
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", realm))
 		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
-		return false
+		return p, false
 	}
 	want := AccessPull
 	if isWrite(req.Method) {
 		want = AccessPush
 	}
 	switch rt.kind {
-	case routeBase:
-		return true
-	case routeCatalog:
-		if p.admin {
-			return true
-		}
+	case routeBase, routeCatalog:
+		// The catalog lists only what p may pull (catalog.go).
+		return p, true
 	case routeOther:
 		if p.admin {
-			return true
+			return p, true
 		}
 	default:
 		if p.may(rt.repo, want) {
 			if rt.kind == routeUpload {
 				stripUnreadableMount(req, p)
 			}
-			return true
+			return p, true
 		}
 	}
 	r.log.Info("registry access denied", "repository", rt.repo, "want", want.String(), "token", p.token.Name)
 	writeError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("%s access to %q denied", want, rt.repo))
-	return false
+	return p, false
 }
 
 func stripUnreadableMount(req *http.Request, p principal) {

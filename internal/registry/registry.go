@@ -127,13 +127,17 @@ func (r *Registry) Close() error {
 }
 
 // ServeHTTP authenticates the request, answers what Slipway adds to the
-// API (referrers, tag listings with times) and hands the rest to the library.
+// API (catalog, referrers, tag listings with times) and hands the rest to the library.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rt := parseRoute(req)
-	if !r.authorize(w, req, rt) {
+	p, ok := r.authorize(w, req, rt)
+	if !ok {
 		return
 	}
 	switch {
+	case rt.kind == routeCatalog:
+		r.serveCatalog(w, req, p)
+		return
 	case rt.kind == routeReferrers:
 		r.refs.serve(w, req, rt)
 		return
@@ -145,7 +149,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.writes.RLock()
 		defer r.writes.RUnlock()
 	}
-	w, req, ok := r.fixDigests(w, req, rt)
+	w, req, ok = r.fixDigests(w, req, rt)
 	if !ok {
 		return
 	}

@@ -42,6 +42,10 @@ func (s *Server) Handler() http.Handler {
 	api("POST /api/projects/{project}/pipelines", s.runPipeline)
 	api("GET /api/projects/{project}/schedules", s.listSchedules)
 	api("POST /api/projects/{project}/schedules", s.createSchedule)
+	api("GET /api/projects/{project}/schedules/{id}", s.getSchedule)
+	api("PUT /api/projects/{project}/schedules/{id}", s.updateSchedule)
+	api("DELETE /api/projects/{project}/schedules/{id}", s.deleteSchedule)
+	api("POST /api/projects/{project}/schedules/{id}/play", s.playSchedule)
 	api("POST /api/projects/{project}/triggers", s.createTrigger)
 	mux.HandleFunc("POST /api/projects/{project}/trigger/pipeline", s.apiHandler(s.triggerPipeline, ownAuth))
 	api("GET /api/pipelines/{id}", s.getPipeline)
@@ -58,6 +62,7 @@ func (s *Server) Handler() http.Handler {
 	s.routesGitops(api)
 	if s.Images != nil {
 		mux.Handle("/v2/", s.Images)
+		api("GET /api/registry/cleanup", s.cleanupStatus)
 		api("POST /api/registry/cleanup", s.cleanupRegistry)
 	}
 
@@ -135,7 +140,7 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, pipelines.ErrNoPipeline):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, pipelines.ErrNoPipeline), errors.Is(err, pipelines.ErrUnknownRef):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError

@@ -98,13 +98,10 @@ func (s *Server) fireSchedules(ctx context.Context) {
 			s.log.Error("schedule's project", "schedule", sc.ID, "err", err)
 			continue
 		}
-		p, err := s.Pipes.Create(ctx, project, pipelines.Trigger{Source: "schedule", Ref: sc.Ref, Tag: s.isTag(ctx, project, sc.Ref), Variables: sc.Variables})
+		p, err := s.runSchedule(ctx, project, sc)
 		if err != nil {
 			s.log.Warn("schedule created no pipeline", "schedule", sc.ID, "err", err)
 			continue
-		}
-		if err := s.Store.SetScheduleLastPipeline(ctx, sc.ID, p.ID); err != nil {
-			s.log.Error("recording schedule's pipeline", "schedule", sc.ID, "err", err)
 		}
 		s.log.Info("schedule fired", "schedule", sc.ID, "project", project.Name, "pipeline", p.ID)
 	}

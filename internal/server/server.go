@@ -91,8 +91,8 @@ type RegistryConfig struct {
 	// anyone who reaches the server may push and pull.
 	Htpasswd string `yaml:"htpasswd"`
 	Tokens   string `yaml:"tokens"`
-	// CleanupPolicy is a cleanup policy file (docs/registry.md), applied
-	// every CleanupEvery (default 24h), then garbage collected.
+	// CleanupPolicy is a cleanup policy file (docs/registry.md); each rule
+	// runs on its cadence, looked at every CleanupEvery (default 1h).
 	CleanupPolicy string        `yaml:"cleanup_policy"`
 	CleanupEvery  time.Duration `yaml:"cleanup_every"`
 }
@@ -181,7 +181,10 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("heartbeat_grace %s: want at least two heartbeat_interval (%s)", c.HeartbeatGrace, c.HeartbeatInterval)
 	}
 	if c.Registry.CleanupEvery == 0 {
-		c.Registry.CleanupEvery = 24 * time.Hour
+		c.Registry.CleanupEvery = time.Hour // as GitLab's cleanup worker
+	}
+	if c.Registry.CleanupEvery < 0 {
+		return fmt.Errorf("registry.cleanup_every %s: want a positive duration", c.Registry.CleanupEvery)
 	}
 	return c.Webhooks.defaults()
 }
@@ -336,7 +339,8 @@ func (s *Server) Start(ctx context.Context) error {
 	s.every(loopCtx, s.cfg.ScheduleTick, true, s.fireSchedules)
 	s.every(loopCtx, s.cfg.PollInterval, false, s.pollProjects)
 	if s.Images != nil && s.cleanup != nil {
-		s.every(loopCtx, s.cfg.Registry.CleanupEvery, false, func(ctx context.Context) { s.runCleanup(ctx) })
+		// At once too: a restart runs what fell due while it was down.
+		s.every(loopCtx, s.cfg.Registry.CleanupEvery, true, s.cleanupPass)
 	}
 	if s.Envs != nil {
 		// At once too: a restart resumes the stops it left.

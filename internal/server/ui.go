@@ -73,6 +73,7 @@ func (s *Server) routesUI(mux *http.ServeMux) {
 	post("POST /ui/login", s.uiLogin)
 	post("POST /ui/logout", s.uiLogout)
 	post("POST /ui/projects/{project}/pipelines", s.uiRunPipeline)
+	post("POST /ui/projects/{project}/schedules/{id}/{action}", s.uiScheduleAction)
 	post("POST /ui/pipelines/{id}/cancel", s.uiCancel)
 	post("POST /ui/jobs/{id}/retry", s.uiRetry)
 	post("POST /ui/jobs/{id}/play", s.uiPlay)

@@ -28,10 +28,12 @@ func (c Credentials) String() string {
 func (c Credentials) GoString() string { return c.String() }
 
 // header is the X-Registry-Auth value the engine expects for server:
-// base64url of the JSON auth config. Empty without credentials.
+// base64url of the JSON auth config. Without credentials it is what the
+// docker CLI sends for anonymous access, base64url of {}: Docker 20.10
+// refuses a push with no header at all.
 func (c Credentials) header(server string) (string, error) {
 	if c.Username == "" && c.Password == "" {
-		return "", nil
+		return base64.URLEncoding.EncodeToString([]byte("{}")), nil
 	}
 	buf, err := json.Marshal(registry.AuthConfig{
 		Username:      c.Username,

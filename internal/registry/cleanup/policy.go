@@ -34,7 +34,7 @@ type Policy struct {
 // Rule is the policy of the repositories its glob matches.
 type Rule struct {
 	Repositories string
-	Cadence      time.Duration // zero: every run
+	Cadence      time.Duration // zero: at every check of the server's scheduler
 	KeepN        int           // zero: no count-based keep
 	OlderThan    time.Duration // zero: any age
 	Delete       *regexp.Regexp
@@ -96,6 +96,7 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 	if rules == nil || len(raw.Rules) == 0 {
 		return nil, fmt.Errorf("%s:%d:%d: rules: at least one rule is needed", name, root.Line, root.Column)
 	}
+	seen := map[string]int{}
 	for i, rr := range raw.Rules {
 		node := rules.Content[i]
 		at := func(field string) string {
@@ -112,6 +113,11 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 		if !doublestar.ValidatePattern(r.Repositories) {
 			return nil, fmt.Errorf("%s: bad glob %q", at("repositories"), r.Repositories)
 		}
+		// The glob names the rule's schedule in the server's store.
+		if j, dup := seen[r.Repositories]; dup {
+			return nil, fmt.Errorf("%s: %q is the glob of rules[%d] already, which applies first", at("repositories"), r.Repositories, j)
+		}
+		seen[r.Repositories] = i
 		var err error
 		if rr.Cadence != "" {
 			if r.Cadence, err = ParseDuration(rr.Cadence); err != nil {
@@ -159,12 +165,6 @@ func (p *Policy) RuleFor(repo string) *Rule {
 		}
 	}
 	return nil
-}
-
-// Due reports whether a rule with this cadence should run again, given
-// when it last ran. The scheduler of `slipway serve` calls it.
-func (r *Rule) Due(lastRun, now time.Time) bool {
-	return lastRun.IsZero() || r.Cadence == 0 || !now.Before(lastRun.Add(r.Cadence))
 }
 
 // ParseDuration accepts Go durations ("90m", "1h") and GitLab's day and

@@ -48,10 +48,11 @@ rules:
 
 func TestPolicyErrorsNamePositionAndField(t *testing.T) {
 	for doc, want := range map[string]string{
-		"rules:\n  - name_regex_delete: '('\n":                        "p.yaml:2:24: rules[0].name_regex_delete",
-		"rules:\n  - name_regex_delete: '.*'\n    older_than: soon\n": "p.yaml:3:17: rules[0].older_than",
-		"rules:\n  - name_regex_keep: 'v.*'\n":                        "p.yaml:2:5: rules[0].name_regex_delete: is required",
-		"rules:\n  - name_regex_delete: '.*'\n    keep_last: 3\n":     "line 3: field keep_last not found",
+		"rules:\n  - name_regex_delete: '('\n":                                                      "p.yaml:2:24: rules[0].name_regex_delete",
+		"rules:\n  - name_regex_delete: '.*'\n    older_than: soon\n":                               "p.yaml:3:17: rules[0].older_than",
+		"rules:\n  - name_regex_keep: 'v.*'\n":                                                      "p.yaml:2:5: rules[0].name_regex_delete: is required",
+		"rules:\n  - name_regex_delete: '.*'\n    keep_last: 3\n":                                   "line 3: field keep_last not found",
+		"rules:\n  - name_regex_delete: '.*'\n  - repositories: '**'\n    name_regex_delete: 'x'\n": "p.yaml:3:19: rules[1].repositories: \"**\" is the glob of rules[0] already",
 	} {
 		_, err := cleanup.ParsePolicy("p.yaml", []byte(doc))
 		if err == nil || !strings.Contains(err.Error(), want) {

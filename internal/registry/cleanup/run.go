@@ -53,6 +53,13 @@ func (r Report) Deleted() []Decision {
 // keep_n most recent, then tags younger than older_than; the rest go), then
 // collects garbage. With dryRun it only reports.
 func Run(ctx context.Context, reg Registry, p *Policy, dryRun bool) (Report, error) {
+	return RunRules(ctx, reg, p, nil, dryRun)
+}
+
+// RunRules is Run for the rules only selects (nil: every rule), the ones
+// whose cadence is due. A repository whose first matching rule is not
+// selected is left alone: a later rule does not apply to it instead.
+func RunRules(ctx context.Context, reg Registry, p *Policy, only func(*Rule) bool, dryRun bool) (Report, error) {
 	rep := Report{DryRun: dryRun}
 	repos, err := reg.Store().Repositories()
 	if err != nil {
@@ -61,7 +68,7 @@ func Run(ctx context.Context, reg Registry, p *Policy, dryRun bool) (Report, err
 	now := time.Now()
 	for _, repo := range repos {
 		rule := p.RuleFor(repo)
-		if rule == nil {
+		if rule == nil || only != nil && !only(rule) {
 			continue
 		}
 		tags, err := reg.Store().Tags(repo)

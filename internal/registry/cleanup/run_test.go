@@ -179,3 +179,39 @@ func tagsOf(ds []cleanup.Decision) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestRunRulesLeavesReposOfRulesNotDue: the scheduler runs only the rules
+// that are due; a repository whose first matching rule is not due keeps its
+// tags even though a later, due rule matches it too.
+func TestRunRulesLeavesReposOfRulesNotDue(t *testing.T) {
+	reg, host := registrytest.Start(t, nil)
+	p, err := cleanup.ParsePolicy("p.yaml", []byte(`
+rules:
+  - repositories: "team/**"
+    cadence: 7d
+    name_regex_delete: "review-.*"
+  - repositories: "**"
+    cadence: 1d
+    name_regex_delete: "review-.*"
+grace_period: 0s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registrytest.Push(t, host+"/team/app:review-a", registrytest.Image(t, 64))
+	registrytest.Push(t, host+"/other/app:review-a", registrytest.Image(t, 64))
+	daily := &p.Rules[1]
+	rep, err := cleanup.RunRules(context.Background(), reg, p, func(r *cleanup.Rule) bool { return r == daily }, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := listTags(t, host+"/other/app"); len(got) != 0 {
+		t.Errorf("the due rule left other/app with %v", got)
+	}
+	if got := listTags(t, host+"/team/app"); !slices.Equal(got, []string{"review-a"}) {
+		t.Errorf("team/app, whose rule is not due, has %v; want review-a kept", got)
+	}
+	if len(rep.Decisions) != 1 || rep.Decisions[0].Repository != "other/app" {
+		t.Errorf("decisions %+v, want only other/app's", rep.Decisions)
+	}
+}
