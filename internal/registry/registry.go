@@ -133,6 +133,10 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !r.authorize(w, req, rt) {
 		return
 	}
+	if rt.repo != "" && checkRepo(rt.repo) != nil {
+		writeError(w, http.StatusBadRequest, "NAME_INVALID", "invalid repository name: lower-case components, at most 255 characters")
+		return
+	}
 	switch {
 	case rt.kind == routeReferrers:
 		r.refs.serve(w, req, rt)
