@@ -215,6 +215,7 @@ type Server struct {
 	drain    *httpdrain.Drain
 	listener net.Listener
 	unlock   func() // releases the data folder's lock
+	signIns  signInLimit
 	stop     context.CancelFunc
 	loops    sync.WaitGroup
 	polled   sync.Map // project ID -> map[branch]sha seen by the poller
