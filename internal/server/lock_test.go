@@ -38,3 +38,17 @@ func TestOneServerPerSQLiteFolder(t *testing.T) {
 	again := startUIServer(t, Config{DataDir: first.cfg.DataDir, Listen: "127.0.0.1:0", ServerName: "two"}, io.Discard)
 	closeUIServer(again)
 }
+
+// TestShortAPITokenRefused: a token short enough to guess stops the start,
+// naming the variable and the length wanted (never the token).
+func TestShortAPITokenRefused(t *testing.T) {
+	t.Setenv("SLIPWAY_SHORT_TOKEN", "hunter2")
+	s, err := New(context.Background(), Config{DataDir: t.TempDir(), APITokenEnv: "SLIPWAY_SHORT_TOKEN"}, nil)
+	if err == nil {
+		closeUIServer(s)
+		t.Fatal("a server started with a 7-character API token")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "$SLIPWAY_SHORT_TOKEN") || !strings.Contains(msg, "at least 16") || strings.Contains(msg, "hunter2") {
+		t.Errorf("error %q: want the variable and the minimum named, and no token", msg)
+	}
+}
