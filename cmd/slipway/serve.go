@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -54,6 +56,7 @@ func init() {
 			if fl.Changed("server-name") {
 				base.ServerName = cfg.ServerName
 			}
+			base.MakeAPIToken = true
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
@@ -65,6 +68,7 @@ func init() {
 				srv.Close(context.Background())
 				return err
 			}
+			showMadeToken(cmd.ErrOrStderr(), srv)
 			<-ctx.Done()
 			logger.Info("shutting down")
 			closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -83,4 +87,16 @@ func init() {
 	fl.DurationVar(&cfg.PollInterval, "poll-interval", time.Minute, "how often polled projects are fetched")
 	fl.StringVar(&cfg.ServerName, "server-name", "", "name of this server among those sharing a database, the same across restarts (default HOSTNAME:DATA)")
 	rootCmd.AddCommand(cmd)
+}
+
+// showMadeToken prints the API token the server made at its first start,
+// this once and not through the log: the UI's Sign in and the CLI need it.
+func showMadeToken(w io.Writer, srv *server.Server) {
+	if srv.MadeAPIToken == "" {
+		return
+	}
+	fmt.Fprintf(w, "\nslipway: no api_token_env is set, so this server made its API token; it is shown this once:\n\n"+
+		"    %s\n\n"+
+		"Sign in to %s with it, and export SLIPWAY_TOKEN=<it> for the slipway CLI.\n"+
+		"The database keeps it; to choose your own, set api_token_env (docs/security.md).\n\n", srv.MadeAPIToken, srv.URL())
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bufio"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -49,8 +50,17 @@ type Auth struct {
 	Tokens TokenSource
 	// Realm is shown in the WWW-Authenticate challenge.
 	Realm string
+	// Admin, when set, says whether a password (whatever the user name)
+	// may do everything too: Slipway's server takes its API token.
+	Admin func(password string) bool
+	// AnonymousPull lets requests without credentials read; writes still
+	// need them.
+	AnonymousPull bool
 
 	verified sync.Map // user + sha256(password) of passwords bcrypt already accepted
+
+	dummyOnce sync.Once
+	dummy     []byte
 }
 
 // LoadHtpasswd reads an htpasswd file whose entries are bcrypt hashes
@@ -86,11 +96,13 @@ func LoadHtpasswd(path string) (map[string][]byte, error) {
 // principal is who a request comes from.
 type principal struct {
 	admin bool
-	token Token
+	// anonymous is a caller without credentials where AnonymousPull is on.
+	anonymous bool
+	token     Token
 }
 
 func (p principal) may(repo string, want Access) bool {
-	if p.admin {
+	if p.admin || p.anonymous && want == AccessPull {
 		return true
 	}
 	return p.token.Allows(repo) >= want
@@ -109,17 +121,49 @@ func (a *Auth) identify(req *http.Request) (principal, bool) {
 	if !ok {
 		return principal{}, false
 	}
-	if hash, ok := a.Users[user]; ok && a.checkPassword(user, pass, hash) {
-		return principal{admin: true}, true
-	}
-	// A token goes in the password, whatever the user name, as docker login sends it.
+	// A token goes in the password, whatever the user name, as docker login
+	// sends it. Looked up first: a job's push makes dozens of requests,
+	// which should not each pay bcrypt for a user that does not exist.
 	if a.Tokens != nil {
 		if t, ok := a.Tokens.LookupToken(pass); ok {
 			return principal{token: t}, true
 		}
 	}
-	return principal{}, false
+	if a.Admin != nil && a.Admin(pass) {
+		return principal{admin: true}, true
+	}
+	if len(a.Users) == 0 {
+		return principal{}, false
+	}
+	hash, known := a.Users[user]
+	if !known {
+		// The same bcrypt work as for a known user, so that the answer's
+		// time does not tell which user names exist.
+		hash = a.dummyHash()
+	}
+	return principal{admin: true}, a.checkPassword(user, pass, hash) && known
 }
+
+// dummyHash is a bcrypt hash of a random password, at the cost of the
+// users' hashes, to compare unknown users against.
+func (a *Auth) dummyHash() []byte {
+	a.dummyOnce.Do(func() {
+		cost := bcrypt.DefaultCost
+		for _, h := range a.Users {
+			if c, err := bcrypt.Cost(h); err == nil {
+				cost = c
+			}
+			break
+		}
+		secret := make([]byte, 16)
+		rand.Read(secret) // never fails (crypto/rand)
+		a.dummy, _ = bcrypt.GenerateFromPassword(secret, cost)
+	})
+	return a.dummy
+}
+
+// compareHash is bcrypt's comparison; tests count its calls.
+var compareHash = bcrypt.CompareHashAndPassword
 
 // checkPassword remembers accepted passwords (by hash) because bcrypt costs
 // tens of milliseconds and a docker push makes dozens of requests.
@@ -129,7 +173,7 @@ func (a *Auth) checkPassword(user, pass string, hash []byte) bool {
 	if _, ok := a.verified.Load(key); ok {
 		return true
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil {
+	if compareHash(hash, []byte(pass)) != nil {
 		return false
 	}
 	a.verified.Store(key, struct{}{})
@@ -146,6 +190,11 @@ func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route)
 		return principal{admin: true}, true
 	}
 	p, ok := a.identify(req)
+	// The base route still challenges: docker sends credentials only to
+	// a registry whose /v2/ asked for them.
+	if !ok && a.AnonymousPull && !isWrite(req.Method) && rt.kind != routeBase && req.Header.Get("Authorization") == "" {
+		return principal{anonymous: true}, true
+	}
 	if !ok {
 		realm := a.Realm
 		if realm == "" {

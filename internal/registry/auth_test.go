@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -133,5 +134,27 @@ func TestTokenFileErrorsNamePosition(t *testing.T) {
 	_, err := registry.LoadTokenFile(p)
 	if err == nil || !strings.Contains(err.Error(), p+":5:13: tokens[0].access") {
 		t.Fatalf("error = %v, want it to name %s:5:13 and the field", err, p)
+	}
+}
+
+// TestUnknownUserCostsABcrypt: a wrong password for a user that does not
+// exist costs the same bcrypt comparison as one for a user that does, so
+// the answer's time does not tell the htpasswd's user names.
+func TestUnknownUserCostsABcrypt(t *testing.T) {
+	host := authRegistry(t)
+	var n atomic.Int64
+	defer registry.CountHashCompares(&n)()
+	for _, user := range []string{"admin", "nobody"} {
+		n.Store(0)
+		req, _ := http.NewRequest("GET", "http://"+host+"/v2/", nil)
+		req.SetBasicAuth(user, "wrong")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || n.Load() != 1 {
+			t.Errorf("user %q, wrong password: %d after %d bcrypt comparisons, want 401 after 1", user, resp.StatusCode, n.Load())
+		}
 	}
 }

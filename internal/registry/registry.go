@@ -134,6 +134,10 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
+	if rt.repo != "" && checkRepo(rt.repo) != nil {
+		writeError(w, http.StatusBadRequest, "NAME_INVALID", "invalid repository name: lower-case components, at most 255 characters")
+		return
+	}
 	switch {
 	case rt.kind == routeCatalog:
 		r.serveCatalog(w, req, p)

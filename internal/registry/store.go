@@ -84,8 +84,12 @@ var (
 // ErrInvalidName is returned for repository names or tags the spec forbids.
 var ErrInvalidName = errors.New("invalid repository name or tag")
 
+// maxRepoLen is the longest repository name the library accepts (it
+// answers a longer one with a 500).
+const maxRepoLen = 255
+
 func checkRepo(repo string) error {
-	if !repoName.MatchString(repo) {
+	if len(repo) > maxRepoLen || !repoName.MatchString(repo) {
 		return fmt.Errorf("registry: repository %q: %w", repo, ErrInvalidName)
 	}
 	return nil

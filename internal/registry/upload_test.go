@@ -232,3 +232,30 @@ func TestInterruptedChunkLeavesUploadAtItsOffset(t *testing.T) {
 	}
 	c.pulled(sha(blob), blob)
 }
+
+// TestOverlongRepositoryNameIsNameInvalid: a repository name of 200
+// components is the client's mistake (400 NAME_INVALID, as the spec
+// says), not the server's (500), whatever the request.
+func TestOverlongRepositoryNameIsNameInvalid(t *testing.T) {
+	_, host := registrytest.Start(t, nil)
+	name := strings.TrimSuffix(strings.Repeat("a/", 200), "/")
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/v2/" + name + "/blobs/uploads/"},
+		{"GET", "/v2/" + name + "/manifests/latest"},
+		{"PUT", "/v2/" + name + "/manifests/latest"},
+		{"GET", "/v2/" + name + "/tags/list"},
+		{"GET", "/v2/" + name + "/blobs/sha256:" + strings.Repeat("0", 64)},
+	} {
+		req, _ := http.NewRequest(c.method, "http://"+host+c.path, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "NAME_INVALID") {
+			t.Errorf("%s of a 200-component name: %d %s, want 400 NAME_INVALID", c.method, resp.StatusCode, body)
+		}
+	}
+}

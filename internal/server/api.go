@@ -151,7 +151,12 @@ func (s *Server) authorized(r *http.Request) bool {
 		return true
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(s.apiToken)) == 1
+	return ok && s.isAPIToken(token)
+}
+
+// isAPIToken says whether secret is the configured API token.
+func (s *Server) isAPIToken(secret string) bool {
+	return s.apiToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(s.apiToken)) == 1
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -319,6 +324,9 @@ func (s *Server) create(ctx context.Context, p store.Project, t pipelines.Trigge
 	if t.Ref == "" {
 		t.Ref = p.DefaultBranch
 	}
+	if err := store.CheckRef("ref", t.Ref); err != nil {
+		return nil, err
+	}
 	pipe, err := s.Pipes.Create(ctx, p, t)
 	if err != nil {
 		return nil, err
@@ -480,7 +488,7 @@ func (s *Server) triggerPipeline(r *http.Request) (any, error) {
 		}
 		req, token = body.runRequest, body.Token
 	} else {
-		if err := r.ParseForm(); err != nil {
+		if err := parseAnyForm(r); err != nil {
 			return nil, badRequest("form: %v", err)
 		}
 		token, req.Ref = r.Form.Get("token"), r.Form.Get("ref")
@@ -495,6 +503,15 @@ func (s *Server) triggerPipeline(r *http.Request) (any, error) {
 		return nil, &httpError{http.StatusUnauthorized, "invalid trigger token"}
 	}
 	return s.create(r.Context(), p, pipelines.Trigger{Source: "trigger", Ref: req.Ref, Variables: req.Variables})
+}
+
+// parseAnyForm reads a URL-encoded or a multipart form (GitLab's
+// documented `curl -F token=... -F ref=...`) into r.Form.
+func parseAnyForm(r *http.Request) error {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		return r.ParseMultipartForm(1 << 20)
+	}
+	return r.ParseForm()
 }
 
 // jobLog answers a job's log as plain text, streamed from its file.

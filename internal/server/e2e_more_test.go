@@ -2,10 +2,10 @@ package server_test
 
 import (
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,12 +58,18 @@ job:
 	if code := s.do("POST", "/api/projects/shop/triggers", map[string]string{"description": "deploys"}, &trig); code != 201 || trig.Token == "" {
 		t.Fatalf("trigger: %d %+v", code, trig)
 	}
-	post := func(token string, vars url.Values) (int, pipeline) {
+	// post sends the form URL-encoded, or as multipart as GitLab's
+	// documented curl -F does.
+	post := func(token string, vars url.Values, multipart ...bool) (int, pipeline) {
 		form := url.Values{"token": {token}, "ref": {"main"}}
 		for k, v := range vars {
 			form["variables["+k+"]"] = v
 		}
-		resp, err := http.PostForm(s.url+"/api/projects/shop/trigger/pipeline", form)
+		body, contentType := strings.NewReader(form.Encode()), "application/x-www-form-urlencoded"
+		if len(multipart) > 0 {
+			body, contentType = multipartForm(t, form)
+		}
+		resp, err := http.Post(s.url+"/api/projects/shop/trigger/pipeline", contentType, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,9 +81,9 @@ job:
 	if code, _ := post("not-the-token", nil); code != 401 {
 		t.Errorf("wrong trigger token: %d, want 401", code)
 	}
-	code, p := post(trig.Token, url.Values{"TARGET": {"staging"}})
+	code, p := post(trig.Token, url.Values{"TARGET": {"staging"}}, true)
 	if code != 201 {
-		t.Fatalf("trigger: %d", code)
+		t.Fatalf("trigger with curl -F's multipart form: %d", code)
 	}
 	p = s.waitPipeline(p.ID, finished)
 	if log := s.text(fmt.Sprintf("/api/jobs/%d/log", p.job("job").ID)); p.Source != "trigger" || !strings.Contains(log, "target=staging") {
@@ -95,6 +101,23 @@ job:
 	}
 }
 
+// multipartForm is form as curl -F sends it.
+func multipartForm(t *testing.T, form url.Values) (*strings.Reader, string) {
+	var b strings.Builder
+	w := multipart.NewWriter(&b)
+	for k, vs := range form {
+		for _, v := range vs {
+			if err := w.WriteField(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReader(b.String()), w.FormDataContentType()
+}
+
 // TestCLIAgainstServer drives a server with the CLI: run and wait, list,
 // show, follow a log.
 func TestCLIAgainstServer(t *testing.T) {
@@ -110,7 +133,7 @@ test:
 	s := startServer(t, storetest.SQLiteURL(t), t.TempDir(), "")
 	newProject(t, s, repo)
 	cli := func(args ...string) (string, error) {
-		cmd := exec.Command(slipwayBin, append(args, "--server", s.url)...)
+		cmd := s.cli(args...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipway-cd/slipway/internal/store"
 	"github.com/slipway-cd/slipway/internal/store/storetest"
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
@@ -56,6 +59,9 @@ type serverProc struct {
 	// extra are the command-line arguments beyond address, data and
 	// database, for restart.
 	extra []string
+	// token is the API token serve made at its first start (none when the
+	// test configures api_token_env); do sends it.
+	token string
 }
 
 // startServer starts slipway serve on a free loopback port.
@@ -97,12 +103,36 @@ func startServerAt(t testing.TB, addr, db, dataDir string, extra ...string) *ser
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(s.url + "/healthz"); err == nil {
 			resp.Body.Close()
+			s.token = madeToken(t, db)
 			return s
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("server did not answer:\n%s", s.stderr)
 	return nil
+}
+
+// cli is the slipway CLI against this server, with its API token.
+func (s *serverProc) cli(args ...string) *exec.Cmd {
+	cmd := exec.Command(slipwayBin, append(args, "--server", s.url)...)
+	cmd.Env = append(os.Environ(), "SLIPWAY_TOKEN="+s.token)
+	return cmd
+}
+
+// madeToken is the API token serve made and kept in the database db, if
+// it made one.
+func madeToken(t testing.TB, db string) string {
+	t.Helper()
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	token, err := st.APIToken(context.Background())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return token
 }
 
 // kill ends the server at once, as a crash would, with the jobs it runs.
@@ -138,6 +168,9 @@ func (s *serverProc) do(method, path string, body any, out any) int {
 	}
 	req, _ := http.NewRequest(method, s.url+path, r)
 	req.Header.Set("Content-Type", "application/json")
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)

@@ -115,7 +115,7 @@ func (s *Server) openDeployer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("environments: docker: %w", err)
 	}
-	s.deployer, err = dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: ec.Hostnames, Logger: s.log})
+	s.deployer, err = dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: ec.Hostnames, Logger: s.log, PullAuth: s.pullAuth})
 	return err
 }
 

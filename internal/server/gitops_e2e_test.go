@@ -245,7 +245,7 @@ gitops:
 
 	// The registry is the server's: push the first version, then ask for
 	// both deployments at once rather than wait for their hourly pass.
-	testenv.PushImage(t, cli, one, image+":1.0.0")
+	testenv.PushImageAs(t, cli, one, image+":1.0.0", "ci", s.token)
 	for _, dep := range []string{live, manual} {
 		var got map[string]string
 		if code := s.do("POST", "/api/gitops/"+dep+"/reconcile", nil, &got); code != 202 || got["status"] != "requested" {
@@ -285,7 +285,7 @@ gitops:
 
 	t.Run("a new tag goes from the registry to git to the host", func(t *testing.T) {
 		before := ops.head()
-		testenv.PushImage(t, cli, two, image+":1.1.0")
+		testenv.PushImageAs(t, cli, two, image+":1.1.0", "ci", s.token)
 		ref, _ := name.ParseReference(image + ":1.1.0")
 		desc, err := remote.Head(ref)
 		if err != nil {

@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/registry"
@@ -20,8 +23,14 @@ func (s *Server) openRegistry(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
+	if auth == nil && s.apiToken != "" {
+		// A server that asks a token for its API asks one for pushes:
+		// the API token or a job's; anyone may still pull.
+		auth = &registry.Auth{AnonymousPull: true}
+	}
 	if auth != nil {
 		auth.Tokens = jobTokens{s: s, file: auth.Tokens}
+		auth.Admin = s.isAPIToken
 	}
 	if rc.CleanupPolicy != "" {
 		if s.cleanup, err = cleanup.LoadPolicy(rc.CleanupPolicy); err != nil {
@@ -33,6 +42,18 @@ func (s *Server) openRegistry(ctx context.Context) error {
 		return fmt.Errorf("registry: %w", err)
 	}
 	return nil
+}
+
+// pullAuth signs the Docker engine's pulls of environments and GitOps
+// apps from this server's registry in with the API token: docker sends
+// credentials to a registry that asks for them, or fails.
+func (s *Server) pullAuth(image string) string {
+	host := s.Pipes.RegistryHost
+	if s.Images == nil || s.apiToken == "" || host == "" || !strings.HasPrefix(image, host+"/") {
+		return ""
+	}
+	js, _ := json.Marshal(map[string]string{"username": "slipway", "password": s.apiToken})
+	return base64.URLEncoding.EncodeToString(js)
 }
 
 // cleanupPass runs the cleanup rules whose cadence is due, every
@@ -90,7 +111,19 @@ func (s *Server) cleanupSchedule(ctx context.Context, now time.Time) (map[*clean
 // (docs/registry.md).
 func (s *Server) runCleanup(ctx context.Context, only func(*cleanup.Rule) bool) (cleanup.Report, error) {
 	started := time.Now()
-	rep, err := cleanup.RunRules(ctx, s.Images, s.cleanup, only, false)
+	var rep cleanup.Report
+	var err error
+	// Servers sharing PostgreSQL may share the registry's storage too: one
+	// cleanup at a time among them.
+	ran, lockErr := s.Store.TryExclusive(ctx, store.LockRegistryCleanup, func() {
+		rep, err = cleanup.RunRules(ctx, s.Images, s.cleanup, only, false)
+	})
+	if lockErr != nil {
+		err = lockErr
+	} else if !ran {
+		s.log.Info("registry cleanup: another server runs it now")
+		return rep, &httpError{http.StatusConflict, "another server is cleaning up the registry now; try again later"}
+	}
 	if err != nil {
 		s.log.Error("registry cleanup", "err", err)
 		return rep, err

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/slipway-cd/slipway/internal/registry/registrytest"
 	"github.com/slipway-cd/slipway/internal/store/storetest"
@@ -36,7 +39,7 @@ grace_period: 0s
 	s := startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "data"), config)
 	host := strings.TrimPrefix(s.url, "http://")
 	for _, tag := range []string{"v1.2.0", "libp2p-x", "netflux-y", "review-feature-a", "review-b", "latest", "main-abc123"} {
-		registrytest.Push(t, host+"/mute/app:"+tag, registrytest.Image(t, 1024))
+		registrytest.Push(t, host+"/mute/app:"+tag, registrytest.Image(t, 1024), s.registryAuth())
 	}
 	var report struct {
 		Decisions []struct {
@@ -65,6 +68,39 @@ grace_period: 0s
 	sort.Strings(tags)
 	if strings.Join(tags, ",") != "latest,libp2p-x,main-abc123,netflux-y,v1.2.0" {
 		t.Errorf("after cleanup: %v", tags)
+	}
+}
+
+// registryAuth signs a push in with the API token serve made.
+func (s *serverProc) registryAuth() remote.Option {
+	return remote.WithAuth(&authn.Basic{Username: "ci", Password: s.token})
+}
+
+// TestServeRegistryPushNeedsTheAPIToken: the registry of a server that
+// asks a token for its API asks one for pushes: an anonymous push (or one
+// with a wrong password) is refused, the API token pushes, anyone pulls.
+func TestServeRegistryPushNeedsTheAPIToken(t *testing.T) {
+	s := startServer(t, storetest.SQLiteURL(t), t.TempDir(), "")
+	ref, err := name.ParseReference(strings.TrimPrefix(s.url, "http://")+"/shop/app:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := registrytest.Image(t, 1024)
+	for what, opts := range map[string][]remote.Option{
+		"anonymous":        nil,
+		"a wrong password": {remote.WithAuth(&authn.Basic{Username: "ci", Password: "not-the-api-token"})},
+	} {
+		var terr *transport.Error
+		if err := remote.Write(ref, img, opts...); !errors.As(err, &terr) || terr.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s push: %v, want 401", what, err)
+		}
+	}
+	if _, err := remote.Head(ref); err == nil {
+		t.Fatalf("a refused push stored the image")
+	}
+	registrytest.Push(t, ref.String(), img, s.registryAuth())
+	if err := registrytest.Pull(ref.String()); err != nil {
+		t.Errorf("anonymous pull: %v", err)
 	}
 }
 

@@ -2,11 +2,8 @@ package server_test
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -61,26 +58,14 @@ stop:
 }
 
 // pushWebImages tags the local busybox image for merge requests 1..n in
-// the server's registry and pushes it.
-func pushWebImages(t testing.TB, registry string, n int) {
+// the server's registry and pushes it, signed in with the server's token.
+func pushWebImages(t testing.TB, s *serverProc, n int) {
 	t.Helper()
 	cli := testenv.Docker(t)
 	busybox := testenv.BusyboxImage(t, cli)
-	ctx := context.Background()
-	auth := base64.URLEncoding.EncodeToString([]byte(`{}`))
 	for i := 1; i <= n; i++ {
-		ref := fmt.Sprintf("%s/shop/web:mr-%d", registry, i)
-		if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: busybox, Target: ref}); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: auth})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := resp.Wait(ctx); err != nil {
-			t.Fatalf("push %s: %v", ref, err)
-		}
-		resp.Close()
+		ref := fmt.Sprintf("%s/shop/web:mr-%d", strings.TrimPrefix(s.url, "http://"), i)
+		testenv.PushImageAs(t, cli, busybox, ref, "ci", s.token)
 	}
 }
 
@@ -111,7 +96,7 @@ func webProjectWith(t testing.TB, pipelineFile, composeFile, envExtra string, im
 	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "webhook_secret": secret}, nil); code != 201 {
 		t.Fatal(code)
 	}
-	pushWebImages(t, strings.TrimPrefix(s.url, "http://"), images)
+	pushWebImages(t, s, images)
 	return s, proxyAddr, sha
 }
 
@@ -301,7 +286,7 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 	e := s.environment("review/feature-stubborn")
 	host := e.Slug + ".review.example.com"
 	cli := func(args ...string) string {
-		out, err := exec.Command(slipwayBin, append(args, "--server", s.url)...).CombinedOutput()
+		out, err := s.cli(args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("slipway %v: %v\n%s", args, err, out)
 		}
@@ -321,11 +306,7 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 		t.Errorf("a failed stop removed the environment: %d", code)
 	}
 	os.WriteFile(marker, nil, 0o644)
-	resp, err := http.PostForm(s.url+fmt.Sprintf("/ui/environments/%d/stop", e.ID), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	s.do("POST", fmt.Sprintf("/ui/environments/%d/stop", e.ID), nil, nil)
 	if st := s.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("state %s after stopping again\n%s", st, s.jobReport(p.ID, "stop"))
 	}

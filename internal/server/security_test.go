@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slipway-cd/slipway/internal/store/storetest"
 )
@@ -116,5 +118,78 @@ deploy:
 	}
 	if e := s.environment("review/feature-x"); e.ID != 0 {
 		t.Errorf("the intruder deployed %+v", e)
+	}
+}
+
+// TestForgedHostRefused: a request naming a host that is not the server's
+// (what a DNS-rebinding page sends) is refused before it reaches anything,
+// even with the API token; loopback names, the listen address and
+// allowed_hosts are served.
+func TestForgedHostRefused(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "slipway.yml")
+	os.WriteFile(config, []byte("allowed_hosts: [ci.example.com]\n"), 0o644)
+	s := startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "data"), config)
+	_, port, _ := strings.Cut(strings.TrimPrefix(s.url, "http://"), ":")
+	post := func(host, name string) (int, string) {
+		req, _ := http.NewRequest("POST", s.url+"/api/projects", strings.NewReader(`{"name": "`+name+`", "repo_url": "/tmp"}`))
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, host := range []string{"rebind.evil.example:" + port, "evil.example", "127.0.0.1.evil.example:" + port} {
+		if code, body := post(host, "evil"); code != http.StatusMisdirectedRequest || !strings.Contains(body, "allowed_hosts") {
+			t.Errorf("Host %q: %d %s, want 421 naming allowed_hosts", host, code, body)
+		}
+	}
+	if code := s.do("GET", "/api/projects/evil", nil, nil); code != 404 {
+		t.Errorf("a forged Host created a project: GET %d", code)
+	}
+	for i, host := range []string{"localhost:" + port, "127.0.0.1:" + port, "CI.example.com", "[::1]:" + port} {
+		if code, body := post(host, fmt.Sprintf("ok%d", i)); code != 201 {
+			t.Errorf("Host %q: %d %s, want 201", host, code, body)
+		}
+	}
+}
+
+// TestServeMakesAPIToken: `slipway serve` without api_token_env makes an
+// API token at its first start and prints it once; changes need it from
+// then on, and a restart keeps it without printing it again.
+func TestServeMakesAPIToken(t *testing.T) {
+	s := startServer(t, storetest.SQLiteURL(t), t.TempDir(), "")
+	// It is printed just after the server answers.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.token != "" && !strings.Contains(s.stderr.String(), s.token) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.token == "" || !strings.Contains(s.stderr.String(), s.token) {
+		t.Fatalf("serve did not print the token it made (%q):\n%s", s.token, s.stderr)
+	}
+	if strings.Count(s.stderr.String(), s.token) != 1 {
+		t.Errorf("the token is printed more than once:\n%s", s.stderr)
+	}
+	req, _ := http.NewRequest("POST", s.url+"/api/projects", strings.NewReader(`{"name": "shop", "repo_url": "/tmp"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("create project without the token: %d, want 401", resp.StatusCode)
+	}
+	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": "/tmp"}, nil); code != 201 {
+		t.Errorf("create project with the printed token: %d", code)
+	}
+	token := s.token
+	s.stop()
+	again := s.restart()
+	if again.token != token || strings.Contains(again.stderr.String(), token) {
+		t.Errorf("after a restart: token %q (was %q), printed again: %v", again.token, token, strings.Contains(again.stderr.String(), token))
 	}
 }

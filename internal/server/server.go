@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,9 @@ type Config struct {
 	Database string `yaml:"database"`
 	// BaseURL is how people reach the server, for links (default http://Listen).
 	BaseURL string `yaml:"base_url"`
+	// AllowedHosts are more host names requests may name in Host, besides
+	// loopback names and addresses, the listen address and BaseURL's host.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 	// Executor runs jobs: shell, docker or auto.
 	Executor    string `yaml:"executor"`
 	Concurrency int    `yaml:"concurrency"`
@@ -53,6 +57,10 @@ type Config struct {
 	// APITokenEnv names the environment variable that holds the API token;
 	// when it is set, API calls that change anything need it as a Bearer token.
 	APITokenEnv string `yaml:"api_token_env"`
+	// MakeAPIToken: without APITokenEnv, use the token kept in the
+	// database, made at the first start (MadeAPIToken says when). `slipway
+	// serve` sets it: a server is never open to whoever reaches it.
+	MakeAPIToken bool `yaml:"-"`
 	// UISessionIdle ends a web UI session not used for this long (default
 	// 7 days); a session ends 30 days after sign-in in any case.
 	UISessionIdle time.Duration `yaml:"ui_session_idle"`
@@ -87,8 +95,8 @@ type Config struct {
 // server's listener.
 type RegistryConfig struct {
 	Disabled bool `yaml:"disabled"`
-	// Htpasswd and Tokens authenticate it (docs/registry.md); with neither,
-	// anyone who reaches the server may push and pull.
+	// Htpasswd and Tokens authenticate it (docs/registry.md), besides the
+	// API token and jobs' tokens; with neither, anyone may pull.
 	Htpasswd string `yaml:"htpasswd"`
 	Tokens   string `yaml:"tokens"`
 	// CleanupPolicy is a cleanup policy file (docs/registry.md); each rule
@@ -197,9 +205,12 @@ type Server struct {
 	Logs     *joblog.Store
 	log      *slog.Logger
 	apiToken string
-	notifier *notify.Dispatcher
-	metrics  *metrics
-	registry *prometheus.Registry
+	// MadeAPIToken is the API token this start made (MakeAPIToken), to be
+	// shown once; empty when it was made before or configured.
+	MadeAPIToken string
+	notifier     *notify.Dispatcher
+	metrics      *metrics
+	registry     *prometheus.Registry
 	// Images is the embedded OCI registry (nil when disabled).
 	Images  *registry.Registry
 	cleanup *cleanup.Policy
@@ -217,6 +228,8 @@ type Server struct {
 	http     *http.Server
 	drain    *httpdrain.Drain
 	listener net.Listener
+	unlock   func() // releases the data folder's lock
+	signIns  signInLimit
 	stop     context.CancelFunc
 	loops    sync.WaitGroup
 	polled   sync.Map // project ID -> map[branch]sha seen by the poller
@@ -226,16 +239,22 @@ type Server struct {
 
 // New opens the store, recovers from an earlier crash and prepares the
 // server; Start serves it.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	unlock, err := lockFolders(cfg)
+	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	st, err := store.Open(ctx, cfg.Database)
 	if err != nil {
 		return nil, err
@@ -250,13 +269,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		st.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, Store: st, log: logger, registry: prometheus.NewRegistry(), deliveries: make(chan struct{}, cfg.Webhooks.Workers)}
-	if cfg.APITokenEnv != "" {
-		s.apiToken = os.Getenv(cfg.APITokenEnv)
-		if s.apiToken == "" {
-			st.Close()
-			return nil, fmt.Errorf("api_token_env: $%s is empty", cfg.APITokenEnv)
-		}
+	s := &Server{cfg: cfg, Store: st, log: logger, registry: prometheus.NewRegistry(), unlock: unlock,
+		deliveries: make(chan struct{}, cfg.Webhooks.Workers)}
+	if err := s.readAPIToken(ctx); err != nil {
+		st.Close()
+		return nil, err
 	}
 	targets, err := cfg.Notify.Targets(os.Getenv, http.DefaultClient)
 	if err != nil {
@@ -297,6 +314,35 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	return s, nil
 }
 
+// minAPITokenLen is the shortest API token accepted: a short one is
+// guessed, and sign-in attempts are only slowed down.
+const minAPITokenLen = 16
+
+// readAPIToken sets the API token: from api_token_env, or the one kept in
+// the database (MakeAPIToken).
+func (s *Server) readAPIToken(ctx context.Context) error {
+	env := s.cfg.APITokenEnv
+	if env == "" {
+		if !s.cfg.MakeAPIToken {
+			return nil
+		}
+		token, made, err := s.Store.MadeAPIToken(ctx)
+		if made {
+			s.MadeAPIToken = token
+		}
+		s.apiToken = token
+		return err
+	}
+	s.apiToken = os.Getenv(env)
+	if s.apiToken == "" {
+		return fmt.Errorf("api_token_env: $%s is empty", env)
+	}
+	if len(s.apiToken) < minAPITokenLen {
+		return fmt.Errorf("api_token_env: $%s holds %d characters, want at least %d", env, len(s.apiToken), minAPITokenLen)
+	}
+	return nil
+}
+
 // Start listens and serves, and starts the schedule, polling and liveness
 // loops. It also recovers what this server's killed process left: its
 // running jobs become failed (other servers' jobs are left alone).
@@ -309,6 +355,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.BaseURL == "" {
 		s.cfg.BaseURL = "http://" + ln.Addr().String()
 		s.Pipes.BaseURL = s.cfg.BaseURL
+	}
+	hosts, err := newHostCheck(ln.Addr().String(), s.cfg.BaseURL, s.cfg.AllowedHosts)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	if s.Images != nil {
 		// Jobs push to the registry on the server's own listener.
@@ -326,7 +377,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// The embedded proxy starts empty; the environments' containers ran on.
 		s.Envs.RestoreRoutes(ctx)
 	}
-	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: hosts.handler(s.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	s.drain = httpdrain.Track(s.http)
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -395,7 +446,29 @@ func (s *Server) Close(ctx context.Context) error {
 		s.Images.Close()
 	}
 	s.closeProxy()
-	return s.Store.Close()
+	err := s.Store.Close()
+	s.unlock()
+	return err
+}
+
+// lockFolders makes the data folder and takes its lock, and that of the
+// SQLite database's folder: two servers on one SQLite database (or one
+// data folder) would each take the other's running jobs for their own.
+func lockFolders(cfg Config) (func(), error) {
+	dirs := []string{cfg.DataDir}
+	if path, ok := strings.CutPrefix(cfg.Database, "sqlite://"); ok {
+		abs, err := filepath.Abs(filepath.Dir(path))
+		if err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, abs)
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return lockDirs(dirs...)
 }
 
 func (s *Server) closeProxy() {

@@ -51,7 +51,7 @@ func checkNameFree(ctx context.Context, st *store.Store, self store.Server, inte
 		}
 		for id, o := range now {
 			if o.SeenAt.After(first[id].SeenAt) {
-				return fmt.Errorf("server_name %q: another server of that name is running (%s pid %d, started %s); give each server sharing the database its own server_name",
+				return fmt.Errorf("server_name %q: another server of that name is running (%s pid %d, started %s); servers sharing a PostgreSQL database each need their own server_name and data folder (SQLite takes one server only)",
 					self.Name, o.Host, o.PID, o.StartedAt.Format(time.RFC3339))
 			}
 		}

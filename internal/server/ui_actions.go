@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,7 +34,13 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(token), []byte(s.apiToken)) != 1 {
+	addr, now := clientAddr(r), time.Now()
+	if wait := s.signIns.retryAfter(addr, now); wait > 0 {
+		s.signIns.refuse(w, wait)
+		return
+	}
+	if !s.isAPIToken(token) {
+		s.signIns.failed(addr, now)
 		s.log.Warn("ui: sign-in with a wrong token", "remote", r.RemoteAddr)
 		s.render(w, r, http.StatusUnauthorized, "login", "layout", "Sign in", "",
 			map[string]string{"Next": next, "Error": "That is not the server's API token."})
@@ -71,9 +76,12 @@ func (s *Server) uiLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // localPath keeps a redirect target on this server: a path, never
-// //host or a full URL.
+// //host or a full URL. Browsers drop tabs and newlines from a Location
+// and read a backslash as a slash, so a path with a control character,
+// space or backslash may lead to another host too: it becomes "/".
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") ||
+		strings.ContainsFunc(p, func(c rune) bool { return c <= ' ' || c == 0x7f || c == '\\' }) {
 		return "/"
 	}
 	return p
@@ -130,7 +138,11 @@ func (s *Server) uiRunPipeline(w http.ResponseWriter, r *http.Request) {
 		ref = p.DefaultBranch
 	}
 	tag := r.PostFormValue("tag") == "on"
-	vars, err := parseVariables(r.PostFormValue("variables"))
+	err = store.CheckRef("ref", ref)
+	var vars map[string]string
+	if err == nil {
+		vars, err = parseVariables(r.PostFormValue("variables"))
+	}
 	if err == nil {
 		var pipe store.Pipeline
 		pipe, err = s.Pipes.Create(r.Context(), p, pipelines.Trigger{Source: store.SourceWeb, Ref: ref, Tag: tag, Variables: vars})

@@ -15,16 +15,17 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // uiBrowser starts a headless Chromium with a fresh profile and returns a
-// context for its first tab. A missing Chromium fails the test: the
-// browser tests are part of the acceptance, not optional.
-func uiBrowser(t *testing.T) context.Context {
+// context for its first tab; flags are more command-line options. A missing
+// Chromium fails the test: the browser tests are part of the acceptance,
+// not optional.
+func uiBrowser(t *testing.T, flags ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("Chromium is needed for the browser tests (apt-get install chromium chromium-driver, or scripts/setup.sh): %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
@@ -34,7 +35,7 @@ func uiBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1280, 900),
-	)
+	}, flags...)...)
 	t.Cleanup(cancelAlloc)
 	tab, cancelTab := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
 	t.Cleanup(cancelTab)

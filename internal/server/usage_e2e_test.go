@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,7 +28,7 @@ func TestEnvironmentUsageThroughAPipeline(t *testing.T) {
 	const name = "review/feature-usage"
 	cli := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(slipwayBin, append(args, "--server", s.url)...).CombinedOutput()
+		out, err := s.cli(args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("slipway %v: %v\n%s", args, err, out)
 		}

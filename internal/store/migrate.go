@@ -109,12 +109,51 @@ func (s *Store) apply(ctx context.Context, c *sql.Conn, m migration) error {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, s.d.schema(m.sql)); err != nil {
+		if m.version == projectNamesNoCase && isUnique(err) {
+			tx.Rollback() //nolint:errcheck // the clash is the error to report
+			return projectNameClash(ctx, conn{q: c, d: s.d})
+		}
 		return err
 	}
 	if _, err := q.exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.version, m.name, now()); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// projectNamesNoCase is the migration that makes project names unique
+// whatever their case; it fails on a database that has such twins.
+const projectNamesNoCase = 9
+
+// projectNameClash names the projects whose names differ only in case,
+// which the operator must rename before this version can start.
+func projectNameClash(ctx context.Context, q conn) error {
+	rows, err := q.query(ctx, "SELECT id, name FROM projects ORDER BY id")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	seen := map[string]string{}
+	var clashes []string
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return err
+		}
+		label := fmt.Sprintf("%q (id %d)", name, id)
+		if first, ok := seen[strings.ToLower(name)]; ok {
+			clashes = append(clashes, first+" and "+label)
+			continue
+		}
+		seen[strings.ToLower(name)] = label
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("projects %s have names that differ only in case: they would share one registry namespace. "+
+		"Rename one of each with the earlier Slipway (UPDATE projects SET name = '...' WHERE id = ...), then start again",
+		strings.Join(clashes, ", "))
 }
 
 // SchemaVersion is the highest migration applied.

@@ -58,8 +58,8 @@ func (sc *Schedule) normalize(t time.Time) error {
 	if sc.Timezone == "" {
 		sc.Timezone = "UTC"
 	}
-	if sc.Ref == "" {
-		return invalid("schedule.ref", "must not be empty")
+	if err := CheckRef("schedule.ref", sc.Ref); err != nil {
+		return err
 	}
 	next, err := sc.Next(t)
 	if err != nil {

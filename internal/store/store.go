@@ -120,6 +120,13 @@ func openSQLite(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store: data folder: %w", err)
 	}
+	// Created for the server's user alone: it holds the variables and
+	// tokens. SQLite gives its -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	f.Close()
 	// WAL lets readers run beside the writer; the busy timeout makes writers
 	// wait for each other instead of failing; immediate transactions take the
 	// write lock at BEGIN, so a transaction that reads then writes can never

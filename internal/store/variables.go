@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 )
 
@@ -72,16 +71,17 @@ func (v *Variable) validate() error {
 	if !variableName.MatchString(v.Name) {
 		return invalid("variable.name", "%q: want letters, digits and _, not starting with a digit", v.Name)
 	}
-	if v.Masked {
-		if len(v.Value) < MinMaskedLen {
-			return invalid("variable.value", "a masked value needs at least %d characters", MinMaskedLen)
-		}
-		if strings.ContainsAny(v.Value, "\r\n") {
-			return invalid("variable.value", "a masked value must be one line")
-		}
+	if v.Masked && !maskable.MatchString(v.Value) {
+		return invalid("variable.value", "a masked value must be one line of at least %d characters, without spaces, "+
+			"of letters, digits and _ + = / @ : . ~ - only (GitLab's rule)", MinMaskedLen)
 	}
 	return nil
 }
+
+// maskable is what GitLab lets a masked variable hold: a value that cannot
+// hide in a log line (whitespace, line breaks) and that the log's escaping
+// does not change, so that it is found and replaced.
+var maskable = regexp.MustCompile(`^[a-zA-Z0-9_+=/@:.~-]{8,}$`)
 
 const variableCols = "id, project_id, name, value, masked, protected, created_at, updated_at"
 
