@@ -232,11 +232,10 @@ imageUpdates:
   - {name: manual-images, url: %[1]s, path: manual, interval: 1s}
 `, ops.bare, live, manual, image)), 0o644)
 	config := filepath.Join(dir, "slipway.yml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`environments:
-  proxy:
-    listen: %s
-  hostnames:
-    domain: gitops.example.com
+	os.WriteFile(config, []byte(fmt.Sprintf(`proxy:
+  embedded: {listen: %s}
+  domain: gitops.example.com
+environments:
   ports: 18040-18999
 gitops:
   config: %s

@@ -87,12 +87,12 @@ func reviewServerWith(t testing.TB, envExtra, extra string) (*serverProc, string
 	config := filepath.Join(dir, "slipway.yml")
 	os.WriteFile(config, []byte(fmt.Sprintf(`
 concurrency: 4
+proxy:
+  embedded:
+    listen: %s
+  domain: review.example.com
 environments:
   enabled: true
-  proxy:
-    listen: %s
-  hostnames:
-    domain: review.example.com
   ports: 18040-18999
   auto_stop_tick: 500ms
 %s%s`, proxyAddr, envExtra, extra)), 0o644)

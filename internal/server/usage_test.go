@@ -30,8 +30,8 @@ func usageServer(t *testing.T) (*Server, store.Environment, dockerhost.Status) {
 	proxyAddr := testenv.FreeAddr(t)
 	s := uiServer(t, "", func(c *Config) {
 		c.Environments = EnvironmentsConfig{Enabled: true, Ports: "38040-38999", UsageInterval: 300 * time.Millisecond}
-		c.Environments.Proxy.Listen = proxyAddr
-		c.Environments.Hostnames.Domain = "usage.test"
+		c.Proxy.Embedded.Listen = proxyAddr
+		c.Proxy.Domain = "usage.test"
 	})
 	ctx := context.Background()
 	p := uiProject(t, s, "shop", t.TempDir())
