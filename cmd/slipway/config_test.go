@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -27,5 +28,21 @@ func TestCLIConfigErrorsCLI(t *testing.T) {
 	_, stderr, code := slipwayWith(t, filepath.Join(dir, "app"), []string{"XDG_CONFIG_HOME=" + config}, "", "run")
 	if want := `config.yml:1:1: unknown key "exector" (did you mean executor?)`; code == 0 || !strings.Contains(stderr, want) {
 		t.Errorf("exit %d, stderr lacks %q:\n%s", code, want, stderr)
+	}
+}
+
+// The review app example's test job runs in merge request pipelines, as
+// well as in branch pipelines.
+func TestReviewExampleTestsMergeRequestsCLI(t *testing.T) {
+	ci, err := os.ReadFile(filepath.Join("..", "..", "examples", "review-app", ".gitlab-ci.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(releaseRepos(t, map[string]string{"example": string(ci)}), "example")
+	for _, source := range []string{"merge_request_event", "push"} {
+		stdout, stderr, code := slipway(t, dir, "run", "--source", source, "--list")
+		if code != 0 || !regexp.MustCompile(`(?m)^test +test `).MatchString(stdout) {
+			t.Errorf("--source %s: exit %d, no test job in the plan:\n%s%s", source, code, stdout, stderr)
+		}
 	}
 }

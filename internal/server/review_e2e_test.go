@@ -27,12 +27,12 @@ import (
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
-// exampleRepo copies examples/review-app into a git repository of its own
-// (a module of its own, as a user's copy would be) with main and a
-// branch, and returns it.
+// exampleRepo copies examples/review-app (a module of its own) into a git
+// repository of its own, as a user would, with main and a branch, and
+// returns it.
 func exampleRepo(t *testing.T, branch string, edit func(ci string) string) string {
 	t.Helper()
-	src := filepath.Join("..", "..", "examples", "review-app")
+	src := exampleDir
 	dir := t.TempDir()
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -41,9 +41,6 @@ func exampleRepo(t *testing.T, branch string, edit func(ci string) string) strin
 		rel, _ := filepath.Rel(src, path)
 		if d.IsDir() {
 			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
-		}
-		if rel == "review_test.go" { // the library-level test of the example, not part of the app
-			return nil
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -57,7 +54,6 @@ func exampleRepo(t *testing.T, branch string, edit func(ci string) string) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/review-app\n\ngo 1.26\n"), 0o644)
 	run(t, dir, "git", "init", "-q", "-b", "main")
 	run(t, dir, "git", "add", "-A")
 	run(t, dir, "git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "Review app")
