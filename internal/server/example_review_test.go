@@ -1,12 +1,7 @@
 package server_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -58,60 +53,23 @@ func buildExampleImage(t *testing.T, cli *client.Client, registry, dir string) s
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./%s: %v\n%s", dir, err, out)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	files := map[string][]byte{}
 	for name, src := range map[string]string{"Dockerfile": filepath.Join(exampleDir, dir, "Dockerfile"), dir: bin} {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(b))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
+		files[name] = b
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	local := testenv.BuildContext(t, cli, "slipway-test/example-"+dir+":review", files)
 	ref := registry + "/example/" + dir + ":review"
-	ctx := context.Background()
-	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{ref}, Remove: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := buildError(res.Body); err != nil {
-		t.Fatalf("build %s: %v", ref, err)
-	}
-	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := push.Wait(ctx); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true}) })
+	testenv.PushImage(t, cli, local, ref)
+	t.Cleanup(func() {
+		for _, tag := range []string{local, ref} {
+			_, _ = cli.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true})
+		}
+	})
 	return ref
-}
-
-func buildError(body io.ReadCloser) error {
-	defer body.Close()
-	dec := json.NewDecoder(body)
-	for {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&msg); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if msg.Error != "" {
-			return errors.New(msg.Error)
-		}
-	}
 }
 
 // TestExampleAsReviewEnvironment deploys the example as a review
