@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -102,12 +103,70 @@ func startServerAt(t testing.TB, addr, db, dataDir string, extra ...string) *ser
 	return nil
 }
 
-// kill ends the server at once, as a crash would, with the jobs it runs.
+// kill ends the server at once, as a crash would, with the jobs it runs:
+// each job has a process group of its own, which the server's does not
+// hold, so its shell loops would outlive the server and the tests.
 func (s *serverProc) kill() {
-	if s.cmd.Process != nil {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		s.cmd.Wait()
+	if s.cmd.Process == nil {
+		return
 	}
+	pid := s.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGSTOP) // no new job while its processes are looked for
+	procs := descendants(pid)
+	for _, p := range procs {
+		syscall.Kill(-p, syscall.SIGKILL)
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	syscall.Kill(-pid, syscall.SIGKILL)
+	s.cmd.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, p := range procs {
+		for !processGone(p) {
+			if time.Now().After(deadline) {
+				s.t.Errorf("process %d of the killed server's jobs still runs", p)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// descendants are the processes under pid, from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The parent's pid is the second field after the (command).
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 {
+			ppid, _ := strconv.Atoi(f[1])
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for _, c := range children[p] {
+			out = append(out, c)
+			walk(c)
+		}
+	}
+	walk(pid)
+	return out
+}
+
+// processGone: no such process, or a zombie.
+func processGone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || strings.HasPrefix(string(b[bytes.LastIndexByte(b, ')')+2:]), "Z")
 }
 
 func (s *serverProc) stop() {
