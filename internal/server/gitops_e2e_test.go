@@ -435,7 +435,7 @@ func TestSecondServerOnOneGitopsStateIsRefused(t *testing.T) {
 		"deployments: [{name: shared, source: ops, path: apps, interval: 1h}]\n"), 0o644)
 	config := func(name string) string {
 		p := filepath.Join(dir, name+".yml")
-		os.WriteFile(p, []byte(fmt.Sprintf("environments:\n  proxy: {listen: %s}\ngitops:\n  config: %s\n  state: %s\n",
+		os.WriteFile(p, []byte(fmt.Sprintf("proxy:\n  embedded: {listen: %s}\ngitops:\n  config: %s\n  state: %s\n",
 			testenv.FreeAddr(t), gitopsFile, filepath.Join(dir, "state"))), 0o644)
 		return p
 	}
