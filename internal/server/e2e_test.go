@@ -54,6 +54,18 @@ type serverProc struct {
 	// extra are the command-line arguments beyond address, data and
 	// database, for restart.
 	extra []string
+	// done is closed once the process ended: Wait may run only once.
+	waitOnce sync.Once
+	done     chan struct{}
+}
+
+// exited is closed once the server process has ended.
+func (s *serverProc) exited() <-chan struct{} {
+	s.waitOnce.Do(func() {
+		s.done = make(chan struct{})
+		go func() { s.cmd.Wait(); close(s.done) }()
+	})
+	return s.done
 }
 
 // startServer starts slipway serve on a free loopback port.
@@ -118,7 +130,7 @@ func (s *serverProc) kill() {
 		syscall.Kill(p, syscall.SIGKILL)
 	}
 	syscall.Kill(-pid, syscall.SIGKILL)
-	s.cmd.Wait()
+	<-s.exited()
 	deadline := time.Now().Add(20 * time.Second)
 	for _, p := range procs {
 		for !processGone(p) {
@@ -172,10 +184,8 @@ func processGone(pid int) bool {
 func (s *serverProc) stop() {
 	if s.cmd.ProcessState == nil && s.cmd.Process != nil {
 		s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-s.exited():
 		case <-time.After(10 * time.Second):
 			s.kill()
 		}
