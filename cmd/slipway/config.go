@@ -1,11 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 
-	yaml "go.yaml.in/yaml/v3"
+	"github.com/slipway-cd/slipway/internal/configfile"
 )
 
 // cliConfig is the user's defaults for the CLI, from
@@ -26,18 +25,9 @@ func loadCLIConfig() (cliConfig, string, error) {
 		return c, "", nil
 	}
 	path := filepath.Join(dir, "slipway", "config.yml")
-	f, err := os.Open(path)
+	err = configfile.Load(path, &c)
 	if os.IsNotExist(err) {
 		return c, path, nil
 	}
-	if err != nil {
-		return c, path, err
-	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return c, path, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, path, nil
+	return c, path, err
 }

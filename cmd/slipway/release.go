@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -18,9 +19,10 @@ import (
 
 type releaseFlags struct {
 	repos, report, workDir, executor string
+	releaseVersions                  string
 	variables                        []string
 	parallel                         int
-	dryRun                           bool
+	dryRun, movePrereleaseTags       bool
 }
 
 func init() {
@@ -42,7 +44,8 @@ func init() {
 			"pull-request branch, else its maintenance branch <major>.<minor>.x, else its default branch.\n" +
 			"Groups of buildDependencies run one after the other; a failure starts no later group.\n" +
 			"Pipelines get RELEASE_NAME, RELEASE_VERSION, COMPONENT_NAME, COMPONENT_VERSION and\n" +
-			"RELEASE_DRY_RUN. A real run pushes the tag <component version> to each repository.\n" +
+			"RELEASE_DRY_RUN. A real run pushes the tag <component version> to each repository\n" +
+			"whose version is a release version (no pre-release part such as -SNAPSHOT or -nightly).\n" +
 			"Exit 0 only when every component succeeded.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return releaseCommand(cmd, args[0], f, true) },
@@ -53,6 +56,8 @@ func init() {
 		fl.BoolVar(&f.dryRun, "dry-run", false, "pipelines get RELEASE_DRY_RUN=true and nothing is tagged")
 		fl.StringVar(&f.report, "report", "", "write the JSON report to `FILE`")
 		fl.StringVar(&f.workDir, "work-dir", "", "folder for mirrors, pipelines, logs and reports (default: the user cache folder)")
+		fl.StringVar(&f.releaseVersions, "release-versions", "", "`REGEXP` of the versions tagged as releases (default: versions without a pre-release part)")
+		fl.BoolVar(&f.movePrereleaseTags, "move-prerelease-tags", false, "tag pre-release versions too, moving their tag to the commit each run built")
 	}
 	fl := run.Flags()
 	fl.IntVar(&f.parallel, "parallel", 2, "components of one group running at once")
@@ -64,6 +69,10 @@ func init() {
 
 func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run bool) error {
 	vars, err := parseVariables(f.variables)
+	if err != nil {
+		return err
+	}
+	tags, err := f.tags()
 	if err != nil {
 		return err
 	}
@@ -92,7 +101,7 @@ func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run
 	}
 	if !f.dryRun {
 		// A real run would refuse to start: say so at plan time already.
-		if err := release.CheckTags(plan); err != nil {
+		if err := release.CheckTags(plan, tags); err != nil {
 			return err
 		}
 	}
@@ -101,7 +110,7 @@ func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run
 		fmt.Fprintln(out)
 		report, err = release.Run(ctx, plan, release.Options{
 			DryRun: f.dryRun, Parallel: f.parallel, Executor: f.executor, Variables: vars,
-			WorkDir: filepath.Join(workDir, "runs", releaseDirName(m)), Progress: out,
+			WorkDir: filepath.Join(workDir, "runs", releaseDirName(m)), Progress: out, Tags: tags,
 		})
 		if err != nil {
 			return err
@@ -120,6 +129,19 @@ func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+// tags is the tagging policy the flags ask for.
+func (f releaseFlags) tags() (release.Tags, error) {
+	tags := release.Tags{MovePrerelease: f.movePrereleaseTags}
+	if f.releaseVersions != "" {
+		re, err := regexp.Compile(f.releaseVersions)
+		if err != nil {
+			return tags, fmt.Errorf("--release-versions: %w", err)
+		}
+		tags.Release = re
+	}
+	return tags, nil
 }
 
 // releaseDirName keeps the runs of each release and manifest apart.

@@ -154,3 +154,42 @@ func TestReleaseManifestErrorsCLI(t *testing.T) {
 		}
 	}
 }
+
+// The cron line of docs/release.md, night after night: a nightly real run
+// of snapshot versions succeeds again after new commits, tags none of
+// them, and its report names the commits it built.
+func TestReleaseNightlyCronCLI(t *testing.T) {
+	repos := releaseRepos(t, map[string]string{
+		"cockpit-api": "build:\n  script: [echo $COMPONENT_VERSION]\n",
+		"cockpit-ui":  "build:\n  script: [echo $COMPONENT_VERSION]\n",
+	})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "nightly.yml"), []byte("name: cockpit\nversion: 3.0.0-nightly\ncomponents:\n"+
+		"  - {name: cockpit-api, version: 3.0.0-SNAPSHOT}\n  - {name: cockpit-ui, version: 3.0.0-nightly}\n"+
+		"buildDependencies: [[cockpit-api], [cockpit-ui]]\n"), 0o644)
+	env := []string{"GIT_COMMITTER_NAME=Nightly", "GIT_COMMITTER_EMAIL=nightly@example.com"}
+	for night := 1; night <= 2; night++ {
+		if night == 2 {
+			for _, name := range []string{"cockpit-api", "cockpit-ui"} {
+				repo := filepath.Join(repos, name)
+				os.WriteFile(filepath.Join(repo, "CHANGES"), []byte("night 2\n"), 0o644)
+				testenv.Git(t, repo, "add", "-A")
+				testenv.Git(t, repo, "commit", "-q", "-m", "a change of the day")
+			}
+		}
+		stdout, stderr, code := slipwayWith(t, dir, env, "", "release", "run", "nightly.yml", "--repos", repos, "--report", "nightly.json")
+		if code != 0 {
+			t.Fatalf("night %d: exit %d\n%s\n%s", night, code, stdout, stderr)
+		}
+		r := readReleaseReport(t, filepath.Join(dir, "nightly.json"))
+		for _, c := range r.Components {
+			repo := filepath.Join(repos, c.Name)
+			if head := testenv.Git(t, repo, "rev-parse", "HEAD"); c.Status != release.Success || c.Commit != head || c.Tag != "" {
+				t.Errorf("night %d: %s: report %+v, want success on %s, no tag", night, c.Name, c, head)
+			}
+			if tags := testenv.Git(t, repo, "tag"); tags != "" {
+				t.Errorf("night %d: %s tagged %q", night, c.Name, tags)
+			}
+		}
+	}
+}

@@ -106,3 +106,10 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// DidYouMean suggests the closest of known to word (at most two edits
+// away), or "": for other files' unknown keys.
+func DidYouMean(word string, known []string) string { return didYouMean(word, known) }
+
+// YAMLError is a yaml.v3 syntax error with file and line, for other files.
+func YAMLError(file string, err error) error { return yamlError(file, err) }

@@ -3,8 +3,10 @@ package release
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -459,5 +461,69 @@ func TestComponentsWithTheSameSlugKeepTheirFolders(t *testing.T) {
 		if !strings.Contains(string(log), "component="+c.Name+"\n") {
 			t.Errorf("log of %s:\n%s", c.Name, log)
 		}
+	}
+}
+
+// A nightly builds a new commit under the same snapshot version every
+// night: each real run succeeds, and the pre-release version is tagged only
+// when a moving tag is asked for, on the commit the last run built.
+func TestNightlyRunsNightAfterNight(t *testing.T) {
+	t.Setenv("GIT_COMMITTER_NAME", "Release Manager")
+	t.Setenv("GIT_COMMITTER_EMAIL", "release@example.com")
+	const manifest = "name: Cockpit\nversion: 3.0.0-nightly\ncomponents: [{name: lib, version: 3.0.0-SNAPSHOT}, {name: ui, version: 3.0.0-nightly}]\nbuildDependencies: [[lib, ui]]\n"
+	for _, move := range []bool{false, true} {
+		t.Run(fmt.Sprintf("move=%v", move), func(t *testing.T) {
+			tr := newTrain(t)
+			lib := tr.repo(t, "lib", writes("lib"))
+			ui := tr.repo(t, "ui", writes("ui"))
+			opts := Options{Tags: Tags{MovePrerelease: move}}
+			for night := 1; night <= 2; night++ {
+				if night == 2 {
+					tr.commit(t, lib, writes("lib")+"# night 2\n")
+					tr.commit(t, ui, writes("ui")+"# night 2\n")
+				}
+				plan := tr.plan(t, manifest)
+				if err := CheckTags(plan, opts.Tags); err != nil {
+					t.Fatalf("night %d: plan refused: %v", night, err)
+				}
+				report := tr.run(t, plan, opts)
+				status(t, report, map[string]Status{"lib": Success, "ui": Success})
+				for name, dir := range map[string]string{"lib": lib, "ui": ui} {
+					c := report.Component(name)
+					head := testenv.Git(t, dir, "rev-parse", "HEAD")
+					if c.Commit != head {
+						t.Errorf("night %d: %s report commit %s, want the built head %s", night, name, c.Commit, head)
+					}
+					tags := testenv.Git(t, dir, "tag", "--list")
+					switch {
+					case !move && (tags != "" || c.Tag != ""):
+						t.Errorf("night %d: %s: pre-release tagged %q (report %q)", night, name, tags, c.Tag)
+					case move && (testenv.Git(t, dir, "rev-parse", c.Version+"^{commit}") != head || c.Tag != c.Version || !c.TagMoved):
+						t.Errorf("night %d: %s: moving tag not on %s: report %+v", night, name, head, c)
+					}
+				}
+			}
+		})
+	}
+}
+
+// An explicit pattern of release versions: a matching pre-release is
+// tagged for good and refused on another commit; others are not tagged.
+func TestReleaseVersionsPattern(t *testing.T) {
+	t.Setenv("GIT_COMMITTER_NAME", "Release Manager")
+	t.Setenv("GIT_COMMITTER_EMAIL", "release@example.com")
+	tr := newTrain(t)
+	dir := tr.repo(t, "lib", writes("lib"))
+	const manifest = "name: r\nversion: 2.0.0-rc.1\ncomponents: [{name: lib, version: 2.0.0-rc.1}]\nbuildDependencies: [[lib]]\n"
+	tags := Tags{Release: regexp.MustCompile(`-rc\.[0-9]+$`)}
+	report := tr.run(t, tr.plan(t, manifest), Options{Tags: tags})
+	status(t, report, map[string]Status{"lib": Success})
+	if got := testenv.Git(t, dir, "tag", "--list"); got != "2.0.0-rc.1" {
+		t.Errorf("tags = %q, want 2.0.0-rc.1", got)
+	}
+	tr.commit(t, dir, writes("lib")+"# later\n")
+	err := CheckTags(tr.plan(t, manifest), tags)
+	if err == nil || !strings.Contains(err.Error(), "tag 2.0.0-rc.1 already exists") {
+		t.Errorf("a release version's tag on another commit: err = %v", err)
 	}
 }

@@ -54,8 +54,11 @@ type ComponentReport struct {
 	// JSON, and Log its job logs.
 	PipelineReport string `json:"pipeline_report,omitempty"`
 	Log            string `json:"log,omitempty"`
-	// Tag is the tag a real run pushed (or found) on Commit.
+	// Tag is the tag a real run pushed (or found) on Commit; empty for a
+	// pre-release version that is not tagged, whose build is Commit.
 	Tag string `json:"tag,omitempty"`
+	// TagMoved says Tag is a pre-release's moving tag, moved to Commit.
+	TagMoved bool `json:"tag_moved,omitempty"`
 }
 
 // Report is the plan as a report whose components are all planned.
@@ -89,7 +92,7 @@ func (r *Report) Component(name string) *ComponentReport {
 // WritePlan prints the ordered groups with each component's ref and
 // commit.
 func (p *Plan) WritePlan(w io.Writer, dryRun bool) error {
-	mode := "real run: each group's repositories are tagged with their versions once the group succeeded"
+	mode := "real run: each group's repositories are tagged with their release versions once the group succeeded"
 	if dryRun {
 		mode = "dry run: RELEASE_DRY_RUN=true, nothing is tagged"
 	}

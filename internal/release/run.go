@@ -49,6 +49,8 @@ type Options struct {
 	Variables ci.Variables
 	// Progress receives a line when a component starts and ends.
 	Progress io.Writer
+	// Tags says which versions a real run tags.
+	Tags Tags
 }
 
 // Run runs the plan group by group. A group starts once the previous one
@@ -77,7 +79,7 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Report, error) {
 		opts.Progress = io.Discard
 	}
 	if !opts.DryRun {
-		if err := CheckTags(plan); err != nil {
+		if err := CheckTags(plan, opts.Tags); err != nil {
 			return nil, err
 		}
 	}
@@ -117,20 +119,6 @@ func Run(ctx context.Context, plan *Plan, opts Options) (*Report, error) {
 	return r.report, nil
 }
 
-// CheckTags refuses a real run that would move a version's tag.
-func CheckTags(plan *Plan) error {
-	var errs []error
-	for _, group := range plan.Groups {
-		for _, t := range group {
-			if t.TagCommit != "" && t.TagCommit != t.Commit {
-				errs = append(errs, fmt.Errorf("component %s: tag %s already exists in %s on commit %s, not on %s (%s)",
-					t.Name, t.Version, t.Repo, short(t.TagCommit), short(t.Commit), t.Ref))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
 type runner struct {
 	plan   *Plan
 	opts   Options
@@ -162,19 +150,23 @@ func (r *runner) runGroup(ctx context.Context, group []*Target) []string {
 }
 
 // tagAndPush makes the annotated tag of t's version on its commit in the
-// mirror and pushes it to the component's repository. A tag that already
-// names that commit is left as it is.
-func (r *runner) tagAndPush(ctx context.Context, t *Target) error {
-	if t.TagCommit == t.Commit {
+// mirror and pushes it to the component's repository, as act says.
+func (r *runner) tagAndPush(ctx context.Context, t *Target, act tagging) error {
+	if act == tagNone || act == tagKeep {
 		return nil
 	}
 	m := r.plan.Manifest
 	msg := fmt.Sprintf("%s %s: %s %s", m.Name, m.Version, t.Name, t.Version)
-	if err := r.plan.mirrors.Tag(ctx, t.mirrorName, t.Version, t.Commit, msg); err != nil {
+	move := act == tagMove
+	if err := r.plan.mirrors.Tag(ctx, t.mirrorName, t.Version, t.Commit, msg, move); err != nil {
 		return err
 	}
 	ref := "refs/tags/" + t.Version
-	return r.plan.mirrors.Push(ctx, t.mirrorName, t.repoURL, "", ref+":"+ref)
+	spec := ref + ":" + ref
+	if move {
+		spec = "+" + spec
+	}
+	return r.plan.mirrors.Push(ctx, t.mirrorName, t.repoURL, "", spec)
 }
 
 // tagGroup tags the repositories of a group that succeeded and returns the
@@ -182,21 +174,28 @@ func (r *runner) tagAndPush(ctx context.Context, t *Target) error {
 func (r *runner) tagGroup(ctx context.Context, group []*Target) []string {
 	var failed []string
 	for _, t := range group {
-		err := r.tagAndPush(ctx, t)
+		act := r.opts.Tags.action(t)
+		err := r.tagAndPush(ctx, t, act)
 		r.mu.Lock()
 		c := r.report.Component(t.Name)
-		if err != nil {
+		switch {
+		case err != nil:
 			c.Status, c.Reason = Failed, "tagging: "+err.Error()
 			failed = append(failed, t.Name)
-		} else {
-			c.Tag = t.Version
+		case act != tagNone:
+			c.Tag, c.TagMoved = t.Version, act == tagMove
 		}
 		r.mu.Unlock()
-		if err != nil {
+		switch {
+		case err != nil:
 			r.progress(t, "%s", c.Reason)
-		} else if t.TagCommit == t.Commit {
+		case act == tagNone:
+			r.progress(t, "not tagged: %s is a pre-release version; built %s", t.Version, short(t.Commit))
+		case act == tagKeep:
 			r.progress(t, "tag %s was already on %s in %s", t.Version, short(t.Commit), t.Repo)
-		} else {
+		case act == tagMove:
+			r.progress(t, "moved tag %s to %s, pushed to %s", t.Version, short(t.Commit), t.Repo)
+		default:
 			r.progress(t, "tagged %s on %s, pushed to %s", t.Version, short(t.Commit), t.Repo)
 		}
 	}

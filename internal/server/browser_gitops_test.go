@@ -46,9 +46,9 @@ func TestBrowserGitopsPage(t *testing.T) {
 	proxyAddr := testenv.FreeAddr(t)
 	s := uiServer(t, "", func(c *Config) {
 		c.Gitops.Config = gitopsFile
-		c.Environments.Proxy.Listen = proxyAddr
-		c.Environments.Proxy.StorageDir = filepath.Join(dir, "caddy")
-		c.Environments.Hostnames.Domain = "ui.example.com"
+		c.Proxy.Embedded.Listen = proxyAddr
+		c.Proxy.Embedded.StorageDir = filepath.Join(dir, "caddy")
+		c.Proxy.Domain = "ui.example.com"
 		c.Environments.Ports = "18040-18999"
 	})
 	t.Cleanup(func() {

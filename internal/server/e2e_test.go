@@ -62,6 +62,18 @@ type serverProc struct {
 	// token is the API token serve made at its first start (none when the
 	// test configures api_token_env); do sends it.
 	token string
+	// done is closed once the process ended: Wait may run only once.
+	waitOnce sync.Once
+	done     chan struct{}
+}
+
+// exited is closed once the server process has ended.
+func (s *serverProc) exited() <-chan struct{} {
+	s.waitOnce.Do(func() {
+		s.done = make(chan struct{})
+		go func() { s.cmd.Wait(); close(s.done) }()
+	})
+	return s.done
 }
 
 // startServer starts slipway serve on a free loopback port.
@@ -135,21 +147,79 @@ func madeToken(t testing.TB, db string) string {
 	return token
 }
 
-// kill ends the server at once, as a crash would, with the jobs it runs.
+// kill ends the server at once, as a crash would: its jobs' processes run
+// on (each job has a process group of its own) until a restarted server
+// ends them, as it must; whatever is left when the test ends is killed then.
 func (s *serverProc) kill() {
-	if s.cmd.Process != nil {
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		s.cmd.Wait()
+	if s.cmd.Process == nil {
+		return
 	}
+	pid := s.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGSTOP) // no new job while its processes are looked for
+	procs := descendants(pid)
+	syscall.Kill(-pid, syscall.SIGKILL)
+	<-s.exited()
+	s.t.Cleanup(func() {
+		for _, p := range procs {
+			syscall.Kill(-p, syscall.SIGKILL)
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for _, p := range procs {
+			for !processGone(p) {
+				if time.Now().After(deadline) {
+					s.t.Errorf("process %d of the killed server's jobs still runs", p)
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+}
+
+// descendants are the processes under pid, from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The parent's pid is the second field after the (command).
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 {
+			ppid, _ := strconv.Atoi(f[1])
+			children[ppid] = append(children[ppid], p)
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for _, c := range children[p] {
+			out = append(out, c)
+			walk(c)
+		}
+	}
+	walk(pid)
+	return out
+}
+
+// processGone: no such process, or a zombie.
+func processGone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || strings.HasPrefix(string(b[bytes.LastIndexByte(b, ')')+2:]), "Z")
 }
 
 func (s *serverProc) stop() {
 	if s.cmd.ProcessState == nil && s.cmd.Process != nil {
 		s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-s.exited():
 		case <-time.After(10 * time.Second):
 			s.kill()
 		}
@@ -596,19 +666,15 @@ slow:
 	})
 }
 
-// processEnded reports whether pid is gone or a zombie, waiting a little:
-// a signal is delivered at once, the process ends soon after.
+// processEnded waits a little for pid to be gone: a signal is delivered at
+// once, the process ends soon after.
 func processEnded(pid int) bool {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return true
-		}
-		if st := string(b); strings.HasPrefix(st[strings.LastIndexByte(st, ')')+2:], "Z") {
-			return true
+	for deadline := time.Now().Add(10 * time.Second); !processGone(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // TestServerNotifications checks the Slack and commit-status payloads a

@@ -25,11 +25,6 @@ import (
 // repository's Compose file on this host's Docker engine, behind a proxy.
 type EnvironmentsConfig struct {
 	Enabled bool `yaml:"enabled"`
-	// Proxy is the embedded Caddy; External, when its admin_url is set,
-	// writes the routes to an external Caddy instead.
-	Proxy     embedded.Config `yaml:"proxy"`
-	External  external.Config `yaml:"external_caddy"`
-	Hostnames proxy.Hostnames `yaml:"hostnames"`
 	// Ports is the range of loopback ports for services (default 8040-8999).
 	Ports string `yaml:"ports"`
 	// AutoStopTick is how often expired environments are looked for, and
@@ -38,6 +33,34 @@ type EnvironmentsConfig struct {
 	// UsageInterval is how often the services' health and resource use are
 	// sampled (default 15s; docs/usage.md).
 	UsageInterval time.Duration `yaml:"usage_interval"`
+}
+
+// ProxyConfig is the proxy: section (docs/proxy.md) of review
+// environments and GitOps apps.
+type ProxyConfig struct {
+	// Domain is {domain} of the hostnames (default localhost).
+	Domain    string        `yaml:"domain"`
+	Hostnames HostTemplates `yaml:"hostnames"`
+	// Embedded is the embedded Caddy; External, when its admin_url is set,
+	// gets the routes instead.
+	Embedded embedded.Config `yaml:"embedded"`
+	External external.Config `yaml:"external"`
+}
+
+// HostTemplates are proxy.hostnames: the templates of the main service's
+// hostname and of the others'.
+type HostTemplates struct {
+	Main    string `yaml:"main"`
+	Service string `yaml:"service"`
+}
+
+// hostnames are the checked templates, on localhost without a domain.
+func (p ProxyConfig) hostnames() (proxy.Hostnames, error) {
+	h := proxy.Hostnames{Domain: p.Domain, Main: p.Hostnames.Main, Service: p.Hostnames.Service}
+	if h.Domain == "" {
+		h.Domain = "localhost"
+	}
+	return h, h.Validate() // its errors name the proxy.* key
 }
 
 // openEnvironments starts the environments' manager on the deployer.
@@ -69,12 +92,10 @@ func (s *Server) openDeployer(ctx context.Context) error {
 	if s.deployer != nil {
 		return nil
 	}
-	ec := s.cfg.Environments
-	if ec.Hostnames.Domain == "" {
-		ec.Hostnames.Domain = "localhost"
-	}
-	if err := ec.Hostnames.Validate(); err != nil {
-		return fmt.Errorf("environments.hostnames: %w", err)
+	ec, pc := s.cfg.Environments, s.cfg.Proxy
+	hostnames, err := pc.hostnames()
+	if err != nil {
+		return err
 	}
 	rng := ports.DefaultRange
 	if ec.Ports != "" {
@@ -92,20 +113,20 @@ func (s *Server) openDeployer(ctx context.Context) error {
 		return err
 	}
 	var router proxy.Router
-	if ec.External.AdminURL != "" {
-		if router, err = external.New(ec.External); err != nil {
-			return fmt.Errorf("environments.external_caddy: %w", err)
+	if pc.External.AdminURL != "" {
+		if router, err = external.New(pc.External); err != nil {
+			return fmt.Errorf("proxy.external: %w", err)
 		}
 	} else {
-		if ec.Proxy.Listen == "" {
-			ec.Proxy.Listen = "127.0.0.1:8081"
+		if pc.Embedded.Listen == "" {
+			pc.Embedded.Listen = "127.0.0.1:8081" // the server has 8080
 		}
-		if ec.Proxy.StorageDir == "" {
-			ec.Proxy.StorageDir = filepath.Join(s.cfg.DataDir, "caddy")
+		if pc.Embedded.StorageDir == "" {
+			pc.Embedded.StorageDir = filepath.Join(s.cfg.DataDir, "caddy")
 		}
-		r, err := embedded.Start(ctx, ec.Proxy)
+		r, err := embedded.Start(ctx, pc.Embedded)
 		if err != nil {
-			return fmt.Errorf("environments.proxy: %w", err)
+			return fmt.Errorf("proxy.embedded: %w", err)
 		}
 		s.proxy = r
 		s.registry.MustRegister(r.Collector()) // slipway_proxy_* series (docs/rollouts.md)
@@ -115,7 +136,7 @@ func (s *Server) openDeployer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("environments: docker: %w", err)
 	}
-	s.deployer, err = dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: ec.Hostnames, Logger: s.log, PullAuth: s.pullAuth})
+	s.deployer, err = dockerhost.New(dockerhost.Options{Client: cli, Ports: alloc, Router: router, Hostnames: hostnames, Logger: s.log, PullAuth: s.pullAuth})
 	return err
 }
 

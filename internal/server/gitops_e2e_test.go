@@ -232,11 +232,10 @@ imageUpdates:
   - {name: manual-images, url: %[1]s, path: manual, interval: 1s}
 `, ops.bare, live, manual, image)), 0o644)
 	config := filepath.Join(dir, "slipway.yml")
-	os.WriteFile(config, []byte(fmt.Sprintf(`environments:
-  proxy:
-    listen: %s
-  hostnames:
-    domain: gitops.example.com
+	os.WriteFile(config, []byte(fmt.Sprintf(`proxy:
+  embedded: {listen: %s}
+  domain: gitops.example.com
+environments:
   ports: 18040-18999
 gitops:
   config: %s
@@ -436,7 +435,7 @@ func TestSecondServerOnOneGitopsStateIsRefused(t *testing.T) {
 		"deployments: [{name: shared, source: ops, path: apps, interval: 1h}]\n"), 0o644)
 	config := func(name string) string {
 		p := filepath.Join(dir, name+".yml")
-		os.WriteFile(p, []byte(fmt.Sprintf("environments:\n  proxy: {listen: %s}\ngitops:\n  config: %s\n  state: %s\n",
+		os.WriteFile(p, []byte(fmt.Sprintf("proxy:\n  embedded: {listen: %s}\ngitops:\n  config: %s\n  state: %s\n",
 			testenv.FreeAddr(t), gitopsFile, filepath.Join(dir, "state"))), 0o644)
 		return p
 	}

@@ -33,8 +33,8 @@ func TestGitopsNeedsTheTokenToChangeAnything(t *testing.T) {
 	proxyAddr := testenv.FreeAddr(t)
 	s := uiServer(t, "SLIPWAY_GITOPS_TEST_TOKEN", func(c *Config) {
 		c.Gitops.Config = file
-		c.Environments.Proxy.Listen = proxyAddr // not the default port: other servers may run
-		c.Environments.Proxy.StorageDir = t.TempDir()
+		c.Proxy.Embedded.Listen = proxyAddr // not the default port: other servers may run
+		c.Proxy.Embedded.StorageDir = t.TempDir()
 	})
 
 	code, body := uiGet(t, s, "/api/gitops")

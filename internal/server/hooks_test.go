@@ -15,7 +15,7 @@ func TestWebhooksConfigErrorsNameTheKey(t *testing.T) {
 		"webhooks:\n  max_body_bytes_by_provider:\n    bitbucket: 1000\n": "webhooks.max_body_bytes_by_provider.bitbucket: unknown provider",
 		"webhooks:\n  max_body_bytes_by_provider:\n    github: 0\n":       "webhooks.max_body_bytes_by_provider.github 0: want a positive number of bytes",
 		"webhooks:\n  workers: -2\n":                                      "webhooks.workers -2: want at least 1",
-		"webhooks:\n  max_body: 10\n":                                     "field max_body not found",
+		"webhooks:\n  max_body: 10\n":                                     `slipway.yml:2:3: webhooks: unknown key "max_body"`,
 	} {
 		path := filepath.Join(t.TempDir(), "slipway.yml")
 		os.WriteFile(path, []byte(yaml), 0o644)

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/slipway-cd/slipway/internal/configfile"
 	"github.com/slipway-cd/slipway/internal/engine"
 	"github.com/slipway-cd/slipway/internal/env"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
@@ -87,6 +87,7 @@ type Config struct {
 	Notify       notify.Config      `yaml:"notify"`
 	Registry     RegistryConfig     `yaml:"registry"`
 	Environments EnvironmentsConfig `yaml:"environments"`
+	Proxy        ProxyConfig        `yaml:"proxy"`
 	Gitops       GitopsConfig       `yaml:"gitops"`
 	Webhooks     WebhooksConfig     `yaml:"webhooks"`
 }
@@ -105,20 +106,11 @@ type RegistryConfig struct {
 	CleanupEvery  time.Duration `yaml:"cleanup_every"`
 }
 
-// LoadConfig reads a YAML configuration file; unknown keys are errors.
+// LoadConfig reads a YAML configuration file. Every problem, an unknown
+// key included, is an error at its file:line:col.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	f, err := os.Open(path)
-	if err != nil {
-		return c, err
-	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
+	return c, configfile.Load(path, &c)
 }
 
 func (c *Config) defaults() error {

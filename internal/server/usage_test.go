@@ -30,8 +30,8 @@ func usageServer(t *testing.T) (*Server, store.Environment, dockerhost.Status) {
 	proxyAddr := testenv.FreeAddr(t)
 	s := uiServer(t, "", func(c *Config) {
 		c.Environments = EnvironmentsConfig{Enabled: true, Ports: "38040-38999", UsageInterval: 300 * time.Millisecond}
-		c.Environments.Proxy.Listen = proxyAddr
-		c.Environments.Hostnames.Domain = "usage.test"
+		c.Proxy.Embedded.Listen = proxyAddr
+		c.Proxy.Domain = "usage.test"
 	})
 	ctx := context.Background()
 	p := uiProject(t, s, "shop", t.TempDir())
@@ -42,7 +42,7 @@ func usageServer(t *testing.T) (*Server, store.Environment, dockerhost.Status) {
 	// The image comes from the server's registry, so it has a digest.
 	ref := s.Addr() + "/shop/busybox:1"
 	testenv.PushImage(t, cli, testenv.BusyboxImage(t, cli), ref)
-	st := dockerhosttest.DeployUsage(t, s.Envs.Deployer, dockerhost.Spec{Env: s.Envs.HostKey(p.ID, e.Slug), HostSlug: e.Slug, Name: e.Name}, ref)
+	st := dockerhosttest.DeployUsage(t, cli, s.Envs.Deployer, dockerhost.Spec{Env: s.Envs.HostKey(p.ID, e.Slug), HostSlug: e.Slug, Name: e.Name}, ref)
 	return s, e, st
 }
 

@@ -124,13 +124,22 @@ func EnsureBusybox(ctx context.Context, cli *client.Client) (string, error) {
 // and returns tag; images FROM BusyboxImage build without any pull.
 func BuildImage(t testing.TB, cli *client.Client, tag, dockerfile string) string {
 	t.Helper()
+	return BuildContext(t, cli, tag, map[string][]byte{"Dockerfile": []byte(dockerfile)})
+}
+
+// BuildContext builds the context of files (name -> content, executable)
+// with its Dockerfile as tag on the engine and returns tag.
+func BuildContext(t testing.TB, cli *client.Client, tag string, files map[string][]byte) string {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(dockerfile))}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write([]byte(dockerfile)); err != nil {
-		t.Fatal(err)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 
 func (f *fixture) deployUsage(t *testing.T, name string) dockerhost.Status {
 	t.Helper()
-	return dockerhosttest.DeployUsage(t, f.d, dockerhost.Spec{Env: slug.Environment(name), Name: name}, image(t, f.cli))
+	return dockerhosttest.DeployUsage(t, f.cli, f.d, dockerhost.Spec{Env: slug.Environment(name), Name: name}, image(t, f.cli))
 }
 
 // usageOf samples env until ok holds for its service, or fails after a
@@ -171,7 +171,7 @@ func BenchmarkUsageOf(b *testing.B) {
 	var envs []string
 	for i := range 4 {
 		spec := dockerhost.Spec{Env: fmt.Sprintf("usage-bench-%d", i), Name: fmt.Sprintf("usage/bench-%d", i)}
-		dockerhosttest.DeployUsage(b, f.d, spec, image(b, f.cli))
+		dockerhosttest.DeployUsage(b, f.cli, f.d, spec, image(b, f.cli))
 		envs = append(envs, spec.Env)
 	}
 	ctx := context.Background()

@@ -156,11 +156,16 @@ func command(args []string) string {
 
 // Tag makes an annotated tag on commit in the mirror called name. The
 // tagger is git's own identity (user.name and user.email, or
-// GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL).
-func (m *Mirrors) Tag(ctx context.Context, name, tag, commit, message string) error {
+// GIT_COMMITTER_NAME and GIT_COMMITTER_EMAIL). With move, a tag of that
+// name elsewhere is moved to commit.
+func (m *Mirrors) Tag(ctx context.Context, name, tag, commit, message string, move bool) error {
 	path, unlock := m.lock(name)
 	defer unlock()
-	return git(ctx, path, "", "", "tag", "--annotate", "--message", message, "--end-of-options", tag, commit)
+	args := []string{"tag", "--annotate", "--message", message}
+	if move {
+		args = append(args, "--force")
+	}
+	return git(ctx, path, "", "", append(args, "--end-of-options", tag, commit)...)
 }
 
 // Push pushes refspecs from the mirror called name to repoURL, with token

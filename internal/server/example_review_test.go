@@ -1,18 +1,8 @@
-// Package reviewapp_test deploys the example as a review environment on
-// the real Docker engine, behind the embedded Caddy, the way
-// `slipway env deploy` does: images built from the two Dockerfiles, pushed,
-// compose.yaml read with the job's variables.
-package reviewapp_test
+package server_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,85 +24,66 @@ import (
 	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
-// buildImage builds the static binary of the Go package dir and the image
-// of dir/Dockerfile around it, pushes it to registry and returns the tag.
-func buildImage(t *testing.T, cli *client.Client, registry, dir string) string {
+// exampleDir is the review app example, a Go module of its own.
+var exampleDir = filepath.Join("..", "..", "examples", "review-app")
+
+// TestExampleIsSelfContained: a user who copies the example into a
+// repository of its own can vet and test it, what its pipeline's test job
+// does: it needs nothing of Slipway.
+func TestExampleIsSelfContained(t *testing.T) {
+	repo := exampleRepo(t, "feature/login", nil)
+	for _, args := range [][]string{{"vet", "./..."}, {"test", "-count=1", "./..."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("go %s in examples/review-app: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+// buildExampleImage builds the static binary of the example's package dir
+// and the image of dir/Dockerfile around it, pushes it to registry and
+// returns the tag.
+func buildExampleImage(t *testing.T, cli *client.Client, registry, dir string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), dir)
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./"+dir)
+	cmd.Dir = exampleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./%s: %v\n%s", dir, err, out)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for name, src := range map[string]string{"Dockerfile": filepath.Join(dir, "Dockerfile"), dir: bin} {
+	files := map[string][]byte{}
+	for name, src := range map[string]string{"Dockerfile": filepath.Join(exampleDir, dir, "Dockerfile"), dir: bin} {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(b))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
+		files[name] = b
 	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	local := testenv.BuildContext(t, cli, "slipway-test/example-"+dir+":review", files)
 	ref := registry + "/example/" + dir + ":review"
-	ctx := context.Background()
-	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{Tags: []string{ref}, Remove: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := buildError(res.Body); err != nil {
-		t.Fatalf("build %s: %v", ref, err)
-	}
-	push, err := cli.ImagePush(ctx, ref, client.ImagePushOptions{RegistryAuth: "e30="})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := push.Wait(ctx); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	t.Cleanup(func() { _, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true}) })
+	testenv.PushImage(t, cli, local, ref)
+	t.Cleanup(func() {
+		for _, tag := range []string{local, ref} {
+			_, _ = cli.ImageRemove(context.Background(), tag, client.ImageRemoveOptions{Force: true})
+		}
+	})
 	return ref
 }
 
-func buildError(body io.ReadCloser) error {
-	defer body.Close()
-	dec := json.NewDecoder(body)
-	for {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&msg); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if msg.Error != "" {
-			return errors.New(msg.Error)
-		}
-	}
-}
-
+// TestExampleAsReviewEnvironment deploys the example as a review
+// environment on the real Docker engine, behind the embedded Caddy, the way
+// `slipway env deploy` does: images built from the two Dockerfiles, pushed,
+// compose.yaml read with the job's variables.
 func TestExampleAsReviewEnvironment(t *testing.T) {
 	cli := testenv.Docker(t)
 	ctx := context.Background()
 	_, registry := registrytest.Start(t, nil)
-	appImage := buildImage(t, cli, registry, "app")
-	sigverImage := buildImage(t, cli, registry, "sigver")
+	appImage := buildExampleImage(t, cli, registry, "app")
+	sigverImage := buildExampleImage(t, cli, registry, "sigver")
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxyAddr := l.Addr().String()
-	l.Close()
+	proxyAddr := testenv.FreeAddr(t)
 	caddy, err := embedded.Start(ctx, embedded.Config{Listen: proxyAddr, StorageDir: t.TempDir(), LogLevel: "ERROR"})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +107,7 @@ func TestExampleAsReviewEnvironment(t *testing.T) {
 		"APP_IMAGE": appImage, "SIGVER_IMAGE": sigverImage, "REVIEW_DOMAIN": domain,
 		"CI_COMMIT_REF_NAME": branch, "CI_ENVIRONMENT_SLUG": envSlug,
 	}
-	env, err := compose.Load(ctx, "compose.yaml", vars)
+	env, err := compose.Load(ctx, filepath.Join(exampleDir, "compose.yaml"), vars)
 	if err != nil {
 		t.Fatal(err)
 	}

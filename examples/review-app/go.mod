@@ -1,0 +1,3 @@
+module example.com/review-app
+
+go 1.26
