@@ -9,19 +9,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-)
 
-type apiSchedule struct {
-	ID             int64             `json:"id"`
-	Description    string            `json:"description"`
-	Cron           string            `json:"cron"`
-	Timezone       string            `json:"timezone"`
-	Ref            string            `json:"ref"`
-	Variables      map[string]string `json:"variables,omitempty"`
-	Active         bool              `json:"active"`
-	NextRunAt      time.Time         `json:"next_run_at"`
-	LastPipelineID *int64            `json:"last_pipeline_id,omitempty"`
-}
+	"github.com/slipway-cd/slipway/internal/store"
+)
 
 // variableMap reads repeated --variable K=V flags for the API.
 func variableMap(kvs []string) (map[string]string, error) {
@@ -78,7 +68,7 @@ func (f *scheduleFields) body(cmd *cobra.Command) (map[string]any, error) {
 	return b, nil
 }
 
-func printSchedule(cmd *cobra.Command, verb string, sc apiSchedule) {
+func printSchedule(cmd *cobra.Command, verb string, sc store.Schedule) {
 	state := "active"
 	if !sc.Active {
 		state = "paused"
@@ -95,7 +85,7 @@ func init() {
 	list := &cobra.Command{
 		Use: "list PROJECT", Short: "List a project's schedules", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var scs []apiSchedule
+			var scs []store.Schedule
 			if err := newAPIClient(cmd).do("GET", schedulePath(args[0]), nil, &scs); err != nil {
 				return err
 			}
@@ -132,7 +122,7 @@ func init() {
 				return err
 			}
 			b["active"] = !paused
-			var sc apiSchedule
+			var sc store.Schedule
 			if err := newAPIClient(cmd).do("POST", schedulePath(args[0]), b, &sc); err != nil {
 				return err
 			}
@@ -172,7 +162,7 @@ func init() {
 	del := &cobra.Command{
 		Use: "delete PROJECT SCHEDULE-ID", Short: "Delete a schedule", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var sc apiSchedule
+			var sc store.Schedule
 			if err := newAPIClient(cmd).do("DELETE", schedulePath(args[0], args[1]), nil, &sc); err != nil {
 				return err
 			}
@@ -196,7 +186,7 @@ func init() {
 }
 
 func putSchedule(cmd *cobra.Command, args []string, body map[string]any, verb string) error {
-	var sc apiSchedule
+	var sc store.Schedule
 	if err := newAPIClient(cmd).do("PUT", schedulePath(args[0], args[1]), body, &sc); err != nil {
 		return err
 	}
