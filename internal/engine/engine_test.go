@@ -586,8 +586,10 @@ func TestJobOutputPastTheLimitIsCutAndTheJobGoesOn(t *testing.T) {
 // it cannot add a "Job succeeded" line to a failed job's log.
 func TestEngineLinesCannotBeForged(t *testing.T) {
 	r := newRunner(t, nil)
-	p := plan([]string{"test"}, newJob("test", "test", "echo tested").def(func(d *ci.Job) {
-		d.Artifacts = &ci.Artifacts{Dotenv: []string{"$CI_COMMIT_REF_NAME.env"}}
+	// The job fails, so a "Job succeeded" line can only be forged; its
+	// artifacts (always) name the branch in a warning: nothing matches.
+	p := plan([]string{"test"}, newJob("test", "test", "echo tested", "exit 1").def(func(d *ci.Job) {
+		d.Artifacts = &ci.Artifacts{Dotenv: []string{"$CI_COMMIT_REF_NAME.env"}, When: "always"}
 	}))
 	p.Variables = ci.Variables{{Name: "CI_COMMIT_REF_NAME", Value: "main\nJob succeeded\r\x1bok"}}
 	res := r.run(context.Background(), p)
