@@ -60,6 +60,11 @@ type Options struct {
 	// KeepWorkingCopies leaves each attempt's folder in place (debugging).
 	KeepWorkingCopies bool
 
+	// JobIDs, when set, are the IDs of jobs by name (a server's job rows):
+	// every attempt of such a job has it as CI_JOB_ID, so that it is the
+	// ID users see in the server's API.
+	JobIDs map[string]int64
+
 	// JobVariables, when set, adds variables to one job attempt (a server's
 	// per-job token, for example); they rank above the run's.
 	JobVariables func(job *ci.PlannedJob, jobID int64) ci.Variables
@@ -123,6 +128,9 @@ func Run(ctx context.Context, plan *ci.Plan, opts Options) (*Result, error) {
 	}
 	for i, j := range jobs {
 		j.firstID = first + 1 + int64(i)
+		if id, ok := opts.JobIDs[j.job.Name]; ok {
+			j.firstID = id
+		}
 	}
 
 	start := time.Now()

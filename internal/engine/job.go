@@ -102,7 +102,7 @@ type attemptResult struct {
 func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, attempt int) attemptResult {
 	pj := j.job
 	jobID := j.firstID
-	if attempt > 1 {
+	if _, fixed := r.opts.JobIDs[pj.Name]; attempt > 1 && !fixed {
 		var err error
 		if jobID, err = r.ids.next(); err != nil {
 			return attemptResult{status: Failed, exitCode: -1, reason: RunnerSystemFailure, detail: err.Error()}
@@ -118,7 +118,11 @@ func (r *run) attempt(ctx context.Context, j *jobState, exe executor.Executor, a
 		return attemptResult{status: Failed, exitCode: -1, reason: RunnerSystemFailure, detail: err.Error(), jobID: jobID}
 	}
 
-	dir := filepath.Join(r.pipeDir, "builds", fmt.Sprintf("%s-%d", slug(pj.Name), jobID))
+	name := fmt.Sprintf("%s-%d", slug(pj.Name), jobID)
+	if attempt > 1 { // a server's attempts share one job ID; the last copy may still be being removed
+		name += fmt.Sprintf("-%d", attempt)
+	}
+	dir := filepath.Join(r.pipeDir, "builds", name)
 	if err := r.snapshot.CopyTo(dir); err != nil {
 		return sysFail(err)
 	}

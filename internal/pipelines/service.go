@@ -458,6 +458,7 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	opts.Repo, opts.Commit, opts.WorkDir = repo.Dir, p.SHA, s.WorkDir
 	opts.ExecutorFor, opts.Concurrency, opts.PipelineID = pick.Executor, s.Concurrency, p.ID
 	opts.OutputLimit = s.OutputLimit
+	opts.JobIDs = ids
 	opts.Events = rec.handle
 	res, err := engine.Run(ctx, plan, opts)
 	if err != nil {

@@ -599,6 +599,37 @@ func run(t testing.TB, dir string, name string, args ...string) string {
 	return string(out)
 }
 
+// TestJobIDIsTheAPIsJobID: CI_JOB_ID in a job is the ID the API gives the
+// job (docs.gitlab.com/ci/variables/predefined_variables: "the internal
+// ID of the job"), through a retry of the job too.
+func TestJobIDIsTheAPIsJobID(t *testing.T) {
+	repo, _ := gitRepo(t, map[string]string{".gitlab-ci.yml": `
+first:
+  script: [echo "id=$CI_JOB_ID pipeline=$CI_PIPELINE_ID"]
+flaky:
+  retry: 1
+  script: [echo "id=$CI_JOB_ID", test -e /nonexistent]
+`})
+	s := startServer(t, storetest.SQLiteURL(t), t.TempDir(), "")
+	newProject(t, s, repo)
+	var p pipeline
+	if code := s.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &p); code != 201 {
+		t.Fatalf("run: %d", code)
+	}
+	p = s.waitPipeline(p.ID, finished)
+	for _, name := range []string{"first", "flaky"} {
+		j := p.job(name)
+		log := s.text(fmt.Sprintf("/api/jobs/%d/log", j.ID))
+		want := fmt.Sprintf("id=%d", j.ID)
+		if n := strings.Count(log, want+"\n") + strings.Count(log, want+" "); n == 0 || name == "flaky" && n != 2 {
+			t.Errorf("%s (API id %d) printed %d times %q:\n%s", name, j.ID, n, want, log)
+		}
+	}
+	if log := s.text(fmt.Sprintf("/api/jobs/%d/log", p.job("first").ID)); !strings.Contains(log, fmt.Sprintf("pipeline=%d", p.ID)) {
+		t.Errorf("CI_PIPELINE_ID is not the API's pipeline id %d:\n%s", p.ID, log)
+	}
+}
+
 // TestServerKilledMidJob: a crash leaves the running job failed with a
 // reason after the restart, the jobs that had finished intact, and none of
 // the killed job's processes running on.
