@@ -143,8 +143,8 @@ rules:
 	os.WriteFile(config, []byte("registry:\n  cleanup_policy: "+policy+"\n  cleanup_every: 100ms\n"), 0o644)
 	s := startServer(t, storetest.SQLiteURL(t), filepath.Join(dir, "data"), config)
 	host := strings.TrimPrefix(s.url, "http://")
-	registrytest.Push(t, host+"/weekly/app:review-a", registrytest.Image(t, 256))
-	registrytest.Push(t, host+"/often/app:review-a", registrytest.Image(t, 256))
+	registrytest.Push(t, host+"/weekly/app:review-a", registrytest.Image(t, 256), s.registryAuth())
+	registrytest.Push(t, host+"/often/app:review-a", registrytest.Image(t, 256), s.registryAuth())
 
 	deadline := time.Now().Add(time.Minute)
 	for slices.Contains(listTags(t, host, "often/app"), "review-a") {

@@ -180,7 +180,7 @@ func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
 	}
 	// The hostile branch: its name is data everywhere, never a path, a
 	// shell word or a hostname.
-	hostile := s.environment("review/feature-etc-rm-rf-home")
+	hostile := s.environment("review/" + slug.Ref(branch(1)))
 	if hostile.ID == 0 || !safeName.MatchString(hostile.Slug) || hostile.HostKey == "" {
 		t.Errorf("hostile branch environment: %+v", hostile)
 	}
@@ -201,7 +201,7 @@ func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
 	// Every merge request closed: nothing is left of any of them.
 	envs := map[int]environment{}
 	for i := 1; i <= n; i++ {
-		envs[i] = s.environment("review/" + map[bool]string{true: "feature-etc-rm-rf-home", false: fmt.Sprintf("feature-mr-%d", i)}[i == 1])
+		envs[i] = s.environment("review/" + slug.Ref(branch(i)))
 	}
 	for i := 1; i <= n; i++ {
 		wg.Add(1)

@@ -3,7 +3,6 @@ package server_test
 import (
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -30,7 +29,7 @@ func TestUnknownRefIsABadRequest(t *testing.T) {
 	if code := s.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "no-such-branch"}, &body); code != http.StatusBadRequest || !strings.Contains(body.Error, "no-such-branch") {
 		t.Fatalf("run on an unknown ref: %d %q, want 400 naming the ref", code, body.Error)
 	}
-	out, err := exec.Command(slipwayBin, "pipeline", "run", "shop", "--ref", "no-such-branch", "--server", s.url).CombinedOutput()
+	out, err := s.cli("pipeline", "run", "shop", "--ref", "no-such-branch").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "400 Bad Request") {
 		t.Errorf("slipway pipeline run --ref no-such-branch: %v\n%s", err, out)
 	}
@@ -45,7 +44,7 @@ func TestSchedulesThroughAPIAndCLI(t *testing.T) {
 	newProject(t, s, repo)
 	cli := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(slipwayBin, append(args, "--server", s.url)...).CombinedOutput()
+		out, err := s.cli(args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("slipway %s: %v\n%s", strings.Join(args, " "), err, out)
 		}

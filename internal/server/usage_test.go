@@ -123,9 +123,9 @@ func metricsText(t *testing.T, s *Server) string {
 // page in Chromium; once it is stopped, its series are gone.
 func TestEnvironmentUsageAPIMetricsAndPage(t *testing.T) {
 	s, e, st := usageServer(t)
-	u := waitUsage(t, s, "the burner's CPU above 0 with a history", func(u apiUsage) bool {
+	u := waitUsage(t, s, "the three services, the burner's CPU above 0 with a history", func(u apiUsage) bool {
 		b, ok := u.service("burner")
-		return ok && b.CPUPercent > 0 && len(b.History) >= 2
+		return ok && b.CPUPercent > 0 && len(b.History) >= 2 && len(u.Services) == 3
 	})
 	b, _ := u.service("burner")
 	if u.Project != "shop" || u.Environment != "review/usage" || u.State != store.EnvAvailable || len(u.Services) != 3 {
