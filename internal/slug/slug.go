@@ -27,11 +27,15 @@ func Ref(s string) string {
 }
 
 // Label returns the name Slipway gives things made for s (hostnames,
-// container and volume names, folders): Ref with every run of "-" folded
-// into one, so that "--" can separate a route id's parts and names stay
-// readable (feature/a__b gives feature-a-b).
+// container and volume names, folders): as Ref, but every run of "-" is
+// folded into one before the cut, so that "--" can separate a route id's
+// parts and names stay readable (feature/a__b gives feature-a-b).
 func Label(s string) string {
-	return strings.Trim(squeezeDashes(Ref(s)), "-")
+	b := squeezeDashes(dashed(strings.ToLower(s)))
+	if len(b) > RefMaxLen {
+		b = b[:RefMaxLen]
+	}
+	return strings.Trim(b, "-")
 }
 
 // EnvironmentMaxLen is the longest environment slug (an OpenShift limit).

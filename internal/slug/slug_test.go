@@ -119,9 +119,14 @@ func FuzzRef(f *testing.F) {
 			t.Fatalf("Ref(%q) = %q, longer than %d", s, got, RefMaxLen)
 		}
 		if got == "" {
-			// Only names without an ASCII letter or digit (after
-			// lower-casing) may give an empty slug.
+			// As GitLab cuts before it trims, only names whose first 63
+			// characters (after lower-casing) hold no ASCII letter or
+			// digit may give an empty slug.
+			n := 0
 			for _, r := range strings.ToLower(s) {
+				if n++; n > RefMaxLen {
+					break
+				}
 				if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
 					t.Fatalf("Ref(%q) is empty", s)
 				}
@@ -136,6 +141,8 @@ func FuzzRef(f *testing.F) {
 		}
 		if l := Label(s); strings.Contains(l, "--") || Label(l) != l || (l != "" && !refShape.MatchString(l)) {
 			t.Fatalf("Label(%q) = %q", s, l)
+		} else if l == "" && strings.ContainsFunc(strings.ToLower(s), func(r rune) bool { return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' }) {
+			t.Fatalf("Label(%q) is empty", s)
 		}
 	})
 }
