@@ -196,9 +196,18 @@ func poll(b *testing.B, url string, v any, done func() bool) bool {
 	return false
 }
 
+// benchToken is the server's API token (the API asks one for changes).
+const benchToken = "slipway-bench-webhook-load-token"
+
 func post(b *testing.B, url string, v any) {
 	data, _ := json.Marshal(v)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(data))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(data))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+benchToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -218,7 +227,12 @@ func serve(b *testing.B, bin, db string) *server {
 	addr := testenv.FreeAddr(b)
 	s := &server{url: "http://" + addr}
 	var stderr testenv.Buffer
-	s.cmd = exec.Command(bin, "serve", "--listen", addr, "--data", b.TempDir(), "--database", db)
+	config := filepath.Join(b.TempDir(), "slipway.yml")
+	if err := os.WriteFile(config, []byte("api_token_env: SLIPWAY_BENCH_TOKEN\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	s.cmd = exec.Command(bin, "serve", "--listen", addr, "--data", b.TempDir(), "--database", db, "--config", config)
+	s.cmd.Env = append(os.Environ(), "SLIPWAY_BENCH_TOKEN="+benchToken)
 	s.cmd.Stderr = &stderr
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
