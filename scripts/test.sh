@@ -11,15 +11,16 @@ echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go') 2>/dev/null || true)
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
 echo "== go vet"
-go vet ./...
+go vet -tags kube ./...
 echo "== staticcheck"
-staticcheck ./...
+staticcheck -tags kube ./...
 
 docker_env=$(scripts/dockerd.sh up); eval "$docker_env"  # real Docker engine for the Docker tests (exports DOCKER_HOST); fails the run if it cannot start
 scripts/registry-bin.sh           # Debian's docker-registry, a real registry process for the image push tests
 pg_env=$(scripts/postgres.sh up); eval "$pg_env"  # real PostgreSQL for the store and server tests (exports SLIPWAY_TEST_POSTGRES)
+kube_env=$(scripts/kube.sh up); eval "$kube_env"  # real one-node Kubernetes for the tests tagged kube (exports KUBECONFIG; builds once per machine)
 echo "== go test"
-go test -count=1 -timeout 45m ./...
+go test -count=1 -timeout 45m -tags kube ./...
 
 echo "== OCI conformance (embedded registry)"
 scripts/conformance.sh

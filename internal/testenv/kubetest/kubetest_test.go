@@ -1,7 +1,7 @@
 //go:build kube
 
-// The cluster tests run with -tags kube after scripts/kube.sh up: the
-// cluster is not part of scripts/test.sh yet (its first build takes minutes).
+// The cluster tests run with -tags kube after scripts/kube.sh up, as
+// scripts/test.sh does (the cluster's first build on a machine takes minutes).
 
 package kubetest
 
