@@ -30,6 +30,17 @@ func (l ErrorList) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
+// add appends e unless the list has it already (a global variable's problem
+// is found once per job).
+func (l ErrorList) add(e *Error) ErrorList {
+	for _, have := range l {
+		if *have == *e {
+			return l
+		}
+	}
+	return append(l, e)
+}
+
 func (l ErrorList) sorted() ErrorList {
 	sort.SliceStable(l, func(i, j int) bool {
 		a, b := l[i].Pos, l[j].Pos

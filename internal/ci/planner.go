@@ -63,7 +63,7 @@ func NewPlan(cfg *Config, ctx Context) (*Plan, error) {
 		for _, inst := range expandParallel(def) {
 			pj, err := planJob(def, inst, inherited, stageIndex, &ctx)
 			if err != nil {
-				errList = append(errList, &Error{Pos: def.Pos, Msg: err.Error()})
+				errList = errList.add(positioned(err, def.Pos))
 				continue
 			}
 			if pj == nil {
@@ -372,4 +372,14 @@ func selectInstances(all []*PlannedJob, sel []map[string]string) []*PlannedJob {
 		}
 	}
 	return out
+}
+
+// positioned gives err the job's position unless it names its own (a
+// variable's): the message then says where the problem is, once.
+func positioned(err error, jobPos Pos) *Error {
+	var e *Error
+	if errors.As(err, &e) && e.Pos != (Pos{}) {
+		return e
+	}
+	return &Error{Pos: jobPos, Msg: err.Error()}
 }
