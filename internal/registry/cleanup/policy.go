@@ -3,7 +3,6 @@
 package cleanup
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-cd/slipway/internal/configfile"
 )
 
 // Policy is the cleanup policy file:
@@ -78,10 +79,10 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 	}
 	root := doc.Content[0]
 	var raw rawPolicy
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true) // a misspelt field must not silently keep every tag
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	// A misspelt field must not silently keep every tag: it is an error
+	// at its line and column, with the closest known key.
+	if err := configfile.Decode(name, data, &raw); err != nil {
+		return nil, err
 	}
 	p := &Policy{GracePeriod: -1}
 	if raw.GracePeriod != "" {

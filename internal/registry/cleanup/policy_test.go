@@ -51,7 +51,9 @@ func TestPolicyErrorsNamePositionAndField(t *testing.T) {
 		"rules:\n  - name_regex_delete: '('\n":                                                      "p.yaml:2:24: rules[0].name_regex_delete",
 		"rules:\n  - name_regex_delete: '.*'\n    older_than: soon\n":                               "p.yaml:3:17: rules[0].older_than",
 		"rules:\n  - name_regex_keep: 'v.*'\n":                                                      "p.yaml:2:5: rules[0].name_regex_delete: is required",
-		"rules:\n  - name_regex_delete: '.*'\n    keep_last: 3\n":                                   "line 3: field keep_last not found",
+		"rules:\n  - name_regex_delete: '.*'\n    keep_last: 3\n":                                   "p.yaml:3:5: rules[0]: unknown key \"keep_last\"",
+		"rules:\n  - name_regex_delete: '.*'\n    cadnce: 7d\n":                                     "p.yaml:3:5: rules[0]: unknown key \"cadnce\" (did you mean rules[0].cadence?)",
+		"rules:\n  - name_regex_delete: '.*'\n    keep_n: ten\n":                                    "p.yaml:3:13: rules[0].keep_n: want a whole number",
 		"rules:\n  - name_regex_delete: '.*'\n  - repositories: '**'\n    name_regex_delete: 'x'\n": "p.yaml:3:19: rules[1].repositories: \"**\" is the glob of rules[0] already",
 	} {
 		_, err := cleanup.ParsePolicy("p.yaml", []byte(doc))
