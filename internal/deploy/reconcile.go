@@ -127,8 +127,10 @@ func (r *Runner) Rollback(ctx context.Context, t Target) (Rollout, error) {
 	}
 	if st.Previous != 0 {
 		defer unlock()
+		// Only a blue-green keeps a previous generation, whatever strategy
+		// the target names now (`deploy run --strategy blue-green`).
 		x := &rollout{Runner: r, t: t, st: st, gens: gens, spec: dockerhost.Spec{Env: env, Name: t.Name},
-			ro: Rollout{Env: env, Strategy: t.Strategy.Kind, Generation: st.Previous, From: st.Stable, Started: time.Now().UTC()}}
+			ro: Rollout{Env: env, Strategy: BlueGreen, Generation: st.Previous, From: st.Stable, Started: time.Now().UTC()}}
 		return x.finish(ctx, x.switchBack(ctx))
 	}
 	unlock()

@@ -49,7 +49,11 @@ func TestBlueGreenSwitchesWithoutAFailureAndRollsBackInstantly(t *testing.T) {
 
 	h = f.hammer(t, hostOf(tg), 3)
 	h.waitFor(t, 20)
-	back, err := f.runner.Rollback(ctx, tg)
+	// The target's file may name another strategy (`deploy run --strategy
+	// blue-green` on a canary target): the rollback is a blue-green's still.
+	asWritten := tg
+	asWritten.Strategy.Kind = deploy.Canary
+	back, err := f.runner.Rollback(ctx, asWritten)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +61,8 @@ func TestBlueGreenSwitchesWithoutAFailureAndRollsBackInstantly(t *testing.T) {
 	if counts := tally(answers); counts["200 v1"]+counts["200 v2"] != len(answers) {
 		t.Fatalf("answers during the rollback: %v; want 200s only", counts)
 	}
-	if back.Outcome != deploy.RolledBack || back.Generation != blue.Generation {
-		t.Fatalf("rollback = %+v, want generation %d back", back, blue.Generation)
+	if back.Outcome != deploy.RolledBack || back.Generation != blue.Generation || back.Strategy != deploy.BlueGreen {
+		t.Fatalf("rollback = %+v, want generation %d back by blue-green", back, blue.Generation)
 	}
 	f.serves(t, hostOf(tg), "v1", 20)
 	st, err = f.runner.Status(ctx, tg.Env())
