@@ -81,8 +81,14 @@ func TestConfigErrorsHavePositions(t *testing.T) {
 			t.Errorf("%q: error %v, want slipway.yml%s", c.text, err, c.want)
 		}
 	}
+	// A *_env secret that is not set, once the file decoded, at its place too.
+	t.Setenv("SLIPWAY_TEST_UNSET_SECRET", "")
+	_, err := loadConfigText(t, "notify:\n  - type: webhook\n    url: http://127.0.0.1:1/hook\n    secret_env: SLIPWAY_TEST_UNSET_SECRET\n")
+	if want := "slipway.yml:4:17: notify[0].secret_env: environment variable SLIPWAY_TEST_UNSET_SECRET is not set"; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("unset secret_env: error %v, want ...%s", err, want)
+	}
 	// All of them at once, not only the first.
-	_, err := loadConfigText(t, "lisen: x\nproxy:\n  domian: y\n")
+	_, err = loadConfigText(t, "lisen: x\nproxy:\n  domian: y\n")
 	if err == nil || strings.Count(err.Error(), "\n") != 1 {
 		t.Errorf("two problems: %v", err)
 	}

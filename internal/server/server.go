@@ -110,7 +110,15 @@ type RegistryConfig struct {
 // key included, is an error at its file:line:col.
 func LoadConfig(path string) (Config, error) {
 	var c Config
-	return c, configfile.Load(path, &c)
+	if err := configfile.Load(path, &c); err != nil {
+		return c, err
+	}
+	// A notify secret's variable that is not set is a mistake of this
+	// file: say where (New, which knows no file, says only line:col).
+	if _, err := c.Notify.Targets(os.Getenv, nil); err != nil {
+		return c, fmt.Errorf("%s:%w", path, err)
+	}
+	return c, nil
 }
 
 func (c *Config) defaults() error {
