@@ -373,6 +373,16 @@ func TestDotenvReportReachesDependentJobs(t *testing.T) {
 	if !strings.Contains(r.rec.log("other"), "version=none") {
 		t.Errorf("a job without the dependency got its dotenv:\n%s", r.rec.log("other"))
 	}
+	// The report (--report, the server's results.json) names them in its
+	// own lower-case keys; a results.json written before still reads.
+	b, err := json.Marshal(res.Job("build"))
+	if want := `"dotenv":[{"name":"VERSION","value":"1.2.3"},{"name":"URL","value":"http://localhost/x"}]`; err != nil || !strings.Contains(string(b), want) {
+		t.Errorf("report %s (%v), want %s", b, err, want)
+	}
+	var old JobResult
+	if err := json.Unmarshal([]byte(`{"dotenv":[{"Name":"A","Value":"1"}]}`), &old); err != nil || len(old.Dotenv) != 1 || old.Dotenv[0].Name != "A" || old.Dotenv[0].Value != "1" {
+		t.Errorf("an earlier results.json: %+v (%v)", old, err)
+	}
 }
 
 func TestInvalidDotenvFailsTheJobWithPosition(t *testing.T) {

@@ -9,8 +9,14 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci/expand"
 )
 
-// EnvVar is one variable of a dotenv report.
-type EnvVar struct{ Name, Value string }
+// EnvVar is one variable of a dotenv report. In JSON (`slipway run
+// --report`, the server's results.json) its keys are lower-case like the
+// report's others; JSON decoding ignores their case, so files written
+// before the tags still read.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
 
 // ParseDotenv reads an `artifacts:reports:dotenv` file as GitLab does: one
 // NAME=VALUE a line, blank lines and # comments ignored, one pair of
