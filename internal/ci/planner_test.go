@@ -324,9 +324,10 @@ func TestDelayedStartIn(t *testing.T) {
 }
 
 // The security review's 400-byte pipeline file whose variables expand to
-// 100 MB: planning refuses it with the position of the variable that grows
-// past expand.MaxValue, without building the value.
-func TestPlanRefusesVariablesThatExpandPastTheLimit(t *testing.T) {
+// 100 MB: loading (and so `slipway lint`) refuses it with the position of
+// the variable that grows past expand.MaxValue, once, without building the
+// value.
+func TestLoadRefusesVariablesThatExpandPastTheLimit(t *testing.T) {
 	yml := "variables:\n  A: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"
 	prev := "A"
 	for _, name := range []string{"B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L"} {
@@ -337,11 +338,22 @@ func TestPlanRefusesVariablesThatExpandPastTheLimit(t *testing.T) {
 	if len(yml) > 400 {
 		t.Fatalf("the file is %d bytes", len(yml))
 	}
-	cfg := mustLoad(t, map[string]string{".gitlab-ci.yml": yml})
-	_, err := NewPlan(cfg, Context{Predefined: Predefined(pushMain)})
-	// Once, with G's position alone: not prefixed by each job's as well.
-	want := ".gitlab-ci.yml:8:3: variable G expands to more than 128 KiB; nested references of this size are refused"
+	err := loadErr(t, map[string]string{".gitlab-ci.yml": yml})
+	// G is 64*4^6 bytes.
+	if want := ".gitlab-ci.yml:8:3: variable G expands to more than 128 KiB; nested references of this size are refused"; !strings.HasSuffix(err, want) || strings.Count(err, "variable G") != 1 {
+		t.Fatalf("err %v, want %q once", err, want)
+	}
+}
+
+// A value given for the run (--variable, the API) is known only when
+// planning: the plan refuses the variable of the file it makes too long,
+// once, at that variable's position alone (not prefixed by each job's).
+func TestPlanRefusesVariablesThatExpandPastTheLimit(t *testing.T) {
+	cfg := mustLoad(t, map[string]string{".gitlab-ci.yml": "variables:\n  A: $BIG\n  B: $A$A$A$A$A\njob:\n  script: [echo $B]\nother:\n  script: [echo]\n"})
+	big := Variables{{Name: "BIG", Value: strings.Repeat("x", 32<<10)}}
+	_, err := NewPlan(cfg, Context{Predefined: Predefined(pushMain), Run: big})
+	want := ".gitlab-ci.yml:3:3: variable B expands to more than 128 KiB; nested references of this size are refused"
 	if err == nil || err.Error() != want {
-		t.Fatalf("err %v, want %q (G is 64*4^6 bytes)", err, want)
+		t.Fatalf("err %v, want %q", err, want)
 	}
 }

@@ -66,6 +66,27 @@ func validate(d decoder, cfg *Config) {
 		}
 	}
 	checkNeedsCycles(d, cfg, byName)
+	checkVariableSizes(d, cfg)
+}
+
+// checkVariableSizes refuses, as planning does, a variable that expands
+// past expand.MaxValue, so that `slipway lint` names it too. Predefined and
+// run variables are not known yet (they expand to nothing here): planning
+// checks again with them.
+func checkVariableSizes(d decoder, cfg *Config) {
+	seen := map[Pos]bool{}
+	check := func(vars Variables) {
+		_, err := resolveVars(vars)
+		var e *Error
+		if errors.As(err, &e) && !seen[e.Pos] {
+			seen[e.Pos] = true
+			d.errs.add(e.Pos, e.Msg)
+		}
+	}
+	check(cfg.Variables)
+	for _, j := range cfg.Jobs {
+		check(j.GlobalVariables.With(j.Variables))
+	}
 }
 
 // allNeeds is the job's needs plus those any rule may set.
