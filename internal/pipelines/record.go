@@ -3,6 +3,7 @@ package pipelines
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -167,7 +168,14 @@ func (r *recorder) event(status notify.Status) notify.Event {
 		Ref:      title, Tag: p.Tag, SHA: p.SHA,
 	}
 	if r.s.BaseURL != "" {
+		e.Project.URL = r.s.BaseURL + "/projects/" + url.PathEscape(r.project.Name)
 		e.Pipeline.URL = fmt.Sprintf("%s/pipelines/%d", r.s.BaseURL, p.ID)
+	}
+	if r.plan != nil { // the commit as the jobs see it, for people reading the message
+		commitTitle, _ := r.plan.Variables.Get("CI_COMMIT_TITLE")
+		author, _ := r.plan.Variables.Get("CI_COMMIT_AUTHOR") // "Name <email>", as GitLab
+		name, _, _ := strings.Cut(author.Value, " <")
+		e.Commit = notify.Commit{Title: commitTitle.Value, Author: name}
 	}
 	if p.MergeRequest != nil {
 		e.MergeRequestIID = p.MergeRequest.IID

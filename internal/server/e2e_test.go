@@ -771,6 +771,11 @@ notify:
 	if !strings.Contains(string(text), "shop") || !strings.Contains(string(text), "success") {
 		t.Errorf("slack message lacks project or status: %s", text)
 	}
+	// The project links to its page; the commit has its title and author
+	// (docs/notifications.md).
+	if !strings.Contains(string(text), "/projects/shop|shop") || !strings.Contains(string(text), "Initial commit") || !strings.Contains(string(text), `*Author*\nDev"`) {
+		t.Errorf("slack message lacks the project's link, the commit's title or its author: %s", text)
+	}
 	var statuses []map[string]any
 	for k, v := range got {
 		if strings.HasPrefix(k, "/github/repos/") && strings.HasSuffix(k, "/statuses/"+sha+" auth") {
