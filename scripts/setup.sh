@@ -9,6 +9,7 @@ packages+=(postgresql)                # the server's PostgreSQL store tests
 packages+=(caddy)                     # external-Caddy mode of the proxy
 packages+=(chromium chromium-driver)  # browser tests of the web UI
 packages+=(groovy default-jre-headless) # compiles and runs the Jenkinsfiles of slipway convert
+packages+=(apache2-utils)            # htpasswd -B for the registry users docs/registry.md makes
 
 missing=()
 for p in "${packages[@]}"; do
