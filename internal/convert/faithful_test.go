@@ -286,3 +286,39 @@ no-artifacts:
 		t.Errorf("no-artifacts (dependencies: []) unstashed %+v", got)
 	}
 }
+
+// workflow:rules decide whether any stage runs.
+func TestWorkflowRulesDecideWhetherThePipelineRuns(t *testing.T) {
+	out, warnings := Jenkins(load(t, `
+workflow:
+  rules:
+    - if: $CI_COMMIT_TAG
+      when: never
+    - if: $CI_COMMIT_BRANCH == "main"
+    - if: $CI_MERGE_REQUEST_IID
+a:
+  script: [echo a]
+b:
+  script: [echo b]
+c:
+  stage: deploy
+  script: [echo c]
+`))
+	if len(warnings) != 0 {
+		t.Errorf("warnings: %v", warnings)
+	}
+	for name, tc := range map[string]struct {
+		env  []string
+		want []string
+	}{
+		"main":    {[]string{"BRANCH_NAME=main"}, []string{"a", "b", "c"}},
+		"feature": {[]string{"BRANCH_NAME=feature"}, nil},
+		"tag":     {[]string{"BRANCH_NAME=v1", "TAG_NAME=v1"}, nil},
+		"change":  {[]string{"BRANCH_NAME=PR-7", "CHANGE_ID=7", "CHANGE_BRANCH=feature"}, []string{"a", "b", "c"}},
+	} {
+		run := jenkinstest.Execute(t, out, t.TempDir(), tc.env...)
+		if got := run.Ran(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s ran %q, want %q\n%s", name, got, tc.want, out)
+		}
+	}
+}

@@ -193,3 +193,35 @@ func dependencyOrder(vars ci.Variables) ci.Variables {
 	}
 	return out
 }
+
+// everyStage are the predefined variables every stage sets for its job.
+var everyStage = map[string]bool{"CI_JOB_NAME": true, "CI_JOB_NAME_SLUG": true, "CI_JOB_STAGE": true, "CI_PROJECT_DIR": true}
+
+// pipelineLevel leaves out of the pipeline's variables those that refer,
+// directly or not, to a variable every stage sets: each stage expands them
+// itself, and the pipeline's environment block could only expand them
+// empty.
+func pipelineLevel(vars ci.Variables) ci.Variables {
+	perStage := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for _, v := range vars {
+			if perStage[v.Name] {
+				continue
+			}
+			for _, r := range references(v) {
+				if everyStage[r] || perStage[r] {
+					perStage[v.Name], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	var out ci.Variables
+	for _, v := range vars {
+		if !perStage[v.Name] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
