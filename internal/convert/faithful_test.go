@@ -198,6 +198,11 @@ second:
   variables:
     ENVIRONMENT: production
   script: [echo "$GREETING $TARGET $IMAGE"]
+alone:
+  inherit:
+    variables: false
+  script:
+    - echo "${GREETING-unset} ${ENVIRONMENT-unset}"
 `))
 	branch := "Feature/ABC_x.1"
 	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME="+branch)
@@ -207,6 +212,10 @@ second:
 	}
 	if got, want := run.Output("second", "script"), "\nhello second to-production "+image+"\n"; !strings.HasSuffix(got, want) {
 		t.Errorf("second printed %q, want it to end with %q", got, want)
+	}
+	// inherit:variables: false leaves the pipeline's variables undefined.
+	if got, want := run.Output("alone", "script"), "\nunset unset\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("alone printed %q, want it to end with %q", got, want)
 	}
 }
 

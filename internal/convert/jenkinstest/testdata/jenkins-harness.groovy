@@ -231,7 +231,7 @@ class StepsDsl {
 
     File cwd() {
         if (h.cwd == null) {
-            throw new IllegalStateException("Required context class hudson.FilePath is missing (no agent)")
+            throw new StepFailure("Required context class hudson.FilePath is missing (no agent)")
         }
         h.cwd
     }
