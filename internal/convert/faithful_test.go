@@ -331,3 +331,45 @@ c:
 		}
 	}
 }
+
+// A job that needs a job of its own stage runs after it.
+func TestNeedsWithinAStageOrderTheJobs(t *testing.T) {
+	out, warnings := Jenkins(load(t, `
+stages: [build, test]
+compile:
+  stage: build
+  script: [mkdir -p bin && echo app > bin/app]
+  artifacts:
+    paths: [bin/]
+container:
+  stage: build
+  needs: [compile]
+  script: [test -f bin/app && echo "container of $(cat bin/app)"]
+lint:
+  stage: build
+  script: [echo lint]
+test:
+  stage: test
+  needs: []
+  script: [echo test]
+`))
+	var msgs []string
+	for _, w := range warnings {
+		msgs = append(msgs, w.String())
+	}
+	for _, want := range []string{
+		"job container: needs: compile: compile is in the same stage; the stage runs after compile's group",
+		"job test: needs: []: Jenkins has no job graph; the stage waits for all earlier stages",
+	} {
+		if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, want) }) {
+			t.Errorf("no warning %q in %q", want, msgs)
+		}
+	}
+	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main")
+	if got, want := run.Ran(), []string{"compile", "lint", "container", "test"}; !slices.Equal(got, want) {
+		t.Fatalf("ran %q, want %q\n%s", got, want, out)
+	}
+	if got := run.Output("container", "script"); !strings.HasSuffix(got, "container of app\n") {
+		t.Errorf("container printed %q", got)
+	}
+}

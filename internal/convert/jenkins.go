@@ -235,37 +235,73 @@ func (c *converter) pipeline() {
 		}
 	}
 	for _, stage := range c.cfg.Stages {
-		var members []*unit
-		for _, j := range c.cfg.Jobs {
-			if j.Stage == stage {
-				members = append(members, c.units[j]...)
+		for level, members := range c.levels(stage) {
+			c.stage(stage, level, members, names)
+		}
+	}
+	c.close()
+	c.close()
+}
+
+// levels splits the jobs of a GitLab stage into groups that run one after
+// the other: a job that needs a job of its own stage comes in a group
+// after it, the closest Jenkins has to GitLab's needs within a stage.
+func (c *converter) levels(stage string) [][]*unit {
+	level := map[*ci.Job]int{}
+	var jobs []*ci.Job
+	for _, j := range c.cfg.Jobs {
+		if j.Stage == stage {
+			jobs = append(jobs, j)
+		}
+	}
+	for changed, rounds := true, 0; changed && rounds <= len(jobs); rounds++ {
+		changed = false
+		for _, j := range jobs {
+			for _, n := range j.Needs {
+				if d := c.cfg.Job(n.Job); d != nil && d != j && d.Stage == stage && level[j] <= level[d] {
+					level[j], changed = level[d]+1, true
+				}
 			}
 		}
-		switch {
-		case len(members) == 0:
-			continue
-		case len(members) == 1:
-			if members[0].in.name != stage {
-				c.line("// stage %s", commentText(stage))
-			}
-			members[0].topLevel = true
-			c.job(members[0])
-			continue
+	}
+	var out [][]*unit
+	for _, j := range jobs {
+		for len(out) <= level[j] {
+			out = append(out, nil)
 		}
-		name := stage
-		if names[name] {
-			name = "stage " + stage // Jenkins wants every stage name once
+		out[level[j]] = append(out[level[j]], c.units[j]...)
+	}
+	return out
+}
+
+// stage writes one group of a GitLab stage's jobs: one Jenkins stage, or
+// parallel stages in one.
+func (c *converter) stage(stage string, level int, members []*unit, names map[string]bool) {
+	if level > 0 {
+		stage = fmt.Sprintf("%s (%d)", stage, level+1)
+	}
+	switch {
+	case len(members) == 0:
+		return
+	case len(members) == 1:
+		if members[0].in.name != stage {
+			c.line("// stage %s", commentText(stage))
 		}
-		c.open("stage(%s)", quote(name))
-		if c.workflowCond != "" {
-			c.line("when { beforeAgent true; %s }", c.workflowCond)
-		}
-		c.open("parallel")
-		for _, m := range members {
-			c.job(m)
-		}
-		c.close()
-		c.close()
+		members[0].topLevel = true
+		c.job(members[0])
+		return
+	}
+	name := stage
+	if names[name] {
+		name = "stage " + stage // Jenkins wants every stage name once
+	}
+	c.open("stage(%s)", quote(name))
+	if c.workflowCond != "" {
+		c.line("when { beforeAgent true; %s }", c.workflowCond)
+	}
+	c.open("parallel")
+	for _, m := range members {
+		c.job(m)
 	}
 	c.close()
 	c.close()

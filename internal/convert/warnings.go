@@ -53,8 +53,8 @@ func (c *converter) unsupported(j *ci.Job) {
 		case d == nil:
 		case stageOf[d.Stage] < stageOf[j.Stage]:
 			c.warn(n.Pos, j.Name, "needs: %s: Jenkins has no job graph; the stage starts once all earlier stages are done, not as soon as %s is (its artifacts are still the only ones it gets)", n.Job, n.Job)
-		default:
-			c.warn(n.Pos, j.Name, "needs: %s: %s is in the same or a later stage; Jenkins runs this stage without waiting for it", n.Job, n.Job)
+		case d != j:
+			c.warn(n.Pos, j.Name, "needs: %s: %s is in the same stage; the stage runs after %s's group of that stage, and so after every job beside %s", n.Job, n.Job, n.Job, n.Job)
 		}
 	}
 	if j.Needs != nil && len(j.Needs) == 0 {

@@ -254,7 +254,7 @@ class StepsDsl {
         if (files.isEmpty() && !args.allowEmpty) {
             throw new StepFailure("No files included in stash ‘${args.name}’")
         }
-        h.stashes[args.name] = files.collectEntries { [(it): new File(root, it).bytes] }
+        h.stashes[args.name] = files.collectEntries { [(it): new File(root, it)] }.collectEntries { rel, f -> [(rel): [f.bytes, f.canExecute()]] }
         h.event(event: 'stash', stage: h.stage, name: args.name, files: files)
     }
     void unstash(String name) {
@@ -262,10 +262,11 @@ class StepsDsl {
         if (files == null) {
             throw new StepFailure("No such saved stash ‘${name}’")
         }
-        files.each { rel, bytes ->
+        files.each { rel, content ->
             def f = new File(cwd(), rel)
             f.parentFile.mkdirs()
-            f.bytes = bytes
+            f.bytes = content[0]
+            f.setExecutable(content[1]) // stash keeps file modes
         }
         h.event(event: 'unstash', stage: h.stage, name: name, files: files.keySet().sort())
     }
@@ -380,7 +381,7 @@ class Harness {
     File workspace
     File scm
     File cwd // the current folder of steps; null outside an agent
-    Map<String, Map<String, byte[]>> stashes = [:]
+    Map<String, Map<String, List>> stashes = [:] // path: [bytes, executable]
     boolean skipDefaultCheckout
     Map<String, String> env
     Binding binding
@@ -458,6 +459,7 @@ class Harness {
             def to = new File(dir, base.relativize(f.toPath()).toString())
             to.parentFile.mkdirs()
             to.bytes = f.bytes
+            to.setExecutable(f.canExecute())
         }
     }
 
