@@ -24,6 +24,7 @@ const (
 	tokPattern
 	tokOp
 	tokWord
+	tokSource // $CI_PIPELINE_SOURCE
 )
 
 type token struct {
@@ -54,6 +55,8 @@ func groovyExprIn(src string, s *scope) (string, error) {
 		}
 		var t token
 		switch {
+		case m[1]+m[2] == "CI_PIPELINE_SOURCE":
+			t = token{tokSource, ""} // only its comparison with merge_request_event has a translation
 		case m[1] != "" || m[2] != "":
 			g, ok := "", false
 			if s != nil {
@@ -89,6 +92,20 @@ func groovyExprIn(src string, s *scope) (string, error) {
 	var out []string
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
+		if t.kind == tokSource || t.kind == tokString && i+2 < len(toks) && toks[i+2].kind == tokSource {
+			// A change request's build is GitLab's merge request pipeline;
+			// Jenkins does not tell the other sources apart.
+			other := i + 2
+			if t.kind != tokSource {
+				other = i
+			}
+			if other >= len(toks) || i+1 >= len(toks) || toks[other].text != quote("merge_request_event") || (toks[i+1].text != "==" && toks[i+1].text != "!=") {
+				return "", fmt.Errorf("$CI_PIPELINE_SOURCE is a GitLab predefined variable that Jenkins does not set (only == and != \"merge_request_event\" are translated)")
+			}
+			out = append(out, map[string]string{"==": "(env.CHANGE_ID != null)", "!=": "(env.CHANGE_ID == null)"}[toks[i+1].text])
+			i += 2
+			continue
+		}
 		switch {
 		case i+2 < len(toks) && (toks[i+1].text == "=~" || toks[i+1].text == "!~"):
 			if toks[i+2].kind != tokPattern {

@@ -34,6 +34,9 @@ func TestExpressionsEvaluateAsGitLabs(t *testing.T) {
 		`$CI_COMMIT_REF_SLUG =~ /^v1-2$/`,
 		`$CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "main"`,
 		`$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME == "mr"`,
+		`$CI_PIPELINE_SOURCE == "merge_request_event"`,
+		`"merge_request_event" != $CI_PIPELINE_SOURCE && $CI_COMMIT_BRANCH`,
+		`$CI_MERGE_REQUEST_IID && "merge_request_event" == $CI_PIPELINE_SOURCE`,
 	}
 	type ref struct {
 		gitlab  map[string]string
@@ -59,6 +62,10 @@ func TestExpressionsEvaluateAsGitLabs(t *testing.T) {
 	var want []string
 	for _, r := range refs {
 		r.gitlab["CI_COMMIT_REF_SLUG"] = slug.Ref(r.gitlab["CI_COMMIT_REF_NAME"])
+		r.gitlab["CI_PIPELINE_SOURCE"] = "push"
+		if r.gitlab["CI_MERGE_REQUEST_IID"] != "" {
+			r.gitlab["CI_PIPELINE_SOURCE"] = "merge_request_event"
+		}
 		fmt.Fprintf(&script, "env = [:]\n")
 		for k, v := range r.jenkins {
 			fmt.Fprintf(&script, "env[%s] = %s\n", quote(k), quote(v))
@@ -92,6 +99,8 @@ func TestExpressionsEvaluateAsGitLabs(t *testing.T) {
 func TestExpressionsWithoutFaithfulTranslation(t *testing.T) {
 	for _, e := range []string{
 		`$CI_PIPELINE_SOURCE == "push"`,
+		`$CI_PIPELINE_SOURCE =~ /merge/`,
+		`$CI_PIPELINE_SOURCE`,
 		`$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH`,
 		`$CI_COMMIT_REF_NAME =~ $PATTERN`,
 		`$CI_COMMIT_REF_NAME =~ /x/U`,

@@ -143,7 +143,7 @@ not-scheduled:
 		msgs = append(msgs, w.String())
 	}
 	for _, want := range []string{
-		"job nightly: rules[1]: if: $CI_PIPELINE_SOURCE is a GitLab predefined variable that Jenkins does not set; the stage does not run where this rule is reached",
+		"job nightly: rules[1]: if: $CI_PIPELINE_SOURCE is a GitLab predefined variable that Jenkins does not set (only == and != \"merge_request_event\" are translated); the stage does not run where this rule is reached",
 		"job docs: rules[0]: changes",
 		"job scheduled: only: schedules: Jenkins has no condition on how a pipeline was started; the stage does not run",
 		"job not-scheduled: except: schedules: Jenkins has no condition on how a pipeline was started; the stage does not run",
