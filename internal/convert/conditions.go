@@ -160,7 +160,8 @@ func javaPattern(lit string) (string, error) {
 func refCondition(ref string) (string, error) {
 	switch ref {
 	case "branches":
-		return "not { buildingTag() }", nil
+		// GitLab's merge request pipelines are not branch pipelines.
+		return "not { anyOf { buildingTag(); changeRequest() } }", nil
 	case "tags":
 		return "buildingTag()", nil
 	case "merge_requests":
@@ -173,7 +174,7 @@ func refCondition(ref string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("expression { env.BRANCH_NAME != null && env.BRANCH_NAME =~ %s }", p), nil
+		return fmt.Sprintf("expression { env.CHANGE_ID == null && env.BRANCH_NAME != null && env.BRANCH_NAME =~ %s }", p), nil
 	}
 	if strings.Contains(ref, "@") {
 		return "", fmt.Errorf("%s: refs of other projects have no Jenkins equivalent", ref)
@@ -215,7 +216,9 @@ func refFilter(f *ci.RefFilter, isOnly bool, s *scope) (string, error) {
 	if isOnly && len(refs) == 0 {
 		refs = []string{"branches", "tags"} // GitLab's default
 	}
-	if len(refs) > 0 && !(len(refs) == 2 && refs[0] == "branches" && refs[1] == "tags") {
+	if len(refs) == 2 && refs[0] == "branches" && refs[1] == "tags" {
+		keys = append(keys, "not { changeRequest() }") // GitLab's default: no merge request pipelines
+	} else if len(refs) > 0 {
 		var conds []string
 		for _, r := range refs {
 			c, err := refCondition(r)

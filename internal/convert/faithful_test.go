@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/convert/jenkinstest"
 	"github.com/slipway-cd/slipway/internal/slug"
 )
@@ -307,6 +308,8 @@ workflow:
     - if: $CI_MERGE_REQUEST_IID
 a:
   script: [echo a]
+  rules:
+    - when: on_success
 b:
   script: [echo b]
 c:
@@ -323,7 +326,8 @@ c:
 		"main":    {[]string{"BRANCH_NAME=main"}, []string{"a", "b", "c"}},
 		"feature": {[]string{"BRANCH_NAME=feature"}, nil},
 		"tag":     {[]string{"BRANCH_NAME=v1", "TAG_NAME=v1"}, nil},
-		"change":  {[]string{"BRANCH_NAME=PR-7", "CHANGE_ID=7", "CHANGE_BRANCH=feature"}, []string{"a", "b", "c"}},
+		// b and c have GitLab's default only: [branches, tags].
+		"change": {[]string{"BRANCH_NAME=PR-7", "CHANGE_ID=7", "CHANGE_BRANCH=feature"}, []string{"a"}},
 	} {
 		run := jenkinstest.Execute(t, out, t.TempDir(), tc.env...)
 		if got := run.Ran(); !slices.Equal(got, tc.want) {
@@ -371,5 +375,76 @@ test:
 	}
 	if got := run.Output("container", "script"); !strings.HasSuffix(got, "container of app\n") {
 		t.Errorf("container printed %q", got)
+	}
+}
+
+// TestRulesMatchGitLabPlan runs the review pipeline, with every input
+// approved, for several refs and checks that the stages that ran are the
+// jobs internal/ci plans for the same ref.
+func TestRulesMatchGitLabPlan(t *testing.T) {
+	yaml := review + `
+mr-only:
+  stage: build
+  script: [echo mr]
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+      when: always
+    - if: $CI_COMMIT_REF_SLUG == "feature-x"
+      variables:
+        EXTRA: "yes"
+release:
+  stage: deploy
+  script: [echo release]
+  rules:
+    - if: $CI_COMMIT_TAG =~ /^v\d+/
+      when: delayed
+      start_in: 1 second
+`
+	cfg := load(t, yaml)
+	out, warnings := Jenkins(cfg)
+	if len(warnings) != 0 {
+		var msgs []string
+		for _, w := range warnings {
+			if !strings.Contains(w.Msg, "environment:") {
+				msgs = append(msgs, w.String())
+			}
+		}
+		if len(msgs) > 0 {
+			t.Errorf("warnings: %q", msgs)
+		}
+	}
+	var all []string
+	for _, j := range cfg.Jobs {
+		all = append(all, j.Name)
+	}
+	for _, tc := range []struct {
+		name string
+		info ci.PipelineInfo
+		env  []string
+	}{
+		{"main", ci.PipelineInfo{Branch: "main", Source: "push"}, []string{"BRANCH_NAME=main"}},
+		{"feature", ci.PipelineInfo{Branch: "feature/x", Source: "push"}, []string{"BRANCH_NAME=feature/x"}},
+		{"tag", ci.PipelineInfo{Tag: "v1.0", Source: "push"}, []string{"BRANCH_NAME=v1.0", "TAG_NAME=v1.0"}},
+		{"merge request", ci.PipelineInfo{Source: "merge_request_event", MergeRequest: &ci.MergeRequestInfo{IID: 7, SourceBranch: "feature/x", TargetBranch: "main"}},
+			[]string{"BRANCH_NAME=PR-7", "CHANGE_ID=7", "CHANGE_BRANCH=feature/x", "CHANGE_TARGET=main"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.info.SHA = strings.Repeat("a", 40)
+			plan, err := ci.NewPlan(cfg, ci.Context{Predefined: ci.Predefined(tc.info)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, j := range plan.Jobs {
+				want = append(want, j.Name)
+			}
+			run := jenkinstest.Execute(t, out, t.TempDir(), append(tc.env, "HARNESS_APPROVE="+strings.Join(all, ","))...)
+			got := run.Ran()
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("Jenkins ran %q; GitLab plans %q\n%s", got, want, out)
+			}
+		})
 	}
 }

@@ -636,10 +636,14 @@ func (c *converter) when(u *unit) {
 			}
 		}
 	}
+	only := j.Only
+	if only == nil && j.Rules == nil {
+		only = &ci.RefFilter{} // GitLab's default, only: [branches, tags]
+	}
 	for _, f := range []struct {
 		filter *ci.RefFilter
 		only   bool
-	}{{j.Only, true}, {j.Except, false}} {
+	}{{only, true}, {j.Except, false}} {
 		if f.filter == nil {
 			continue
 		}
