@@ -152,11 +152,11 @@ func compareWithRun(t *testing.T, files map[string]string, runArgs, env []string
 	c.gitlabScript, c.gitlabAfter = gitlabLog(out)
 	report := readReport(t, reportPath)
 
-	// The harness works in a fresh checkout, as Jenkins does.
-	workspace := t.TempDir()
-	testenv.Git(t, workspace, "clone", "-q", dir, ".")
+	// Each job checks out a fresh clone, as Jenkins does.
+	clone := t.TempDir()
+	testenv.Git(t, clone, "clone", "-q", dir, ".")
 	c.sha = testenv.Git(t, dir, "rev-parse", "HEAD")
-	c.jenkins = jenkinstest.Execute(t, string(text), workspace, append([]string{"BRANCH_NAME=main", "GIT_COMMIT=" + c.sha}, env...)...)
+	c.jenkins = jenkinstest.ExecuteCheckout(t, string(text), t.TempDir(), clone, append([]string{"BRANCH_NAME=main", "GIT_COMMIT=" + c.sha}, env...)...)
 
 	stageOf := map[string]string{}
 	var stages, gitlabRan []string

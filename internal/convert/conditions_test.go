@@ -7,6 +7,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/ci/expr"
 	"github.com/slipway-cd/slipway/internal/convert/jenkinstest"
+	"github.com/slipway-cd/slipway/internal/slug"
 )
 
 // TestExpressionsEvaluateAsGitLabs evaluates each translated expression
@@ -29,6 +30,13 @@ func TestExpressionsEvaluateAsGitLabs(t *testing.T) {
 		`$MODE == "it's \ fine"`,
 		`$CI_COMMIT_BRANCH`,
 		`$CI_COMMIT_REF_NAME == "mr"`,
+		`$CI_COMMIT_REF_SLUG == "feature-x"`,
+		`$CI_COMMIT_REF_SLUG =~ /^v1-2$/`,
+		`$CI_MERGE_REQUEST_TARGET_BRANCH_NAME == "main"`,
+		`$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME == "mr"`,
+		`$CI_PIPELINE_SOURCE == "merge_request_event"`,
+		`"merge_request_event" != $CI_PIPELINE_SOURCE && $CI_COMMIT_BRANCH`,
+		`$CI_MERGE_REQUEST_IID && "merge_request_event" == $CI_PIPELINE_SOURCE`,
 	}
 	type ref struct {
 		gitlab  map[string]string
@@ -43,15 +51,21 @@ func TestExpressionsEvaluateAsGitLabs(t *testing.T) {
 			map[string]string{"BRANCH_NAME": "v1.2", "TAG_NAME": "v1.2", "MODE": "a/b"}},
 		{map[string]string{"CI_COMMIT_BRANCH": "release-3", "CI_COMMIT_REF_NAME": "release-3", "MODE": "  "},
 			map[string]string{"BRANCH_NAME": "release-3", "MODE": "  "}},
-		{map[string]string{"CI_COMMIT_REF_NAME": "mr", "CI_MERGE_REQUEST_IID": "7", "MODE": `it's \ fine`},
+		{map[string]string{"CI_COMMIT_REF_NAME": "mr", "CI_MERGE_REQUEST_IID": "7", "MODE": `it's \ fine`,
+			"CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main", "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "mr"},
 			// A multibranch pipeline names a change request's build PR-7.
-			map[string]string{"BRANCH_NAME": "PR-7", "CHANGE_ID": "7", "CHANGE_BRANCH": "mr", "MODE": `it's \ fine`}},
+			map[string]string{"BRANCH_NAME": "PR-7", "CHANGE_ID": "7", "CHANGE_BRANCH": "mr", "CHANGE_TARGET": "main", "MODE": `it's \ fine`}},
 		{map[string]string{"CI_COMMIT_BRANCH": "FEATURE/y", "CI_COMMIT_REF_NAME": "FEATURE/y"},
 			map[string]string{"BRANCH_NAME": "FEATURE/y"}},
 	}
 	var script strings.Builder
 	var want []string
 	for _, r := range refs {
+		r.gitlab["CI_COMMIT_REF_SLUG"] = slug.Ref(r.gitlab["CI_COMMIT_REF_NAME"])
+		r.gitlab["CI_PIPELINE_SOURCE"] = "push"
+		if r.gitlab["CI_MERGE_REQUEST_IID"] != "" {
+			r.gitlab["CI_PIPELINE_SOURCE"] = "merge_request_event"
+		}
 		fmt.Fprintf(&script, "env = [:]\n")
 		for k, v := range r.jenkins {
 			fmt.Fprintf(&script, "env[%s] = %s\n", quote(k), quote(v))
@@ -85,6 +99,8 @@ func TestExpressionsEvaluateAsGitLabs(t *testing.T) {
 func TestExpressionsWithoutFaithfulTranslation(t *testing.T) {
 	for _, e := range []string{
 		`$CI_PIPELINE_SOURCE == "push"`,
+		`$CI_PIPELINE_SOURCE =~ /merge/`,
+		`$CI_PIPELINE_SOURCE`,
 		`$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH`,
 		`$CI_COMMIT_REF_NAME =~ $PATTERN`,
 		`$CI_COMMIT_REF_NAME =~ /x/U`,

@@ -64,6 +64,11 @@ func commentText(s string) string {
 // Jenkins' env when the pipeline runs (empty when undefined, as in GitLab)
 // and $$ as one $. Values with expand: false are taken as written.
 func value(v ci.Variable) string {
+	return valueWith(v, func(name string) string { return `"${env.` + name + ` ?: ''}"` })
+}
+
+// valueWith is value with ref giving the Groovy for each reference.
+func valueWith(v ci.Variable, ref func(name string) string) string {
 	if v.Raw || !strings.Contains(v.Value, "$") {
 		return quote(v.Value)
 	}
@@ -74,7 +79,7 @@ func value(v ci.Variable) string {
 	for i, p := range strings.Split(marked, "\x00") {
 		switch {
 		case i%2 == 1:
-			parts = append(parts, `"${env.`+p+` ?: ''}"`)
+			parts = append(parts, ref(p))
 		case p != "":
 			parts = append(parts, quote(p))
 		}

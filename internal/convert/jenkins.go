@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/executor/shell"
+	"github.com/slipway-cd/slipway/internal/slug"
 )
 
 // Jenkins translates cfg into the text of a Jenkinsfile: GitLab stages
@@ -20,12 +21,8 @@ import (
 // job's scripts one sh step that stops at the first failing command as
 // GitLab's shell does.
 func Jenkins(cfg *ci.Config) (jenkinsfile string, warnings []Warning) {
-	c := &converter{cfg: cfg}
-	for _, j := range cfg.Jobs {
-		if j.When == ci.OnFailure || j.When == ci.Always {
-			c.keepGoing = true
-		}
-	}
+	c := &converter{cfg: cfg, units: map[*ci.Job][]*unit{}}
+	c.plan()
 	c.pipeline()
 	slices.SortStableFunc(c.warnings, func(a, b Warning) int {
 		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
@@ -40,9 +37,115 @@ type converter struct {
 	depth    int
 	warnings []Warning
 	// keepGoing is set when a job runs after failures (when: on_failure or
-	// always): failures are then caught so that Jenkins goes on to the
-	// later stages, whose when conditions look at the build's result.
+	// always) or may fail or not depending on its rules: failures are then
+	// caught so that Jenkins goes on to the later stages, whose when
+	// conditions look at the build's result.
 	keepGoing bool
+	units     map[*ci.Job][]*unit
+	// stashes tells whether any job passes artifacts on.
+	stashes bool
+	// workflowCond is the condition of every top-level stage that
+	// workflow:rules make; "" without them.
+	workflowCond string
+}
+
+// workflow translates workflow:rules into the body of a Groovy method
+// that tells whether the pipeline runs, or "" when the file has none.
+// Conditions without a translation keep the pipeline from running, as
+// they keep a stage from running.
+func (c *converter) workflow() string {
+	w := c.cfg.Workflow
+	if w == nil || w.Rules == nil {
+		return ""
+	}
+	branches, problems := ruleBranches(&ci.Job{Rules: w.Rules, When: ci.OnSuccess}, nil)
+	for _, p := range problems {
+		c.warn(p.pos, "", "workflow:%s", strings.ReplaceAll(p.msg, "the stage does not run", "no stage runs"))
+	}
+	for i, r := range w.Rules {
+		if len(r.Variables) > 0 {
+			c.warn(r.Pos, "", "workflow:rules[%d]: variables: not translated; the pipeline's variables keep their values", i)
+		}
+	}
+	cond := runsCondition(branches)
+	switch {
+	case cond == "":
+		return "return true"
+	case strings.HasPrefix(cond, "branch "):
+		return "return env.BRANCH_NAME == " + strings.TrimPrefix(cond, "branch ")
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(cond, "expression { "), " }")
+}
+
+// unit is the stage of one job instance, planned before anything is
+// written.
+type unit struct {
+	job   *ci.Job
+	in    instance
+	dir   string // the job's own folder in the workspace
+	stash string // the stash of its artifacts; "" without artifacts paths
+	scope *scope
+	// branches are its rules as Groovy (nil without rules); method, when
+	// set, is the script method that picks one, for rules that differ in
+	// more than whether the job runs.
+	branches []ruleBranch
+	method   string
+	static   outcome // the outcome when method is ""
+	topLevel bool    // not in a parallel block
+}
+
+// plan gives every job instance its folder, stash, scope and rules.
+func (c *converter) plan() {
+	dirs := map[string]bool{}
+	n := 0
+	for _, j := range c.cfg.Jobs {
+		if j.When == ci.OnFailure || j.When == ci.Always {
+			c.keepGoing = true
+		}
+		for _, in := range instances(j) {
+			n++
+			u := &unit{job: j, in: in, static: staticOutcome(j)}
+			u.dir = "ci-jobs/" + cmp.Or(slug.Label(in.name), "job")
+			for i := 2; dirs[u.dir]; i++ {
+				u.dir = fmt.Sprintf("ci-jobs/%s-%d", cmp.Or(slug.Label(in.name), "job"), i)
+			}
+			dirs[u.dir] = true
+			if j.Artifacts != nil && len(j.Artifacts.Paths) > 0 {
+				u.stash = fmt.Sprintf("artifacts-%d", n)
+				c.stashes = true
+			}
+			u.scope = newScope(c.cfg, j, in, u.dir)
+			if j.Rules != nil {
+				var problems []ruleProblem
+				u.branches, problems = ruleBranches(j, u.scope)
+				if len(c.units[j]) == 0 { // the same for every instance
+					for _, p := range problems {
+						c.warn(p.pos, j.Name, "%s", p.msg)
+					}
+				}
+				if o, ok := uniform(u.branches); ok {
+					u.static = o
+				} else {
+					u.method = fmt.Sprintf("gitlabRule%d", n)
+				}
+				for _, br := range u.branches {
+					if br.out.when == ci.OnFailure || br.out.when == ci.Always {
+						c.keepGoing = true
+					}
+				}
+				if u.method != "" && u.dynamicAllow() {
+					c.keepGoing = true
+				}
+			}
+			c.units[j] = append(c.units[j], u)
+		}
+	}
+}
+
+// dynamicAllow reports whether the unit's rules differ in allow_failure.
+func (u *unit) dynamicAllow() bool {
+	return indexes(u.branches, func(o outcome) bool { return o.runs() && o.allow }) != "[]" &&
+		indexes(u.branches, func(o outcome) bool { return o.runs() && !o.allow }) != "[]"
 }
 
 func (c *converter) line(format string, args ...any) {
@@ -67,14 +170,38 @@ func (c *converter) warn(pos ci.Pos, job, format string, args ...any) {
 
 func (c *converter) pipeline() {
 	c.line("// Generated by slipway convert jenkins from %s.", commentText(c.cfg.File))
-	if c.cfg.Workflow != nil && c.cfg.Workflow.Rules != nil {
-		c.warn(c.cfg.Workflow.Pos, "", "workflow:rules: not translated (a Jenkinsfile always runs); the pipeline runs for every ref")
-	}
 	for _, j := range c.cfg.Jobs {
 		c.unsupported(j)
 	}
+	if workflow := c.workflow(); workflow != "" {
+		c.line("")
+		c.line("// Whether GitLab's workflow:rules create the pipeline: every stage asks.")
+		c.line("boolean gitlabWorkflow() {")
+		c.line("    %s", workflow)
+		c.line("}")
+		c.workflowCond = "expression { gitlabWorkflow() }"
+	}
+	if c.stashes {
+		c.line("")
+		c.line("// The stashes of the jobs' artifacts, for the later jobs to unstash.")
+		c.line("def stashed = [] as Set")
+	}
+	for _, j := range c.cfg.Jobs {
+		for _, u := range c.units[j] {
+			if u.method != "" {
+				c.line("")
+				c.line("// The rule of job %s that matches first, as GitLab picks it; -1 when none does.", commentText(u.in.name))
+				for _, l := range strings.Split(strings.TrimSuffix(ruleMethod(u.method, u.branches), "\n"), "\n") {
+					c.line("%s", l)
+				}
+			}
+		}
+	}
+	c.line("")
 	c.open("pipeline")
-	c.line("agent any")
+	// Each stage takes an agent of its own, so that a manual job's input
+	// holds no executor and each job starts from its own checkout.
+	c.line("agent none")
 	var env ci.Variables
 	var params []string
 	for _, v := range c.cfg.Variables {
@@ -91,12 +218,15 @@ func (c *converter) pipeline() {
 		}
 		c.close()
 	}
+	c.open("options")
+	c.line("skipDefaultCheckout() // each job checks out in its own folder")
 	if c.allInterruptible() {
 		// GitLab cancels a pipeline for a newer one on the same ref when
 		// all its running jobs are interruptible.
-		c.line("options { disableConcurrentBuilds(abortPrevious: true) }")
+		c.line("disableConcurrentBuilds(abortPrevious: true)")
 	}
-	c.environment(c.pipelinePredefined(), env, "")
+	c.close()
+	c.environment(c.pipelinePredefined(), dependencyOrder(pipelineLevel(env)), "")
 	c.open("stages")
 	names := map[string]bool{}
 	for _, j := range c.cfg.Jobs {
@@ -105,35 +235,73 @@ func (c *converter) pipeline() {
 		}
 	}
 	for _, stage := range c.cfg.Stages {
-		var members []member
-		for _, j := range c.cfg.Jobs {
-			if j.Stage == stage {
-				for _, in := range instances(j) {
-					members = append(members, member{j, in})
+		for level, members := range c.levels(stage) {
+			c.stage(stage, level, members, names)
+		}
+	}
+	c.close()
+	c.close()
+}
+
+// levels splits the jobs of a GitLab stage into groups that run one after
+// the other: a job that needs a job of its own stage comes in a group
+// after it, the closest Jenkins has to GitLab's needs within a stage.
+func (c *converter) levels(stage string) [][]*unit {
+	level := map[*ci.Job]int{}
+	var jobs []*ci.Job
+	for _, j := range c.cfg.Jobs {
+		if j.Stage == stage {
+			jobs = append(jobs, j)
+		}
+	}
+	for changed, rounds := true, 0; changed && rounds <= len(jobs); rounds++ {
+		changed = false
+		for _, j := range jobs {
+			for _, n := range j.Needs {
+				if d := c.cfg.Job(n.Job); d != nil && d != j && d.Stage == stage && level[j] <= level[d] {
+					level[j], changed = level[d]+1, true
 				}
 			}
 		}
-		switch {
-		case len(members) == 0:
-			continue
-		case len(members) == 1:
-			if members[0].in.name != stage {
-				c.line("// stage %s", commentText(stage))
-			}
-			c.job(members[0].job, members[0].in)
-			continue
+	}
+	var out [][]*unit
+	for _, j := range jobs {
+		for len(out) <= level[j] {
+			out = append(out, nil)
 		}
-		name := stage
-		if names[name] {
-			name = "stage " + stage // Jenkins wants every stage name once
+		out[level[j]] = append(out[level[j]], c.units[j]...)
+	}
+	return out
+}
+
+// stage writes one group of a GitLab stage's jobs: one Jenkins stage, or
+// parallel stages in one.
+func (c *converter) stage(stage string, level int, members []*unit, names map[string]bool) {
+	if level > 0 {
+		stage = fmt.Sprintf("%s (%d)", stage, level+1)
+	}
+	switch {
+	case len(members) == 0:
+		return
+	case len(members) == 1:
+		if members[0].in.name != stage {
+			c.line("// stage %s", commentText(stage))
 		}
-		c.open("stage(%s)", quote(name))
-		c.open("parallel")
-		for _, m := range members {
-			c.job(m.job, m.in)
-		}
-		c.close()
-		c.close()
+		members[0].topLevel = true
+		c.job(members[0])
+		return
+	}
+	name := stage
+	if names[name] {
+		name = "stage " + stage // Jenkins wants every stage name once
+	}
+	c.open("stage(%s)", quote(name))
+	if c.workflowCond != "" {
+		c.line("when { beforeAgent true; %s }", c.workflowCond)
+	}
+	c.open("parallel")
+	for _, m := range members {
+		c.job(m)
 	}
 	c.close()
 	c.close()
@@ -147,12 +315,6 @@ func (c *converter) allInterruptible() bool {
 		}
 	}
 	return true
-}
-
-// member is one Jenkins stage of a GitLab stage.
-type member struct {
-	job *ci.Job
-	in  instance
 }
 
 // instance is one Jenkins stage of a job: the job itself, or one copy of
@@ -207,42 +369,27 @@ func instances(j *ci.Job) []instance {
 }
 
 // job writes the stage of one job instance.
-func (c *converter) job(j *ci.Job, in instance) {
-	c.open("stage(%s)", quote(in.name))
+func (c *converter) job(u *unit) {
+	j := u.job
+	c.open("stage(%s)", quote(u.in.name))
 	if j.Image != nil {
 		c.line("agent { docker { %s } }", strings.Join(dockerAgent(j.Image), "; "))
+	} else {
+		c.line("agent any")
 	}
-	var pre []string
-	for _, name := range predefinedUsed(j) {
-		switch name {
-		case "CI_JOB_NAME":
-			pre = append(pre, name+" = "+quote(in.name))
-		case "CI_JOB_STAGE":
-			pre = append(pre, name+" = "+quote(j.Stage))
-		case "CI_NODE_TOTAL":
-			if j.Parallel == nil {
-				pre = append(pre, name+" = '1'")
-			}
-		}
+	c.when(u)
+	if u.method == "" && u.static.when == ci.Manual {
+		c.line("input { message %s; ok 'Run' }", quote("Run job "+u.in.name+"?"))
 	}
-	for _, name := range uninherited(c.cfg, j) {
-		pre = append(pre, name+" = ''")
-	}
-	c.environment(pre, j.Variables.With(in.vars), j.Name)
-	c.when(j)
-	if j.When == ci.Manual {
-		c.line("input { message %s; ok 'Run' }", quote("Run job "+in.name+"?"))
-	}
+	u.scope.lines(c, j.Name)
 	c.open("steps")
-	c.steps(j, in)
+	c.steps(u)
 	c.close()
-	c.post(j, in)
+	c.post(u)
 	c.close()
 }
 
-// dockerAgent is the docker agent of a job's image. It runs in the
-// workspace of the pipeline's agent (reuseNode), where GitLab's jobs would
-// find the artifacts of the earlier stages.
+// dockerAgent is the docker agent of a job's image.
 func dockerAgent(img *ci.Image) []string {
 	out := []string{"image " + quote(img.Name)}
 	if slices.Equal(img.Entrypoint, []string{""}) {
@@ -251,7 +398,7 @@ func dockerAgent(img *ci.Image) []string {
 	if slices.Contains(img.PullPolicy, "always") {
 		out = append(out, "alwaysPull true")
 	}
-	return append(out, "reuseNode true")
+	return out
 }
 
 // allowsFailure reports whether the job's failure leaves the pipeline
@@ -263,22 +410,59 @@ func allowsFailure(j *ci.Job) bool {
 	return j.AllowFailure.Allowed
 }
 
-func (c *converter) steps(j *ci.Job, in instance) {
+// steps writes the job's steps: in its own folder, a clean checkout, the
+// artifacts of the jobs it depends on, then its scripts.
+func (c *converter) steps(u *unit) {
+	j := u.job
 	depth := c.depth
-	if w := withEnv(j, in); w != "" {
+	if u.method != "" {
+		// The rules decide on input, delay, allow_failure and variables.
+		c.open("script")
+		c.line("int rule = %s()", u.method)
+		for i, br := range u.branches {
+			switch br.out.when {
+			case ci.Manual:
+				c.line("if (rule == %d) { input(message: %s, ok: 'Run') }", i, quote("Run job "+u.in.name+"?"))
+			case ci.Delayed:
+				c.line("if (rule == %d) { sleep(time: %d, unit: 'SECONDS') }", i, int(br.out.startIn.Seconds()))
+			}
+		}
+		if vars := ruleVars(u, "rule"); vars != "" {
+			c.open("withEnv(%s)", vars)
+		}
+	}
+	if w := withEnv(j, u.in); w != "" {
 		c.open("%s", w)
 	}
+	c.open("dir(%s)", quote(u.dir))
+	c.line("deleteDir()")
+	c.line("checkout scm")
+	if deps := c.dependencies(u); len(deps) > 0 {
+		// A job that did not run or failed left no stash to unstash.
+		unstash := fmt.Sprintf("for (name in [%s]) { if (stashed.contains(name)) { unstash(name) } }", strings.Join(deps, ", "))
+		if u.method == "" {
+			unstash = "script { " + unstash + " }" // the steps are in a script block otherwise
+		}
+		c.line("%s", unstash)
+	}
+	if j.ResourceGroup != "" {
+		rg := ci.Variable{Name: "resource_group", Value: j.ResourceGroup}
+		c.open("lock(resource: %s)", value(rg))
+	}
 	switch {
-	case allowsFailure(j):
+	case u.method != "" && u.dynamicAllow():
+		allowed := indexes(u.branches, func(o outcome) bool { return o.runs() && o.allow })
+		c.open("catchError(buildResult: rule in %s ? 'SUCCESS' : 'FAILURE', stageResult: rule in %s ? 'UNSTABLE' : 'FAILURE')", allowed, allowed)
+	case u.method == "" && u.static.allow:
 		c.open("catchError(buildResult: 'SUCCESS', stageResult: 'UNSTABLE')")
 	case c.keepGoing:
 		c.open("catchError(buildResult: 'FAILURE', stageResult: 'FAILURE')")
 	}
-	if j.When == ci.Delayed {
-		c.line("sleep(time: %d, unit: 'SECONDS')", int(j.StartIn.Seconds()))
+	if u.method == "" && u.static.when == ci.Delayed {
+		c.line("sleep(time: %d, unit: 'SECONDS')", int(u.static.startIn.Seconds()))
 	}
 	script := quote(shScript(append(slices.Clone(j.BeforeScript), j.Script...)))
-	if len(j.AllowFailure.ExitCodes) > 0 {
+	if len(j.AllowFailure.ExitCodes) > 0 && u.method == "" {
 		c.allowedExitCodes(j, script)
 	} else {
 		c.retryAndTimeout(j, func() { c.line("sh label: 'script', script: %s", script) })
@@ -286,6 +470,67 @@ func (c *converter) steps(j *ci.Job, in instance) {
 	for c.depth > depth {
 		c.close()
 	}
+}
+
+// ruleVars is the Groovy list of NAME=value the matching rule adds, with
+// rule the Groovy for its index; "" when no rule has variables.
+func ruleVars(u *unit, rule string) string {
+	var b strings.Builder
+	for i, br := range u.branches {
+		if len(br.out.vars) == 0 || !br.out.runs() {
+			continue
+		}
+		var list []string
+		for _, v := range br.out.vars {
+			list = append(list, quote(v.Name+"=")+" + "+value(v))
+		}
+		fmt.Fprintf(&b, "%s == %d ? [%s] : ", rule, i, strings.Join(list, ", "))
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return b.String() + "[]"
+}
+
+// dependencies are the quoted stash names of the jobs whose artifacts u
+// gets, as GitLab picks them: dependencies, else the needs that take
+// artifacts, else every job of the earlier stages.
+func (c *converter) dependencies(u *unit) []string {
+	j := u.job
+	stageOf := map[string]int{}
+	for i, s := range c.cfg.Stages {
+		stageOf[s] = i
+	}
+	var from []*ci.Job
+	switch {
+	case j.Dependencies != nil:
+		for _, name := range j.Dependencies {
+			if d := c.cfg.Job(name); d != nil {
+				from = append(from, d)
+			}
+		}
+	case j.Needs != nil:
+		for _, n := range j.Needs {
+			if d := c.cfg.Job(n.Job); d != nil && n.Artifacts {
+				from = append(from, d)
+			}
+		}
+	default:
+		for _, d := range c.cfg.Jobs {
+			if stageOf[d.Stage] < stageOf[j.Stage] {
+				from = append(from, d)
+			}
+		}
+	}
+	var out []string
+	for _, d := range from {
+		for _, du := range c.units[d] {
+			if du.stash != "" {
+				out = append(out, quote(du.stash))
+			}
+		}
+	}
+	return out
 }
 
 // retryAndTimeout writes body inside the job's retries, each attempt with
@@ -331,49 +576,85 @@ func (c *converter) allowedExitCodes(j *ci.Job, script string) {
 }
 
 // shScript is the program of one sh step: the shell executor's own (each
-// command echoed as "$ cmd", stop at the first failing one) run by /bin/sh
-// without Jenkins' -x, with pipefail where that shell has it, as bash runs
-// GitLab's scripts.
+// command echoed as "$ cmd", stop at the first failing one). The #! line
+// keeps Jenkins from adding -x; the script then runs itself again with
+// bash where the image has it, as GitLab Runner picks bash before sh, and
+// turns pipefail on where the shell has it.
 func shScript(commands []string) string {
-	return "#!/bin/sh\n(set -o pipefail) 2>/dev/null && set -o pipefail\n" + shell.Script(commands, false)
+	return "#!/bin/sh\n" + bashFirst + "(set -o pipefail) 2>/dev/null && set -o pipefail\n" + shell.Script(commands, false)
 }
 
+// bashFirst runs the script with the first bash of GitLab Runner's list.
+const bashFirst = `if [ -z "$BASH_VERSION" ]; then for gitlab_shell in /usr/local/bin/bash /usr/bin/bash /bin/bash; do if [ -x "$gitlab_shell" ]; then exec "$gitlab_shell" "$0"; fi; done; unset gitlab_shell; fi
+`
+
 // when writes the stage's conditions: rules or only/except, and the
-// pipeline's state for jobs that run after failures.
-func (c *converter) when(j *ci.Job) {
+// pipeline's state for jobs that run after failures. A condition that has
+// no translation keeps the stage from running, with a warning.
+func (c *converter) when(u *unit) {
+	j := u.job
 	var conds []string
-	if j.When == ci.Never {
+	if u.topLevel && c.workflowCond != "" {
+		conds = append(conds, c.workflowCond)
+	}
+	result := func(w ci.When) string {
+		switch {
+		case !c.keepGoing || w == ci.Always:
+			return ""
+		case w == ci.OnFailure:
+			return "currentBuild.resultIsWorseOrEqualTo('FAILURE')"
+		}
+		return "currentBuild.resultIsBetterOrEqualTo('UNSTABLE')"
+	}
+	switch {
+	case u.method != "":
+		var alts []string
+		for _, w := range []ci.When{ci.OnSuccess, ci.OnFailure, ci.Always} {
+			in := indexes(u.branches, func(o outcome) bool {
+				return o.runs() && (o.when == w || w == ci.OnSuccess && (o.when == ci.Manual || o.when == ci.Delayed))
+			})
+			switch r := result(w); {
+			case in == "[]":
+			case r == "":
+				alts = append(alts, "rule in "+in)
+			default:
+				alts = append(alts, "(rule in "+in+" && "+r+")")
+			}
+		}
+		conds = append(conds, fmt.Sprintf("expression { int rule = %s(); %s }", u.method, strings.Join(alts, " || ")))
+	case !u.static.runs() && j.Rules == nil:
 		conds = append(conds, "expression { false } // when: never")
-	}
-	if c.keepGoing {
-		switch j.When {
-		case ci.OnFailure:
-			conds = append(conds, "expression { currentBuild.resultIsWorseOrEqualTo('FAILURE') }")
-		case ci.Always:
-		default:
-			conds = append(conds, "expression { currentBuild.resultIsBetterOrEqualTo('UNSTABLE') }")
+	case !u.static.runs():
+		conds = append(conds, "expression { false } // no rule adds the job")
+	default:
+		if r := result(u.static.when); r != "" {
+			conds = append(conds, "expression { "+r+" }")
+		}
+		if j.Rules != nil {
+			if cond := runsCondition(u.branches); cond != "" {
+				conds = append(conds, cond)
+			}
 		}
 	}
-	if j.Rules != nil {
-		if cond, pos, err := rulesCondition(j); err != nil {
-			c.warn(pos, j.Name, "%v; the stage runs whatever the rules say", err)
-		} else if cond != "" {
-			conds = append(conds, cond)
-		}
+	only := j.Only
+	if only == nil && j.Rules == nil {
+		only = &ci.RefFilter{} // GitLab's default, only: [branches, tags]
 	}
 	for _, f := range []struct {
 		filter *ci.RefFilter
 		only   bool
-	}{{j.Only, true}, {j.Except, false}} {
+	}{{only, true}, {j.Except, false}} {
 		if f.filter == nil {
 			continue
 		}
-		cond, err := refFilter(f.filter, f.only)
+		cond, err := refFilter(f.filter, f.only, u.scope)
+		key := map[bool]string{true: "only", false: "except"}[f.only]
 		switch {
-		case err != nil && f.only:
-			c.warn(f.filter.Pos, j.Name, "only: %v; the stage runs for every ref", err)
 		case err != nil:
-			c.warn(f.filter.Pos, j.Name, "except: %v; the stage is not left out for any ref", err)
+			if u == c.units[j][0] {
+				c.warn(f.filter.Pos, j.Name, "%s: %v; the stage does not run", key, err)
+			}
+			conds = append(conds, "expression { false } // "+key+": not translated")
 		case cond != "" && f.only:
 			conds = append(conds, cond)
 		case cond != "":
@@ -384,7 +665,8 @@ func (c *converter) when(j *ci.Job) {
 		return
 	}
 	c.open("when")
-	if j.When == ci.Manual {
+	c.line("beforeAgent true")
+	if u.method == "" && u.static.when == ci.Manual {
 		c.line("beforeInput true")
 	}
 	for _, cond := range conds {
@@ -393,15 +675,22 @@ func (c *converter) when(j *ci.Job) {
 	c.close()
 }
 
-// post writes after_script, artifacts and JUnit reports, each under the
-// condition GitLab runs or uploads them.
-func (c *converter) post(j *ci.Job, in instance) {
+// post writes after_script, artifacts, their stash and JUnit reports,
+// each under the condition GitLab runs or uploads them, in the job's
+// folder.
+func (c *converter) post(u *unit) {
+	j := u.job
 	byCond := map[string][]string{}
 	if len(j.AfterScript) > 0 {
 		// A failing after_script does not change the job's result in GitLab.
 		step := "sh label: 'after_script', script: " + quote(shScript(j.AfterScript))
-		if w := withEnv(j, in); w != "" {
+		if w := withEnv(j, u.in); w != "" {
 			step = w + " { " + step + " }"
+		}
+		if u.method != "" {
+			if vars := ruleVars(u, u.method+"()"); vars != "" {
+				step = "script { withEnv(" + vars + ") { " + step + " } }"
+			}
 		}
 		step = "catchError(buildResult: 'SUCCESS', stageResult: 'SUCCESS') { " + step + " }"
 		if !usesJobStatus(j) {
@@ -421,11 +710,13 @@ func (c *converter) post(j *ci.Job, in instance) {
 	if a := j.Artifacts; a != nil {
 		cond := map[string]string{"": "success", "on_success": "success", "on_failure": "unsuccessful", "always": "always"}[a.When]
 		if len(a.Paths) > 0 {
-			step := "archiveArtifacts artifacts: " + quote(antPatterns(a.Paths)) + ", allowEmptyArchive: true"
+			files := "artifacts: " + quote(antPatterns(a.Paths))
 			if len(a.Exclude) > 0 {
-				step += ", excludes: " + quote(antPatterns(a.Exclude))
+				files += ", excludes: " + quote(antPatterns(a.Exclude))
 			}
-			byCond[cond] = append(byCond[cond], step)
+			byCond[cond] = append(byCond[cond], "archiveArtifacts "+files+", allowEmptyArchive: true")
+			stash := strings.Replace(files, "artifacts: ", "includes: ", 1)
+			byCond[cond] = append(byCond[cond], fmt.Sprintf("script { stash(name: %s, %s, allowEmpty: true); stashed << %s }", quote(u.stash), stash, quote(u.stash)))
 		}
 		if junit := a.Reports["junit"]; len(junit) > 0 {
 			byCond[cond] = append(byCond[cond], "junit testResults: "+quote(strings.Join(junit, ", "))+", allowEmptyResults: true")
@@ -439,9 +730,11 @@ func (c *converter) post(j *ci.Job, in instance) {
 	for _, cond := range []string{"always", "aborted", "failure", "success", "unstable", "unsuccessful"} {
 		if steps := byCond[cond]; len(steps) > 0 {
 			c.open("%s", cond)
+			c.open("dir(%s)", quote(u.dir))
 			for _, s := range steps {
 				c.line("%s", s)
 			}
+			c.close()
 			c.close()
 		}
 	}

@@ -124,9 +124,10 @@ func TestMavenPipelineStructure(t *testing.T) {
 		t.Errorf("stages = %q, want %q", names, want)
 	}
 	for _, want := range []string{
-		"agent any",
-		"agent { docker { image 'maven:3.9-eclipse-temurin-17'; reuseNode true } }",
-		"agent { docker { image 'alpine:3'; args '--entrypoint='; alwaysPull true; reuseNode true } }",
+		"agent none",
+		"skipDefaultCheckout()",
+		"agent { docker { image 'maven:3.9-eclipse-temurin-17' } }",
+		"agent { docker { image 'alpine:3'; args '--entrypoint='; alwaysPull true } }",
 		`MAVEN_CLI_OPTS = '--batch-mode ' + "${env.MAVEN_OPTS ?: ''}"`,
 		"TARGET = 'production'",
 		"string(name: 'DEPLOY_TARGET', defaultValue: 'production', description: 'Where the jar goes')",
@@ -135,7 +136,8 @@ func TestMavenPipelineStructure(t *testing.T) {
 		"timeout(time: 600, unit: 'SECONDS') {",
 		"junit testResults: 'target/surefire-reports/TEST-*.xml', allowEmptyResults: true",
 		"catchError(buildResult: 'SUCCESS', stageResult: 'UNSTABLE') {",
-		"archiveArtifacts artifacts: 'target/*.jar', allowEmptyArchive: true, excludes: 'target/*-sources.jar'",
+		"archiveArtifacts artifacts: 'target/*.jar', excludes: 'target/*-sources.jar', allowEmptyArchive: true",
+		"stash(name: 'artifacts-4', includes: 'target/*.jar', excludes: 'target/*-sources.jar', allowEmpty: true)",
 		"input { message 'Run job deploy?'; ok 'Run' }",
 		"branch 'main'",
 		"beforeInput true",
@@ -146,7 +148,7 @@ func TestMavenPipelineStructure(t *testing.T) {
 		}
 	}
 	// The junit report is kept whatever the result (artifacts:when: always).
-	if !regexp.MustCompile(`always \{\n\s*junit `).MatchString(out) {
+	if !regexp.MustCompile(`always \{\n\s*dir\('ci-jobs/unit-tests'\) \{\n\s*junit `).MatchString(out) {
 		t.Errorf("junit is not under post { always }:\n%s", out)
 	}
 	if strings.Contains(out, "DEPLOY_TARGET = ") {
@@ -190,9 +192,9 @@ nightly:
 		".gitlab-ci.yml:2:1: job build: services: not translated",
 		".gitlab-ci.yml:2:1: job build: cache: not translated",
 		".gitlab-ci.yml:8:1: job test: uses $CI_REGISTRY_IMAGE: GitLab predefined variables that Jenkins does not set",
-		".gitlab-ci.yml:10:11: job test: needs: build: not translated",
-		".gitlab-ci.yml:12:5: job test: environment: review/$CI_COMMIT_REF_SLUG: not translated",
-		".gitlab-ci.yml:14:7: job test: rules[0]: changes:",
+		".gitlab-ci.yml:10:11: job test: needs: build: Jenkins has no job graph",
+		".gitlab-ci.yml:12:5: job test: environment: review/$CI_COMMIT_REF_SLUG: Jenkins has no environments",
+		".gitlab-ci.yml:14:7: job test: rules[0]: changes: not translated",
 		".gitlab-ci.yml:21:11: job nightly: rules[1]: if: $CI_PIPELINE_SOURCE is a GitLab predefined variable that Jenkins does not set",
 	}
 	if len(got) != len(want) {
@@ -382,7 +384,7 @@ build:
 test:
   script: [make test]
 `))
-	if len(warnings) != 0 || !strings.Contains(out, "options { disableConcurrentBuilds(abortPrevious: true) }") {
+	if len(warnings) != 0 || !strings.Contains(out, "disableConcurrentBuilds(abortPrevious: true)") {
 		t.Errorf("all jobs interruptible: warnings %v, Jenkinsfile:\n%s", warnings, out)
 	}
 	jenkinstest.Compile(t, map[string]string{"interruptible": out})

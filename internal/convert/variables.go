@@ -24,8 +24,18 @@ var jenkinsVars = map[string]string{
 	"CI_MERGE_REQUEST_IID": "env.CHANGE_ID",
 	"CI_PIPELINE_ID":       "env.BUILD_NUMBER",
 	"CI_PIPELINE_IID":      "env.BUILD_NUMBER",
-	"CI_PROJECT_DIR":       "env.WORKSPACE",
+	"CI_PIPELINE_URL":      "env.BUILD_URL",
+	// GitLab's slugify: lower-cased, every character but a-z and 0-9 a
+	// "-", cut to 63, without "-" at either end.
+	"CI_COMMIT_REF_SLUG":                  "(env.CHANGE_BRANCH ?: env.BRANCH_NAME ?: '').toLowerCase().replaceAll('[^a-z0-9]', '-').take(63).replaceAll('^-+|-+$', '')",
+	"CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "env.CHANGE_BRANCH",
+	"CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "env.CHANGE_TARGET",
+	"CI_MERGE_REQUEST_TITLE":              "env.CHANGE_TITLE",
 }
+
+// constantVars are predefined variables with the same value in every
+// GitLab pipeline.
+var constantVars = map[string]string{"CI": "true", "GITLAB_CI": "true", "CI_SERVER": "yes"}
 
 // isParameter reports whether a global variable becomes a build parameter:
 // GitLab offers the variables with a description in its Run pipeline form,
@@ -96,7 +106,7 @@ func uninherited(cfg *ci.Config, j *ci.Job) []string {
 }
 
 // jobVars are the predefined variables each stage sets for its job.
-var jobVars = map[string]bool{"CI_JOB_NAME": true, "CI_JOB_STAGE": true, "CI_NODE_INDEX": true, "CI_NODE_TOTAL": true}
+var jobVars = map[string]bool{"CI_JOB_NAME": true, "CI_JOB_NAME_SLUG": true, "CI_JOB_STAGE": true, "CI_NODE_INDEX": true, "CI_NODE_TOTAL": true, "CI_PROJECT_DIR": true}
 
 // predefinedRef finds uses of GitLab's predefined variables in scripts
 // and values: $CI_X, ${CI_X} and ${CI_X:-...}.
@@ -146,8 +156,8 @@ func (c *converter) pipelinePredefined() []string {
 			continue
 		}
 		switch g, ok := jenkinsVars[name]; {
-		case name == "CI" || name == "GITLAB_CI":
-			out = append(out, name+" = 'true'")
+		case constantVars[name] != "":
+			out = append(out, name+" = "+quote(constantVars[name]))
 		case ok:
 			out = append(out, name+` = "${`+g+` ?: ''}"`)
 		}

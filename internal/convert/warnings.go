@@ -28,12 +28,9 @@ func (w Warning) String() string {
 // does not carry out.
 func (c *converter) unsupported(j *ci.Job) {
 	w := func(format string, args ...any) { c.warn(j.Pos, j.Name, format, args...) }
-	if unset := uninherited(c.cfg, j); len(unset) > 0 {
-		w("inherit:variables: Jenkins cannot unset pipeline variables in one stage; %s are set to '' there", strings.Join(unset, ", "))
-	}
 	var missing []string
 	for _, name := range predefinedUsed(j) {
-		if _, ok := jenkinsVars[name]; !ok && !jobVars[name] && name != "CI" && name != "GITLAB_CI" && !(name == "CI_JOB_STATUS" && usesJobStatus(j)) {
+		if !provided(j, name) {
 			missing = append(missing, "$"+name)
 		}
 	}
@@ -41,22 +38,30 @@ func (c *converter) unsupported(j *ci.Job) {
 		w("uses %s: GitLab predefined variables that Jenkins does not set (empty there)", strings.Join(missing, ", "))
 	}
 	if len(j.Services) > 0 {
-		w("services: not translated (Jenkins has no service containers; use docker.image(...).withRun in a script block)")
+		w("services: not translated (a Jenkins docker agent has no service containers; start them with docker.image(...).withRun in a script block)")
 	}
 	if len(j.Cache) > 0 {
-		w("cache: not translated (Jenkins keeps the workspace between stages of one build, not between builds)")
+		w("cache: not translated (Jenkins keeps nothing between builds; each job starts from a clean checkout)")
+	}
+	stageOf := map[string]int{}
+	for i, s := range c.cfg.Stages {
+		stageOf[s] = i
 	}
 	for _, n := range j.Needs {
-		c.warn(n.Pos, j.Name, "needs: %s: not translated; the stage waits for all earlier stages", n.Job)
+		d := c.cfg.Job(n.Job)
+		switch {
+		case d == nil:
+		case stageOf[d.Stage] < stageOf[j.Stage]:
+			c.warn(n.Pos, j.Name, "needs: %s: Jenkins has no job graph; the stage starts once all earlier stages are done, not as soon as %s is (its artifacts are still the only ones it gets)", n.Job, n.Job)
+		case d != j:
+			c.warn(n.Pos, j.Name, "needs: %s: %s is in the same stage; the stage runs after %s's group of that stage, and so after every job beside %s", n.Job, n.Job, n.Job, n.Job)
+		}
 	}
 	if j.Needs != nil && len(j.Needs) == 0 {
-		w("needs: []: not translated; the stage waits for all earlier stages")
-	}
-	if len(j.Dependencies) > 0 {
-		w("dependencies: not translated; the stage sees the whole workspace of the earlier stages")
+		w("needs: []: Jenkins has no job graph; the stage waits for all earlier stages instead of starting at once")
 	}
 	if e := j.Environment; e != nil {
-		c.warn(e.Pos, j.Name, "environment: %s: not translated (Jenkins has no environments or review apps)", e.Name)
+		c.warn(e.Pos, j.Name, "environment: %s: Jenkins has no environments: CI_ENVIRONMENT_* are set, but no deployment is recorded and on_stop, auto_stop_in and stop actions do nothing", e.Name)
 	}
 	if img := j.Image; img != nil {
 		if len(img.Entrypoint) > 0 && !slices.Equal(img.Entrypoint, []string{""}) {
@@ -71,9 +76,6 @@ func (c *converter) unsupported(j *ci.Job) {
 	}
 	if len(j.Tags) > 0 {
 		w("tags: not translated (choose the Jenkins agent with agent { label ... })")
-	}
-	if j.ResourceGroup != "" {
-		w("resource_group: not translated (Jenkins needs the Lockable Resources plugin: lock(...))")
 	}
 	if j.Interruptible && !c.allInterruptible() {
 		w("interruptible: not translated (Jenkins aborts a build for a newer one only as a whole: all jobs must be interruptible)")
@@ -94,4 +96,24 @@ func (c *converter) unsupported(j *ci.Job) {
 			}
 		}
 	}
+}
+
+// provided reports whether the Jenkinsfile sets predefined variable name
+// for j.
+func provided(j *ci.Job, name string) bool {
+	_, jenkins := jenkinsVars[name]
+	_, constant := constantVars[name]
+	switch {
+	case jenkins, constant, jobVars[name]:
+		return true
+	case name == "CI_JOB_STATUS":
+		return usesJobStatus(j)
+	case name == "CI_JOB_MANUAL":
+		return j.When == ci.Manual && j.Rules == nil
+	case name == "CI_ENVIRONMENT_NAME", name == "CI_ENVIRONMENT_URL", name == "CI_ENVIRONMENT_ACTION":
+		return j.Environment != nil
+	case name == "CI_ENVIRONMENT_SLUG", name == "CI_ENVIRONMENT_TIER":
+		return j.Environment != nil && !strings.Contains(j.Environment.Name, "$")
+	}
+	return false
 }

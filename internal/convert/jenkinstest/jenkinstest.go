@@ -19,7 +19,7 @@ var harness []byte
 
 // Event is one line the harness reports.
 type Event struct {
-	Event    string   `json:"event"` // stage, skip, sh, archive, junit, end, build
+	Event    string   `json:"event"` // stage, skip, sh, archive, junit, stash, unstash, lock, input, end, build
 	Stage    string   `json:"stage"`
 	Label    string   `json:"label"` // of an sh step: script or after_script
 	Image    string   `json:"image"`
@@ -28,6 +28,9 @@ type Event struct {
 	Files    []string `json:"files"`
 	Result   string   `json:"result"`
 	Reason   string   `json:"reason"`
+	Name     string   `json:"name"`    // of a stash, unstash or lock
+	Message  string   `json:"message"` // of an input
+	Approved bool     `json:"approved"`
 }
 
 // Run is what one run of a Jenkinsfile did.
@@ -106,12 +109,23 @@ func Compile(t testing.TB, jenkinsfiles map[string]string) {
 // HARNESS_APPROVE lists the stages whose input is approved).
 func Execute(t testing.TB, jenkinsfile, workspace string, env ...string) Run {
 	t.Helper()
+	return ExecuteCheckout(t, jenkinsfile, workspace, "", env...)
+}
+
+// ExecuteCheckout is Execute where `checkout scm` copies the files of the
+// folder scm.
+func ExecuteCheckout(t testing.TB, jenkinsfile, workspace, scm string, env ...string) Run {
+	t.Helper()
 	g, h := groovy(t)
 	p := filepath.Join(t.TempDir(), "Jenkinsfile")
 	if err := os.WriteFile(p, []byte(jenkinsfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(g, h, "run", p, workspace)
+	args := []string{h, "run", p, workspace}
+	if scm != "" {
+		args = append(args, scm)
+	}
+	cmd := exec.Command(g, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8"}, env...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

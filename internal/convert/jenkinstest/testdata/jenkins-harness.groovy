@@ -1,25 +1,40 @@
 // jenkins-harness.groovy runs the part of Jenkins' declarative pipeline DSL
 // that `slipway convert jenkins` writes. It is a test double, NOT Jenkins:
-// no agents or containers (docker agents run on this machine), no plugins,
-// no sandbox, and parallel branches run one after the other. sh steps run
-// their script file with its own #! interpreter in one workspace, as
-// Jenkins does.
+// no containers (docker agents run on this machine), no plugins, no
+// sandbox, and parallel branches run one after the other. sh steps run
+// their script file with its own #! interpreter, as Jenkins does.
 //
-//   groovy jenkins-harness.groovy check FILE...       compile each file
-//   groovy jenkins-harness.groovy run FILE WORKSPACE  run the pipeline
+// It follows Jenkins' order within a stage: when (before the stage's
+// environment is set), input, agent, environment, steps. An agent gives
+// the stage the node's one workspace (Jenkins reuses a node's workspace
+// for the stages that follow each other), with the default checkout unless
+// the pipeline skips it; `agent any` at the top level gives the whole build
+// one. An environment value is a string ("null" for null), and an empty one
+// unsets the variable, as Jenkins' EnvVars does.
 //
-// run takes BRANCH_NAME, TAG_NAME, CHANGE_ID and GIT_COMMIT from its own
-// environment, as Jenkins sets them, HARNESS_PARAM_<NAME> as the value of
-// parameter NAME, and HARNESS_APPROVE: a comma-separated
-// list of the stages whose input is approved (any other input aborts the
-// build, as a click on Abort does). It prints one line per event:
-// "@@ {json}" with event = stage, skip, sh, archive, junit, end or build.
+//   groovy jenkins-harness.groovy check FILE...             compile each file
+//   groovy jenkins-harness.groovy run FILE WORKSPACE [SCM]  run the pipeline
+//
+// run takes BRANCH_NAME, TAG_NAME, CHANGE_ID, CHANGE_BRANCH, CHANGE_TARGET,
+// CHANGE_TITLE, GIT_COMMIT and BUILD_URL from its own environment, as
+// Jenkins sets them, HARNESS_PARAM_<NAME> as the value of parameter NAME,
+// and HARNESS_APPROVE: a comma-separated list of the stages whose input is
+// approved (any other input aborts the build, as a click on Abort does).
+// `checkout scm` copies the folder SCM (default: nothing) into the current
+// folder. It prints one line per event: "@@ {json}" with event = stage,
+// skip, sh, archive, junit, stash, unstash, lock, input, end or build.
 
 import groovy.json.JsonOutput
 import java.util.concurrent.TimeUnit
 
 class StepFailure extends RuntimeException {
     StepFailure(String msg) { super(msg) }
+}
+
+// Aborted is an input answered with Abort: the stage and the build end
+// aborted.
+class Aborted extends RuntimeException {
+    Aborted(String msg) { super(msg) }
 }
 
 class Results {
@@ -38,8 +53,22 @@ class CurrentBuild {
 class StageSpec {
     String name
     String image
+    boolean agent // the stage allocates an agent (any or docker)
+    List<String> locks = []
     Closure environment, when, input, steps, post
     List<StageSpec> parallel
+}
+
+// OptionsDsl records the options the harness acts on.
+class OptionsDsl {
+    boolean skipDefaultCheckout
+    List<String> locks = []
+    void skipDefaultCheckout() { skipDefaultCheckout = true }
+    void skipDefaultCheckout(boolean b) { skipDefaultCheckout = b }
+    void disableConcurrentBuilds(Map args) {}
+    void disableConcurrentBuilds() {}
+    void lock(Map args) { locks << args.resource }
+    void lock(String resource) { locks << resource }
 }
 
 class AgentDsl {
@@ -86,12 +115,18 @@ class StageDsl {
             Harness.dsl(a, dsl)
             spec.image = dsl.image
         }
+        spec.agent = a != 'none'
     }
     def getAny() { 'any' }
+    def getNone() { 'none' }
     void environment(Closure c) { spec.environment = c }
     void when(Closure c) { spec.when = c }
     void input(Closure c) { spec.input = c }
-    void options(Closure c) {}
+    void options(Closure c) {
+        def dsl = new OptionsDsl()
+        Harness.dsl(c, dsl)
+        spec.locks = dsl.locks
+    }
     void steps(Closure c) { spec.steps = c }
     void post(Closure c) { spec.post = c }
     void parallel(Closure c) {
@@ -115,14 +150,21 @@ class PipelineDsl {
     Closure environment
     Map<String, String> parameters = [:]
     List<StageSpec> stages = []
-    void agent(Object a) {}
+    String agent
+    boolean skipDefaultCheckout
+    void agent(Object a) { agent = a instanceof Closure ? 'docker' : a }
     void parameters(Closure c) {
         def dsl = new ParametersDsl()
         Harness.dsl(c, dsl)
         parameters = dsl.values
     }
     def getAny() { 'any' }
-    void options(Closure c) {}
+    def getNone() { 'none' }
+    void options(Closure c) {
+        def dsl = new OptionsDsl()
+        Harness.dsl(c, dsl)
+        skipDefaultCheckout = dsl.skipDefaultCheckout
+    }
     void environment(Closure c) { environment = c }
     void stages(Closure c) {
         def dsl = new StagesDsl()
@@ -131,10 +173,21 @@ class PipelineDsl {
     }
 }
 
-// EnvDsl takes NAME = value assignments in definition order.
+// EnvDsl takes NAME = value assignments in definition order. Jenkins
+// resolves a block's references to its own names lazily, in any order; the
+// Jenkinsfiles under test define a name before its uses, where both agree.
+// Jenkins turns each value into a string ("null" for null) and EnvVars
+// removes a variable set to "".
 class EnvDsl {
     Map<String, String> env
-    void setProperty(String name, Object value) { env[name] = value == null ? null : value.toString() }
+    void setProperty(String name, Object value) {
+        def s = "${value}".toString()
+        if (s.isEmpty()) {
+            env.remove(name)
+        } else {
+            env[name] = s
+        }
+    }
 }
 
 // WhenDsl evaluates each condition as it is called; all must hold.
@@ -176,12 +229,66 @@ class StepsDsl {
     Harness h
     String stageResult = 'SUCCESS'
 
+    File cwd() {
+        if (h.cwd == null) {
+            throw new StepFailure("Required context class hudson.FilePath is missing (no agent)")
+        }
+        h.cwd
+    }
+    void dir(String path, Closure c) {
+        def saved = h.cwd
+        h.cwd = new File(path).isAbsolute() ? new File(path) : new File(cwd(), path)
+        h.cwd.mkdirs()
+        try {
+            Harness.dsl(c, this)
+        } finally {
+            h.cwd = saved
+        }
+    }
+    void deleteDir() { cwd().deleteDir() }
+    def getScm() { 'scm' }
+    void checkout(Object scm) { h.checkout(cwd()) }
+    void stash(Map args) {
+        def root = cwd()
+        def files = h.matching(root, args.includes ?: '**', args.excludes)
+        if (files.isEmpty() && !args.allowEmpty) {
+            throw new StepFailure("No files included in stash ‘${args.name}’")
+        }
+        h.stashes[args.name] = files.collectEntries { [(it): new File(root, it)] }.collectEntries { rel, f -> [(rel): [f.bytes, f.canExecute()]] }
+        h.event(event: 'stash', stage: h.stage, name: args.name, files: files)
+    }
+    void unstash(String name) {
+        def files = h.stashes[name]
+        if (files == null) {
+            throw new StepFailure("No such saved stash ‘${name}’")
+        }
+        files.each { rel, content ->
+            def f = new File(cwd(), rel)
+            f.parentFile.mkdirs()
+            f.bytes = content[0]
+            f.setExecutable(content[1]) // stash keeps file modes
+        }
+        h.event(event: 'unstash', stage: h.stage, name: name, files: files.keySet().sort())
+    }
+    void input(Map args) {
+        if (!h.approved.contains(h.stage)) {
+            h.event(event: 'input', stage: h.stage, message: args.message, approved: false)
+            throw new Aborted("input ${args.message}: aborted")
+        }
+        h.event(event: 'input', stage: h.stage, message: args.message, approved: true)
+    }
+    void lock(Map args, Closure c) { lock(args.resource as String, c) }
+    void lock(String resource, Closure c) {
+        h.event(event: 'lock', stage: h.stage, name: resource)
+        Harness.dsl(c, this)
+    }
+
     void sh(String script) { sh(script: script) }
     def sh(Map args) {
         def file = File.createTempFile('harness-sh-', '.sh')
         file.text = args.script
         file.setExecutable(true)
-        def pb = new ProcessBuilder([file.path]).directory(h.workspace).redirectErrorStream(true)
+        def pb = new ProcessBuilder([file.path]).directory(cwd()).redirectErrorStream(true)
         pb.environment().clear()
         h.env.each { k, v -> if (v != null) pb.environment()[k] = v }
         def proc = pb.start()
@@ -262,17 +369,7 @@ class StepsDsl {
     void junit(Map args) { collect('junit', args.testResults, null, args.allowEmptyResults) }
 
     private void collect(String kind, String includes, String excludes, boolean allowEmpty) {
-        def inc = Harness.antPatterns(includes)
-        def exc = Harness.antPatterns(excludes)
-        def files = []
-        def root = h.workspace.toPath()
-        h.workspace.eachFileRecurse(groovy.io.FileType.FILES) { f ->
-            def rel = root.relativize(f.toPath()).toString()
-            if (inc.any { rel ==~ it } && !exc.any { rel ==~ it }) {
-                files << rel
-            }
-        }
-        files.sort()
+        def files = h.matching(cwd(), includes, excludes)
         h.event(event: kind, stage: h.stage, files: files)
         if (files.isEmpty() && !allowEmpty) {
             throw new StepFailure("${kind}: no files match ${includes}")
@@ -282,6 +379,10 @@ class StepsDsl {
 
 class Harness {
     File workspace
+    File scm
+    File cwd // the current folder of steps; null outside an agent
+    Map<String, Map<String, List>> stashes = [:] // path: [bytes, executable]
+    boolean skipDefaultCheckout
     Map<String, String> env
     Binding binding
     CurrentBuild build = new CurrentBuild()
@@ -328,6 +429,40 @@ class Harness {
 
     void event(Map e) { println '@@ ' + JsonOutput.toJson(e) }
 
+    // matching lists the files under root that Ant patterns select.
+    List<String> matching(File root, String includes, String excludes) {
+        def inc = antPatterns(includes)
+        def exc = antPatterns(excludes)
+        def files = []
+        if (!root.exists()) {
+            return files
+        }
+        def base = root.toPath()
+        root.eachFileRecurse(groovy.io.FileType.FILES) { f ->
+            def rel = base.relativize(f.toPath()).toString()
+            if (inc.any { rel ==~ it } && !exc.any { rel ==~ it }) {
+                files << rel
+            }
+        }
+        files.sort()
+    }
+
+    // checkout copies the SCM folder into dir, over what is there, as a
+    // checkout leaves untracked files.
+    void checkout(File dir) {
+        dir.mkdirs()
+        if (scm == null) {
+            return
+        }
+        def base = scm.toPath()
+        scm.eachFileRecurse(groovy.io.FileType.FILES) { f ->
+            def to = new File(dir, base.relativize(f.toPath()).toString())
+            to.parentFile.mkdirs()
+            to.bytes = f.bytes
+            to.setExecutable(f.canExecute())
+        }
+    }
+
     // withEnv evaluates an environment block over the current variables.
     void applyEnvironment(Closure c) {
         if (c == null) {
@@ -340,6 +475,10 @@ class Harness {
 
     void run(PipelineDsl p) {
         env.putAll(p.parameters) // Jenkins sets parameters as environment variables
+        skipDefaultCheckout = p.skipDefaultCheckout
+        if (p.agent != 'none') {
+            enterAgent()
+        }
         applyEnvironment(p.environment)
         p.stages.each { runStage(it) }
         event(event: 'build', result: build.result)
@@ -355,12 +494,13 @@ class Harness {
             return false
         }
         def savedEnv = env
+        def savedCwd = cwd
         try {
-            applyEnvironment(s.environment)
             if (!(entered != null ? entered : whenHolds(s))) {
                 event(event: 'skip', stage: s.name, reason: 'when')
                 return false
             }
+            s.locks.each { event(event: 'lock', stage: s.name, name: it) }
             if (s.input != null) {
                 def in_ = new InputDsl()
                 Harness.dsl(s.input, in_)
@@ -371,8 +511,12 @@ class Harness {
                     return false
                 }
             }
+            if (s.agent) {
+                enterAgent()
+            }
+            applyEnvironment(s.environment)
             if (s.parallel != null) {
-                def decisions = s.parallel.collect { whenHoldsIn(it) }
+                def decisions = s.parallel.collect { whenHolds(it) }
                 boolean failed = false
                 s.parallel.eachWithIndex { child, i ->
                     if (runStage(child, decisions[i], true)) {
@@ -391,7 +535,20 @@ class Harness {
             return failed
         } finally {
             env = savedEnv
+            cwd = savedCwd
             binding.setVariable('env', env)
+        }
+    }
+
+    // enterAgent gives the steps that follow the node's workspace, checked
+    // out unless the pipeline skips the default checkout.
+    void enterAgent() {
+        cwd = workspace
+        env = new LinkedHashMap(env)
+        env.WORKSPACE = workspace.path
+        binding.setVariable('env', env)
+        if (!skipDefaultCheckout) {
+            checkout(workspace)
         }
     }
 
@@ -405,17 +562,6 @@ class Harness {
         w.results.every()
     }
 
-    // whenHoldsIn evaluates the stage's when conditions in its own env.
-    boolean whenHoldsIn(StageSpec s) {
-        def savedEnv = env
-        try {
-            applyEnvironment(s.environment)
-            whenHolds(s)
-        } finally {
-            env = savedEnv
-            binding.setVariable('env', env)
-        }
-    }
 
     boolean runSteps(StageSpec s) {
         stage = s.name
@@ -428,6 +574,11 @@ class Harness {
             failed = true
             steps.stageResult = 'FAILURE'
             build.result = Results.worse(build.result, 'FAILURE')
+        } catch (Aborted e) {
+            failed = true
+            stopped = true
+            steps.stageResult = 'ABORTED'
+            build.result = Results.worse(build.result, 'ABORTED')
         }
         if (s.post != null) {
             def post = new PostDsl()
@@ -452,7 +603,7 @@ class Harness {
     }
 }
 
-def usage = { System.err.println('usage: jenkins-harness.groovy check FILE... | run FILE WORKSPACE'); System.exit(2) }
+def usage = { System.err.println('usage: jenkins-harness.groovy check FILE... | run FILE WORKSPACE [SCM]'); System.exit(2) }
 if (args.length < 2) {
     usage()
 }
@@ -470,19 +621,19 @@ switch (args[0]) {
         System.exit(bad == 0 ? 0 : 1)
         break
     case 'run':
-        if (args.length != 3) {
+        if (args.length != 3 && args.length != 4) {
             usage()
         }
         def workspace = new File(args[2]).canonicalFile
         def env = new LinkedHashMap<String, String>()
-        ['PATH', 'HOME', 'LANG', 'BRANCH_NAME', 'TAG_NAME', 'CHANGE_ID', 'GIT_COMMIT'].each { k ->
+        ['PATH', 'HOME', 'LANG', 'BRANCH_NAME', 'TAG_NAME', 'CHANGE_ID', 'CHANGE_BRANCH', 'CHANGE_TARGET', 'CHANGE_TITLE',
+         'GIT_COMMIT', 'BUILD_NUMBER', 'BUILD_URL'].each { k ->
             if (System.getenv(k) != null) {
                 env[k] = System.getenv(k)
             }
         }
-        env.WORKSPACE = workspace.path
         def binding = new Binding()
-        def h = new Harness(workspace: workspace, env: env, binding: binding,
+        def h = new Harness(workspace: workspace, env: env, binding: binding, scm: args.length == 4 ? new File(args[3]) : null,
                 approved: (System.getenv('HARNESS_APPROVE') ?: '').split(',').findAll { it } as List)
         binding.setVariable('env', env)
         binding.setVariable('currentBuild', h.build)
