@@ -42,7 +42,12 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 	if err := checkSpec(spec); err != nil {
 		return Status{}, err
 	}
-	defer d.lock(spec.Env)()
+	unlock := d.lock(spec.Env)
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 	cli := d.opts.Client
 
 	old, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: envFilter(spec.Env)})
@@ -68,29 +73,61 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 	}
 	log.Info("deploy: routes switched")
 
-	if len(old.Items) > 0 {
-		// Requests the proxy sent to the old generation finish first.
-		select {
-		case <-time.After(d.opts.Drain):
-		case <-ctx.Done():
-		}
+	if spec.RetireInBackground && len(old.Items) > 0 {
+		// The environment's lock goes with the work: its next deploy or
+		// teardown waits for it, other environments do not.
+		release := unlock
+		unlock = nil
+		d.mu.Lock()
+		d.retiring[spec.Env]++
+		d.mu.Unlock()
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			defer release()
+			if err := d.retire(context.WithoutCancel(ctx), spec.Env, old.Items); err != nil {
+				log.Warn("deploy: generation runs, but removing the previous one", "err", err)
+			}
+			d.mu.Lock()
+			if d.retiring[spec.Env]--; d.retiring[spec.Env] <= 0 {
+				delete(d.retiring, spec.Env)
+			}
+			d.mu.Unlock()
+			log.Info("deploy: previous generation removed")
+		}()
+		log.Info("deploy: done; the previous generation goes in the background")
+		return d.Status(ctx, spec.Env)
 	}
-	var errs []error
-	bctx := context.WithoutCancel(ctx)
-	for _, c := range old.Items {
-		if err := d.removeContainer(bctx, c.ID); err != nil {
-			errs = append(errs, err)
-		}
-		g, _ := strconv.Atoi(c.Labels[LabelGeneration])
-		if err := d.opts.Ports.Release(bctx, spec.Env, portOwner(c.Labels[LabelService], g)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := d.retire(ctx, spec.Env, old.Items); err != nil {
 		return Status{}, fmt.Errorf("deploy %s: generation %d runs, but removing the previous one: %w", spec.Env, gen, err)
 	}
 	log.Info("deploy: done")
 	return d.Status(ctx, spec.Env)
+}
+
+// retire removes the containers of the previous generations, once the
+// requests the proxy sent them have had the drain time to finish, and
+// releases their ports.
+func (d *Deployer) retire(ctx context.Context, env string, old []container.Summary) error {
+	if len(old) == 0 {
+		return nil
+	}
+	select {
+	case <-time.After(d.opts.Drain):
+	case <-ctx.Done():
+	}
+	var errs []error
+	bctx := context.WithoutCancel(ctx)
+	for _, c := range old {
+		if err := d.removeContainer(bctx, c.ID); err != nil {
+			errs = append(errs, err)
+		}
+		g, _ := strconv.Atoi(c.Labels[LabelGeneration])
+		if err := d.opts.Ports.Release(bctx, env, portOwner(c.Labels[LabelService], g)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Deployer) ensureNetwork(ctx context.Context, spec Spec) error {

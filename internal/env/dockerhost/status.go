@@ -57,6 +57,7 @@ func (d *Deployer) list(ctx context.Context, f client.Filters) (map[string]Statu
 	}
 	out := map[string]Status{}
 	for env, cs := range byEnv {
+		retiring := d.isRetiring(env)
 		st := Status{Env: env}
 		for _, c := range cs {
 			if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g > st.Generation {
@@ -65,7 +66,11 @@ func (d *Deployer) list(ctx context.Context, f client.Filters) (map[string]Statu
 		}
 		for _, c := range cs {
 			if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g != st.Generation {
-				st.Leftovers++
+				if retiring {
+					st.Retiring++
+				} else {
+					st.Leftovers++
+				}
 				continue
 			}
 			st.Name = c.Labels[LabelEnvName]
