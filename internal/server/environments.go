@@ -76,7 +76,7 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 		return fmt.Errorf("environments: %w", err)
 	}
 	s.Envs = &env.Manager{Store: s.Store, Deployer: s.deployer, Pipes: s.Pipes, Installation: installation.ID, InstalledAt: installation.CreatedAt,
-		Logger: s.log, Notify: s.Pipes.Notify}
+		Logger: s.log, Notify: s.Pipes.Notify, URLOf: s.appURL}
 	if s.Images != nil {
 		s.Envs.Registry = s.Images
 	}

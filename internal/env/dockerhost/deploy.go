@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -68,6 +69,10 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 	if err := d.switchRoutes(ctx, spec, news, gen); err != nil {
 		// Some routes may point at the new generation already: back to
 		// the old one before the new one goes.
+		d.restoreRoutes(context.WithoutCancel(ctx), spec.Env, old.Items)
+		return fail(err)
+	}
+	if err := d.waitServed(ctx, news); err != nil {
 		d.restoreRoutes(context.WithoutCancel(ctx), spec.Env, old.Items)
 		return fail(err)
 	}
@@ -200,11 +205,14 @@ func portTaken(err error) bool {
 // made even on error, for cleanup.
 func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, gen int, avoid []int) (started, error) {
 	s := started{svc: svc}
-	image, err := d.pin(ctx, svc.Image)
+	image, pulled, err := d.pinPulled(ctx, svc.Image)
 	if err != nil {
 		return s, err
 	}
 	extra := []string{LabelService, svc.Name, LabelGeneration, strconv.Itoa(gen), LabelImage, image}
+	if pulled || d.pulledBefore(ctx, spec.Env, image) {
+		extra = append(extra, LabelPulled, "true")
+	}
 	hostCfg := &container.HostConfig{
 		Resources:     container.Resources{Memory: svc.MemoryBytes, NanoCPUs: svc.NanoCPUs},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
@@ -242,7 +250,8 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 			if hostSlug == "" {
 				hostSlug = spec.Env
 			}
-			s.host, err = d.opts.Hostnames.Host(hostSlug, svc.Hostname, svc.Main)
+			names := proxy.Names{EnvName: spec.Name, Env: hostSlug, Ref: spec.RefSlug}
+			s.host, err = d.opts.Hostnames.Host(names, svc.Hostname, svc.Main)
 			if err != nil {
 				return s, err
 			}
@@ -282,31 +291,48 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 // pin returns image by digest: as given when it has one, else the digest
 // the registry gave the engine when it pulled (or pushed) it.
 func (d *Deployer) pin(ctx context.Context, image string) (string, error) {
+	pinned, _, err := d.pinPulled(ctx, image)
+	return pinned, err
+}
+
+// pinPulled is pin, telling whether it had to pull the image.
+func (d *Deployer) pinPulled(ctx context.Context, image string) (string, bool, error) {
 	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
-		return "", fmt.Errorf("image %q: %w", image, err)
+		return "", false, fmt.Errorf("image %q: %w", image, err)
 	}
 	if _, ok := named.(reference.Digested); ok {
-		if err := d.ensureImage(ctx, image); err != nil {
-			return "", err
+		pulled, err := d.ensureImage(ctx, image)
+		if err != nil {
+			return "", false, err
 		}
-		return image, nil
+		return image, pulled, nil
 	}
 	named = reference.TagNameOnly(named)
-	if err := d.ensureImage(ctx, reference.FamiliarString(named)); err != nil {
-		return "", err
+	pulled, err := d.ensureImage(ctx, reference.FamiliarString(named))
+	if err != nil {
+		return "", false, err
 	}
 	insp, err := d.opts.Client.ImageInspect(ctx, reference.FamiliarString(named))
 	if err != nil {
-		return "", fmt.Errorf("image %s: %w", image, err)
+		return "", false, fmt.Errorf("image %s: %w", image, err)
 	}
 	for _, rd := range insp.RepoDigests {
 		dn, err := reference.ParseNormalizedNamed(rd)
 		if err == nil && dn.Name() == named.Name() {
-			return rd, nil
+			return rd, pulled, nil
 		}
 	}
-	return "", fmt.Errorf("image %s: no digest from its registry (push it, or name it as repo@sha256:...)", image)
+	return "", false, fmt.Errorf("image %s: no digest from its registry (push it, or name it as repo@sha256:...)", image)
+}
+
+// pulledBefore tells whether a deploy, of env or of another environment
+// that still runs it, pulled image: it stays an image environments pulled
+// for themselves, which the last of them to go removes.
+func (d *Deployer) pulledBefore(ctx context.Context, env, image string) bool {
+	f := client.Filters{}.Add("label", LabelPulled+"=true").Add("label", LabelImage+"="+image)
+	res, err := d.opts.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	return err == nil && len(res.Items) > 0
 }
 
 // Resolve returns image pinned by digest, as Deploy would run it, and the
@@ -332,13 +358,14 @@ func (d *Deployer) Resolve(ctx context.Context, image string) (pinned, id string
 	return pinned, insp.ID, nil
 }
 
-func (d *Deployer) ensureImage(ctx context.Context, ref string) error {
+// ensureImage pulls ref when the engine lacks it, and tells whether it did.
+func (d *Deployer) ensureImage(ctx context.Context, ref string) (bool, error) {
 	if _, err := d.opts.Client.ImageInspect(ctx, ref); err == nil {
-		return nil
+		return false, nil
 	} else if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("image %s: %w", ref, err)
+		return false, fmt.Errorf("image %s: %w", ref, err)
 	}
-	return d.pull(ctx, ref)
+	return true, d.pull(ctx, ref)
 }
 
 func (d *Deployer) pull(ctx context.Context, ref string) error {
@@ -609,6 +636,66 @@ func (d *Deployer) removeContainer(ctx context.Context, id string) error {
 	}
 	if _, err := d.opts.Client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %.12s: %w", id, err)
+	}
+	return nil
+}
+
+// waitServed waits until the proxy serves each exposed service of the new
+// generation on its hostname, as people reach it: the health path answers
+// 2xx or 3xx through the proxy (any answer but the proxy's own, without
+// one). Only a proxy that tells its address (the embedded one) is asked.
+func (d *Deployer) waitServed(ctx context.Context, news []started) error {
+	withAddr, ok := d.opts.Router.(interface{ Addr() string })
+	if !ok {
+		return nil
+	}
+	addr := withAddr.Addr()
+	ctx, cancel := context.WithTimeout(ctx, d.opts.HealthTimeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, s := range news {
+		if !s.svc.Expose || s.host == "" {
+			continue
+		}
+		var last error
+		for {
+			if last = probeVia(ctx, hc, addr, s.host, s.svc.Health); last == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("service %s: not served by the proxy on %s in time: %w", s.svc.Name, s.host, last)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// probeVia asks the proxy at addr for host's health path.
+func probeVia(ctx context.Context, hc *http.Client, addr, host, health string) error {
+	path := health
+	if path == "" {
+		path = "/"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Host = host
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(len(proxy.NoRoute))+1))
+	switch {
+	case resp.StatusCode == http.StatusNotFound && string(body) == proxy.NoRoute:
+		return errors.New("the proxy has no route for it yet")
+	case resp.StatusCode == http.StatusBadGateway:
+		return fmt.Errorf("the proxy cannot reach it (%s)", resp.Status)
+	case health != "" && (resp.StatusCode < 200 || resp.StatusCode >= 400):
+		return fmt.Errorf("GET %s through the proxy: %s", health, resp.Status)
 	}
 	return nil
 }

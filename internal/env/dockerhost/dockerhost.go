@@ -39,6 +39,10 @@ const (
 	LabelImage      = "slipway.image"      // the image pinned by digest
 	LabelHostPort   = "slipway.host-port"  // the loopback port of an exposed service
 	LabelHost       = "slipway.host"       // its hostname in the proxy
+	// LabelPulled marks a container whose image a deploy of its
+	// environment pulled: the teardown removes that image from the host
+	// unless another container uses it.
+	LabelPulled = "slipway.image.pulled"
 )
 
 // Defaults of zero Options fields.
@@ -87,6 +91,10 @@ type Spec struct {
 	Env string
 	// HostSlug makes the hostnames ({env_slug}); Env when empty.
 	HostSlug string
+	// RefSlug is {ref_slug} of the hostnames: slug.Ref of the branch or
+	// tag deployed (CI_COMMIT_REF_SLUG), "" for none. With it, an
+	// environment named review/... gets the seed's review-<branch> names.
+	RefSlug string
 	// Name is the environment name, e.g. review/feature-x, for display.
 	Name string
 	// Services come from the environment's Compose file.

@@ -102,7 +102,8 @@ func serviceStatus(c container.Summary) ServiceStatus {
 }
 
 // Teardown removes everything of the environment: containers of every
-// generation, its network and volumes, its routes and port reservations.
+// generation, its network and volumes, its routes and port reservations,
+// and the images its deploys pulled (unless a container uses them).
 // It goes on after an error and returns them all; calling it again
 // finishes the job. Tearing down a missing environment is no error.
 func (d *Deployer) Teardown(ctx context.Context, env string) error {
@@ -120,10 +121,14 @@ func (d *Deployer) Teardown(ctx context.Context, env string) error {
 		}
 	}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	pulled := map[string]bool{}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list containers: %w", err))
 	} else {
 		for _, c := range cs.Items {
+			if c.Labels[LabelPulled] == "true" {
+				pulled[c.ImageID] = true
+			}
 			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
 			}
@@ -154,6 +159,12 @@ func (d *Deployer) Teardown(ctx context.Context, env string) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("teardown %s: %w", env, err)
+	}
+	// Last, and no failure of the teardown: the environment is gone.
+	for id := range pulled {
+		if err := d.removeUnusedImage(ctx, id); err != nil {
+			d.log.Warn("teardown: image not removed", "env", env, "image", id, "err", err)
+		}
 	}
 	d.log.Info("teardown: done", "env", env)
 	return nil
