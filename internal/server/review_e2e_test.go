@@ -305,6 +305,14 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 		t.Errorf("stop job did not succeed\n%s", s.jobReport(p2.ID, "stop_review"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, appHost)
+	// The images the pipeline built for the environment leave the host too.
+	cli := testenv.Docker(t)
+	for _, ref := range e.Images {
+		tagged, _, _ := strings.Cut(ref, "@")
+		if _, err := cli.ImageInspect(context.Background(), tagged); err == nil {
+			t.Errorf("image %s left on the host", tagged)
+		}
+	}
 }
 
 // jobReport is what a failure message says of a pipeline's job: its status,

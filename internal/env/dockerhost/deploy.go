@@ -210,8 +210,8 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 		return s, err
 	}
 	extra := []string{LabelService, svc.Name, LabelGeneration, strconv.Itoa(gen), LabelImage, image}
-	if pulled || d.pulledBefore(ctx, spec.Env, image) {
-		extra = append(extra, LabelPulled, "true")
+	if pulled || d.pulledBefore(ctx, image) {
+		extra = append(extra, LabelPulled, svc.Image)
 	}
 	hostCfg := &container.HostConfig{
 		Resources:     container.Resources{Memory: svc.MemoryBytes, NanoCPUs: svc.NanoCPUs},
@@ -326,11 +326,11 @@ func (d *Deployer) pinPulled(ctx context.Context, image string) (string, bool, e
 	return "", false, fmt.Errorf("image %s: no digest from its registry (push it, or name it as repo@sha256:...)", image)
 }
 
-// pulledBefore tells whether a deploy, of env or of another environment
+// pulledBefore tells whether a deploy, of this environment or of another
 // that still runs it, pulled image: it stays an image environments pulled
 // for themselves, which the last of them to go removes.
-func (d *Deployer) pulledBefore(ctx context.Context, env, image string) bool {
-	f := client.Filters{}.Add("label", LabelPulled+"=true").Add("label", LabelImage+"="+image)
+func (d *Deployer) pulledBefore(ctx context.Context, image string) bool {
+	f := client.Filters{}.Add("label", LabelPulled).Add("label", LabelImage+"="+image)
 	res, err := d.opts.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	return err == nil && len(res.Items) > 0
 }

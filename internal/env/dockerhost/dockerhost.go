@@ -39,9 +39,10 @@ const (
 	LabelImage      = "slipway.image"      // the image pinned by digest
 	LabelHostPort   = "slipway.host-port"  // the loopback port of an exposed service
 	LabelHost       = "slipway.host"       // its hostname in the proxy
-	// LabelPulled marks a container whose image a deploy of its
-	// environment pulled: the teardown removes that image from the host
-	// unless another container uses it.
+	// LabelPulled is on a container whose image a deploy of an
+	// environment pulled, and names it as the Compose file did: the
+	// teardown removes that name and LabelImage from the host unless a
+	// container uses the image.
 	LabelPulled = "slipway.image.pulled"
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -13,20 +14,23 @@ import (
 // An environment's own images (those a deploy of it pulled, LabelPulled,
 // and those its pipeline built, which the caller names to RemoveImages) go
 // from the host with it, as the seed's remove-review-env.sh removed them.
-// An image that any container uses, of another environment or not, stays.
+// Only the names the environment used are removed, as `docker rmi` would:
+// the engine deletes the image once it has no other name. An image that any
+// container uses, of another environment or not, keeps its names.
 
-// RemoveImages removes from the host the images refs name (by tag or
-// digest; "repo:tag@sha256:..." names both), with all their tags, unless a
-// container uses them. A ref the host lacks is no error.
+// RemoveImages removes the names refs give (a tag, a digest, or
+// "repo:tag@sha256:..." for both) from the host, unless a container uses
+// their image. A name the host lacks is no error.
 func (d *Deployer) RemoveImages(ctx context.Context, refs ...string) error {
 	var errs []error
 	for _, ref := range refs {
 		tagged, digest, _ := strings.Cut(ref, "@")
+		names := []string{tagged}
+		if digest != "" {
+			names = append(names, repoOf(tagged)+"@"+digest)
+		}
 		id := ""
-		for _, name := range []string{tagged, repoOf(tagged) + "@" + digest} {
-			if name == "" || strings.HasSuffix(name, "@") {
-				continue
-			}
+		for _, name := range names {
 			if insp, err := d.opts.Client.ImageInspect(ctx, name); err == nil {
 				id = insp.ID
 				break
@@ -35,7 +39,7 @@ func (d *Deployer) RemoveImages(ctx context.Context, refs ...string) error {
 		if id == "" {
 			continue
 		}
-		if err := d.removeUnusedImage(ctx, id); err != nil {
+		if err := d.removeUnusedImage(ctx, id, names); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -52,10 +56,10 @@ func repoOf(tagged string) string {
 	return tagged[:i]
 }
 
-// removeUnusedImage removes image id, every tag and digest of it, when no
-// container (running or not, of any environment or none) is made from it
-// or from an image built on it.
-func (d *Deployer) removeUnusedImage(ctx context.Context, id string) error {
+// removeUnusedImage removes names of image id when no container (running
+// or not, of any environment or none) is made from it or from an image
+// built on it.
+func (d *Deployer) removeUnusedImage(ctx context.Context, id string, names []string) error {
 	users, err := d.opts.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("ancestor", id)})
 	if err != nil {
 		return fmt.Errorf("image %.19s: list its containers: %w", id, err)
@@ -64,20 +68,14 @@ func (d *Deployer) removeUnusedImage(ctx context.Context, id string) error {
 		d.log.Info("teardown: image kept, a container uses it", "image", id, "container", strings.TrimPrefix(firstName(users.Items[0].Names), "/"))
 		return nil
 	}
-	insp, err := d.opts.Client.ImageInspect(ctx, id)
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("image %.19s: %w", id, err)
-	}
-	names := append(append([]string{}, insp.RepoTags...), insp.RepoDigests...)
-	if len(names) == 0 {
-		names = []string{id}
-	}
 	var errs []error
-	// Without force: the engine refuses should a container have been
-	// made from it since.
-	for _, name := range names {
+	slices.Sort(names)
+	for _, name := range slices.Compact(names) {
+		if name == "" {
+			continue
+		}
+		// Without force: the engine refuses should a container have
+		// been made from it since.
 		if _, err := d.opts.Client.ImageRemove(ctx, name, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove image %s: %w", name, err))
 		}
@@ -85,7 +83,7 @@ func (d *Deployer) removeUnusedImage(ctx context.Context, id string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	d.log.Info("teardown: image removed", "image", id, "names", names)
+	d.log.Info("teardown: image names removed", "image", id, "names", names)
 	return nil
 }
 

@@ -77,6 +77,12 @@ func TestTeardownRemovesTheImagesItPulled(t *testing.T) {
 	if !present(pulled) {
 		t.Fatalf("%s is not on the engine after the deploys", pulled)
 	}
+	// A name someone else gave the image is not the environments' to remove.
+	other := "slipway-test/other-name:" + stamp
+	if _, err := f.cli.ImageTag(ctx, client.ImageTagOptions{Source: pulled, Target: other}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.cli.ImageRemove(context.Background(), other, client.ImageRemoveOptions{}) })
 
 	if err := f.d.Teardown(ctx, a.Env); err != nil {
 		t.Fatal(err)
@@ -89,6 +95,9 @@ func TestTeardownRemovesTheImagesItPulled(t *testing.T) {
 	}
 	if present(pulled) {
 		t.Errorf("%s is still on the engine after the teardown of every environment that pulled it", pulled)
+	}
+	if !present(other) {
+		t.Errorf("the teardown removed %s, a name the environments never used", other)
 	}
 	if !present(shared) {
 		t.Errorf("the teardown removed %s, which was on the engine before any deploy", shared)

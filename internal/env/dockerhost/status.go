@@ -121,13 +121,13 @@ func (d *Deployer) Teardown(ctx context.Context, env string) error {
 		}
 	}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	pulled := map[string]bool{}
+	pulled := map[string][]string{} // image ID: the names it was pulled by
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list containers: %w", err))
 	} else {
 		for _, c := range cs.Items {
-			if c.Labels[LabelPulled] == "true" {
-				pulled[c.ImageID] = true
+			if ref := c.Labels[LabelPulled]; ref != "" {
+				pulled[c.ImageID] = append(pulled[c.ImageID], ref, c.Labels[LabelImage])
 			}
 			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
@@ -161,8 +161,8 @@ func (d *Deployer) Teardown(ctx context.Context, env string) error {
 		return fmt.Errorf("teardown %s: %w", env, err)
 	}
 	// Last, and no failure of the teardown: the environment is gone.
-	for id := range pulled {
-		if err := d.removeUnusedImage(ctx, id); err != nil {
+	for id, names := range pulled {
+		if err := d.removeUnusedImage(ctx, id, names); err != nil {
 			d.log.Warn("teardown: image not removed", "env", env, "image", id, "err", err)
 		}
 	}
