@@ -145,7 +145,7 @@ func init() {
 			return printJSON(cmd.OutOrStdout(), e)
 		},
 	}
-	envCmd.AddCommand(deploy, stop, list, show)
+	envCmd.AddCommand(deploy, stop, list, show, envCACmd())
 	rootCmd.AddCommand(envCmd)
 }
 

@@ -259,13 +259,16 @@ func (s *Server) runImageUpdate(r *http.Request) (any, error) {
 
 // appURL is where people open a service with a hostname: through the
 // port of the embedded proxy or of the external Caddy's server, written
-// out when it is not the scheme's own.
+// out when it is not the scheme's own; over HTTPS when the embedded proxy
+// serves it.
 func (s *Server) appURL(host string) string {
 	if host == "" {
 		return ""
 	}
 	scheme, listen, standard := "http", "", "80"
 	switch {
+	case s.proxy != nil && s.proxy.HTTPSAddr() != "":
+		scheme, listen, standard = "https", s.proxy.HTTPSAddr(), "443"
 	case s.proxy != nil:
 		listen = s.proxy.Addr()
 	case s.cfg.Proxy.External.AdminURL != "":
