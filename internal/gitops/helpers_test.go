@@ -280,9 +280,15 @@ func (f *fixture) containerIDs(deployment, app string) []string {
 	return out
 }
 
-// containers returns the IDs of the app's containers, by service.
+// containers returns the IDs of the app's containers, by service, once
+// the old generations that deploys stop in the background are gone.
 func (f *fixture) containers(deployment, app string) map[string]string {
 	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.deployer.Wait(ctx); err != nil {
+		f.t.Fatal(err)
+	}
 	res, err := f.im.cli.ContainerList(context.Background(), client.ContainerListOptions{
 		All:     true,
 		Filters: client.Filters{}.Add("label", gitops.LabelDeployment+"="+deployment).Add("label", gitops.LabelApp+"="+app),
