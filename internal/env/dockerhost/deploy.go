@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -79,27 +80,15 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 	log.Info("deploy: routes switched")
 
 	if spec.RetireInBackground && len(old.Items) > 0 {
+		// Renamed, they are known as retiring by a Slipway that restarts
+		// before they are gone, which removes them (Reroute) rather than
+		// take them for an interrupted deploy.
+		d.markRetiring(ctx, old.Items)
 		// The environment's lock goes with the work: its next deploy or
 		// teardown waits for it, other environments do not.
 		release := unlock
 		unlock = nil
-		d.mu.Lock()
-		d.retiring[spec.Env]++
-		d.mu.Unlock()
-		d.bg.Add(1)
-		go func() {
-			defer d.bg.Done()
-			defer release()
-			if err := d.retire(context.WithoutCancel(ctx), spec.Env, old.Items); err != nil {
-				log.Warn("deploy: generation runs, but removing the previous one", "err", err)
-			}
-			d.mu.Lock()
-			if d.retiring[spec.Env]--; d.retiring[spec.Env] <= 0 {
-				delete(d.retiring, spec.Env)
-			}
-			d.mu.Unlock()
-			log.Info("deploy: previous generation removed")
-		}()
+		d.retireInBackground(ctx, spec.Env, old.Items, release, log)
 		log.Info("deploy: done; the previous generation goes in the background")
 		return d.Status(ctx, spec.Env)
 	}
@@ -108,6 +97,48 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 	}
 	log.Info("deploy: done")
 	return d.Status(ctx, spec.Env)
+}
+
+// retiringSuffix ends the name of a container that a deploy retires in
+// the background: traffic has left it.
+const retiringSuffix = "-retiring"
+
+// markRetiring renames the containers of cs as retiring.
+func (d *Deployer) markRetiring(ctx context.Context, cs []container.Summary) {
+	for _, c := range cs {
+		name := strings.TrimPrefix(firstName(c.Names), "/")
+		if name == "" || strings.HasSuffix(name, retiringSuffix) {
+			continue
+		}
+		if _, err := d.opts.Client.ContainerRename(ctx, c.ID, client.ContainerRenameOptions{NewName: name + retiringSuffix}); err != nil {
+			d.log.Warn("deploy: mark a container of the previous generation as retiring", "container", name, "err", err)
+		}
+	}
+}
+
+// retireInBackground removes cs in the background, holding env's lock
+// (release is the caller's hold of it, nil to take it).
+func (d *Deployer) retireInBackground(ctx context.Context, env string, cs []container.Summary, release func(), log *slog.Logger) {
+	d.mu.Lock()
+	d.retiring[env]++
+	d.mu.Unlock()
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		if release == nil {
+			release = d.lock(env)
+		}
+		defer release()
+		if err := d.retire(context.WithoutCancel(ctx), env, cs); err != nil {
+			log.Warn("deploy: generation runs, but removing the previous one", "err", err)
+		}
+		d.mu.Lock()
+		if d.retiring[env]--; d.retiring[env] <= 0 {
+			delete(d.retiring, env)
+		}
+		d.mu.Unlock()
+		log.Info("deploy: previous generation removed")
+	}()
 }
 
 // retire removes the containers of the previous generations, once the
@@ -593,7 +624,30 @@ func (d *Deployer) Reroute(ctx context.Context, env string) error {
 	if err := d.applyRoutes(ctx, env, current); err != nil {
 		return fmt.Errorf("reroute %s: %w", env, err)
 	}
+	d.resumeRetiring(ctx, env)
 	return nil
+}
+
+// resumeRetiring removes, in the background, the retiring containers of
+// env that no deploy of this process retires: a Slipway stopped before
+// they were gone.
+func (d *Deployer) resumeRetiring(ctx context.Context, env string) {
+	if d.isRetiring(env) {
+		return
+	}
+	all, err := d.opts.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: envFilter(env)})
+	if err != nil {
+		return
+	}
+	var left []container.Summary
+	for _, c := range all.Items {
+		if strings.HasSuffix(firstName(c.Names), retiringSuffix) {
+			left = append(left, c)
+		}
+	}
+	if len(left) > 0 {
+		d.retireInBackground(ctx, env, left, nil, d.log.With("env", env))
+	}
 }
 
 // removeRoutes removes the env's routes not in keep.

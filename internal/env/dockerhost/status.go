@@ -66,7 +66,7 @@ func (d *Deployer) list(ctx context.Context, f client.Filters) (map[string]Statu
 		}
 		for _, c := range cs {
 			if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g != st.Generation {
-				if retiring {
+				if retiring || strings.HasSuffix(firstName(c.Names), retiringSuffix) {
 					st.Retiring++
 				} else {
 					st.Leftovers++
