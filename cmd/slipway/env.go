@@ -65,7 +65,7 @@ func init() {
 			}
 			var res struct {
 				Environment apiEnvironment `json:"environment"`
-				Services    []struct{ Name, Host, Addr string }
+				Services    []struct{ Name, Host, URL, Addr string }
 			}
 			body := map[string]any{"job": job, "compose_name": filepath.Base(composeFile), "compose": data, "vars": env}
 			if err := c.do("POST", "/api/job/environment/deploy", body, &res); err != nil {
@@ -78,7 +78,11 @@ func init() {
 			}
 			fmt.Fprintln(out)
 			for _, s := range res.Services {
-				fmt.Fprintf(out, "  %s: http://%s (%s)\n", s.Name, s.Host, s.Addr)
+				url := s.URL // with the proxy's port when not 80 (443)
+				if url == "" {
+					url = "http://" + s.Host + "/"
+				}
+				fmt.Fprintf(out, "  %s: %s (%s)\n", s.Name, url, s.Addr)
 			}
 			return nil
 		},
@@ -141,7 +145,7 @@ func init() {
 			return printJSON(cmd.OutOrStdout(), e)
 		},
 	}
-	envCmd.AddCommand(deploy, stop, list, show)
+	envCmd.AddCommand(deploy, stop, list, show, envCACmd())
 	rootCmd.AddCommand(envCmd)
 }
 

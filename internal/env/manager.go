@@ -51,6 +51,9 @@ type Manager struct {
 	// answers: a commit status on the deployed commit whose target URL is
 	// the environment's (GitHub and GitLab show it on the merge request).
 	Notify func(notify.Event)
+	// URLOf is where people open a hostname: the proxy's scheme and port
+	// (http://host:8081/); http://host/ when nil.
+	URLOf func(host string) string
 }
 
 func (m *Manager) log() *slog.Logger {
@@ -80,6 +83,9 @@ type DeployResult struct {
 type ServiceURL struct {
 	Name string `json:"name"`
 	Host string `json:"host,omitempty"`
+	// URL opens Host through the proxy, with its port when not the
+	// scheme's own.
+	URL  string `json:"url,omitempty"`
 	Addr string `json:"addr,omitempty"`
 }
 
@@ -101,10 +107,10 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	name := variable(pj.Variables, "CI_ENVIRONMENT_NAME")
 	envSlug := slug.Environment(name)
-	spec := dockerhost.Spec{Env: m.HostKey(p.ProjectID, envSlug), HostSlug: envSlug, Name: name, Vars: map[string]string{
+	spec := dockerhost.Spec{Env: m.HostKey(p.ProjectID, envSlug), HostSlug: envSlug, RefSlug: slug.Ref(p.Ref), Name: name, Vars: map[string]string{
 		"CI_ENVIRONMENT_NAME": name, "CI_ENVIRONMENT_SLUG": envSlug,
 		"CI_ENVIRONMENT_URL": variable(pj.Variables, "CI_ENVIRONMENT_URL"),
-		"CI_COMMIT_REF_NAME": p.Ref, "CI_COMMIT_SHA": p.SHA,
+		"CI_COMMIT_REF_NAME": p.Ref, "CI_COMMIT_REF_SLUG": slug.Ref(p.Ref), "CI_COMMIT_SHA": p.SHA,
 	}}
 	vars := map[string]string{}
 	for k, v := range req.Vars {
@@ -119,8 +125,14 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	spec.Services = envDef.Services
 
+	before := ""
+	if prev, err := m.Store.GetEnvironmentByName(ctx, p.ProjectID, name); err == nil {
+		before = prev.State
+	}
+	// Deploying until its routes answer: available only once it serves
+	// (one that is available already stays so, its old version serves).
 	e, err := m.Store.UpsertEnvironment(ctx, store.Environment{
-		ProjectID: p.ProjectID, Name: name, Slug: envSlug, URL: spec.Vars["CI_ENVIRONMENT_URL"],
+		ProjectID: p.ProjectID, Name: name, Slug: envSlug, URL: spec.Vars["CI_ENVIRONMENT_URL"], State: store.EnvDeploying,
 		Tier: variable(pj.Variables, "CI_ENVIRONMENT_TIER"), OnStopJob: def.OnStop, AutoStopAt: autoStopAt(def.AutoStopIn),
 	})
 	if err != nil {
@@ -147,9 +159,22 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	if deployErr != nil {
 		m.Store.SetDeploymentStatus(ctx, d.ID, store.DeployFailed)
+		if e.State == store.EnvDeploying {
+			// Nothing new runs: back to what it was, stopped when it is new.
+			back := before
+			if back == "" || back == store.EnvDeploying {
+				back = store.EnvStopped
+			}
+			m.Store.SetEnvironmentState(ctx, e.ID, back)
+		}
 		return DeployResult{}, deployErr
 	}
 	if _, err := m.Store.SetDeploymentStatus(ctx, d.ID, store.DeploySuccess); err != nil {
+		return DeployResult{}, err
+	}
+	// Deploy returned once the proxy routes to the new generation and its
+	// hostnames answer.
+	if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvAvailable); err != nil {
 		return DeployResult{}, err
 	}
 	if legacy != "" {
@@ -165,11 +190,21 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	res := DeployResult{Environment: e}
 	for _, svc := range st.Services {
 		if svc.Port > 0 {
-			res.Services = append(res.Services, ServiceURL{Name: svc.Name, Host: svc.Host, Addr: svc.Addr()})
+			res.Services = append(res.Services, ServiceURL{Name: svc.Name, Host: svc.Host, URL: m.urlOf(svc.Host), Addr: svc.Addr()})
 		}
 	}
 	m.log().Info("environment deployed", "environment", name, "pipeline", p.ID, "generation", st.Generation)
 	return res, nil
+}
+
+func (m *Manager) urlOf(host string) string {
+	switch {
+	case host == "":
+		return ""
+	case m.URLOf != nil:
+		return m.URLOf(host)
+	}
+	return "http://" + host + "/"
 }
 
 // announce sends the environment's URL as a commit status of the deployed
@@ -209,7 +244,7 @@ func (m *Manager) HostKey(projectID int64, envSlug string) string {
 // has containers (available, stopping or stop_failed), for the server's
 // start: the embedded proxy starts without routes, the containers ran on.
 func (m *Manager) RestoreRoutes(ctx context.Context) {
-	for _, state := range []string{store.EnvAvailable, store.EnvStopping, store.EnvStopFailed} {
+	for _, state := range []string{store.EnvDeploying, store.EnvAvailable, store.EnvStopping, store.EnvStopFailed} {
 		envs, err := m.Store.ListEnvironmentsInState(ctx, state)
 		if err != nil {
 			m.log().Error("restoring routes", "err", err)
@@ -483,10 +518,17 @@ func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
 		return fmt.Errorf("environment %s: %w", e.Name, err)
 	}
 	inUse := m.imagesInUse(ctx, e)
+	var own []string
 	for _, ref := range e.Images {
-		if !inUse[ref] {
+		if !inUse[ref] && m.isOwnImage(ref) {
+			own = append(own, ref)
 			m.deleteTag(ctx, ref)
 		}
+	}
+	// Its pipeline built them on this engine: they go from the host too
+	// (the deployer keeps any a container uses).
+	if err := m.Deployer.RemoveImages(ctx, own...); err != nil {
+		m.log().Warn("removing an environment's images from the host", "environment", e.Name, "err", err)
 	}
 	if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopped); err != nil {
 		return err
@@ -519,16 +561,19 @@ func (m *Manager) imagesInUse(ctx context.Context, e store.Environment) map[stri
 	return out
 }
 
+// isOwnImage tells whether ref is in the embedded registry: the
+// project's pipeline built and pushed it.
+func (m *Manager) isOwnImage(ref string) bool {
+	return m.RegistryHost != "" && strings.HasPrefix(ref, m.RegistryHost+"/")
+}
+
 // deleteTag deletes host/repo:tag@digest's tag when host is the embedded
 // registry.
 func (m *Manager) deleteTag(ctx context.Context, ref string) {
-	if m.Registry == nil || m.RegistryHost == "" {
+	if m.Registry == nil || !m.isOwnImage(ref) {
 		return
 	}
-	rest, ok := strings.CutPrefix(ref, m.RegistryHost+"/")
-	if !ok {
-		return
-	}
+	rest := strings.TrimPrefix(ref, m.RegistryHost+"/")
 	rest, _, _ = strings.Cut(rest, "@")
 	i := strings.LastIndex(rest, ":")
 	if i < 0 {
@@ -575,7 +620,7 @@ func (m *Manager) StopForRef(ctx context.Context, projectID int64, ref string) {
 		return
 	}
 	for _, e := range envs {
-		if e.State != store.EnvAvailable && e.State != store.EnvStopFailed || e.LastDeploymentID == nil {
+		if e.State != store.EnvAvailable && e.State != store.EnvDeploying && e.State != store.EnvStopFailed || e.LastDeploymentID == nil {
 			continue
 		}
 		d, err := m.Store.GetDeployment(ctx, *e.LastDeploymentID)

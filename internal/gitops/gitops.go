@@ -142,10 +142,14 @@ func New(opts Options) (*Controller, error) {
 	return c, nil
 }
 
-// Close delivers the queued notifications, waiting until ctx ends, and
-// lets another controller use the state folder.
+// Close waits for the old generations being removed in the background and
+// delivers the queued notifications, both until ctx ends, and lets another
+// controller use the state folder.
 func (c *Controller) Close(ctx context.Context) error {
 	var errs []error
+	if err := c.opts.Deployer.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("gitops: %w", err))
+	}
 	for _, d := range c.dispatchers {
 		if d != c.opts.Notifier { // the server's: it closes it
 			errs = append(errs, d.Close(ctx))

@@ -146,6 +146,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureStopping(t, time.Second)
+}
+
+// newFixtureStopping is newFixture whose deployer gives containers stop
+// between SIGTERM and SIGKILL.
+func newFixtureStopping(t *testing.T, stop time.Duration) *fixture {
+	t.Helper()
 	im := testImages(t)
 	alloc, err := ports.New(t.TempDir(), ports.Range{Low: 29040, High: 29999})
 	if err != nil {
@@ -153,7 +160,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	d, err := dockerhost.New(dockerhost.Options{
 		Client: im.cli, Ports: alloc, HealthTimeout: time.Minute,
-		Drain: 100 * time.Millisecond, StopTimeout: time.Second, Logger: quiet(),
+		Drain: 100 * time.Millisecond, StopTimeout: stop, Logger: quiet(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -255,9 +262,33 @@ func answer(t *testing.T, a gitops.AppStatus) string {
 	return strings.TrimSpace(string(b))
 }
 
-// containers returns the IDs of the app's containers, by service.
+// containerIDs returns the IDs of all the app's containers, of every
+// generation.
+func (f *fixture) containerIDs(deployment, app string) []string {
+	f.t.Helper()
+	res, err := f.im.cli.ContainerList(context.Background(), client.ContainerListOptions{
+		All:     true,
+		Filters: client.Filters{}.Add("label", gitops.LabelDeployment+"="+deployment).Add("label", gitops.LabelApp+"="+app),
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out []string
+	for _, c := range res.Items {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+// containers returns the IDs of the app's containers, by service, once
+// the old generations that deploys stop in the background are gone.
 func (f *fixture) containers(deployment, app string) map[string]string {
 	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.deployer.Wait(ctx); err != nil {
+		f.t.Fatal(err)
+	}
 	res, err := f.im.cli.ContainerList(context.Background(), client.ContainerListOptions{
 		All:     true,
 		Filters: client.Filters{}.Add("label", gitops.LabelDeployment+"="+deployment).Add("label", gitops.LabelApp+"="+app),

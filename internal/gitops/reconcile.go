@@ -279,6 +279,9 @@ func (c *Controller) desired(ctx context.Context, p *pass, app, env string) (doc
 		Name:     p.dep.Name + "/" + app,
 		Services: parsed.Services,
 		Labels:   map[string]string{LabelDeployment: p.dep.Name, LabelApp: app, LabelSpec: hash, LabelRevision: p.art.Revision},
+		// Stopping the old generation (StopTimeout for an image that
+		// ignores SIGTERM) holds up neither the pass nor the next one.
+		RetireInBackground: true,
 	}, ids, nil
 }
 

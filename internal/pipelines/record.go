@@ -189,7 +189,11 @@ func (r *recorder) notifyPipeline(p store.Pipeline, status notify.Status) {
 	}
 	e := r.event(status)
 	if p.StartedAt != nil && p.FinishedAt != nil {
-		e.Pipeline.DurationSeconds = p.FinishedAt.Sub(*p.StartedAt).Seconds()
+		// What GitLab counts: the time its jobs ran, not the idle time
+		// before a later manual or stop job.
+		if jobs, err := r.s.Store.ListJobs(context.Background(), p.ID); err == nil {
+			e.Pipeline.DurationSeconds = store.PipelineDuration(jobs, *p.FinishedAt).Seconds()
+		}
 	}
 	r.s.Notify(e)
 }

@@ -103,11 +103,14 @@ func CaddyRoute(r Route, opt CaddyOptions) json.RawMessage {
 	return b
 }
 
+// NoRoute is the body of the proxy's 404 for a host without a route.
+const NoRoute = "slipway: no route for this host\n"
+
 // CaddyNotFound is the last route of a server Slipway creates: without it
 // Caddy answers 200 with an empty body for an unknown host.
 func CaddyNotFound() json.RawMessage {
 	b, _ := json.Marshal(caddyRoute{Handle: []caddyHandler{{
-		Handler: "static_response", StatusCode: 404, Body: "slipway: no route for this host\n",
+		Handler: "static_response", StatusCode: 404, Body: NoRoute,
 	}}})
 	return b
 }

@@ -4,74 +4,120 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/slipway-cd/slipway/internal/slug"
 )
 
-// Default hostname templates: the seed's review-<branch>.<domain> for the
-// main service and review-<branch>-sigver.<domain> for the others.
+// Default hostname templates. An environment in GitLab's review/ folder
+// (review/$CI_COMMIT_REF_SLUG) gets the seed's names from the branch it
+// deploys: review-<branch>.<domain> for the main service and
+// review-<branch>-sigver.<domain> for the others. Any other environment
+// (staging, production, a GitOps app) is named by its slug, since several
+// of them may deploy one branch.
 const (
-	DefaultMainTemplate    = "{env_slug}.{domain}"
-	DefaultServiceTemplate = "{env_slug}-{service}.{domain}"
+	DefaultMainTemplate          = "{env_slug}.{domain}"
+	DefaultServiceTemplate       = "{env_slug}-{service}.{domain}"
+	DefaultReviewMainTemplate    = "review-{ref_slug}.{domain}"
+	DefaultReviewServiceTemplate = "review-{ref_slug}-{service}.{domain}"
 )
+
+// ReviewFolder is the folder of environment names whose default hostnames
+// come from the branch (DefaultReviewMainTemplate).
+const ReviewFolder = "review/"
 
 // Hostnames makes the hostnames of environment services from templates.
-// The placeholders are {env_slug}, {service} and {domain}; only slugs and
-// the operator's domain ever fill them.
+// The placeholders are {env_slug}, {ref_slug}, {service} and {domain};
+// only slugs and the operator's domain ever fill them.
 type Hostnames struct {
 	// Domain is the operator's domain, e.g. review.example.com (config key
 	// proxy.domain).
 	Domain string `yaml:"domain"`
 	// Main is the template for the main service of an environment (config
-	// key proxy.hostnames.main); DefaultMainTemplate when empty.
+	// key proxy.hostnames.main); the defaults above when empty.
 	Main string `yaml:"main"`
 	// Service is the template for every other service (config key
-	// proxy.hostnames.service); DefaultServiceTemplate when empty.
+	// proxy.hostnames.service); the defaults above when empty.
 	Service string `yaml:"service"`
 }
 
+// Names fill the placeholders of a template for one environment.
+type Names struct {
+	// EnvName is the environment's name (review/feature-x): it picks the
+	// default templates, and never reaches a hostname.
+	EnvName string
+	// Env is {env_slug}, the environment's slug (CI_ENVIRONMENT_SLUG).
+	Env string
+	// Ref is {ref_slug}, slug.Ref of the deployed branch or tag
+	// (CI_COMMIT_REF_SLUG); "" when the deploy has none (GitOps).
+	Ref string
+}
+
+// review tells whether the review defaults apply to n.
+func (n Names) review() bool {
+	return strings.HasPrefix(n.EnvName, ReviewFolder) && n.Ref != ""
+}
+
 // Validate checks the domain and both templates, naming the config key at
-// fault. A template must hold {env_slug}, and the service template
-// {service}, or two environments or services would share a hostname.
+// fault. A template must hold {env_slug} or {ref_slug}, and the service
+// template {service}, or two environments or services would share a
+// hostname.
 func (h Hostnames) Validate() error {
 	if err := CheckHostname(h.Domain); err != nil {
 		return fmt.Errorf("proxy.domain: %w", err)
 	}
-	if err := checkTemplate("proxy.hostnames.main", h.main(), false); err != nil {
+	if err := checkTemplate("proxy.hostnames.main", h.template(true, Names{}), false); err != nil {
 		return err
 	}
-	return checkTemplate("proxy.hostnames.service", h.service(), true)
+	return checkTemplate("proxy.hostnames.service", h.template(false, Names{}), true)
 }
 
-// Host returns the hostname of service in the environment envSlug; main
-// selects the main template. Both names must be slugs.
-func (h Hostnames) Host(envSlug, service string, main bool) (string, error) {
-	if err := CheckSlug("environment slug", envSlug); err != nil {
+// Host returns the hostname of service in the environment n; main selects
+// the main template. Every name must be a slug: a branch name reaches a
+// hostname only as slug.Ref made it.
+func (h Hostnames) Host(n Names, service string, main bool) (string, error) {
+	if err := CheckSlug("environment slug", n.Env); err != nil {
 		return "", err
+	}
+	if n.Ref != "" && slug.Ref(n.Ref) != n.Ref {
+		return "", fmt.Errorf("ref slug %q: %w", n.Ref, ErrNotSlug)
 	}
 	if err := CheckSlug("service", service); err != nil {
 		return "", err
 	}
-	key, tmpl := "proxy.hostnames.service", h.service()
+	key, tmpl := "proxy.hostnames.service", h.template(false, n)
 	if main {
-		key, tmpl = "proxy.hostnames.main", h.main()
+		key = "proxy.hostnames.main"
+		tmpl = h.template(true, n)
 	}
 	if err := checkTemplate(key, tmpl, !main); err != nil {
 		return "", err
 	}
-	host := strings.NewReplacer("{env_slug}", envSlug, "{service}", service, "{domain}", h.Domain).Replace(tmpl)
+	if n.Ref == "" && strings.Contains(tmpl, "{ref_slug}") {
+		return "", fmt.Errorf("%s %q: environment %s was deployed from no branch or tag, so {ref_slug} is empty", key, tmpl, n.Env)
+	}
+	host := strings.NewReplacer("{env_slug}", n.Env, "{ref_slug}", n.Ref, "{service}", service, "{domain}", h.Domain).Replace(tmpl)
 	if err := CheckHostname(host); err != nil {
-		return "", fmt.Errorf("%s %q for environment %s, service %s: %w", key, tmpl, envSlug, service, err)
+		return "", fmt.Errorf("%s %q for environment %s, service %s: %w", key, tmpl, n.Env, service, err)
 	}
 	return host, nil
 }
 
-func (h Hostnames) main() string    { return orDefault(h.Main, DefaultMainTemplate) }
-func (h Hostnames) service() string { return orDefault(h.Service, DefaultServiceTemplate) }
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
+// template is the template of the main service or of the others for n:
+// the configured one, else the default for n's folder.
+func (h Hostnames) template(main bool, n Names) string {
+	switch {
+	case main && h.Main != "":
+		return h.Main
+	case !main && h.Service != "":
+		return h.Service
+	case main && n.review():
+		return DefaultReviewMainTemplate
+	case main:
+		return DefaultMainTemplate
+	case n.review():
+		return DefaultReviewServiceTemplate
 	}
-	return s
+	return DefaultServiceTemplate
 }
 
 func checkTemplate(key, tmpl string, needService bool) error {
@@ -86,15 +132,15 @@ func checkTemplate(key, tmpl string, needService bool) error {
 			return fmt.Errorf("%s %q: unclosed { at column %d", key, tmpl, len(tmpl)-len(rest)+open+1)
 		}
 		switch name := rest[open : open+end+1]; name {
-		case "{env_slug}", "{service}", "{domain}":
+		case "{env_slug}", "{ref_slug}", "{service}", "{domain}":
 		default:
-			return fmt.Errorf("%s %q: unknown placeholder %s at column %d (want {env_slug}, {service}, {domain})",
+			return fmt.Errorf("%s %q: unknown placeholder %s at column %d (want {env_slug}, {ref_slug}, {service}, {domain})",
 				key, tmpl, name, len(tmpl)-len(rest)+open+1)
 		}
 		rest = rest[open+end+1:]
 	}
-	if !strings.Contains(tmpl, "{env_slug}") {
-		return fmt.Errorf("%s %q: needs {env_slug}, or every environment gets the same hostname", key, tmpl)
+	if !strings.Contains(tmpl, "{env_slug}") && !strings.Contains(tmpl, "{ref_slug}") {
+		return fmt.Errorf("%s %q: needs {env_slug} or {ref_slug}, or every environment gets the same hostname", key, tmpl)
 	}
 	if needService && !strings.Contains(tmpl, "{service}") {
 		return fmt.Errorf("%s %q: needs {service}, or every service gets the same hostname", key, tmpl)

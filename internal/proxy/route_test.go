@@ -9,23 +9,55 @@ import (
 	"github.com/slipway-cd/slipway/internal/slug"
 )
 
+// The seed's names: environment review/$CI_COMMIT_REF_SLUG of branch
+// My_Branch gives review-my-branch.<domain> and review-my-branch-sigver.<domain>
+// (its slug, review-my-branch-XXXXXX, is not what the seed had). Other
+// environments, of which several may deploy one branch, keep their slug.
 func TestHostnamesFromDefaultTemplates(t *testing.T) {
 	h := Hostnames{Domain: "mute.example.org"}
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	ref := slug.Ref("My_Branch")
+	review := Names{EnvName: "review/" + ref, Env: slug.Environment("review/" + ref), Ref: ref}
+	staging := Names{EnvName: "staging", Env: slug.Environment("staging"), Ref: ref}
+	gitops := Names{EnvName: "review/web", Env: "review-web"} // no ref: a GitOps app
 	for _, tc := range []struct {
+		names   Names
 		service string
 		main    bool
 		want    string
 	}{
-		{"app", true, "review-my-branch.mute.example.org"},
-		{"sigver", false, "review-my-branch-sigver.mute.example.org"},
+		{review, "app", true, "review-my-branch.mute.example.org"},
+		{review, "sigver", false, "review-my-branch-sigver.mute.example.org"},
+		{staging, "app", true, "staging.mute.example.org"},
+		{staging, "sigver", false, "staging-sigver.mute.example.org"},
+		{gitops, "app", true, "review-web.mute.example.org"},
 	} {
-		got, err := h.Host("review-my-branch", tc.service, tc.main)
+		got, err := h.Host(tc.names, tc.service, tc.main)
 		if err != nil || got != tc.want {
-			t.Errorf("Host(review-my-branch, %s, %v) = %q, %v; want %q", tc.service, tc.main, got, err, tc.want)
+			t.Errorf("Host(%+v, %s, %v) = %q, %v; want %q", tc.names, tc.service, tc.main, got, err, tc.want)
 		}
+	}
+}
+
+// {ref_slug} in the operator's templates: filled with the ref's slug only.
+func TestRefSlugPlaceholder(t *testing.T) {
+	h := Hostnames{Domain: "example.org", Main: "{ref_slug}.app.{domain}", Service: "{service}.{ref_slug}.app.{domain}"}
+	if err := h.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	n := Names{EnvName: "prod", Env: "prod", Ref: slug.Ref("Feature/../../etc; rm -rf $HOME")}
+	if got, err := h.Host(n, "sigver", false); err != nil || got != "sigver.feature-------etc--rm--rf--home.app.example.org" {
+		t.Errorf("Host = %q, %v", got, err)
+	}
+	n.Ref = "Feature/x"
+	if _, err := h.Host(n, "app", true); !errors.Is(err, ErrNotSlug) {
+		t.Errorf("Host with a raw branch as ref slug: err = %v, want ErrNotSlug", err)
+	}
+	n.Ref = ""
+	if _, err := h.Host(n, "app", true); err == nil || !strings.Contains(err.Error(), "{ref_slug} is empty") {
+		t.Errorf("Host without a ref: err = %v, want one saying {ref_slug} is empty", err)
 	}
 }
 
@@ -36,7 +68,7 @@ func TestHostileBranchYieldsSafeHostnameAndID(t *testing.T) {
 	branch := "Feature/../../etc; rm -rf $HOME"
 	h := Hostnames{Domain: "review.test"}
 	for _, envSlug := range []string{slug.Environment("review/" + branch), "review-" + slug.Label(branch)} {
-		host, err := h.Host(envSlug, "sigver", false)
+		host, err := h.Host(Names{Env: envSlug}, "sigver", false)
 		if err != nil {
 			t.Fatalf("Host(%q): %v", envSlug, err)
 		}
@@ -55,7 +87,7 @@ func TestHostileBranchYieldsSafeHostnameAndID(t *testing.T) {
 		}
 		t.Logf("%q -> host %s, id %s", branch, host, id)
 	}
-	if _, err := h.Host(branch, "app", true); !errors.Is(err, ErrNotSlug) {
+	if _, err := h.Host(Names{Env: branch}, "app", true); !errors.Is(err, ErrNotSlug) {
 		t.Errorf("Host of the raw branch name: err = %v, want ErrNotSlug", err)
 	}
 	if _, err := RouteID("review", "../etc"); !errors.Is(err, ErrNotSlug) {
@@ -78,11 +110,11 @@ func TestRouteIDsOfDistinctPairsDiffer(t *testing.T) {
 func TestHostnameLimits(t *testing.T) {
 	long := strings.Repeat("a", 60)
 	h := Hostnames{Domain: "review.test", Service: "{env_slug}-{service}.{domain}"}
-	if _, err := h.Host(long, "sigver", false); err == nil || !strings.Contains(err.Error(), "more than 63") {
+	if _, err := h.Host(Names{Env: long}, "sigver", false); err == nil || !strings.Contains(err.Error(), "more than 63") {
 		t.Errorf("a 67-byte label: err = %v, want one about 63", err)
 	}
 	domain := strings.TrimSuffix(strings.Repeat(strings.Repeat("d", 62)+".", 4), ".")
-	if _, err := (Hostnames{Domain: domain}).Host("review-x", "app", true); err == nil || !strings.Contains(err.Error(), "more than 253") {
+	if _, err := (Hostnames{Domain: domain}).Host(Names{Env: "review-x"}, "app", true); err == nil || !strings.Contains(err.Error(), "more than 253") {
 		t.Errorf("a hostname over 253 bytes: err = %v, want one about 253", err)
 	}
 }
@@ -94,7 +126,7 @@ func TestTemplateErrorsNameTheKey(t *testing.T) {
 	}{
 		{Hostnames{Domain: "x.test", Main: "{branch}.{domain}"}, "proxy.hostnames.main \"{branch}.{domain}\": unknown placeholder {branch} at column 1"},
 		{Hostnames{Domain: "x.test", Service: "{env_slug}.{domain}"}, "proxy.hostnames.service \"{env_slug}.{domain}\": needs {service}"},
-		{Hostnames{Domain: "x.test", Main: "app.{domain}"}, "proxy.hostnames.main \"app.{domain}\": needs {env_slug}"},
+		{Hostnames{Domain: "x.test", Main: "app.{domain}"}, "proxy.hostnames.main \"app.{domain}\": needs {env_slug} or {ref_slug}"},
 		{Hostnames{Domain: "x.test", Main: "{env_slug.{domain}"}, "unknown placeholder {env_slug.{domain}"},
 		{Hostnames{Domain: "Example.COM"}, "proxy.domain: hostname \"Example.COM\""},
 	} {

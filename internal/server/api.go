@@ -277,10 +277,13 @@ func (s *Server) listPipelines(r *http.Request) (any, error) {
 		ProjectID: p.ID, Ref: q.Get("ref"), Status: store.Status(q.Get("status")), Source: q.Get("source"),
 		Limit: limit, Offset: offset,
 	})
+	if err != nil {
+		return nil, err
+	}
 	for i := range ps {
 		ps[i].Variables = s.visibleValues(r, ps[i].Variables)
 	}
-	return ps, err
+	return ps, s.Store.FillDurations(r.Context(), ps)
 }
 
 // visibleValues hides the values of a pipeline's or schedule's variables
@@ -349,6 +352,7 @@ func (s *Server) pipelineView(ctx context.Context, id int64) (pipelineWithJobs, 
 	if err != nil {
 		return pipelineWithJobs{}, err
 	}
+	p.Duration = store.PipelineDuration(jobs, time.Now())
 	return pipelineWithJobs{Pipeline: p, Jobs: pipelines.Latest(jobs)}, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/slipway-cd/slipway/internal/proxy"
 )
 
 // docBlocks are the ```yaml blocks of a doc that start with key.
@@ -57,7 +59,7 @@ func TestConfigOfTheDocsLoads(t *testing.T) {
 		t.Errorf("proxy: %+v (%v)", p, err)
 	}
 	h, err := p.hostnames()
-	if host, _ := h.Host("review-x", "web", true); err != nil || host != "app-review-x.review.example.com" {
+	if host, _ := h.Host(proxy.Names{Env: "review-x"}, "web", true); err != nil || host != "app-review-x.review.example.com" {
 		t.Errorf("main hostname %q (%v)", host, err)
 	}
 }

@@ -25,7 +25,7 @@ func TestStopSurvivesAServerKill(t *testing.T) {
 	never := filepath.Join(t.TempDir(), "never")
 	s, proxyAddr, sha := webProjectPipeline(t, busyReviewPipeline(never))
 	p, e := openWhileSmokeRuns(t, s, "feature/crash", sha)
-	host := e.Slug + ".review.example.com"
+	host := e.host("")
 
 	mergeRequest(t, s, 1, "merge", "feature/crash", sha)
 	if st := s.environment(e.Name).State; st != "stopping" {
@@ -62,7 +62,7 @@ func TestLostStopJobLeavesStopFailed(t *testing.T) {
 		t.Fatalf("deploy: %s", s.jobReport(p.ID, "deploy"))
 	}
 	e := s.environment("review/feature-lost")
-	host := e.Slug + ".review.example.com"
+	host := e.host("")
 	if code := s.do("POST", fmt.Sprintf("/api/environments/%d/stop", e.ID), nil, nil); code >= 300 {
 		t.Fatalf("stop: %d", code)
 	}

@@ -76,7 +76,7 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 		return fmt.Errorf("environments: %w", err)
 	}
 	s.Envs = &env.Manager{Store: s.Store, Deployer: s.deployer, Pipes: s.Pipes, Installation: installation.ID, InstalledAt: installation.CreatedAt,
-		Logger: s.log, Notify: s.Pipes.Notify}
+		Logger: s.log, Notify: s.Pipes.Notify, URLOf: s.appURL}
 	if s.Images != nil {
 		s.Envs.Registry = s.Images
 	}
@@ -167,11 +167,27 @@ func (s *Server) routesEnvironments(mux *http.ServeMux, api func(string, func(*h
 	}
 	if s.proxy != nil {
 		api("GET /api/proxy/routes", func(r *http.Request) (any, error) { return s.proxy.List(r.Context()) })
+		mux.HandleFunc("GET /api/proxy/ca.crt", s.proxyCA)
 	}
 	api("POST /api/environments/{id}/stop", s.stopEnvironment)
 	// Called from jobs, with their CI_JOB_TOKEN instead of the API token.
 	mux.HandleFunc("POST /api/job/environment/deploy", s.apiHandler(s.deployFromJob, ownAuth))
 	mux.HandleFunc("POST /api/job/environment/stop", s.apiHandler(s.stopFromJob, ownAuth))
+}
+
+// proxyCA answers the PEM of the embedded proxy's local CA, which signs
+// the HTTPS certificates of hostnames without a public one: browsers and
+// clients import it to trust review URLs. It is a public certificate: no
+// token needed.
+func (s *Server) proxyCA(w http.ResponseWriter, r *http.Request) {
+	pem, err := s.proxy.RootCA()
+	if err != nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", `attachment; filename="slipway-proxy-ca.crt"`)
+	w.Write(pem)
 }
 
 // environmentView is an environment as the API shows it: with its host

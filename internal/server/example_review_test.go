@@ -105,7 +105,7 @@ func TestExampleAsReviewEnvironment(t *testing.T) {
 	envSlug := slug.Environment(name)
 	vars := map[string]string{
 		"APP_IMAGE": appImage, "SIGVER_IMAGE": sigverImage, "REVIEW_DOMAIN": domain,
-		"CI_COMMIT_REF_NAME": branch, "CI_ENVIRONMENT_SLUG": envSlug,
+		"CI_COMMIT_REF_NAME": branch, "CI_COMMIT_REF_SLUG": slug.Ref(branch), "CI_ENVIRONMENT_SLUG": envSlug,
 	}
 	env, err := compose.Load(ctx, filepath.Join(exampleDir, "compose.yaml"), vars)
 	if err != nil {
@@ -116,7 +116,7 @@ func TestExampleAsReviewEnvironment(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	st, err := d.Deploy(ctx, dockerhost.Spec{Env: envSlug, Name: name, Services: env.Services})
+	st, err := d.Deploy(ctx, dockerhost.Spec{Env: envSlug, Name: name, RefSlug: slug.Ref(branch), Services: env.Services})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,8 @@ func TestExampleAsReviewEnvironment(t *testing.T) {
 		}
 		return code, body
 	}
-	appHost, sigHost := envSlug+"."+domain, envSlug+"-sigver."+domain
+	// The seed's names (docs/proxy.md).
+	appHost, sigHost := "review-feature-login-page."+domain, "review-feature-login-page-sigver."+domain
 	if code, body := get(appHost, "/api/branch"); code != 200 || strings.TrimSpace(body) != branch {
 		t.Errorf("app /api/branch: %d %q, want 200 %q", code, body, branch)
 	}

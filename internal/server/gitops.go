@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -257,15 +258,24 @@ func (s *Server) runImageUpdate(r *http.Request) (any, error) {
 }
 
 // appURL is where people open a service with a hostname: through the
-// embedded proxy's port, or port 80 of an external Caddy.
+// port of the embedded proxy or of the external Caddy's server, written
+// out when it is not the scheme's own; over HTTPS when the embedded proxy
+// serves it.
 func (s *Server) appURL(host string) string {
 	if host == "" {
 		return ""
 	}
-	if s.proxy != nil {
-		if _, port, err := net.SplitHostPort(s.proxy.Addr()); err == nil && port != "80" {
-			return "http://" + net.JoinHostPort(host, port) + "/"
-		}
+	scheme, listen, standard := "http", "", "80"
+	switch {
+	case s.proxy != nil && s.proxy.HTTPSAddr() != "":
+		scheme, listen, standard = "https", s.proxy.HTTPSAddr(), "443"
+	case s.proxy != nil:
+		listen = s.proxy.Addr()
+	case s.cfg.Proxy.External.AdminURL != "":
+		listen = cmp.Or(s.cfg.Proxy.External.Listen, ":80")
 	}
-	return "http://" + host + "/"
+	if _, port, err := net.SplitHostPort(listen); err == nil && port != standard {
+		host = net.JoinHostPort(host, port)
+	}
+	return scheme + "://" + host + "/"
 }

@@ -158,7 +158,8 @@ func (g *opsRepo) commit(file, content string) string {
 
 func (g *opsRepo) head() string { return testenv.Git(g.t, g.bare, "rev-parse", "main") }
 
-// gitopsContainers returns the IDs of a deployment's containers.
+// gitopsContainers returns the IDs of a deployment's containers, but
+// those of an old generation being stopped.
 func gitopsContainers(t *testing.T, cli *client.Client, deployment string) []string {
 	t.Helper()
 	res, err := cli.ContainerList(context.Background(), client.ContainerListOptions{
@@ -169,6 +170,11 @@ func gitopsContainers(t *testing.T, cli *client.Client, deployment string) []str
 	}
 	var ids []string
 	for _, c := range res.Items {
+		// An old generation still being stopped after a deploy is
+		// renamed *-retiring; it is going, not running the app.
+		if len(c.Names) > 0 && strings.HasSuffix(c.Names[0], "-retiring") {
+			continue
+		}
 		ids = append(ids, c.ID)
 	}
 	return ids

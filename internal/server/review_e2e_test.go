@@ -143,6 +143,17 @@ type environment struct {
 	HostKey   string            `json:"host_key"`
 }
 
+// host is where the proxy serves the main service of e (service "") or
+// another: an environment named review/$CI_COMMIT_REF_SLUG gets the seed's
+// review-<branch>[-service].review.example.com (docs/proxy.md).
+func (e environment) host(service string) string {
+	h := "review-" + strings.TrimPrefix(e.Name, "review/")
+	if service != "" {
+		h += "-" + service
+	}
+	return h + ".review.example.com"
+}
+
 func (s *serverProc) environment(name string) environment {
 	var envs []environment
 	s.do("GET", "/api/projects/shop/environments", nil, &envs)
@@ -208,8 +219,7 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 	if e.State != "available" {
 		t.Fatalf("environment %+v", e)
 	}
-	appHost := e.Slug + ".review.example.com"
-	sigverHost := e.Slug + "-sigver.review.example.com"
+	appHost, sigverHost := e.host(""), e.host("sigver")
 	for _, host := range []string{appHost, sigverHost} {
 		code, _, err := viaProxy(proxyAddr, host, "/healthz")
 		if err != nil || code != 200 {
@@ -237,7 +247,7 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 		mu.Unlock()
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !found || !strings.HasPrefix(e.URL, "http://"+e.Slug+".review.example.com") {
+	if !found || !strings.HasPrefix(e.URL, "http://"+appHost) {
 		t.Errorf("no commit status with the environment's URL %q: %v", e.URL, statuses)
 	}
 
@@ -295,6 +305,14 @@ func TestReviewEnvironmentLifecycle(t *testing.T) {
 		t.Errorf("stop job did not succeed\n%s", s.jobReport(p2.ID, "stop_review"))
 	}
 	checkNothingLeft(t, s, e, proxyAddr, appHost)
+	// The images the pipeline built for the environment leave the host too.
+	cli := testenv.Docker(t)
+	for _, ref := range e.Images {
+		tagged, _, _ := strings.Cut(ref, "@")
+		if _, err := cli.ImageInspect(context.Background(), tagged); err == nil {
+			t.Errorf("image %s left on the host", tagged)
+		}
+	}
 }
 
 // jobReport is what a failure message says of a pipeline's job: its status,

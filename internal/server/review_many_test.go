@@ -184,7 +184,7 @@ func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
 	if hostile.ID == 0 || !safeName.MatchString(hostile.Slug) || hostile.HostKey == "" {
 		t.Errorf("hostile branch environment: %+v", hostile)
 	}
-	if code, body, _ := viaProxy(proxyAddr, hostile.Slug+".review.example.com", "/"); code != 200 || body != "review of Feature/../../etc; rm -rf $HOME" {
+	if code, body, _ := viaProxy(proxyAddr, hostile.host(""), "/"); code != 200 || body != "review of Feature/../../etc; rm -rf $HOME" {
 		t.Errorf("hostile branch app: %d %q", code, body)
 	}
 	cli := testenv.Docker(t)
@@ -215,7 +215,7 @@ func TestManyReviewEnvironmentsAndAHostileBranch(t *testing.T) {
 		if st := s.waitEnvironment(envs[i].Name, "stopped"); st != "stopped" {
 			t.Fatalf("%s: %s after close\n%s", envs[i].Name, st, s.jobReport(ids[i], "stop"))
 		}
-		checkNothingLeft(t, s, envs[i], proxyAddr, envs[i].Slug+".review.example.com")
+		checkNothingLeft(t, s, envs[i], proxyAddr, envs[i].host(""))
 	}
 	s.do("GET", "/api/proxy/routes", nil, &routes)
 	if len(routes) != 0 {
@@ -244,7 +244,7 @@ func TestAutoStopIn(t *testing.T) {
 	if after.job("stop").Status != "success" {
 		t.Errorf("the stop job did not succeed\n%s", s.jobReport(p.ID, "stop"))
 	}
-	checkNothingLeft(t, s, e, proxyAddr, e.Slug+".review.example.com")
+	checkNothingLeft(t, s, e, proxyAddr, e.host(""))
 }
 
 // BenchmarkReviewEnvironment: merge request opened -> the review URL
@@ -257,7 +257,7 @@ func BenchmarkReviewEnvironment(b *testing.B) {
 		for i := 1; i <= n; i++ {
 			start := time.Now()
 			mergeRequest(b, s, i, "open", fmt.Sprintf("bench/mr-%d", i), sha)
-			host := slug.Environment(fmt.Sprintf("review/bench-mr-%d", i)) + ".review.example.com"
+			host := "review-" + slug.Ref(fmt.Sprintf("bench/mr-%d", i)) + ".review.example.com"
 			for {
 				if code, _, _ := viaProxy(proxyAddr, host, "/"); code == 200 {
 					break
@@ -284,7 +284,7 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 	p := mergeRequest(t, s, 1, "open", "feature/stubborn", sha)
 	s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("deploy").Status == "success" || finished(p) })
 	e := s.environment("review/feature-stubborn")
-	host := e.Slug + ".review.example.com"
+	host := e.host("")
 	cli := func(args ...string) string {
 		out, err := s.cli(args...).CombinedOutput()
 		if err != nil {
@@ -334,7 +334,7 @@ func TestBranchDeletionStopsItsEnvironment(t *testing.T) {
 	if st := s.waitEnvironment(e.Name, "stopped"); st != "stopped" {
 		t.Fatalf("state %s after the branch was deleted\n%s", st, s.jobReport(p.ID, "stop"))
 	}
-	checkNothingLeft(t, s, e, proxyAddr, e.Slug+".review.example.com")
+	checkNothingLeft(t, s, e, proxyAddr, e.host(""))
 }
 
 // TestTwoInstallationsShareADockerEngine: two servers with databases of
@@ -362,7 +362,7 @@ func TestTwoInstallationsShareADockerEngine(t *testing.T) {
 	if ea.HostKey == "" || ea.HostKey == eb.HostKey {
 		t.Fatalf("host keys %q and %q: want distinct ones", ea.HostKey, eb.HostKey)
 	}
-	host := ea.Slug + ".review.example.com"
+	host := ea.host("")
 	for _, c := range []struct {
 		proxy string
 		s     *serverProc
@@ -455,7 +455,7 @@ func TestStopWhileTheDeployPipelineRuns(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "smoke-done")
 	s, proxyAddr, sha := webProjectPipeline(t, busyReviewPipeline(marker))
 	p, e := openWhileSmokeRuns(t, s, "feature/busy", sha)
-	host := e.Slug + ".review.example.com"
+	host := e.host("")
 
 	mergeRequest(t, s, 1, "close", "feature/busy", sha)
 	if st := s.environment(e.Name).State; st != "stopping" {

@@ -95,6 +95,9 @@ func (s *Server) uiProjectPage(ctx context.Context, p store.Project, q url.Value
 	offset = max(offset, 0)
 	list, err := s.Store.ListPipelines(ctx, store.PipelineFilter{ProjectID: p.ID, Ref: d.Ref, Status: status,
 		Limit: uiPageSize + 1, Offset: offset})
+	if err == nil {
+		err = s.Store.FillDurations(ctx, list)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

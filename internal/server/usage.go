@@ -51,7 +51,7 @@ func (s *Server) usageInterval() time.Duration {
 }
 
 // liveStates are the states in which an environment may have containers.
-var liveStates = []string{store.EnvAvailable, store.EnvStopping, store.EnvStopFailed}
+var liveStates = []string{store.EnvDeploying, store.EnvAvailable, store.EnvStopping, store.EnvStopFailed}
 
 // usageTargets are the environments that may have containers.
 func (s *Server) usageTargets(ctx context.Context) ([]usage.Target, error) {

@@ -11,6 +11,9 @@ import (
 
 // Environment states.
 const (
+	// EnvDeploying: a first deploy (or one after a stop) runs; the
+	// environment becomes available once its routes answer.
+	EnvDeploying = "deploying"
 	EnvAvailable = "available"
 	EnvStopping  = "stopping"
 	EnvStopped   = "stopped"
@@ -65,9 +68,11 @@ func scanEnvironment(r interface{ Scan(...any) error }) (Environment, error) {
 
 // UpsertEnvironment creates the environment e.Name of e.ProjectID, or
 // updates its URL, tier, on_stop job and auto-stop time, as a deployment to
-// it does; either way it is available afterwards. Slug and tier are derived
-// from the name when empty. ID, state, images and last deployment are not
-// taken from e.
+// it does. It is then available, or e.State when that is EnvDeploying: a
+// deploy that makes it available only once it serves. An available
+// environment stays available either way (its running version serves
+// during the deploy). Slug and tier are derived from the name when empty.
+// ID, images and last deployment are not taken from e.
 func (s *Store) UpsertEnvironment(ctx context.Context, e Environment) (Environment, error) {
 	if e.Name == "" {
 		return Environment{}, invalid("environment.name", "must not be empty")
@@ -81,13 +86,18 @@ func (s *Store) UpsertEnvironment(ctx context.Context, e Environment) (Environme
 	if !tier.Valid(e.Tier) {
 		return Environment{}, invalid("environment.tier", "unknown tier %q", e.Tier)
 	}
+	state := EnvAvailable
+	if e.State == EnvDeploying {
+		state = EnvDeploying
+	}
 	t := now()
 	out, err := scanEnvironment(s.conn().row(ctx, `INSERT INTO environments (project_id, name, slug, url, state, tier, auto_stop_at, on_stop_job, images, created_at, updated_at)
-		VALUES (?, ?, ?, ?, 'available', ?, ?, ?, '{}', ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?)
 		ON CONFLICT (project_id, name) DO UPDATE SET url = excluded.url, tier = excluded.tier, auto_stop_at = excluded.auto_stop_at,
-			on_stop_job = excluded.on_stop_job, state = 'available', updated_at = excluded.updated_at
+			on_stop_job = excluded.on_stop_job, updated_at = excluded.updated_at,
+			state = CASE WHEN environments.state = 'available' THEN 'available' ELSE excluded.state END
 		RETURNING `+environmentCols,
-		e.ProjectID, e.Name, e.Slug, e.URL, e.Tier, e.AutoStopAt, e.OnStopJob, t, t))
+		e.ProjectID, e.Name, e.Slug, e.URL, state, e.Tier, e.AutoStopAt, e.OnStopJob, t, t))
 	if err != nil {
 		return Environment{}, fmt.Errorf("store: upsert environment %s: %w", e.Name, constraint(err, "environment slug "+e.Slug))
 	}
@@ -161,11 +171,11 @@ func (s *Store) SetEnvironmentStopJob(ctx context.Context, id, jobID int64) erro
 	return nil
 }
 
-// SetEnvironmentState moves an environment to available, stopping, stopped
-// or stop_failed.
+// SetEnvironmentState moves an environment to deploying, available,
+// stopping, stopped or stop_failed.
 func (s *Store) SetEnvironmentState(ctx context.Context, id int64, state string) (Environment, error) {
 	switch state {
-	case EnvAvailable, EnvStopping, EnvStopped, EnvStopFailed:
+	case EnvDeploying, EnvAvailable, EnvStopping, EnvStopped, EnvStopFailed:
 	default:
 		return Environment{}, invalid("environment.state", "unknown state %q", state)
 	}

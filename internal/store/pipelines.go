@@ -44,6 +44,9 @@ type Pipeline struct {
 	// CancelRequestedAt is when a cancel was asked (of any server) since
 	// the pipeline last started: the server that runs it cancels its run.
 	CancelRequestedAt *time.Time `json:"cancel_requested_at,omitempty"`
+	// Duration is how long its jobs ran (PipelineDuration), set by
+	// FillDurations: not the wall time from start to finish.
+	Duration time.Duration `json:"duration_ns,omitempty"`
 }
 
 // MergeRequest is what a merge request pipeline knows of its merge request

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -42,7 +44,12 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 	if err := checkSpec(spec); err != nil {
 		return Status{}, err
 	}
-	defer d.lock(spec.Env)()
+	unlock := d.lock(spec.Env)
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 	cli := d.opts.Client
 
 	old, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: envFilter(spec.Env)})
@@ -66,31 +73,97 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 		d.restoreRoutes(context.WithoutCancel(ctx), spec.Env, old.Items)
 		return fail(err)
 	}
+	if err := d.waitServed(ctx, news); err != nil {
+		d.restoreRoutes(context.WithoutCancel(ctx), spec.Env, old.Items)
+		return fail(err)
+	}
 	log.Info("deploy: routes switched")
 
-	if len(old.Items) > 0 {
-		// Requests the proxy sent to the old generation finish first.
-		select {
-		case <-time.After(d.opts.Drain):
-		case <-ctx.Done():
-		}
+	if spec.RetireInBackground && len(old.Items) > 0 {
+		// Renamed, they are known as retiring by a Slipway that restarts
+		// before they are gone, which removes them (Reroute) rather than
+		// take them for an interrupted deploy.
+		d.markRetiring(ctx, old.Items)
+		// The environment's lock goes with the work: its next deploy or
+		// teardown waits for it, other environments do not.
+		release := unlock
+		unlock = nil
+		d.retireInBackground(ctx, spec.Env, old.Items, release, log)
+		log.Info("deploy: done; the previous generation goes in the background")
+		return d.Status(ctx, spec.Env)
 	}
-	var errs []error
-	bctx := context.WithoutCancel(ctx)
-	for _, c := range old.Items {
-		if err := d.removeContainer(bctx, c.ID); err != nil {
-			errs = append(errs, err)
-		}
-		g, _ := strconv.Atoi(c.Labels[LabelGeneration])
-		if err := d.opts.Ports.Release(bctx, spec.Env, portOwner(c.Labels[LabelService], g)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := d.retire(ctx, spec.Env, old.Items); err != nil {
 		return Status{}, fmt.Errorf("deploy %s: generation %d runs, but removing the previous one: %w", spec.Env, gen, err)
 	}
 	log.Info("deploy: done")
 	return d.Status(ctx, spec.Env)
+}
+
+// retiringSuffix ends the name of a container that a deploy retires in
+// the background: traffic has left it.
+const retiringSuffix = "-retiring"
+
+// markRetiring renames the containers of cs as retiring.
+func (d *Deployer) markRetiring(ctx context.Context, cs []container.Summary) {
+	for _, c := range cs {
+		name := strings.TrimPrefix(firstName(c.Names), "/")
+		if name == "" || strings.HasSuffix(name, retiringSuffix) {
+			continue
+		}
+		if _, err := d.opts.Client.ContainerRename(ctx, c.ID, client.ContainerRenameOptions{NewName: name + retiringSuffix}); err != nil {
+			d.log.Warn("deploy: mark a container of the previous generation as retiring", "container", name, "err", err)
+		}
+	}
+}
+
+// retireInBackground removes cs in the background, holding env's lock
+// (release is the caller's hold of it, nil to take it).
+func (d *Deployer) retireInBackground(ctx context.Context, env string, cs []container.Summary, release func(), log *slog.Logger) {
+	d.mu.Lock()
+	d.retiring[env]++
+	d.mu.Unlock()
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		if release == nil {
+			release = d.lock(env)
+		}
+		defer release()
+		if err := d.retire(context.WithoutCancel(ctx), env, cs); err != nil {
+			log.Warn("deploy: generation runs, but removing the previous one", "err", err)
+		}
+		d.mu.Lock()
+		if d.retiring[env]--; d.retiring[env] <= 0 {
+			delete(d.retiring, env)
+		}
+		d.mu.Unlock()
+		log.Info("deploy: previous generation removed")
+	}()
+}
+
+// retire removes the containers of the previous generations, once the
+// requests the proxy sent them have had the drain time to finish, and
+// releases their ports.
+func (d *Deployer) retire(ctx context.Context, env string, old []container.Summary) error {
+	if len(old) == 0 {
+		return nil
+	}
+	select {
+	case <-time.After(d.opts.Drain):
+	case <-ctx.Done():
+	}
+	var errs []error
+	bctx := context.WithoutCancel(ctx)
+	for _, c := range old {
+		if err := d.removeContainer(bctx, c.ID); err != nil {
+			errs = append(errs, err)
+		}
+		g, _ := strconv.Atoi(c.Labels[LabelGeneration])
+		if err := d.opts.Ports.Release(bctx, env, portOwner(c.Labels[LabelService], g)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Deployer) ensureNetwork(ctx context.Context, spec Spec) error {
@@ -163,11 +236,14 @@ func portTaken(err error) bool {
 // made even on error, for cleanup.
 func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, gen int, avoid []int) (started, error) {
 	s := started{svc: svc}
-	image, err := d.pin(ctx, svc.Image)
+	image, pulled, err := d.pinPulled(ctx, svc.Image)
 	if err != nil {
 		return s, err
 	}
 	extra := []string{LabelService, svc.Name, LabelGeneration, strconv.Itoa(gen), LabelImage, image}
+	if pulled || d.pulledBefore(ctx, image) {
+		extra = append(extra, LabelPulled, svc.Image)
+	}
 	hostCfg := &container.HostConfig{
 		Resources:     container.Resources{Memory: svc.MemoryBytes, NanoCPUs: svc.NanoCPUs},
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
@@ -205,7 +281,8 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 			if hostSlug == "" {
 				hostSlug = spec.Env
 			}
-			s.host, err = d.opts.Hostnames.Host(hostSlug, svc.Hostname, svc.Main)
+			names := proxy.Names{EnvName: spec.Name, Env: hostSlug, Ref: spec.RefSlug}
+			s.host, err = d.opts.Hostnames.Host(names, svc.Hostname, svc.Main)
 			if err != nil {
 				return s, err
 			}
@@ -245,31 +322,48 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 // pin returns image by digest: as given when it has one, else the digest
 // the registry gave the engine when it pulled (or pushed) it.
 func (d *Deployer) pin(ctx context.Context, image string) (string, error) {
+	pinned, _, err := d.pinPulled(ctx, image)
+	return pinned, err
+}
+
+// pinPulled is pin, telling whether it had to pull the image.
+func (d *Deployer) pinPulled(ctx context.Context, image string) (string, bool, error) {
 	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
-		return "", fmt.Errorf("image %q: %w", image, err)
+		return "", false, fmt.Errorf("image %q: %w", image, err)
 	}
 	if _, ok := named.(reference.Digested); ok {
-		if err := d.ensureImage(ctx, image); err != nil {
-			return "", err
+		pulled, err := d.ensureImage(ctx, image)
+		if err != nil {
+			return "", false, err
 		}
-		return image, nil
+		return image, pulled, nil
 	}
 	named = reference.TagNameOnly(named)
-	if err := d.ensureImage(ctx, reference.FamiliarString(named)); err != nil {
-		return "", err
+	pulled, err := d.ensureImage(ctx, reference.FamiliarString(named))
+	if err != nil {
+		return "", false, err
 	}
 	insp, err := d.opts.Client.ImageInspect(ctx, reference.FamiliarString(named))
 	if err != nil {
-		return "", fmt.Errorf("image %s: %w", image, err)
+		return "", false, fmt.Errorf("image %s: %w", image, err)
 	}
 	for _, rd := range insp.RepoDigests {
 		dn, err := reference.ParseNormalizedNamed(rd)
 		if err == nil && dn.Name() == named.Name() {
-			return rd, nil
+			return rd, pulled, nil
 		}
 	}
-	return "", fmt.Errorf("image %s: no digest from its registry (push it, or name it as repo@sha256:...)", image)
+	return "", false, fmt.Errorf("image %s: no digest from its registry (push it, or name it as repo@sha256:...)", image)
+}
+
+// pulledBefore tells whether a deploy, of this environment or of another
+// that still runs it, pulled image: it stays an image environments pulled
+// for themselves, which the last of them to go removes.
+func (d *Deployer) pulledBefore(ctx context.Context, image string) bool {
+	f := client.Filters{}.Add("label", LabelPulled).Add("label", LabelImage+"="+image)
+	res, err := d.opts.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	return err == nil && len(res.Items) > 0
 }
 
 // Resolve returns image pinned by digest, as Deploy would run it, and the
@@ -295,13 +389,14 @@ func (d *Deployer) Resolve(ctx context.Context, image string) (pinned, id string
 	return pinned, insp.ID, nil
 }
 
-func (d *Deployer) ensureImage(ctx context.Context, ref string) error {
+// ensureImage pulls ref when the engine lacks it, and tells whether it did.
+func (d *Deployer) ensureImage(ctx context.Context, ref string) (bool, error) {
 	if _, err := d.opts.Client.ImageInspect(ctx, ref); err == nil {
-		return nil
+		return false, nil
 	} else if !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("image %s: %w", ref, err)
+		return false, fmt.Errorf("image %s: %w", ref, err)
 	}
-	return d.pull(ctx, ref)
+	return true, d.pull(ctx, ref)
 }
 
 func (d *Deployer) pull(ctx context.Context, ref string) error {
@@ -529,7 +624,30 @@ func (d *Deployer) Reroute(ctx context.Context, env string) error {
 	if err := d.applyRoutes(ctx, env, current); err != nil {
 		return fmt.Errorf("reroute %s: %w", env, err)
 	}
+	d.resumeRetiring(ctx, env)
 	return nil
+}
+
+// resumeRetiring removes, in the background, the retiring containers of
+// env that no deploy of this process retires: a Slipway stopped before
+// they were gone.
+func (d *Deployer) resumeRetiring(ctx context.Context, env string) {
+	if d.isRetiring(env) {
+		return
+	}
+	all, err := d.opts.Client.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: envFilter(env)})
+	if err != nil {
+		return
+	}
+	var left []container.Summary
+	for _, c := range all.Items {
+		if strings.HasSuffix(firstName(c.Names), retiringSuffix) {
+			left = append(left, c)
+		}
+	}
+	if len(left) > 0 {
+		d.retireInBackground(ctx, env, left, nil, d.log.With("env", env))
+	}
 }
 
 // removeRoutes removes the env's routes not in keep.
@@ -572,6 +690,66 @@ func (d *Deployer) removeContainer(ctx context.Context, id string) error {
 	}
 	if _, err := d.opts.Client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %.12s: %w", id, err)
+	}
+	return nil
+}
+
+// waitServed waits until the proxy serves each exposed service of the new
+// generation on its hostname, as people reach it: the health path answers
+// 2xx or 3xx through the proxy (any answer but the proxy's own, without
+// one). Only a proxy that tells its address (the embedded one) is asked.
+func (d *Deployer) waitServed(ctx context.Context, news []started) error {
+	withAddr, ok := d.opts.Router.(interface{ Addr() string })
+	if !ok {
+		return nil
+	}
+	addr := withAddr.Addr()
+	ctx, cancel := context.WithTimeout(ctx, d.opts.HealthTimeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, s := range news {
+		if !s.svc.Expose || s.host == "" {
+			continue
+		}
+		var last error
+		for {
+			if last = probeVia(ctx, hc, addr, s.host, s.svc.Health); last == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("service %s: not served by the proxy on %s in time: %w", s.svc.Name, s.host, last)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// probeVia asks the proxy at addr for host's health path.
+func probeVia(ctx context.Context, hc *http.Client, addr, host, health string) error {
+	path := health
+	if path == "" {
+		path = "/"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Host = host
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(len(proxy.NoRoute))+1))
+	switch {
+	case resp.StatusCode == http.StatusNotFound && string(body) == proxy.NoRoute:
+		return errors.New("the proxy has no route for it yet")
+	case resp.StatusCode == http.StatusBadGateway:
+		return fmt.Errorf("the proxy cannot reach it (%s)", resp.Status)
+	case health != "" && (resp.StatusCode < 200 || resp.StatusCode >= 400):
+		return fmt.Errorf("GET %s through the proxy: %s", health, resp.Status)
 	}
 	return nil
 }

@@ -39,6 +39,11 @@ const (
 	LabelImage      = "slipway.image"      // the image pinned by digest
 	LabelHostPort   = "slipway.host-port"  // the loopback port of an exposed service
 	LabelHost       = "slipway.host"       // its hostname in the proxy
+	// LabelPulled is on a container whose image a deploy of an
+	// environment pulled, and names it as the Compose file did: the
+	// teardown removes that name and LabelImage from the host unless a
+	// container uses the image.
+	LabelPulled = "slipway.image.pulled"
 )
 
 // Defaults of zero Options fields.
@@ -87,6 +92,10 @@ type Spec struct {
 	Env string
 	// HostSlug makes the hostnames ({env_slug}); Env when empty.
 	HostSlug string
+	// RefSlug is {ref_slug} of the hostnames: slug.Ref of the branch or
+	// tag deployed (CI_COMMIT_REF_SLUG), "" for none. With it, an
+	// environment named review/... gets the seed's review-<branch> names.
+	RefSlug string
 	// Name is the environment name, e.g. review/feature-x, for display.
 	Name string
 	// Services come from the environment's Compose file.
@@ -103,6 +112,12 @@ type Spec struct {
 	// new generation: a caller with a history of removed generations
 	// (internal/deploy) never gets one of their numbers again.
 	FirstGeneration int
+	// RetireInBackground makes Deploy return once the routes point at
+	// the new generation, and stop and remove the previous one in the
+	// background (Wait waits for it): stopping an image that ignores
+	// SIGTERM takes StopTimeout, which must not hold up a GitOps pass.
+	// Other deploys and teardowns of the environment wait for it.
+	RetireInBackground bool
 }
 
 // Status is an environment as Docker shows it.
@@ -114,6 +129,9 @@ type Status struct {
 	// Leftovers counts containers of older generations still there: a
 	// deploy was interrupted before it removed them.
 	Leftovers int
+	// Retiring counts containers of older generations that a deploy of
+	// this process is stopping in the background (RetireInBackground).
+	Retiring int
 }
 
 // ServiceStatus is one container of the current generation.
@@ -162,6 +180,10 @@ type Deployer struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	// retiring counts, per environment, the generations being retired in
+	// the background; bg waits for them.
+	retiring map[string]int
+	bg       sync.WaitGroup
 }
 
 // New returns a Deployer; Client and Ports are required.
@@ -190,7 +212,7 @@ func New(opts Options) (*Deployer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Deployer{opts: opts, log: log, locks: map[string]*sync.Mutex{}}, nil
+	return &Deployer{opts: opts, log: log, locks: map[string]*sync.Mutex{}, retiring: map[string]int{}}, nil
 }
 
 // lock serialises the deploys and teardowns of one environment.
@@ -204,6 +226,26 @@ func (d *Deployer) lock(env string) func() {
 	d.mu.Unlock()
 	l.Lock()
 	return l.Unlock
+}
+
+// Wait waits until the previous generations that deploys retire in the
+// background are gone, or ctx ends: a process that exits before leaves
+// them running.
+func (d *Deployer) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { d.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("old generations still being removed: %w", ctx.Err())
+	}
+}
+
+func (d *Deployer) isRetiring(env string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.retiring[env] > 0
 }
 
 // checkSpec refuses what would make unsafe or clashing names.

@@ -57,6 +57,7 @@ func (d *Deployer) list(ctx context.Context, f client.Filters) (map[string]Statu
 	}
 	out := map[string]Status{}
 	for env, cs := range byEnv {
+		retiring := d.isRetiring(env)
 		st := Status{Env: env}
 		for _, c := range cs {
 			if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g > st.Generation {
@@ -65,7 +66,11 @@ func (d *Deployer) list(ctx context.Context, f client.Filters) (map[string]Statu
 		}
 		for _, c := range cs {
 			if g, _ := strconv.Atoi(c.Labels[LabelGeneration]); g != st.Generation {
-				st.Leftovers++
+				if retiring || strings.HasSuffix(firstName(c.Names), retiringSuffix) {
+					st.Retiring++
+				} else {
+					st.Leftovers++
+				}
 				continue
 			}
 			st.Name = c.Labels[LabelEnvName]
@@ -97,7 +102,8 @@ func serviceStatus(c container.Summary) ServiceStatus {
 }
 
 // Teardown removes everything of the environment: containers of every
-// generation, its network and volumes, its routes and port reservations.
+// generation, its network and volumes, its routes and port reservations,
+// and the images its deploys pulled (unless a container uses them).
 // It goes on after an error and returns them all; calling it again
 // finishes the job. Tearing down a missing environment is no error.
 func (d *Deployer) Teardown(ctx context.Context, env string) error {
@@ -115,10 +121,14 @@ func (d *Deployer) Teardown(ctx context.Context, env string) error {
 		}
 	}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	pulled := map[string][]string{} // image ID: the names it was pulled by
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list containers: %w", err))
 	} else {
 		for _, c := range cs.Items {
+			if ref := c.Labels[LabelPulled]; ref != "" {
+				pulled[c.ImageID] = append(pulled[c.ImageID], ref, c.Labels[LabelImage])
+			}
 			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
 			}
@@ -149,6 +159,12 @@ func (d *Deployer) Teardown(ctx context.Context, env string) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("teardown %s: %w", env, err)
+	}
+	// Last, and no failure of the teardown: the environment is gone.
+	for id, names := range pulled {
+		if err := d.removeUnusedImage(ctx, id, names); err != nil {
+			d.log.Warn("teardown: image not removed", "env", env, "image", id, "err", err)
+		}
 	}
 	d.log.Info("teardown: done", "env", env)
 	return nil

@@ -11,6 +11,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,8 @@ type Config struct {
 	// StreamCloseDelay keeps WebSockets open across config changes
 	// (proxy.embedded.stream_close_delay); DefaultStreamCloseDelay when zero.
 	StreamCloseDelay time.Duration `yaml:"stream_close_delay"`
+	// HTTPS serves the routes over TLS as well (proxy.embedded.https).
+	HTTPS HTTPSConfig `yaml:"https"`
 }
 
 // Defaults of Config.
@@ -70,6 +73,9 @@ type Router struct {
 	cfg   Config
 	http  *http.Server     // owns the socket and the connections
 	drain *httpdrain.Drain // closes silent connections at Close
+	// https and httpsDrain are the same for TLS, nil without HTTPS.
+	https      *http.Server
+	httpsDrain *httpdrain.Drain
 
 	mu     sync.Mutex
 	routes map[string]proxy.Route
@@ -97,6 +103,14 @@ func Start(ctx context.Context, cfg Config) (*Router, error) {
 	if cfg.StreamCloseDelay <= 0 {
 		cfg.StreamCloseDelay = DefaultStreamCloseDelay
 	}
+	if err := cfg.HTTPS.check(); err != nil {
+		return nil, err
+	}
+	if cfg.HTTPS.Listen != "" {
+		if _, _, err := net.SplitHostPort(cfg.HTTPS.Listen); err != nil {
+			return nil, fmt.Errorf("proxy.embedded.https.listen %q: %w", cfg.HTTPS.Listen, err)
+		}
+	}
 	if !running.CompareAndSwap(false, true) {
 		return nil, errors.New("embedded proxy: Caddy already runs in this process")
 	}
@@ -106,18 +120,49 @@ func Start(ctx context.Context, cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("embedded proxy: %w", err)
 	}
 	cfg.Listen = ln.Addr().String() // the port a :0 got
+	var tlsLn net.Listener
+	if cfg.HTTPS.Listen != "" {
+		if tlsLn, err = net.Listen("tcp", cfg.HTTPS.Listen); err != nil {
+			ln.Close()
+			running.Store(false)
+			return nil, fmt.Errorf("embedded proxy: https: %w", err)
+		}
+		cfg.HTTPS.Listen = tlsLn.Addr().String()
+	}
 	r := &Router{cfg: cfg, routes: map[string]proxy.Route{}}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.load(); err != nil {
 		ln.Close()
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
 		running.Store(false)
 		return nil, fmt.Errorf("embedded proxy: start on %s: %w", cfg.Listen, err)
 	}
 	r.http = newHTTPServer(active.Load())
 	r.drain = httpdrain.Track(r.http)
 	go r.http.Serve(ln)
+	if tlsLn != nil {
+		r.https = newHTTPServer(active.Load())
+		r.httpsDrain = httpdrain.Track(r.https)
+		go r.https.Serve(tls.NewListener(tlsLn, serverTLS()))
+	}
 	return r, nil
+}
+
+// HTTPSAddr is the address the proxy serves HTTPS on, "" without HTTPS.
+func (r *Router) HTTPSAddr() string { return r.cfg.HTTPS.Listen }
+
+// RootCA returns the PEM of the local CA that signs the certificates of
+// hostnames without a public one: browsers and clients that trust it get
+// review URLs over HTTPS without a warning.
+func (r *Router) RootCA() ([]byte, error) {
+	a := activeApp.Load()
+	if a == nil || r.https == nil {
+		return nil, errors.New("no local CA: HTTPS is off (proxy.embedded.https.listen)")
+	}
+	return rootCA(a.ctx)
 }
 
 // Addr is the address the proxy listens on, with the port it got when
@@ -227,6 +272,12 @@ func (r *Router) Close() error {
 		errs = append(errs, fmt.Errorf("embedded proxy: shutdown after %s: %w", r.cfg.GracePeriod, err))
 		r.http.Close()
 	}
+	if r.https != nil {
+		if err := r.httpsDrain.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("embedded proxy: https shutdown after %s: %w", r.cfg.GracePeriod, err))
+			r.https.Close()
+		}
+	}
 	for id := range r.routes {
 		upstreamTable.Delete(id)
 		stats.keep(id, nil)
@@ -235,6 +286,8 @@ func (r *Router) Close() error {
 		errs = append(errs, fmt.Errorf("embedded proxy: stop: %w", err))
 	}
 	active.Store(nil)
+	activeTLS.Store(nil)
+	activeApp.Store(nil)
 	return errors.Join(errs...)
 }
 
@@ -287,6 +340,14 @@ func (r *Router) render() map[string]any {
 			},
 			"slipway": map[string]any{},
 		},
+	}
+	if r.cfg.HTTPS.Listen != "" {
+		var hosts []string
+		for _, id := range ids {
+			hosts = append(hosts, r.routes[id].Hosts...)
+		}
+		apps := cfg["apps"].(map[string]any)
+		apps["tls"], apps["pki"] = r.cfg.HTTPS.tlsApp(hosts)
 	}
 	if r.cfg.StorageDir != "" {
 		cfg["storage"] = map[string]any{"module": "file_system", "root": r.cfg.StorageDir}

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -37,6 +38,7 @@ var active atomic.Pointer[caddyhttp.Server]
 // it replaces stops, App makes that config's HTTP server the active one.
 type App struct {
 	ctx caddy.Context
+	tls *tls.Config // the TLS app's settings, nil without HTTPS
 }
 
 // CaddyModule registers the app with Caddy.
@@ -44,10 +46,13 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "slipway", New: func() caddy.Module { return new(App) }}
 }
 
-// Provision keeps the config's context, to find its HTTP app at Start.
+// Provision keeps the config's context, to find its HTTP app at Start,
+// and builds its TLS settings when it has a TLS app (https.go).
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
-	return nil
+	var err error
+	a.tls, err = provisionTLS(ctx)
+	return err
 }
 
 // Start activates the config's server. Caddy provisions every app of a
@@ -62,8 +67,13 @@ func (a *App) Start() error {
 		return fmt.Errorf("slipway app: no http server %q in the config", ServerName)
 	}
 	active.Store(srv)
+	activeTLS.Store(a.tls)
+	activeApp.Store(a)
 	return nil
 }
+
+// activeApp is the slipway app of the config that runs now.
+var activeApp atomic.Pointer[App]
 
 // Stop does nothing: the next config's Start has already replaced the
 // server, and Router.Close stops the connections.

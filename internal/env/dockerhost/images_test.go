@@ -1,0 +1,105 @@
+package dockerhost_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/slipway-cd/slipway/internal/env/compose"
+	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/registry/registrytest"
+	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/testenv"
+)
+
+const imagesCompose = `
+services:
+  web:
+    image: ${PULLED}
+    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www"]
+    x-slipway: {expose: true, main: true, port: 8080, health: /healthz}
+  side:
+    image: ${SHARED}
+    command: ["sleep", "3600"]
+`
+
+// The seed's teardown removed the review environment's image from the
+// host. Slipway's removes the images the environment's deploys pulled, once
+// no container uses them: not while another environment runs one, and never
+// an image that was on the host before (the shared one here).
+func TestTeardownRemovesTheImagesItPulled(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	shared := image(t, f.cli)
+
+	// An image of its own, in a registry and not on the engine: the
+	// deploy pulls it.
+	_, addr := registrytest.Start(t, nil)
+	stamp := fmt.Sprintf("%x", time.Now().UnixNano())
+	local := testenv.BuildImage(t, f.cli, "slipway-test/pulled:"+stamp, "FROM "+testenv.BusyboxImage(t, f.cli)+"\nLABEL stamp="+stamp+"\n")
+	pulled := addr + "/env-test/pulled:" + stamp
+	testenv.PushImage(t, f.cli, local, pulled)
+	for _, ref := range []string{local, pulled} {
+		if _, err := f.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { f.cli.ImageRemove(context.Background(), pulled, client.ImageRemoveOptions{Force: true}) })
+
+	deploy := func(branch string) dockerhost.Spec {
+		t.Helper()
+		env, err := compose.Parse(ctx, "compose.yaml", []byte(imagesCompose), map[string]string{"PULLED": pulled, "SHARED": shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "review/" + branch
+		s := dockerhost.Spec{Env: slug.Environment(name), Name: name, Services: env.Services}
+		t.Cleanup(func() { f.d.Teardown(context.Background(), s.Env) })
+		if _, err := f.d.Deploy(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	present := func(ref string) bool {
+		t.Helper()
+		_, err := f.cli.ImageInspect(ctx, ref)
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	a := deploy("images-a-" + stamp)
+	b := deploy("images-b-" + stamp) // finds the image that a pulled
+	if !present(pulled) {
+		t.Fatalf("%s is not on the engine after the deploys", pulled)
+	}
+	// A name someone else gave the image is not the environments' to remove.
+	other := "slipway-test/other-name:" + stamp
+	if _, err := f.cli.ImageTag(ctx, client.ImageTagOptions{Source: pulled, Target: other}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.cli.ImageRemove(context.Background(), other, client.ImageRemoveOptions{}) })
+
+	if err := f.d.Teardown(ctx, a.Env); err != nil {
+		t.Fatal(err)
+	}
+	if !present(pulled) {
+		t.Errorf("the teardown of %s removed %s, which %s still runs", a.Env, pulled, b.Env)
+	}
+	if err := f.d.Teardown(ctx, b.Env); err != nil {
+		t.Fatal(err)
+	}
+	if present(pulled) {
+		t.Errorf("%s is still on the engine after the teardown of every environment that pulled it", pulled)
+	}
+	if !present(other) {
+		t.Errorf("the teardown removed %s, a name the environments never used", other)
+	}
+	if !present(shared) {
+		t.Errorf("the teardown removed %s, which was on the engine before any deploy", shared)
+	}
+}
