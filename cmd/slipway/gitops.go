@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +35,7 @@ type gitopsFlags struct {
 
 func init() {
 	var f gitopsFlags
+	var reconcileJSON bool
 	reconcile := &cobra.Command{
 		Use:   "reconcile",
 		Short: "Reconcile every deployment once; exit non-zero when one is not Ready",
@@ -46,6 +46,12 @@ func init() {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withGitops(cmd, f, func(ctx context.Context, c *gitops.Controller) error {
 				all, err := c.ReconcileAll(ctx)
+				if reconcileJSON {
+					if all == nil {
+						all = []gitops.DeploymentStatus{}
+					}
+					return errors.Join(printJSON(cmd.OutOrStdout(), all), err)
+				}
 				printGitops(cmd.OutOrStdout(), all)
 				return err
 			})
@@ -73,6 +79,7 @@ func init() {
 		fl.StringVar(&f.caddyAdmin, "caddy-admin", "", "route exposed services through the Caddy of this admin URL, e.g. http://127.0.0.1:2019")
 		fl.StringVar(&f.domain, "domain", "", "with a proxy: exposed services answer on DEPLOYMENT-APP.DOMAIN")
 	}
+	reconcile.Flags().BoolVar(&reconcileJSON, "json", false, "print each deployment's status as JSON (as status --json)")
 	run.Flags().StringVar(&f.proxyListen, "proxy-listen", "", "route exposed services through an embedded proxy listening on this address, e.g. 127.0.0.1:8080")
 	var stateDir string
 	var asJSON bool
@@ -91,9 +98,7 @@ func init() {
 				return fmt.Errorf("no status in %s: no deployment was reconciled with this --state", stateDir)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(all)
+				return printJSON(cmd.OutOrStdout(), all)
 			}
 			printGitops(cmd.OutOrStdout(), all)
 			return nil
