@@ -179,9 +179,9 @@ func init() {
 	var wait, runJSON bool
 	run := &cobra.Command{
 		Use: "run PROJECT", Short: "Run a project's pipeline on the server", Args: needArgs("PROJECT"),
-		Long: "Run a project's pipeline and print its ID. With --wait, print each job as it finishes (on\n" +
-			"stderr) and the pipeline at the end; exit 1 unless it succeeded. --json prints the API's JSON of\n" +
-			"the pipeline: as created, or with --wait as it ended.",
+		Long: "Run a project's pipeline and print its ID. With --wait, print each job as it finishes and the\n" +
+			"pipeline at the end; exit 1 unless it succeeded. --json prints the API's JSON of the pipeline: as\n" +
+			"created, or with --wait as it ended (the jobs as they finish then go to stderr).",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vars, err := variableMap(runVars)
 			if err != nil {
@@ -205,7 +205,7 @@ func init() {
 				}
 				return nil
 			}
-			if raw, err = waitPipeline(cmd, c, p, progressOut(cmd, true)); err != nil {
+			if raw, err = waitPipeline(cmd, c, p, progressOut(cmd, runJSON)); err != nil {
 				return err
 			}
 			if err := json.Unmarshal(raw, &p); err != nil {
