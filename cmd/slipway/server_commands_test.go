@@ -125,7 +125,7 @@ func TestPipelineRunWaitAndJSONCLI(t *testing.T) {
 	// Each job once, in the order they finished, the failure with its log.
 	build := fmt.Sprintf(`job %d build \(build\): success in \d`, jobID["build"])
 	test := fmt.Sprintf(`job %d test \(test\): failed \(script_failure\) in [^;]+; its log: slipway job log %d`, jobID["test"], jobID["test"])
-	if !regexp.MustCompile(`(?s)` + build + `.*` + test).MatchString(out) || strings.Count(out, "build (build)") != 1 {
+	if !regexp.MustCompile(`(?s)`+build+`.*`+test).MatchString(out) || strings.Count(out, "build (build)") != 1 {
 		t.Errorf("pipeline run --wait did not show the jobs as they finished:\n%s", out)
 	}
 
