@@ -47,10 +47,7 @@ func init() {
 			return withGitops(cmd, f, func(ctx context.Context, c *gitops.Controller) error {
 				all, err := c.ReconcileAll(ctx)
 				if reconcileJSON {
-					if all == nil {
-						all = []gitops.DeploymentStatus{}
-					}
-					return errors.Join(printJSON(cmd.OutOrStdout(), all), err)
+					return errors.Join(printJSON(cmd.OutOrStdout(), savedStatuses(f.state, all)), err)
 				}
 				printGitops(cmd.OutOrStdout(), all)
 				return err
@@ -201,4 +198,24 @@ func printGitops(w io.Writer, all []gitops.DeploymentStatus) {
 			}
 		}
 	}
+}
+
+// savedStatuses are the statuses of this pass as saved in the state folder
+// (with their updated_at), so that reconcile --json prints what status
+// --json reads back.
+func savedStatuses(state string, all []gitops.DeploymentStatus) []gitops.DeploymentStatus {
+	saved := map[string]gitops.DeploymentStatus{}
+	if list, err := gitops.ReadStatuses(state); err == nil {
+		for _, d := range list {
+			saved[d.Name] = d
+		}
+	}
+	out := make([]gitops.DeploymentStatus, 0, len(all))
+	for _, d := range all {
+		if s, ok := saved[d.Name]; ok {
+			d = s
+		}
+		out = append(out, d)
+	}
+	return out
 }
