@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -189,6 +191,30 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 		_, errOut, code := slipway(t, dir, c.args...)
 		if code != 1 || strings.TrimRight(errOut, "\n") != c.want {
 			t.Errorf("slipway %s: exit %d\n got %q\nwant %q", strings.Join(c.args, " "), code, errOut, c.want)
+		}
+	}
+}
+
+// TestYAMLErrorsHaveAColumnCLI: a YAML syntax error names the line and
+// column of the problem, and where what it is in starts, in every file
+// the CLI reads; yaml.v3 alone gave a line at most.
+func TestYAMLErrorsHaveAColumnCLI(t *testing.T) {
+	dir := t.TempDir()
+	bad := "targets:\n  web: {compose: [a\n"
+	for name, args := range map[string][]string{
+		".gitlab-ci.yml":      {"lint"},
+		"deploy.yaml":         {"deploy", "status"},
+		"slipway-gitops.yaml": {"gitops", "reconcile", "--state", filepath.Join(dir, "state")},
+		"policy.yaml":         {"registry", "cleanup", "--policy", "policy.yaml", "--data", filepath.Join(dir, "registry")},
+		"release.yml":         {"release", "plan", "release.yml"},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := slipway(t, dir, args...)
+		want := name + `:3:1: invalid (JSON or )?YAML: did not find expected ',' or '\]' \(in a flow sequence that starts at 2:18\)`
+		if code != 1 || !regexp.MustCompile(`^(slipway: )?`+want+"\n$").MatchString(errOut) {
+			t.Errorf("slipway %s: exit %d: %q, want one line matching %s", strings.Join(args, " "), code, errOut, want)
 		}
 	}
 }
