@@ -108,7 +108,9 @@ func (c apiClient) failed(method, path string, resp *http.Response) error {
 	}
 	msg := fmt.Sprintf("%s %s: %s", method, path, resp.Status)
 	if e.Error != "" {
-		msg += ": " + strings.ReplaceAll(e.Error, "\n", "; ")
+		// Plain-text answers of a server or its proxy say "slipway:"
+		// already: the CLI's own prefix is enough.
+		msg += ": " + strings.TrimPrefix(strings.ReplaceAll(e.Error, "\n", "; "), "slipway: ")
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		msg += "; set $SLIPWAY_TOKEN to the API token of " + c.base
@@ -156,7 +158,11 @@ func init() {
 				q.Set("status", status)
 			}
 			var ps []apiPipeline
-			if err := newAPIClient(cmd).do("GET", "/api/projects/"+url.PathEscape(args[0])+"/pipelines?"+q.Encode(), nil, &ps); err != nil {
+			path := "/api/projects/" + url.PathEscape(args[0]) + "/pipelines"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			if err := newAPIClient(cmd).do("GET", path, nil, &ps); err != nil {
 				return err
 			}
 			if asJSON {
@@ -197,7 +203,7 @@ func init() {
 				return err
 			}
 			if !runJSON || wait {
-				fmt.Fprintf(progressOut(cmd, runJSON), "pipeline %d (#%d) %s on %s\n", p.ID, p.Number, p.Status, p.Ref)
+				printCreated(progressOut(cmd, runJSON), p)
 			}
 			if !wait {
 				if runJSON {
@@ -291,6 +297,12 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// printCreated is the line of a pipeline just created; scripts read its ID
+// with "pipeline %d".
+func printCreated(w io.Writer, p apiPipeline) {
+	fmt.Fprintf(w, "pipeline %d (#%d) %s on %s\n", p.ID, p.Number, p.Status, p.Ref)
 }
 
 func printPipeline(cmd *cobra.Command, p apiPipeline) {

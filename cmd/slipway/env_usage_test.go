@@ -78,3 +78,17 @@ func TestEnvUsageJSONIsTheAPIs(t *testing.T) {
 		t.Errorf("env usage --json =\n%s\nthe API answered\n%s", out, answer)
 	}
 }
+
+// TestServerErrorsHaveOnePrefix: a plain-text answer that says "slipway:"
+// itself (the host check's 421) is not printed "slipway: ...: slipway:".
+func TestServerErrorsHaveOnePrefix(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `slipway: the host "ci.example" is not this server's: add it to allowed_hosts, or set base_url to it`, http.StatusMisdirectedRequest)
+	}))
+	defer srv.Close()
+	_, errOut, code := slipway(t, t.TempDir(), "pipeline", "list", "shop", "--server", srv.URL)
+	want := `slipway: GET /api/projects/shop/pipelines: 421 Misdirected Request: the host "ci.example" is not this server's: add it to allowed_hosts, or set base_url to it` + "\n"
+	if code != 1 || errOut != want {
+		t.Errorf("exit %d\n got %q\nwant %q", code, errOut, want)
+	}
+}

@@ -172,7 +172,7 @@ func init() {
 			if err := newAPIClient(cmd).do("POST", schedulePath(args[0], args[1], "play"), nil, &p); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pipeline %d (#%d) %s on %s\n", p.ID, p.Number, p.Status, p.Ref)
+			printCreated(cmd.OutOrStdout(), p)
 			return nil
 		},
 	}

@@ -121,7 +121,7 @@ func init() {
 			if err := json.Unmarshal(raw, &p); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pipeline %d (#%d) %s on %s\n", p.ID, p.Number, p.Status, p.Ref)
+			printCreated(cmd.OutOrStdout(), p)
 			return nil
 		},
 	}
