@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,13 +38,17 @@ func init() {
 	var f gitopsFlags
 	var reconcileJSON bool
 	reconcile := &cobra.Command{
-		Use:   "reconcile",
+		Use:   "reconcile [DEPLOYMENT...]",
 		Short: "Reconcile every deployment once; exit non-zero when one is not Ready",
 		Long: "Fetch each source of the config, then make this Docker host run the apps of each deployment at\n" +
 			"its branch's commit: deploy what changed, put back what drifted, prune what left git (prune: true).\n" +
-			"Prints what changed per app; the status is kept in STATE/status/DEPLOYMENT.json.",
-		Args: cobra.NoArgs,
+			"Prints what changed per app; the status is kept in STATE/status/DEPLOYMENT.json.\n\n" +
+			"With DEPLOYMENT names, ask the Slipway server (--server, $SLIPWAY_SERVER) to reconcile them now\n" +
+			"instead, as flux reconcile asks its controller; the server runs the pass in the background.",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return requestReconcile(cmd, args)
+			}
 			return withGitops(cmd, f, func(ctx context.Context, c *gitops.Controller) error {
 				all, err := c.ReconcileAll(ctx)
 				if reconcileJSON {
@@ -77,6 +82,7 @@ func init() {
 		fl.StringVar(&f.domain, "domain", "", "with a proxy: exposed services answer on DEPLOYMENT-APP.DOMAIN")
 	}
 	reconcile.Flags().BoolVar(&reconcileJSON, "json", false, "print each deployment's status as JSON (as status --json)")
+	reconcile.Flags().String("server", "", "with DEPLOYMENT: the server's URL (default $SLIPWAY_SERVER or http://127.0.0.1:8080)")
 	run.Flags().StringVar(&f.proxyListen, "proxy-listen", "", "route exposed services through an embedded proxy listening on this address, e.g. 127.0.0.1:8080")
 	var stateDir string
 	var asJSON bool
@@ -218,4 +224,21 @@ func savedStatuses(state string, all []gitops.DeploymentStatus) []gitops.Deploym
 		out = append(out, d)
 	}
 	return out
+}
+
+// requestReconcile asks the server to reconcile each deployment now.
+func requestReconcile(cmd *cobra.Command, deployments []string) error {
+	for _, local := range []string{"config", "state", "ports-dir", "ports", "caddy-admin", "domain", "json"} {
+		if cmd.Flags().Changed(local) {
+			return fmt.Errorf("--%s is for a pass of this command; with DEPLOYMENT the server reconciles with its own config", local)
+		}
+	}
+	c := newAPIClient(cmd)
+	for _, d := range deployments {
+		if err := c.do("POST", "/api/gitops/"+url.PathEscape(d)+"/reconcile", nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "deployment %s: reconcile requested (slipway's UI /gitops or GET /api/gitops shows its result)\n", d)
+	}
+	return nil
 }

@@ -22,15 +22,16 @@ type testServer struct {
 
 const testAPIToken = "cli-test-api-token-0123456789"
 
-func startTestServer(t *testing.T) testServer {
+func startTestServer(t *testing.T, config ...string) testServer {
 	t.Helper()
 	dir := t.TempDir()
 	addr := testenv.FreeAddr(t)
-	config := filepath.Join(dir, "slipway.yml")
-	if err := os.WriteFile(config, []byte("api_token_env: SLIPWAY_CLI_TEST_TOKEN\n"), 0o644); err != nil {
+	configFile := filepath.Join(dir, "slipway.yml")
+	text := "api_token_env: SLIPWAY_CLI_TEST_TOKEN\n" + strings.Join(config, "")
+	if err := os.WriteFile(configFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(slipwayBin, "serve", "--config", config, "--listen", addr, "--data", filepath.Join(dir, "data"))
+	cmd := exec.Command(slipwayBin, "serve", "--config", configFile, "--listen", addr, "--data", filepath.Join(dir, "data"))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SLIPWAY_CLI_TEST_TOKEN="+testAPIToken)
 	stderr := &testenv.Buffer{}

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/slipway-cd/slipway/internal/testenv"
 )
 
 const twoStagePipeline = `
@@ -216,5 +218,28 @@ func TestYAMLErrorsHaveAColumnCLI(t *testing.T) {
 		if code != 1 || !regexp.MustCompile(`^(slipway: )?`+want+"\n$").MatchString(errOut) {
 			t.Errorf("slipway %s: exit %d: %q, want one line matching %s", strings.Join(args, " "), code, errOut, want)
 		}
+	}
+}
+
+// TestGitopsReconcileAsksTheServerCLI: gitops reconcile DEPLOYMENT asks
+// the server for a pass, as flux reconcile asks its controller (it took
+// curl before).
+func TestGitopsReconcileAsksTheServerCLI(t *testing.T) {
+	ops := testenv.GitRepo(t, map[string]string{"apps/README": "no apps yet\n"})
+	dir := t.TempDir()
+	gitopsFile := filepath.Join(dir, "slipway-gitops.yaml")
+	if err := os.WriteFile(gitopsFile, []byte("sources: [{name: ops, url: "+ops+", interval: 1h}]\n"+
+		"deployments: [{name: prod, source: ops, path: apps, interval: 1h}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startTestServer(t, "gitops:\n  config: "+gitopsFile+"\n  state: "+filepath.Join(dir, "state")+"\n")
+	if out := s.ok(t, "gitops", "reconcile", "prod"); !strings.HasPrefix(out, "deployment prod: reconcile requested") {
+		t.Errorf("gitops reconcile prod: %s", out)
+	}
+	if _, errOut, code := s.cli(t, "", nil, "gitops", "reconcile", "staging"); code != 1 || !strings.Contains(errOut, "404 Not Found") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("gitops reconcile of an unknown deployment: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := s.cli(t, "", nil, "gitops", "reconcile", "prod", "--config", gitopsFile); code != 1 || !strings.Contains(errOut, "--config is for a pass of this command") {
+		t.Errorf("gitops reconcile prod --config: exit %d: %s", code, errOut)
 	}
 }
