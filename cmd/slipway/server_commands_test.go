@@ -202,6 +202,9 @@ func TestCLIErrorsAreOneLine(t *testing.T) {
 // the CLI reads; yaml.v3 alone gave a line at most.
 func TestYAMLErrorsHaveAColumnCLI(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM debian:12\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	bad := "targets:\n  web: {compose: [a\n"
 	for name, args := range map[string][]string{
 		".gitlab-ci.yml":      {"lint"},
@@ -209,6 +212,7 @@ func TestYAMLErrorsHaveAColumnCLI(t *testing.T) {
 		"slipway-gitops.yaml": {"gitops", "reconcile", "--state", filepath.Join(dir, "state")},
 		"policy.yaml":         {"registry", "cleanup", "--policy", "policy.yaml", "--data", filepath.Join(dir, "registry")},
 		"release.yml":         {"release", "plan", "release.yml"},
+		"hadolint.yaml":       {"lint", "dockerfile", "--config", "hadolint.yaml", "Dockerfile"},
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(bad), 0o644); err != nil {
 			t.Fatal(err)
