@@ -85,15 +85,6 @@ func marked(err error, markField, msgField string) (*Error, bool) {
 	return &Error{Line: line, Col: col, Msg: msg.String()}, true
 }
 
-func place(line, col, msg string) *Error {
-	l, _ := strconv.Atoi(line)
-	c := 1
-	if col != "" {
-		c, _ = strconv.Atoi(col)
-	}
-	return &Error{Line: l, Col: c, Msg: msg}
-}
-
 // v3Line is yaml.v3's "line 3: message".
 var v3Line = regexp.MustCompile(`^line (\d+): (.*)$`)
 
@@ -105,7 +96,8 @@ func fromV3(err error) *Error {
 	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := v3Line.FindStringSubmatch(msg); m != nil {
-		return place(m[1], "", m[2])
+		line, _ := strconv.Atoi(m[1])
+		return &Error{Line: line, Col: 1, Msg: m[2]}
 	}
 	return &Error{Msg: msg}
 }

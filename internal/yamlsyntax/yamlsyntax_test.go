@@ -1,6 +1,7 @@
 package yamlsyntax
 
 import (
+	"errors"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -28,5 +29,16 @@ func TestLocate(t *testing.T) {
 		if got := Locate([]byte(c.doc), v3err).Error(); got != c.want {
 			t.Errorf("%q:\n got %s\nwant %s", c.doc, got, c.want)
 		}
+	}
+}
+
+// TestLocateFallsBackToYAMLv3: when v4 reads the text, what yaml.v3 said
+// stays, placed at its line's start.
+func TestLocateFallsBackToYAMLv3(t *testing.T) {
+	if got := Locate([]byte("a: 1\n"), errors.New("yaml: line 3: boom")).Error(); got != "3:1: boom" {
+		t.Errorf("got %q", got)
+	}
+	if got := Locate([]byte("a: 1\n"), errors.New("yaml: boom")).Error(); got != "boom" {
+		t.Errorf("got %q", got)
 	}
 }
