@@ -321,3 +321,34 @@ func TestRunOutputLimit(t *testing.T) {
 		t.Errorf("--output-limit 0: exit %d: %s", code, errOut)
 	}
 }
+
+// TestLintJSON: lint --json gives each problem's position and message, and
+// the same exit status as the text output.
+func TestLintJSON(t *testing.T) {
+	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": "job:\n  scirpt: [x]\n"})
+	out, errOut, code := slipway(t, dir, "lint", "--json")
+	var res struct {
+		File   string `json:"file"`
+		Valid  bool   `json:"valid"`
+		Errors []struct {
+			File    string `json:"file"`
+			Line    int    `json:"line"`
+			Col     int    `json:"col"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &res) != nil || res.Valid || len(res.Errors) == 0 || errOut != "" {
+		t.Fatalf("lint --json of a bad file: exit %d\n%s%s", code, out, errOut)
+	}
+	found := false
+	for _, e := range res.Errors {
+		found = found || strings.HasSuffix(e.File, ".gitlab-ci.yml") && e.Line == 2 && e.Col == 3 && strings.Contains(e.Message, `unknown keyword "scirpt"`)
+	}
+	if !found {
+		t.Errorf("errors lack the unknown keyword at 2:3: %+v", res.Errors)
+	}
+	good := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": demoPipeline})
+	if out, _, code := slipway(t, good, "lint", "--json"); code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.Valid || len(res.Errors) != 0 {
+		t.Errorf("lint --json of a good file: exit %d\n%s", code, out)
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -49,28 +51,71 @@ func (c apiClient) do(method, path string, body, out any) error {
 		}
 		r = bytes.NewReader(data)
 	}
-	req, err := http.NewRequest(method, c.base+path, r)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.send(method, path, "application/json", r)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		var e struct{ Error string }
-		json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, e.Error)
+		return c.failed(method, path, resp)
 	}
 	if out == nil {
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// send makes one request with the token; a server that does not answer is
+// an error that says which one and what to check.
+func (c apiClient) send(method, path, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("--server %s: %w", c.base, err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, unreachable(c.base, err)
+	}
+	return resp, nil
+}
+
+// unreachable says that the server at base did not answer, why in a few
+// words, and where its address came from.
+func unreachable(base string, err error) error {
+	why := err
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		why = ue.Err
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		why = errno
+	}
+	return fmt.Errorf("server %s did not answer (%v): check --server or $SLIPWAY_SERVER, and that slipway serve runs there", base, why)
+}
+
+// failed is the error of an answer >= 300: the API's error message, and
+// for 401 what to set.
+func (c apiClient) failed(method, path string, resp *http.Response) error {
+	var e struct{ Error string }
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(data, &e) != nil {
+		e.Error = strings.TrimSpace(string(data))
+	}
+	msg := fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+	if e.Error != "" {
+		// Plain-text answers of a server or its proxy say "slipway:"
+		// already: the CLI's own prefix is enough.
+		msg += ": " + strings.TrimPrefix(strings.ReplaceAll(e.Error, "\n", "; "), "slipway: ")
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		msg += "; set $SLIPWAY_TOKEN to the API token of " + c.base
+	}
+	return errors.New(msg)
 }
 
 type apiJob struct {
@@ -103,7 +148,7 @@ func init() {
 	var ref, status string
 	var asJSON bool
 	list := &cobra.Command{
-		Use: "list PROJECT", Short: "List a project's pipelines, newest first", Args: cobra.ExactArgs(1),
+		Use: "list PROJECT", Short: "List a project's pipelines, newest first", Args: needArgs("PROJECT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{}
 			if ref != "" {
@@ -113,7 +158,11 @@ func init() {
 				q.Set("status", status)
 			}
 			var ps []apiPipeline
-			if err := newAPIClient(cmd).do("GET", "/api/projects/"+url.PathEscape(args[0])+"/pipelines?"+q.Encode(), nil, &ps); err != nil {
+			path := "/api/projects/" + url.PathEscape(args[0]) + "/pipelines"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			if err := newAPIClient(cmd).do("GET", path, nil, &ps); err != nil {
 				return err
 			}
 			if asJSON {
@@ -133,9 +182,12 @@ func init() {
 
 	var runRef string
 	var runVars []string
-	var wait bool
+	var wait, runJSON bool
 	run := &cobra.Command{
-		Use: "run PROJECT", Short: "Run a project's pipeline on the server", Args: cobra.ExactArgs(1),
+		Use: "run PROJECT", Short: "Run a project's pipeline on the server", Args: needArgs("PROJECT"),
+		Long: "Run a project's pipeline and print its ID. With --wait, print each job as it finishes and the\n" +
+			"pipeline at the end; exit 1 unless it succeeded. --json prints the API's JSON of the pipeline: as\n" +
+			"created, or with --wait as it ended (the jobs as they finish then go to stderr).",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			vars, err := variableMap(runVars)
 			if err != nil {
@@ -143,43 +195,66 @@ func init() {
 			}
 			c := newAPIClient(cmd)
 			var p apiPipeline
-			if err := c.do("POST", "/api/projects/"+url.PathEscape(args[0])+"/pipelines", map[string]any{"ref": runRef, "variables": vars}, &p); err != nil {
+			var raw json.RawMessage
+			if err := c.do("POST", "/api/projects/"+url.PathEscape(args[0])+"/pipelines", map[string]any{"ref": runRef, "variables": vars}, &raw); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pipeline %d (#%d) %s on %s\n", p.ID, p.Number, p.Status, p.Ref)
+			if err := json.Unmarshal(raw, &p); err != nil {
+				return err
+			}
+			if !runJSON || wait {
+				printCreated(progressOut(cmd, runJSON), p)
+			}
 			if !wait {
+				if runJSON {
+					return printJSON(cmd.OutOrStdout(), raw)
+				}
 				return nil
 			}
-			for store.Status(p.Status).Active() {
-				time.Sleep(500 * time.Millisecond)
-				if err := c.do("GET", fmt.Sprintf("/api/pipelines/%d", p.ID), nil, &p); err != nil {
-					return err
-				}
+			if raw, err = waitPipeline(cmd, c, p, progressOut(cmd, runJSON)); err != nil {
+				return err
 			}
-			printPipeline(cmd, p)
-			if p.Status != "success" {
-				return exitError{code: 1}
+			if err := json.Unmarshal(raw, &p); err != nil {
+				return err
 			}
-			return nil
+			if runJSON {
+				err = printJSON(cmd.OutOrStdout(), raw)
+			} else {
+				printPipeline(cmd, p)
+			}
+			if err == nil && p.Status != "success" {
+				err = exitError{code: 1}
+			}
+			return err
 		},
 	}
 	run.Flags().StringVar(&runRef, "ref", "", "branch (default: the project's default branch)")
 	run.Flags().StringArrayVar(&runVars, "variable", nil, "pipeline variable `K=V` (repeatable)")
-	run.Flags().BoolVar(&wait, "wait", false, "wait for the pipeline to finish; exit 1 unless it succeeded")
+	run.Flags().BoolVar(&wait, "wait", false, "wait for the pipeline to finish, showing jobs as they finish; exit 1 unless it succeeded")
+	run.Flags().BoolVar(&runJSON, "json", false, "print the pipeline as the API's JSON")
 
+	var showJSON bool
 	show := &cobra.Command{
-		Use: "show PIPELINE-ID", Short: "Show a pipeline and its jobs", Args: cobra.ExactArgs(1),
+		Use: "show PIPELINE-ID", Short: "Show a pipeline and its jobs", Args: needArgs("PIPELINE-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var raw json.RawMessage
+			if err := newAPIClient(cmd).do("GET", "/api/pipelines/"+url.PathEscape(args[0]), nil, &raw); err != nil {
+				return err
+			}
+			if showJSON {
+				return printJSON(cmd.OutOrStdout(), raw)
+			}
 			var p apiPipeline
-			if err := newAPIClient(cmd).do("GET", "/api/pipelines/"+url.PathEscape(args[0]), nil, &p); err != nil {
+			if err := json.Unmarshal(raw, &p); err != nil {
 				return err
 			}
 			printPipeline(cmd, p)
 			return nil
 		},
 	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print the API's JSON of the pipeline and its jobs")
 	cancel := &cobra.Command{
-		Use: "cancel PIPELINE-ID", Short: "Cancel a running pipeline", Args: cobra.ExactArgs(1),
+		Use: "cancel PIPELINE-ID", Short: "Cancel a running pipeline", Args: needArgs("PIPELINE-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Any server takes the cancel; the one that runs the pipeline
 			// carries it out, at once or on its next heartbeat.
@@ -195,20 +270,20 @@ func init() {
 
 	var follow bool
 	logCmd := &cobra.Command{
-		Use: "log JOB-ID", Short: "Print a job's log (-f: follow it live)", Args: cobra.ExactArgs(1),
+		Use: "log JOB-ID", Short: "Print a job's log (-f: follow it live)", Args: needArgs("JOB-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return printJobLog(cmd, args[0], follow)
 		},
 	}
 	logCmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log while the job runs")
 	retry := &cobra.Command{
-		Use: "retry JOB-ID", Short: "Run a finished job again", Args: cobra.ExactArgs(1),
+		Use: "retry JOB-ID", Short: "Run a finished job again", Args: needArgs("JOB-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return newAPIClient(cmd).do("POST", "/api/jobs/"+url.PathEscape(args[0])+"/retry", nil, nil)
 		},
 	}
 	play := &cobra.Command{
-		Use: "play JOB-ID", Short: "Run a manual job", Args: cobra.ExactArgs(1),
+		Use: "play JOB-ID", Short: "Run a manual job", Args: needArgs("JOB-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return newAPIClient(cmd).do("POST", "/api/jobs/"+url.PathEscape(args[0])+"/play", nil, nil)
 		},
@@ -220,7 +295,14 @@ func init() {
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// printCreated is the line of a pipeline just created; scripts read its ID
+// with "pipeline %d".
+func printCreated(w io.Writer, p apiPipeline) {
+	fmt.Fprintf(w, "pipeline %d (#%d) %s on %s\n", p.ID, p.Number, p.Status, p.Ref)
 }
 
 func printPipeline(cmd *cobra.Command, p apiPipeline) {
@@ -245,14 +327,13 @@ func printJobLog(cmd *cobra.Command, id string, follow bool) error {
 	if follow {
 		path += "/stream"
 	}
-	resp, err := http.Get(c.base + path)
+	resp, err := c.send("GET", path, "", nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("job %s: %s: %s", id, resp.Status, strings.TrimSpace(string(msg)))
+		return c.failed("GET", path, resp)
 	}
 	out := cmd.OutOrStdout()
 	if !follow {
@@ -277,4 +358,53 @@ func printJobLog(cmd *cobra.Command, id string, follow bool) error {
 		}
 	}
 	return sc.Err()
+}
+
+// progressOut is where progress lines go: stderr when stdout is for JSON.
+func progressOut(cmd *cobra.Command, asJSON bool) io.Writer {
+	if asJSON {
+		return cmd.ErrOrStderr()
+	}
+	return cmd.OutOrStdout()
+}
+
+// waitPipeline polls the pipeline until it ends, printing each job to
+// progress when it finishes (and again when a retry of it finishes), and
+// returns the pipeline's last JSON.
+func waitPipeline(cmd *cobra.Command, c apiClient, p apiPipeline, progress io.Writer) (json.RawMessage, error) {
+	done := map[int64]bool{}
+	for {
+		var raw json.RawMessage
+		if err := c.do("GET", fmt.Sprintf("/api/pipelines/%d", p.ID), nil, &raw); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, err
+		}
+		for _, j := range p.Jobs {
+			if done[j.ID] || !store.Status(j.Status).Finished() {
+				continue
+			}
+			done[j.ID] = true
+			fmt.Fprintf(progress, "job %d %s (%s): %s", j.ID, j.Name, j.Stage, j.Status)
+			if j.FailureReason != "" {
+				fmt.Fprintf(progress, " (%s)", j.FailureReason)
+			}
+			if j.DurationNS > 0 {
+				fmt.Fprintf(progress, " in %s", time.Duration(j.DurationNS).Round(time.Millisecond))
+			}
+			if j.Status == "failed" {
+				fmt.Fprintf(progress, "; its log: slipway job log %d", j.ID)
+			}
+			fmt.Fprintln(progress)
+		}
+		if !store.Status(p.Status).Active() {
+			return raw, nil
+		}
+		select {
+		case <-cmd.Context().Done():
+			return nil, cmd.Context().Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

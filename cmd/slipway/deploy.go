@@ -83,6 +83,7 @@ on their own.`,
 	rollback.Flags().StringVar(&target, "target", "", "the target to roll back (required)")
 	_ = rollback.MarkFlagRequired("target")
 
+	var statusJSON bool
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show each target's generations, images and rollout state",
@@ -96,26 +97,33 @@ on their own.`,
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TARGET\tGENERATION\tROLE\tSERVICE\tIMAGE\tSTATE")
+			all := []targetStatus{}
 			for _, tc := range cfg.Targets {
-				env := deploy.Target{Name: tc.Name}.Env()
-				st, err := r.Status(cmd.Context(), env)
+				st, err := r.Status(cmd.Context(), deploy.Target{Name: tc.Name}.Env())
 				if err != nil {
 					return err
 				}
-				if len(st.Generations) == 0 {
-					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tnot deployed\n", tc.Name)
+				all = append(all, newTargetStatus(tc.Name, st))
+			}
+			if statusJSON {
+				return printJSON(cmd.OutOrStdout(), all)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TARGET\tGENERATION\tROLE\tSERVICE\tIMAGE\tSTATE")
+			for _, t := range all {
+				if len(t.Generations) == 0 {
+					fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tnot deployed\n", t.Target)
 				}
-				for _, g := range st.Generations {
+				for _, g := range t.Generations {
 					for _, s := range g.Services {
-						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", tc.Name, g.Number, role(st.State, g.Number), s.Name, s.Image, s.State)
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", t.Target, g.Number, g.Role, s.Name, s.Image, s.State)
 					}
 				}
 			}
 			return tw.Flush()
 		},
 	}
+	status.Flags().BoolVar(&statusJSON, "json", false, "print each target's state and generations as JSON")
 
 	var jsonOut bool
 	history := &cobra.Command{
@@ -170,7 +178,7 @@ on their own.`,
 generation's containers, its network, volumes and port reservations, and
 its state file. Its history stays. A target already taken out of the config
 file is removed too while its state file is there.`,
-		Args: cobra.ExactArgs(1),
+		Args: needArgs("TARGET"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := load()
 			if err != nil {
@@ -211,6 +219,39 @@ func controlCmd(load func() (*deploy.Config, error), use, short, path string, re
 			return printRollout(cmd.OutOrStdout(), ro, err)
 		},
 	}
+}
+
+// targetStatus is one target in deploy status --json.
+type targetStatus struct {
+	Target      string             `json:"target"`
+	State       deploy.State       `json:"state"`
+	Generations []generationStatus `json:"generations"`
+}
+
+type generationStatus struct {
+	Number   int             `json:"number"`
+	Role     string          `json:"role"`
+	Services []serviceStatus `json:"services"`
+}
+
+type serviceStatus struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+	State string `json:"state"`
+	Addr  string `json:"addr,omitempty"`
+	Host  string `json:"host,omitempty"`
+}
+
+func newTargetStatus(name string, st deploy.Status) targetStatus {
+	t := targetStatus{Target: name, State: st.State, Generations: []generationStatus{}}
+	for _, g := range st.Generations {
+		gs := generationStatus{Number: g.Number, Role: role(st.State, g.Number), Services: []serviceStatus{}}
+		for _, s := range g.Services {
+			gs.Services = append(gs.Services, serviceStatus{Name: s.Name, Image: s.Image, State: s.State, Addr: s.Addr(), Host: s.Host})
+		}
+		t.Generations = append(t.Generations, gs)
+	}
+	return t
 }
 
 // role says what a generation is to its target.

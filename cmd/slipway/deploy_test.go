@@ -94,6 +94,32 @@ targets:
 	if code != 0 || !strings.Contains(out, "cli-prod") || !strings.Contains(out, "stable") || !strings.Contains(out, "@sha256:") {
 		t.Fatalf("deploy status: exit %d\n%s", code, out)
 	}
+	out, _, code = slipway(t, dir, "deploy", "status", "--json")
+	var status []struct {
+		Target string `json:"target"`
+		State  struct {
+			Stable int `json:"stable"`
+		} `json:"state"`
+		Generations []struct {
+			Number   int    `json:"number"`
+			Role     string `json:"role"`
+			Services []struct {
+				Name, Image, State, Host string
+			} `json:"services"`
+		} `json:"generations"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &status) != nil || len(status) != 2 {
+		t.Fatalf("deploy status --json: exit %d\n%s", code, out)
+	}
+	for _, st := range status {
+		if st.State.Stable != 1 || len(st.Generations) != 1 || st.Generations[0].Role != "stable" || len(st.Generations[0].Services) != 1 {
+			t.Fatalf("deploy status --json: %+v", st)
+		}
+		s := st.Generations[0].Services[0]
+		if s.Name != "web" || !strings.Contains(s.Image, "@sha256:") || s.State != "running" || s.Host != st.Target+".cli.test" {
+			t.Errorf("deploy status --json: %s's service %+v", st.Target, s)
+		}
+	}
 	out, _, code = slipway(t, dir, "deploy", "history", "--target", "cli-prod", "--json")
 	var hist []deploy.Rollout
 	if code != 0 || json.Unmarshal([]byte(out), &hist) != nil || len(hist) != 1 || hist[0].PromotedFrom != "cli-dev" || !strings.Contains(hist[0].Images["web"], "@sha256:") {

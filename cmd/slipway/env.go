@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -116,14 +117,23 @@ func init() {
 			return nil
 		},
 	}
+	var listJSON bool
 	list := &cobra.Command{
-		Use: "list", Short: "List a project's environments", Args: cobra.NoArgs,
+		Use: "list PROJECT", Short: "List a project's environments",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if project == "" {
-				return fmt.Errorf("--project is required")
+			project, _, err := projectArg(cmd, args, project)
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := newAPIClient(cmd).do("GET", "/api/projects/"+url.PathEscape(project)+"/environments", nil, &raw); err != nil {
+				return err
+			}
+			if listJSON {
+				return printJSON(cmd.OutOrStdout(), raw)
 			}
 			var envs []apiEnvironment
-			if err := newAPIClient(cmd).do("GET", "/api/projects/"+url.PathEscape(project)+"/environments", nil, &envs); err != nil {
+			if err := json.Unmarshal(raw, &envs); err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -134,9 +144,11 @@ func init() {
 			return tw.Flush()
 		},
 	}
-	list.Flags().StringVar(&project, "project", "", "project name or ID")
+	list.Flags().StringVar(&project, "project", "", "deprecated: give PROJECT as the argument")
+	_ = list.Flags().MarkHidden("project")
+	list.Flags().BoolVar(&listJSON, "json", false, "print the API's JSON")
 	show := &cobra.Command{
-		Use: "show ENVIRONMENT-ID", Short: "Show an environment", Args: cobra.ExactArgs(1),
+		Use: "show ENVIRONMENT-ID", Short: "Show an environment (as the API's JSON)", Args: needArgs("ENVIRONMENT-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var e map[string]any
 			if err := newAPIClient(cmd).do("GET", "/api/environments/"+url.PathEscape(args[0]), nil, &e); err != nil {

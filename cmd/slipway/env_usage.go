@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -49,28 +50,36 @@ func init() {
 	var project string
 	var asJSON bool
 	usage := &cobra.Command{
-		Use:   "usage ENVIRONMENT",
+		Use:   "usage PROJECT ENVIRONMENT",
 		Short: "Show the health and CPU, memory and network use of an environment's services",
 		Long: "Show each service of a running environment as the server last sampled it: its state and health,\n" +
 			"restarts, uptime, CPU (percent of one core), memory (without page cache) and its limit, and the\n" +
-			"network bytes per second in and out. ENVIRONMENT is its name (review/x), slug or ID.",
-		Args: cobra.ExactArgs(1),
+			"network bytes per second in and out. ENVIRONMENT is its name (review/x), slug or ID.\n" +
+			"--json prints the API's answer as it is, with each service's last hour of samples.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if project == "" {
-				return fmt.Errorf("--project is required")
+			project, args, err := projectArg(cmd, args, project, "ENVIRONMENT")
+			if err != nil {
+				return err
 			}
 			path := "/api/projects/" + url.PathEscape(project) + "/environments/" + url.PathEscape(args[0]) + "/usage"
-			var u apiUsage
-			if err := newAPIClient(cmd).do("GET", path, nil, &u); err != nil {
+			// --json passes the answer through untouched: every field
+			// the server sends, today's and tomorrow's.
+			var raw json.RawMessage
+			if err := newAPIClient(cmd).do("GET", path, nil, &raw); err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), u)
+				return printJSON(cmd.OutOrStdout(), raw)
+			}
+			var u apiUsage
+			if err := json.Unmarshal(raw, &u); err != nil {
+				return err
 			}
 			return printUsage(cmd.OutOrStdout(), u)
 		},
 	}
-	usage.Flags().StringVar(&project, "project", "", "project name or ID")
+	usage.Flags().StringVar(&project, "project", "", "deprecated: give PROJECT as the first argument")
+	_ = usage.Flags().MarkHidden("project")
 	usage.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON, with each service's history")
 	envCmd.AddCommand(usage)
 }

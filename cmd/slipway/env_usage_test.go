@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,7 +29,7 @@ func TestEnvUsagePrintsATable(t *testing.T) {
 		w.Write([]byte(usageAnswer))
 	}))
 	defer srv.Close()
-	out, errOut, code := slipway(t, t.TempDir(), "env", "usage", "review/usage", "--project", "shop", "--server", srv.URL)
+	out, errOut, code := slipway(t, t.TempDir(), "env", "usage", "shop", "review/usage", "--server", srv.URL)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -44,7 +46,49 @@ func TestEnvUsagePrintsATable(t *testing.T) {
 			t.Errorf("output lacks %s:\n%s", want, out)
 		}
 	}
-	if _, errOut, code := slipway(t, t.TempDir(), "env", "usage", "review/usage", "--server", srv.URL); code == 0 || !strings.Contains(errOut, "--project is required") {
-		t.Errorf("without --project: exit %d, %s", code, errOut)
+	// The old spelling still works, with a notice.
+	out2, errOut, code := slipway(t, t.TempDir(), "env", "usage", "review/usage", "--project", "shop", "--server", srv.URL)
+	if code != 0 || out2 != out || !strings.Contains(errOut, "--project is deprecated") {
+		t.Errorf("--project: exit %d\n%s%s", code, out2, errOut)
+	}
+	if _, errOut, code := slipway(t, t.TempDir(), "env", "usage", "--server", srv.URL); code == 0 || !strings.Contains(errOut, "missing PROJECT and ENVIRONMENT") {
+		t.Errorf("without arguments: exit %d, %s", code, errOut)
+	}
+}
+
+// TestEnvUsageJSONIsTheAPIs: --json prints every field the server sent,
+// those the table does not show (each service's history) too.
+func TestEnvUsageJSONIsTheAPIs(t *testing.T) {
+	answer := strings.Replace(usageAnswer, `"history": []}`, `"history": [{"at": "2026-11-25T11:59:00Z", "cpu_percent": 95.5, "memory_bytes": 300000}], "image": "shop/burner@sha256:abc"}`, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(answer))
+	}))
+	defer srv.Close()
+	out, errOut, code := slipway(t, t.TempDir(), "env", "usage", "shop", "review/usage", "--json", "--server", srv.URL)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got, want any
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	json.Unmarshal([]byte(answer), &want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("env usage --json =\n%s\nthe API answered\n%s", out, answer)
+	}
+}
+
+// TestServerErrorsHaveOnePrefix: a plain-text answer that says "slipway:"
+// itself (the host check's 421) is not printed "slipway: ...: slipway:".
+func TestServerErrorsHaveOnePrefix(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `slipway: the host "ci.example" is not this server's: add it to allowed_hosts, or set base_url to it`, http.StatusMisdirectedRequest)
+	}))
+	defer srv.Close()
+	_, errOut, code := slipway(t, t.TempDir(), "pipeline", "list", "shop", "--server", srv.URL)
+	want := `slipway: GET /api/projects/shop/pipelines: 421 Misdirected Request: the host "ci.example" is not this server's: add it to allowed_hosts, or set base_url to it` + "\n"
+	if code != 1 || errOut != want {
+		t.Errorf("exit %d\n got %q\nwant %q", code, errOut, want)
 	}
 }

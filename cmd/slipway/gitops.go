@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -36,16 +36,24 @@ type gitopsFlags struct {
 
 func init() {
 	var f gitopsFlags
+	var reconcileJSON bool
 	reconcile := &cobra.Command{
-		Use:   "reconcile",
+		Use:   "reconcile [DEPLOYMENT...]",
 		Short: "Reconcile every deployment once; exit non-zero when one is not Ready",
 		Long: "Fetch each source of the config, then make this Docker host run the apps of each deployment at\n" +
 			"its branch's commit: deploy what changed, put back what drifted, prune what left git (prune: true).\n" +
-			"Prints what changed per app; the status is kept in STATE/status/DEPLOYMENT.json.",
-		Args: cobra.NoArgs,
+			"Prints what changed per app; the status is kept in STATE/status/DEPLOYMENT.json.\n\n" +
+			"With DEPLOYMENT names, ask the Slipway server (--server, $SLIPWAY_SERVER) to reconcile them now\n" +
+			"instead, as flux reconcile asks its controller; the server runs the pass in the background.",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return requestReconcile(cmd, args)
+			}
 			return withGitops(cmd, f, func(ctx context.Context, c *gitops.Controller) error {
 				all, err := c.ReconcileAll(ctx)
+				if reconcileJSON {
+					return errors.Join(printJSON(cmd.OutOrStdout(), savedStatuses(f.state, all)), err)
+				}
 				printGitops(cmd.OutOrStdout(), all)
 				return err
 			})
@@ -73,6 +81,8 @@ func init() {
 		fl.StringVar(&f.caddyAdmin, "caddy-admin", "", "route exposed services through the Caddy of this admin URL, e.g. http://127.0.0.1:2019")
 		fl.StringVar(&f.domain, "domain", "", "with a proxy: exposed services answer on DEPLOYMENT-APP.DOMAIN")
 	}
+	reconcile.Flags().BoolVar(&reconcileJSON, "json", false, "print each deployment's status as JSON (as status --json)")
+	reconcile.Flags().String("server", "", "with DEPLOYMENT: the server's URL (default $SLIPWAY_SERVER or http://127.0.0.1:8080)")
 	run.Flags().StringVar(&f.proxyListen, "proxy-listen", "", "route exposed services through an embedded proxy listening on this address, e.g. 127.0.0.1:8080")
 	var stateDir string
 	var asJSON bool
@@ -91,9 +101,7 @@ func init() {
 				return fmt.Errorf("no status in %s: no deployment was reconciled with this --state", stateDir)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(all)
+				return printJSON(cmd.OutOrStdout(), all)
 			}
 			printGitops(cmd.OutOrStdout(), all)
 			return nil
@@ -196,4 +204,41 @@ func printGitops(w io.Writer, all []gitops.DeploymentStatus) {
 			}
 		}
 	}
+}
+
+// savedStatuses are the statuses of this pass as saved in the state folder
+// (with their updated_at), so that reconcile --json prints what status
+// --json reads back.
+func savedStatuses(state string, all []gitops.DeploymentStatus) []gitops.DeploymentStatus {
+	saved := map[string]gitops.DeploymentStatus{}
+	if list, err := gitops.ReadStatuses(state); err == nil {
+		for _, d := range list {
+			saved[d.Name] = d
+		}
+	}
+	out := make([]gitops.DeploymentStatus, 0, len(all))
+	for _, d := range all {
+		if s, ok := saved[d.Name]; ok {
+			d = s
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// requestReconcile asks the server to reconcile each deployment now.
+func requestReconcile(cmd *cobra.Command, deployments []string) error {
+	for _, local := range []string{"config", "state", "ports-dir", "ports", "caddy-admin", "domain", "json"} {
+		if cmd.Flags().Changed(local) {
+			return fmt.Errorf("--%s is for a pass of this command; with DEPLOYMENT the server reconciles with its own config", local)
+		}
+	}
+	c := newAPIClient(cmd)
+	for _, d := range deployments {
+		if err := c.do("POST", "/api/gitops/"+url.PathEscape(d)+"/reconcile", nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "deployment %s: reconcile requested (slipway's UI /gitops or GET /api/gitops shows its result)\n", d)
+	}
+	return nil
 }

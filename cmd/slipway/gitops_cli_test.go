@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,6 +63,16 @@ func TestGitopsReconcileCommand(t *testing.T) {
 	status, errOut, code := slipway(t, dir, "gitops", "status", "--state", "state")
 	if code != 0 || status != out {
 		t.Errorf("gitops status: exit %d\n%s\n%s\nwant what reconcile printed:\n%s", code, status, errOut, out)
+	}
+	// --json: the statuses, as gitops status --json reads them back.
+	out, errOut, code = slipway(t, dir, append(args, "--json")...)
+	var passed []gitops.DeploymentStatus
+	if code != 0 || json.Unmarshal([]byte(out), &passed) != nil || len(passed) != 1 || passed[0].Name != dep ||
+		len(passed[0].Apps) != 1 || passed[0].Apps[0].Condition != gitops.Ready {
+		t.Fatalf("reconcile --json: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if status, _, _ := slipway(t, dir, "gitops", "status", "--state", "state", "--json"); status != out {
+		t.Errorf("reconcile --json printed\n%s\ngitops status --json reads back\n%s", out, status)
 	}
 
 	// A slow commit: the run is killed while the new container starts.

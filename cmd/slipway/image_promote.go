@@ -17,7 +17,7 @@ byte: the digest at DST is the digest at SRC, so what was tested is what runs.
 Credentials come from docker's config (docker login).`,
 		Example: `  slipway image promote 127.0.0.1:5000/team/app:main-abc123 127.0.0.1:5000/team/app:production
   slipway image promote 127.0.0.1:5000/internal/app@sha256:4f1c... registry.example.com/public/app:1.4.0`,
-		Args: cobra.ExactArgs(2),
+		Args: needArgs("SRC", "DST"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := images.Promote(cmd.Context(), args[0], args[1], images.Options{Insecure: insecure})
 			if err != nil {

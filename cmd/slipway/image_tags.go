@@ -19,7 +19,7 @@ func init() {
 		Short: "List a repository's tags with their digests and push times",
 		Long: `List the tags of REPO (host/team/app) with their digests, newest first.
 Slipway's registry tells push times; other registries show "-".`,
-		Args: cobra.ExactArgs(1),
+		Args: needArgs("REPO"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tags, err := images.Tags(cmd.Context(), args[0], images.Options{Insecure: insecure})
 			if err != nil {

@@ -15,12 +15,24 @@ func init() {
 	lintCmd.Args = cobra.MaximumNArgs(1)
 	lintCmd.Long = "Check a pipeline file (default: .gitlab-ci.yml of the repository here) and everything it\n" +
 		"includes. Every problem is printed as file:line:col: message. Exit 1 when there is one."
+	var asJSON bool
+	lintCmd.Flags().BoolVar(&asJSON, "json", false, `print {"file", "valid", "errors": [{"file", "line", "col", "message"}]}`)
 	lintCmd.RunE = func(cmd *cobra.Command, args []string) error {
 		file := ".gitlab-ci.yml"
 		if len(args) == 1 {
 			file = args[0]
 		}
 		_, err := loadPipeline(file)
+		if asJSON {
+			res := lintResult{File: file, Valid: err == nil, Errors: []lintError{}}
+			for _, e := range ci.Errors(err) {
+				res.Errors = append(res.Errors, lintError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Message: e.Msg})
+			}
+			if perr := printJSON(cmd.OutOrStdout(), res); perr != nil || err == nil {
+				return perr
+			}
+			return exitError{code: 1}
+		}
 		if err != nil {
 			for _, e := range ci.Errors(err) {
 				fmt.Fprintln(cmd.ErrOrStderr(), e.Error())
@@ -30,6 +42,20 @@ func init() {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", file)
 		return nil
 	}
+}
+
+// lintResult is lint --json's answer.
+type lintResult struct {
+	File   string      `json:"file"`
+	Valid  bool        `json:"valid"`
+	Errors []lintError `json:"errors"`
+}
+
+type lintError struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Message string `json:"message"`
 }
 
 // loadPipeline loads a pipeline file with includes resolved against the

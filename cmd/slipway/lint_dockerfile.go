@@ -27,7 +27,7 @@ in the current folder: ignored, failure-threshold, trustedRegistries,
 override. "# hadolint ignore=DL3008" on the line before an instruction
 silences rules there. The command exits 1 when a finding reaches the
 failure threshold (default info) or a file cannot be parsed.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: minArgs("PATH"),
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if !slices.Contains(lint.Formats, format) {
 				return fmt.Errorf("--format: unknown format %q (want %s)", format, strings.Join(lint.Formats, ", "))
@@ -62,9 +62,14 @@ failure threshold (default info) or a file cannot be parsed.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "text", "output format: text, json or gitlab (GitLab Code Quality)")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json or gitlab (GitLab Code Quality)")
 	cmd.Flags().StringVarP(&configPath, "config", "c", "", "hadolint configuration file (default: .hadolint.yaml in the current folder)")
-	cmd.Flags().StringVarP(&threshold, "failure-threshold", "t", "", "least severity that fails: error, warning, info, style or none (overrides the config)")
+	cmd.Flags().StringVar(&threshold, "failure-threshold", "", "least severity that fails: error, warning, info, style or none (overrides the config)")
+	// -f and -t were hadolint's shorthands; in slipway -f is a file (or
+	// follow) and -t a tag, as in docker: the old ones still work, with a
+	// notice.
+	oldShorthand(cmd, &format, "format", "f", "text")
+	oldShorthand(cmd, &threshold, "failure-threshold", "t", "")
 	cmd.Flags().StringSliceVar(&ignore, "ignore", nil, "rule ids to ignore (repeatable, comma-separated)")
 	lintCmd.AddCommand(cmd)
 }

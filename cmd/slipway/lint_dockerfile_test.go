@@ -65,9 +65,30 @@ func TestLintDockerfileCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &issues); err != nil || len(issues) != 3 {
 		t.Errorf("gitlab output (%v):\n%s", err, stdout)
 	}
-	stdout, _, _ = slipway(t, dir, "lint", "dockerfile", "-f", "json", "--config", "/dev/null", "out/app.dockerfile")
+	stdout, _, _ = slipway(t, dir, "lint", "dockerfile", "--format", "json", "--config", "/dev/null", "out/app.dockerfile")
 	if err := json.Unmarshal([]byte(stdout), &issues); err != nil || len(issues) != 4 {
 		t.Errorf("json output with an empty config (%v):\n%s", err, stdout)
+	}
+}
+
+// TestLintDockerfileOldShorthands: -f and -t were hadolint's --format and
+// --failure-threshold; in slipway -f is a file and -t a tag, as in docker,
+// so they are deprecated but still work for scripts.
+func TestLintDockerfileOldShorthands(t *testing.T) {
+	dir := t.TempDir()
+	writeLintFile(t, filepath.Join(dir, "Dockerfile"), "FROM debian\n")
+	stdout, stderr, code := slipway(t, dir, "lint", "dockerfile", "-f", "json", "-t", "none", "Dockerfile")
+	var issues []map[string]any
+	if code != 0 || json.Unmarshal([]byte(stdout), &issues) != nil || len(issues) != 1 {
+		t.Errorf("-f json -t none: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"-f has been deprecated, use --format", "-t has been deprecated, use --failure-threshold"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if _, stderr, _ := slipway(t, dir, "lint", "dockerfile", "--help"); strings.Contains(stderr, "shorthand") {
+		t.Errorf("help shows the hidden flags:\n%s", stderr)
 	}
 }
 

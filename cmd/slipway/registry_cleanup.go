@@ -14,6 +14,7 @@ func init() {
 	var (
 		data, policyFile string
 		dryRun, showKept bool
+		asJSON           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "cleanup --policy FILE",
@@ -42,6 +43,12 @@ schedules it), or stop the registry first. See docs/registry.md.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
+			if asJSON {
+				if rep.Decisions == nil {
+					rep.Decisions = []cleanup.Decision{}
+				}
+				return printJSON(out, rep)
+			}
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ACTION\tIMAGE\tDIGEST\tPUSHED\tWHY")
 			for _, d := range rep.Decisions {
@@ -70,6 +77,7 @@ schedules it), or stop the registry first. See docs/registry.md.`,
 	cmd.Flags().StringVar(&policyFile, "policy", "", "cleanup policy YAML file (see docs/registry.md)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted and why; delete nothing")
 	cmd.Flags().BoolVar(&showKept, "show-kept", false, "also list the tags kept and why")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print every decision (kept ones too) and the garbage collection as JSON")
 	_ = cmd.MarkFlagRequired("policy")
 	cmd.AddCommand(cleanupStatusCmd())
 	registryCmd.AddCommand(cmd)

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -286,6 +287,23 @@ func TestRegistryCleanupSeedPolicy(t *testing.T) {
 	}
 	if !strings.Contains(out, "2 of 7 tags would be deleted (dry run)") {
 		t.Errorf("dry run summary missing:\n%s", out)
+	}
+	// --json: every decision, kept tags too, with the digest and why.
+	out, errOut, code = slipway(t, dir, "registry", "cleanup", "--data", data, "--policy", policy, "--dry-run", "--json")
+	var rep struct {
+		DryRun    bool `json:"dry_run"`
+		Decisions []struct {
+			Repository, Tag, Digest, Reason string
+			Delete                          bool
+		} `json:"decisions"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || !rep.DryRun || len(rep.Decisions) != len(tags) {
+		t.Fatalf("cleanup --dry-run --json: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, d := range rep.Decisions {
+		if d.Repository != "mute/app" || d.Delete != going[d.Tag] || d.Digest != digests[d.Tag] || d.Reason == "" {
+			t.Errorf("--json decision %+v, want delete=%t and digest %s", d, going[d.Tag], digests[d.Tag])
+		}
 	}
 	if remaining := storedTags(t, data); len(remaining) != len(tags) {
 		t.Fatalf("after the dry run the registry holds %v, want all of %v", remaining, tags)

@@ -34,7 +34,7 @@ func init() {
 	plan := &cobra.Command{
 		Use:   "plan MANIFEST",
 		Short: "Print the groups, refs and commits a release would build, without running anything",
-		Args:  cobra.ExactArgs(1),
+		Args:  needArgs("MANIFEST"),
 		RunE:  func(cmd *cobra.Command, args []string) error { return releaseCommand(cmd, args[0], f, false) },
 	}
 	run := &cobra.Command{
@@ -47,7 +47,7 @@ func init() {
 			"RELEASE_DRY_RUN. A real run pushes the tag <component version> to each repository\n" +
 			"whose version is a release version (no pre-release part such as -SNAPSHOT or -nightly).\n" +
 			"Exit 0 only when every component succeeded.",
-		Args: cobra.ExactArgs(1),
+		Args: needArgs("MANIFEST"),
 		RunE: func(cmd *cobra.Command, args []string) error { return releaseCommand(cmd, args[0], f, true) },
 	}
 	for _, c := range []*cobra.Command{plan, run} {

@@ -105,6 +105,14 @@ func TestReleaseRunFailureCLI(t *testing.T) {
 		t.Errorf("stdout:\n%s", stdout)
 	}
 	r := readReleaseReport(t, filepath.Join(dir, "report.json"))
+	// Each component's stage as it reaches it; a failure names its log.
+	if !strings.Contains(stdout, "[group 1] lib: stage test\n") ||
+		!strings.Contains(stdout, "[group 1] lib: failed in ") || !strings.Contains(stdout, "build failed; its log: "+r.Components[0].Log+"\n") {
+		t.Errorf("progress lacks lib's stage or the path of its log %s:\n%s", r.Components[0].Log, stdout)
+	}
+	if log, err := os.ReadFile(r.Components[0].Log); err != nil || !strings.Contains(string(log), "exit 4") {
+		t.Errorf("the log named: %v\n%s", err, log)
+	}
 	if r.Status != release.Failed || r.Components[0].Status != release.Failed || r.Components[1].Status != release.NotStarted {
 		t.Errorf("report = %+v", r)
 	}

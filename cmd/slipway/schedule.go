@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -27,11 +26,7 @@ func variableMap(kvs []string) (map[string]string, error) {
 }
 
 func schedulePath(project string, id ...string) string {
-	p := "/api/projects/" + url.PathEscape(project) + "/schedules"
-	for _, part := range id {
-		p += "/" + url.PathEscape(part)
-	}
-	return p
+	return projectPath(project, append([]string{"schedules"}, id...)...)
 }
 
 // scheduleFields are the flags of create and update; update sends only
@@ -83,7 +78,7 @@ func init() {
 
 	var asJSON bool
 	list := &cobra.Command{
-		Use: "list PROJECT", Short: "List a project's schedules", Args: cobra.ExactArgs(1),
+		Use: "list PROJECT", Short: "List a project's schedules", Args: needArgs("PROJECT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var scs []store.Schedule
 			if err := newAPIClient(cmd).do("GET", schedulePath(args[0]), nil, &scs); err != nil {
@@ -115,7 +110,7 @@ func init() {
 	var create scheduleFields
 	var paused bool
 	createCmd := &cobra.Command{
-		Use: "create PROJECT --cron EXPR", Short: "Create a schedule", Args: cobra.ExactArgs(1),
+		Use: "create PROJECT --cron EXPR", Short: "Create a schedule", Args: needArgs("PROJECT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := create.body(cmd)
 			if err != nil {
@@ -136,7 +131,7 @@ func init() {
 
 	var update scheduleFields
 	updateCmd := &cobra.Command{
-		Use: "update PROJECT SCHEDULE-ID", Short: "Change a schedule's description, cron, time zone, ref or variables", Args: cobra.ExactArgs(2),
+		Use: "update PROJECT SCHEDULE-ID", Short: "Change a schedule's description, cron, time zone, ref or variables", Args: needArgs("PROJECT", "SCHEDULE-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := update.body(cmd)
 			if err != nil {
@@ -148,19 +143,19 @@ func init() {
 	update.register(updateCmd)
 
 	pause := &cobra.Command{
-		Use: "pause PROJECT SCHEDULE-ID", Short: "Stop a schedule from running until resumed", Args: cobra.ExactArgs(2),
+		Use: "pause PROJECT SCHEDULE-ID", Short: "Stop a schedule from running until resumed", Args: needArgs("PROJECT", "SCHEDULE-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return putSchedule(cmd, args, map[string]any{"active": false}, "paused")
 		},
 	}
 	resume := &cobra.Command{
-		Use: "resume PROJECT SCHEDULE-ID", Short: "Let a paused schedule run again", Args: cobra.ExactArgs(2),
+		Use: "resume PROJECT SCHEDULE-ID", Short: "Let a paused schedule run again", Args: needArgs("PROJECT", "SCHEDULE-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return putSchedule(cmd, args, map[string]any{"active": true}, "resumed")
 		},
 	}
 	del := &cobra.Command{
-		Use: "delete PROJECT SCHEDULE-ID", Short: "Delete a schedule", Args: cobra.ExactArgs(2),
+		Use: "delete PROJECT SCHEDULE-ID", Short: "Delete a schedule", Args: needArgs("PROJECT", "SCHEDULE-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var sc store.Schedule
 			if err := newAPIClient(cmd).do("DELETE", schedulePath(args[0], args[1]), nil, &sc); err != nil {
@@ -171,13 +166,13 @@ func init() {
 		},
 	}
 	run := &cobra.Command{
-		Use: "run PROJECT SCHEDULE-ID", Short: "Run a schedule's pipeline now (its next run stays)", Args: cobra.ExactArgs(2),
+		Use: "run PROJECT SCHEDULE-ID", Short: "Run a schedule's pipeline now (its next run stays)", Args: needArgs("PROJECT", "SCHEDULE-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var p apiPipeline
 			if err := newAPIClient(cmd).do("POST", schedulePath(args[0], args[1], "play"), nil, &p); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pipeline %d (#%d) %s on %s\n", p.ID, p.Number, p.Status, p.Ref)
+			printCreated(cmd.OutOrStdout(), p)
 			return nil
 		},
 	}

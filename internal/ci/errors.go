@@ -122,5 +122,6 @@ func editDistance(a, b string) int {
 // away), or "": for other files' unknown keys.
 func DidYouMean(word string, known []string) string { return didYouMean(word, known) }
 
-// YAMLError is a yaml.v3 syntax error with file and line, for other files.
-func YAMLError(file string, err error) error { return yamlError(file, err) }
+// YAMLError is the yaml.v3 syntax error err of file's data with the file,
+// line and column, for other files.
+func YAMLError(file string, data []byte, err error) error { return yamlError(file, data, err) }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // node is the YAML tree after aliases and merge keys are resolved, with a
@@ -98,12 +100,12 @@ func parseYAML(file string, data []byte) (*node, error) {
 		if errors.Is(err, io.EOF) {
 			return &node{kind: mapNode, pos: Pos{File: file, Line: 1, Col: 1}}, nil
 		}
-		return nil, yamlError(file, err)
+		return nil, yamlError(file, data, err)
 	}
 	if isSpecHeader(&doc) {
 		var next yaml.Node
 		if err := dec.Decode(&next); err != nil && !errors.Is(err, io.EOF) {
-			return nil, yamlError(file, err)
+			return nil, yamlError(file, data, err)
 		}
 		doc = next
 	}
@@ -247,19 +249,9 @@ func deepMerge(base, over *node) *node {
 	return out
 }
 
-// yamlError turns a yaml.v3 error into one with the file name and line.
-func yamlError(file string, err error) error {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	line := 0
-	if strings.HasPrefix(msg, "line ") {
-		var rest string
-		if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
-			if i := strings.Index(msg, ":"); i >= 0 {
-				rest = strings.TrimSpace(msg[i+1:])
-			}
-			msg = rest
-		}
-	}
-	return &Error{Pos: Pos{File: file, Line: line}, Msg: "invalid YAML: " + msg}
+// yamlError turns a yaml.v3 syntax error into one with the file, line
+// and column (yamlsyntax finds the column yaml.v3 does not give).
+func yamlError(file string, data []byte, err error) error {
+	e := yamlsyntax.Locate(data, err)
+	return &Error{Pos: Pos{File: file, Line: e.Line, Col: e.Col}, Msg: "invalid YAML: " + e.Msg}
 }

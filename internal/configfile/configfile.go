@@ -31,7 +31,7 @@ func Load(path string, v any) error {
 func Decode(file string, data []byte, v any) error {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return ci.ErrorList{ci.Errors(ci.YAMLError(file, err))[0]}
+		return ci.ErrorList{ci.Errors(ci.YAMLError(file, data, err))[0]}
 	}
 	if len(doc.Content) == 0 {
 		return nil // an empty file sets nothing

@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/env/compose"
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // Config is a deploy config file (docs/rollouts.md):
@@ -112,7 +113,7 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(path string, b []byte) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, yamlsyntax.InFile(path, b, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty config", path)

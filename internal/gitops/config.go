@@ -14,6 +14,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
 	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // Defaults of unset intervals.
@@ -96,7 +97,7 @@ func LoadConfig(file string) (*Config, error) {
 func ParseConfig(file string, content []byte) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(content, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, yamlsyntax.InFile(file, content, err)
 	}
 	c := &Config{File: file}
 	if len(doc.Content) == 0 {

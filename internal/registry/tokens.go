@@ -12,6 +12,8 @@ import (
 
 	"github.com/bmatcuk/doublestar/v4"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // Token is a per-project credential: it may pull, or pull and push, in the
@@ -64,7 +66,7 @@ func LoadTokenFile(path string) (*TokenFile, error) {
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, yamlsyntax.InFile(path, data, err)
 	}
 	tf := &TokenFile{byHash: map[string]Token{}}
 	if len(doc.Content) == 0 {

@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway-cd/slipway/internal/ci"
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // Manifest is a release: its components and their build order.
@@ -82,7 +83,9 @@ func Parse(file string, data []byte) (*Manifest, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &ci.Error{Pos: ci.Pos{File: file}, Msg: "the release manifest is empty"}
 		}
-		return nil, syntaxError(file, err)
+		// JSON is YAML: one parser reads both, and places the error.
+		e := yamlsyntax.Locate(data, err)
+		return nil, &ci.Error{Pos: ci.Pos{File: file, Line: e.Line, Col: e.Col}, Msg: "invalid JSON or YAML: " + e.Msg}
 	}
 	p := &parser{file: file}
 	m := p.manifest(doc.Content[0])
@@ -96,18 +99,6 @@ func Parse(file string, data []byte) (*Manifest, error) {
 		return nil, p.errs
 	}
 	return m, nil
-}
-
-// syntaxError gives a yaml.v3 syntax error ("yaml: line 3: ...") its file.
-func syntaxError(file string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	at := file
-	var line int
-	if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
-		_, msg, _ = strings.Cut(msg, ":")
-		at = fmt.Sprintf("%s:%d", file, line) // yaml.v3 knows no column here
-	}
-	return &ci.Error{Msg: at + ": invalid JSON or YAML: " + strings.TrimSpace(msg)}
 }
 
 // parser collects every problem of a manifest with its position.

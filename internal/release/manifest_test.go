@@ -158,7 +158,7 @@ func TestManifestErrorsHavePositions(t *testing.T) {
 			name: "JSON syntax",
 			file: "r.json",
 			data: "{\n  \"name\": \"r\",\n  \"version\": \"1.0.0\"\n  \"components\": []\n}\n",
-			want: []string{`r.json:3: invalid JSON or YAML: did not find expected ',' or '}'`},
+			want: []string{`r.json:4:3: invalid JSON or YAML: did not find expected ',' or '}' (in a flow mapping that starts at 1:1)`},
 		},
 		{
 			name: "not an object",

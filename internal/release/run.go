@@ -219,10 +219,14 @@ func (r *runner) end(t *Target, status Status, reason string) {
 		c.DurationMS = c.FinishedAt.Sub(c.StartedAt).Milliseconds()
 		took = " in " + (time.Duration(c.DurationMS) * time.Millisecond).String()
 	}
+	log := c.Log
 	r.mu.Unlock()
-	if reason != "" {
+	switch {
+	case status == Failed && log != "":
+		r.progress(t, "%s%s: %s; its log: %s", status, took, reason, log)
+	case reason != "":
 		r.progress(t, "%s%s: %s", status, took, reason)
-	} else {
+	default:
 		r.progress(t, "%s%s", status, took)
 	}
 }
@@ -314,9 +318,20 @@ func (r *runner) pipeline(ctx context.Context, t *Target, dir, logPath string) (
 	if err != nil {
 		return nil, err
 	}
+	printer := engine.NewPrinter(log, plan)
+	// A release's pipelines run long and side by side: say when each
+	// reaches a stage (its first job starts). The engine hands events
+	// over one at a time.
+	reached := map[string]bool{}
 	return engine.Run(ctx, plan, engine.Options{
 		Repo: t.Mirror, Commit: t.Commit, WorkDir: filepath.Join(dir, "work"),
-		ExecutorFor: pick.Executor, Events: engine.NewPrinter(log, plan).Handle,
+		ExecutorFor: pick.Executor, Events: func(e engine.Event) {
+			printer.Handle(e)
+			if e.Kind == engine.JobStarted && !reached[e.Stage] {
+				reached[e.Stage] = true
+				r.progress(t, "stage %s", e.Stage)
+			}
+		},
 	})
 }
 

@@ -47,6 +47,8 @@ func (s *Server) Handler() http.Handler {
 	api("DELETE /api/projects/{project}/schedules/{id}", s.deleteSchedule)
 	api("POST /api/projects/{project}/schedules/{id}/play", s.playSchedule)
 	api("POST /api/projects/{project}/triggers", s.createTrigger)
+	mux.HandleFunc("GET /api/projects/{project}/triggers", s.apiHandler(s.listTriggers, tokenAlways))
+	api("DELETE /api/projects/{project}/triggers/{id}", s.deleteTrigger)
 	mux.HandleFunc("POST /api/projects/{project}/trigger/pipeline", s.apiHandler(s.triggerPipeline, ownAuth))
 	api("GET /api/pipelines/{id}", s.getPipeline)
 	api("GET /api/webhook-deliveries/{id}", s.getDelivery)

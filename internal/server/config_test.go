@@ -76,7 +76,7 @@ func TestConfigErrorsHavePositions(t *testing.T) {
 		{"registry: yes\n", `:1:11: registry: want a mapping of keys, got "yes"`},
 		{"listen: a\nlisten: b\n", `:2:1: listen: given twice`},
 		{"notify:\n  - {type: webhok, url_env: HOOK}\n", `:2:12: notify[0].type: unknown type "webhok"`},
-		{"listen: [\n", `:1:0: invalid YAML: did not find expected node content`},
+		{"listen: [\n", `:2:1: invalid YAML: did not find expected node content`},
 	} {
 		_, err := loadConfigText(t, c.text)
 		if err == nil || !strings.Contains(err.Error(), "slipway.yml"+c.want) {

@@ -292,7 +292,7 @@ func TestFailedStopKeepsTheEnvironment(t *testing.T) {
 		}
 		return string(out)
 	}
-	if out := cli("env", "list", "--project", "shop"); !strings.Contains(out, e.Name) || !strings.Contains(out, "available") {
+	if out := cli("env", "list", "shop"); !strings.Contains(out, e.Name) || !strings.Contains(out, "available") {
 		t.Errorf("env list:\n%s", out)
 	}
 	if out := cli("env", "show", fmt.Sprint(e.ID)); !strings.Contains(out, `"slug": "`+e.Slug+`"`) {

@@ -36,7 +36,7 @@ func TestEnvironmentUsageThroughAPipeline(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		out := cli("env", "usage", name, "--project", "shop")
+		out := cli("env", "usage", "shop", name)
 		// The deploy job may still start the other services.
 		m := burnerRow.FindStringSubmatch(out)
 		if m != nil && strings.Contains(out, "\nweb ") && strings.Contains(out, "\ncrasher ") {
@@ -65,7 +65,7 @@ func TestEnvironmentUsageThroughAPipeline(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if out := cli("env", "usage", name, "--project", "shop"); !strings.Contains(out, "stopped") || !strings.Contains(out, "no service runs") {
+	if out := cli("env", "usage", "shop", name); !strings.Contains(out, "stopped") || !strings.Contains(out, "no service runs") {
 		t.Errorf("env usage of the stopped environment:\n%s", out)
 	}
 }

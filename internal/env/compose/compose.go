@@ -26,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway-cd/slipway/internal/slug"
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // Extension is the service key holding Slipway's settings.
@@ -118,7 +119,7 @@ func Parse(ctx context.Context, name string, content []byte, vars map[string]str
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(content, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, yamlsyntax.InFile(name, content, err)
 	}
 	pos := positions{file: name, doc: &doc}
 	if err := refuseHostFiles(&doc, pos); err != nil {

@@ -151,7 +151,7 @@ services:
     x-slipway:
       files: [{path: "../etc/passwd", content: x}]
 `, "compose.yaml:6:15: services.a.x-slipway.files[0].path: want a clean absolute path"},
-		{"yaml syntax", "services:\n  a: [\n", "compose.yaml: yaml: line 2"},
+		{"yaml syntax", "services:\n  a: [\n", "compose.yaml:3:1: invalid YAML: did not find expected node content"},
 		{"compose schema", "services:\n  a:\n    image: a\n    mem_limit: [1]\n", "services.a.mem_limit"},
 	}
 	for _, tt := range tests {

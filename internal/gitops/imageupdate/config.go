@@ -14,6 +14,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/gitops/imagepolicy"
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 	yaml "go.yaml.in/yaml/v3"
 )
 
@@ -73,7 +74,7 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(file string, data []byte) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+		return nil, yamlsyntax.InFile(file, data, err)
 	}
 	c := &Config{}
 	if len(doc.Content) == 0 {

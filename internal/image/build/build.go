@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/distribution/reference"
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/opencontainers/go-digest"
@@ -264,6 +265,7 @@ func push(ctx context.Context, engine Engine, ref reference.NamedTagged, creds C
 	}
 	defer resp.Close()
 	var dgst string
+	sent := pushedBytes{}
 	for msg, err := range resp.JSONMessages(ctx) {
 		if err != nil {
 			return "", fmt.Errorf("push %s: %w", name, err)
@@ -278,15 +280,25 @@ func push(ctx context.Context, engine Engine, ref reference.NamedTagged, creds C
 			}
 			continue
 		}
-		// Progress bars are noise in a job log; the per-layer states are not.
-		if msg.Progress == nil && msg.Status != "" {
-			if msg.ID != "" {
-				fmt.Fprintf(out, "%s: %s\n", msg.ID, msg.Status)
-			} else {
-				fmt.Fprintln(out, msg.Status)
-			}
+		// Per layer, the engine reports Preparing, Waiting, Pushing with
+		// the bytes sent so far (progress bars: noise in a job log), then
+		// Pushed or Layer already exists: those are printed, with the
+		// bytes the layer sent.
+		if msg.ID != "" && msg.Progress != nil {
+			sent.progress(msg.ID, msg.Progress.Current, msg.Progress.Total)
+		}
+		switch {
+		case msg.ID != "" && msg.Status == "Pushed":
+			fmt.Fprintf(out, "%s: Pushed %s\n", msg.ID, units.BytesSize(float64(sent.done(msg.ID))))
+		case msg.ID != "" && msg.Status == "Layer already exists":
+			sent.existing++
+			fmt.Fprintf(out, "%s: %s\n", msg.ID, msg.Status)
+		case msg.ID != "":
+		case msg.Status != "":
+			fmt.Fprintln(out, msg.Status)
 		}
 	}
+	fmt.Fprintf(out, "Pushed %s: %s in %d layers, %d already in the registry\n", name, units.BytesSize(float64(sent.total)), sent.layers, sent.existing)
 	if dgst == "" {
 		return "", fmt.Errorf("push %s: the engine reported no digest", name)
 	}
@@ -295,4 +307,30 @@ func push(ctx context.Context, engine Engine, ref reference.NamedTagged, creds C
 		return "", fmt.Errorf("push %s: the engine reported digest %q: %w", name, dgst, err)
 	}
 	return d, nil
+}
+
+// pushedBytes counts what a push sent: the engine reports each layer's
+// progress and then "Pushed" without a size.
+type pushedBytes struct {
+	current          map[string]int64
+	total            int64
+	layers, existing int
+}
+
+func (p *pushedBytes) progress(id string, current, total int64) {
+	if p.current == nil {
+		p.current = map[string]int64{}
+	}
+	// A pushed layer sent its whole size, the reports' total; the last
+	// report's current may fall short of it.
+	p.current[id] = max(p.current[id], current, total)
+}
+
+// done ends a layer and returns the bytes it sent.
+func (p *pushedBytes) done(id string) int64 {
+	n := p.current[id]
+	delete(p.current, id)
+	p.total += n
+	p.layers++
+	return n
 }

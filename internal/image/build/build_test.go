@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -285,6 +286,16 @@ func TestPushToRegistryAndPullBackByDigest(t *testing.T) {
 	}
 	if strings.Contains(out.String(), reg.Password) {
 		t.Errorf("the registry password is in the output:\n%s", out.String())
+	}
+	// The bytes each layer sent, and in all; the second tag sends nothing.
+	for _, want := range []string{
+		`(?m)^[0-9a-f]{12}: Pushed [1-9][0-9.]*[KM]?i?B$`,
+		`(?m)^Pushed ` + regexp.QuoteMeta(refs[0]) + `: [1-9][0-9.]*[KM]?i?B in 1 layers, 0 already in the registry$`,
+		`(?m)^Pushed ` + regexp.QuoteMeta(refs[1]) + `: 0B in 0 layers, 1 already in the registry$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("push output lacks %s:\n%s", want, out.String())
+		}
 	}
 	if !strings.HasPrefix(res.Digest, "sha256:") {
 		t.Fatalf("digest %q", res.Digest)

@@ -7,6 +7,8 @@ import (
 	"regexp"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // ConfigFileNames are the names LoadConfig's callers look for in the
@@ -52,12 +54,16 @@ func (e *ConfigError) Error() string { return fmt.Sprintf("%d:%d: %v", e.Line, e
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // ParseConfig parses the YAML of a hadolint configuration file. Mistakes
-// are *ConfigError; YAML syntax errors carry their line in the message.
+// are *ConfigError, YAML syntax errors too when they can be placed.
 func ParseConfig(data []byte) (Config, error) {
 	var cfg Config
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return cfg, fmt.Errorf("parse config: %w", err)
+		e := yamlsyntax.Locate(data, err)
+		if e.Line == 0 {
+			return cfg, fmt.Errorf("invalid YAML: %s", e.Msg)
+		}
+		return cfg, &ConfigError{Line: e.Line, Column: e.Col, Err: errors.New("invalid YAML: " + e.Msg)}
 	}
 	if len(doc.Content) == 0 {
 		return cfg, nil // an empty file

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway-cd/slipway/internal/configfile"
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // Policy is the cleanup policy file:
@@ -72,7 +73,7 @@ func LoadPolicy(path string) (*Policy, error) {
 func ParsePolicy(name string, data []byte) (*Policy, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, yamlsyntax.InFile(name, data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty policy", name)
