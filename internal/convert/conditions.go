@@ -344,6 +344,7 @@ func staticOutcome(j *ci.Job) outcome {
 // runs reports whether the job runs at all with this outcome.
 func (o outcome) runs() bool { return o.when != ci.Never }
 
+// equal reports whether two outcomes without variables are the same.
 func (o outcome) equal(p outcome) bool {
 	return o.when == p.when && o.allow == p.allow && o.startIn == p.startIn && len(o.vars) == 0 && len(p.vars) == 0
 }

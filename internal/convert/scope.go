@@ -117,7 +117,7 @@ func newScope(cfg *ci.Config, j *ci.Job, in instance, dir string) *scope {
 	return s
 }
 
-// lines are the stage's environment lines.
+// lines writes the stage's environment block.
 func (s *scope) lines(c *converter, job string) {
 	pre := slices.Clone(s.pre)
 	for _, name := range slices.Sorted(maps.Keys(s.unset)) {
