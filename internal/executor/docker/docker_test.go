@@ -412,3 +412,40 @@ func TestDebugServicesPutsServiceLogsInTheJobLog(t *testing.T) {
 		}
 	}
 }
+
+// An image with bash runs the job's scripts with bash and pipefail, as GitLab
+// Runner does; one without it (busybox) runs them with sh.
+func TestScriptsRunWithBashWhenTheImageHasIt(t *testing.T) {
+	e, cli, busybox := newExecutor(t)
+	files := map[string][]byte{"Dockerfile": []byte("FROM " + busybox + "\n" +
+		"COPY bash /bin/bash\nCOPY libtinfo.so.6 libc.so.6 /lib/x86_64-linux-gnu/\nCOPY ld-linux-x86-64.so.2 /lib64/\n")}
+	for name, path := range map[string]string{"bash": "/bin/bash", "libtinfo.so.6": "/lib/x86_64-linux-gnu/libtinfo.so.6",
+		"libc.so.6": "/lib/x86_64-linux-gnu/libc.so.6", "ld-linux-x86-64.so.2": "/lib64/ld-linux-x86-64.so.2"} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Skipf("the host's bash is needed to build an image with bash: %v", err)
+		}
+		files[name] = data
+	}
+	withBash := testenv.BuildContext(t, cli, "slipway-test-bash:latest", files)
+
+	s := spec(t, withBash, `echo "shell=${BASH_VERSION:+bash}"`, "false | true", "echo never")
+	s.AfterScript = []string{`echo "after=${BASH_VERSION:+bash}"`}
+	res, err := e.Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logOf(s)
+	if res.ExitCode != 1 || !strings.Contains(log, "shell=bash\n") || strings.Contains(log, "never") || !strings.Contains(log, "after=bash\n") {
+		t.Errorf("with bash: result %+v, want exit 1 at the pipe (pipefail), bash for script and after_script; log:\n%s", res, log)
+	}
+
+	s = spec(t, busybox, `echo "shell=${BASH_VERSION:-sh}"`, "false | true", "echo reached")
+	res, err = e.Run(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log := logOf(s); res.ExitCode != 0 || !strings.Contains(log, "shell=sh\n") || !strings.Contains(log, "reached") {
+		t.Errorf("without bash: result %+v, want sh without pipefail; log:\n%s", res, log)
+	}
+}

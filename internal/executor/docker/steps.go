@@ -22,8 +22,16 @@ import (
 // container, with whatever the script left in it.
 const (
 	scriptDir = "/slipway-scripts"
-	// dispatch starts the command of the job's container.
-	dispatch = "if [ -f " + scriptDir + "/after.sh ]; then exec sh " + scriptDir + "/after.sh; fi\n"
+	// launch is the command of the job's container: it runs after.sh when
+	// the executor copied one in, else script.sh (a long script), else the
+	// script given as $1, with bash when the image has it and sh otherwise,
+	// as GitLab Runner chooses.
+	launch = `sh_=sh
+for b in /usr/local/bin/bash /usr/bin/bash /bin/bash; do if [ -x "$b" ]; then sh_=$b; break; fi; done
+if [ -f ` + scriptDir + `/after.sh ]; then exec "$sh_" ` + scriptDir + `/after.sh; fi
+if [ -f ` + scriptDir + `/script.sh ]; then exec "$sh_" ` + scriptDir + `/script.sh; fi
+exec "$sh_" -c "$1"
+`
 	// maxArgScript is the largest script passed in the command; Linux
 	// refuses an argument above 128 KiB, so longer ones are copied in.
 	maxArgScript = 64 << 10
@@ -33,13 +41,13 @@ const (
 
 // mainCommand is the command of the job's container.
 func (j *job) mainCommand(ctx context.Context) ([]string, error) {
-	script := shell.Script(j.spec.Script, false)
+	script := shell.AnyShellScript(j.spec.Script)
 	if len(script) <= maxArgScript {
-		return []string{"sh", "-c", dispatch + script}, nil
+		return []string{"sh", "-c", launch, "slipway-job", script}, nil
 	}
 	// Copied once the container exists (createMain), before its start.
 	j.longScript = script
-	return []string{"sh", "-c", dispatch + "exec sh " + scriptDir + "/script.sh"}, nil
+	return []string{"sh", "-c", launch, "slipway-job"}, nil
 }
 
 // copyScript writes name into scriptDir in the job's container.
@@ -145,7 +153,7 @@ func (j *job) afterScript(ctx context.Context, status string) {
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	script := "export CI_JOB_STATUS=" + shell.Quote(status) + "\n" + shell.Script(j.spec.AfterScript, false)
+	script := "export CI_JOB_STATUS=" + shell.Quote(status) + "\n" + shell.AnyShellScript(j.spec.AfterScript)
 	if err := j.copyScript(actx, "after.sh", script); err != nil {
 		fmt.Fprintf(j.out, "WARNING: after_script not run: %v\n", err)
 		return

@@ -139,12 +139,21 @@ func Environ(env []string) []string {
 // each command is echoed as "$ cmd" before it runs and the program stops at
 // the first failing command with that command's exit code.
 func Script(commands []string, bash bool) string {
-	var b strings.Builder
 	if bash {
-		b.WriteString("set -eo pipefail\n")
-	} else {
-		b.WriteString("set -e\n")
+		return "set -eo pipefail\n" + steps(commands)
 	}
+	return "set -e\n" + steps(commands)
+}
+
+// AnyShellScript is Script for a shell chosen where the job runs (bash when
+// the image has it, else sh, as GitLab Runner does): pipefail under bash only.
+func AnyShellScript(commands []string) string {
+	return "set -e\nif [ -n \"${BASH_VERSION:-}\" ]; then set -o pipefail; fi\n" + steps(commands)
+}
+
+// steps echoes each command, as GitLab shows it, before running it.
+func steps(commands []string) string {
+	var b strings.Builder
 	for _, c := range commands {
 		shown := c
 		if first, _, multi := strings.Cut(strings.TrimRight(c, "\n"), "\n"); multi {
