@@ -129,8 +129,9 @@ func (j *job) cleanup(ctx context.Context) {
 // envName is what a shell takes as a variable name.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// script is a program that exports the job's variables, then runs
-// commands with GitLab's semantics. The variables go in the script, on
+// script is a program that exports the job's variables and enters the
+// working copy (which only exists once copied in), then runs commands with
+// GitLab's semantics. The variables go in the script, on
 // the pod's own volume, rather than in the pod's spec, which anyone who
 // may read pods would see.
 func (j *job) script(commands []string) []byte {
@@ -141,6 +142,7 @@ func (j *job) script(commands []string) []byte {
 			fmt.Fprintf(&b, "export %s=%s\n", k, shell.Quote(v))
 		}
 	}
+	fmt.Fprintf(&b, "cd %s\n", shell.Quote(j.projectDir))
 	b.WriteString(shell.Script(commands, false))
 	return []byte(b.String())
 }

@@ -101,7 +101,6 @@ func (j *job) pod() (*corev1.Pod, error) {
 		Name:            buildContainer,
 		Image:           image,
 		ImagePullPolicy: corev1.PullPolicy(o.PullPolicy),
-		WorkingDir:      j.projectDir,
 		// The shell waits on its open stdin while scripts run through exec,
 		// as GitLab's build container does; no other tool is needed.
 		Stdin:        true,

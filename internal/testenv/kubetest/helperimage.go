@@ -29,7 +29,7 @@ func ImportImage(archive string) error {
 	return nil
 }
 
-var helperImage = sync.OnceValues(buildHelperImage)
+var helperImage = sync.OnceValues(BuildHelperImage)
 
 // HelperImage is the Kubernetes executor's helper image of this checkout's
 // slipway, built static, made by `slipway kubernetes helper-image` and
@@ -44,7 +44,9 @@ func HelperImage(t testing.TB) string {
 	return tag
 }
 
-func buildHelperImage() (string, error) {
+// BuildHelperImage is HelperImage for programs (benchmarks): it builds,
+// makes and imports the image every time it is called.
+func BuildHelperImage() (string, error) {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("go env GOMOD: %w", err)
