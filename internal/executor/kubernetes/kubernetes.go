@@ -16,12 +16,16 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"sync"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 )
 
 // Defaults for zero Options fields.
@@ -95,6 +99,7 @@ type Executor struct {
 // New connects to the cluster, checks that the namespace's pods can be
 // listed, and deletes the pods a killed Slipway left there.
 func New(ctx context.Context, opts Options) (*Executor, error) {
+	quietClientGo()
 	cfg, ns, err := restConfig(opts)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes executor: %w", err)
@@ -121,6 +126,11 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	}
 	return e, nil
 }
+
+// quietClientGo silences client-go's own log (klog): it reports on
+// stderr what the executor returns as errors anyway, and the end of a
+// canceled job's exec stream as a failure.
+var quietClientGo = sync.OnceFunc(func() { klog.SetLogger(logr.Discard()) })
 
 func (o *Options) defaults() error {
 	if o.Namespace == "" {

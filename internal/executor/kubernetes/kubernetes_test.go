@@ -133,7 +133,8 @@ check:
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := ci.NewPlan(cfg, ci.Context{})
+	sha := testenv.Git(t, repo, "rev-parse", "HEAD")
+	plan, err := ci.NewPlan(cfg, ci.Context{Predefined: ci.Predefined(ci.PipelineInfo{Branch: "main", Source: "push", SHA: sha})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,9 +280,10 @@ func TestResourceVariablesReachThePodSpec(t *testing.T) {
 		r := c.Resources
 		got[c.Name] = fmt.Sprintf("cpu %s/%s memory %s/%s", r.Requests.Cpu(), r.Limits.Cpu(), r.Requests.Memory(), r.Limits.Memory())
 	}
+	// Kubernetes makes a limit without a request the request too.
 	want := map[string]string{
-		"build":  "cpu 100m/0 memory 0/200Mi",
-		"helper": "cpu 5m/0 memory 0/100Mi",
+		"build":  "cpu 100m/0 memory 200Mi/200Mi",
+		"helper": "cpu 5m/0 memory 100Mi/100Mi",
 	}
 	for name, w := range want {
 		if got[name] != w {

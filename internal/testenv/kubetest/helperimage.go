@@ -35,8 +35,14 @@ var helperImage = sync.OnceValues(BuildHelperImage)
 // slipway, built static, made by `slipway kubernetes helper-image` and
 // imported into the node: once per test process (the build is cached by
 // Go; the tag is the binary's hash, so importing again is harmless).
+//
+// SLIPWAY_TEST_HELPER_IMAGE names a helper image already on the node
+// instead, to skip the build while working on the executor.
 func HelperImage(t testing.TB) string {
 	t.Helper()
+	if tag := os.Getenv("SLIPWAY_TEST_HELPER_IMAGE"); tag != "" {
+		return tag
+	}
 	tag, err := helperImage()
 	if err != nil {
 		t.Fatalf("helper image: %v", err)
