@@ -33,18 +33,21 @@ func main() {
 	warmup := flag.Int("warmup", 1, "unmeasured runs of each first")
 	jobs := flag.Int("jobs", 20, "jobs of the concurrent run")
 	concurrency := flag.Int("concurrency", 10, "the concurrent run's --concurrency")
+	helperImage := flag.String("helper-image", "", "helper image on the node (default: build this checkout's slipway and import its image)")
 	flag.Parse()
-	if err := run(*n, *warmup, *jobs, *concurrency); err != nil {
+	if err := run(*n, *warmup, *jobs, *concurrency, *helperImage); err != nil {
 		fmt.Fprintln(os.Stderr, "kube-job:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, warmup, jobs, concurrency int) error {
+func run(n, warmup, jobs, concurrency int, helperImage string) error {
 	ctx := context.Background()
-	helperImage, err := kubetest.BuildHelperImage()
-	if err != nil {
-		return err
+	if helperImage == "" {
+		var err error
+		if helperImage, err = kubetest.BuildHelperImage(); err != nil {
+			return err
+		}
 	}
 	ns := fmt.Sprintf("kube-job-bench-%d", time.Now().UnixNano())
 	e, err := kubernetes.New(ctx, kubernetes.Options{
@@ -70,10 +73,12 @@ func run(n, warmup, jobs, concurrency int) error {
 
 	kubectl := func(i int) error {
 		cmd := exec.Command("kubectl", "--kubeconfig", kubetest.Kubeconfig(), "-n", ns, "run", fmt.Sprintf("bare-%d", i),
-			"--rm", "-i", "--restart=Never", "--image="+kubetest.BusyboxImage, "--image-pull-policy=Never", "--", "echo", "hi")
+			"--rm", "-i", "--restart=Never", "--image="+kubetest.BusyboxImage, "--image-pull-policy=Never", "--command", "--", "echo", "hi")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil || !strings.Contains(stdout.String(), "hi") {
+		// Its output may be lost: kubectl attaches after the start, and
+		// echo can be done by then ("If you don't see a command prompt").
+		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("kubectl run: %v: %s %s", err, stdout.String(), stderr.String())
 		}
 		return nil
