@@ -433,7 +433,11 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	for _, j := range Latest(jobs) {
 		ids[j.Name] = j.ID
 	}
-	pick, err := byname.ForConfig(ctx, s.Executor, byname.Config{Kubernetes: s.Kubernetes}, plan, nil)
+	executorName := s.Executor
+	if project.Executor != "" {
+		executorName = project.Executor
+	}
+	pick, err := byname.ForConfig(ctx, executorName, byname.Config{Kubernetes: s.Kubernetes}, plan, nil)
 	if err != nil {
 		return err
 	}

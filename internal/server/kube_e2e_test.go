@@ -16,14 +16,15 @@ import (
 	"github.com/slipway-cd/slipway/internal/testenv/kubetest"
 )
 
-// TestServerKilledMidKubernetesJob: a server killed with kill -9 while a
-// job runs as a pod deletes that pod when it starts again, and the job is
-// failed with the restart as its reason.
+// TestServerKilledMidKubernetesJob: a project whose executor is auto runs
+// its image job as a pod on a server whose own executor is the shell; a
+// server killed with kill -9 while that job runs deletes its pod when it
+// starts again, and the job is failed with the restart as its reason.
 func TestServerKilledMidKubernetesJob(t *testing.T) {
 	c := kubetest.Cluster(t)
 	ns := kubetest.Namespace(t, c)
 	config := filepath.Join(t.TempDir(), "slipway.yml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`executor: auto
+	if err := os.WriteFile(config, []byte(fmt.Sprintf(`executor: shell
 kubernetes:
   kubeconfig: %s
   namespace: %s
@@ -40,7 +41,12 @@ slow:
 `})
 	db, data := storetest.SQLiteURL(t), t.TempDir()
 	s := startServer(t, db, data, config)
-	newProject(t, s, repo)
+	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "executor": "pods"}, nil); code != 400 {
+		t.Errorf("a project with executor pods: %d, want 400", code)
+	}
+	if code := s.do("POST", "/api/projects", map[string]any{"name": "shop", "repo_url": repo, "default_branch": "main", "executor": "auto"}, nil); code != 201 {
+		t.Fatalf("create project: %d", code)
+	}
 	var p pipeline
 	if code := s.do("POST", "/api/projects/shop/pipelines", map[string]any{"ref": "main"}, &p); code != 201 {
 		t.Fatalf("run: %d", code)
@@ -48,7 +54,7 @@ slow:
 	s.waitPipeline(p.ID, func(p pipeline) bool { return p.job("slow").Status == "running" })
 	slowID := p.job("slow").ID
 	kubetest.Eventually(t, 3*time.Minute, "the job runs in its pod", func(context.Context) error {
-		if log := s.text(fmt.Sprintf("/api/jobs/%d/log", slowID)); !strings.Contains(log, "started in slipway-") {
+		if log := s.text(fmt.Sprintf("/api/jobs/%d/log", slowID)); !strings.Contains(log, "started in slipway-") || !strings.Contains(log, "Using Kubernetes namespace "+ns) {
 			return fmt.Errorf("log so far:\n%s", log)
 		}
 		return nil
