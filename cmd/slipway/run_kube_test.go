@@ -18,8 +18,8 @@ import (
 	"github.com/slipway-cd/slipway/internal/testenv/kubetest"
 )
 
-// kubeFlags point slipway run at a fresh namespace of the test cluster.
-func kubeFlags(t *testing.T) (c *kubetest.Client, ns string, flags []string) {
+// testCluster points slipway run at a fresh namespace of the test cluster.
+func testCluster(t *testing.T) (c *kubetest.Client, ns string, flags []string) {
 	c = kubetest.Cluster(t)
 	ns = kubetest.Namespace(t, c)
 	return c, ns, []string{"--kubeconfig", kubetest.Kubeconfig(), "--kube-namespace", ns, "--kube-helper-image", kubetest.HelperImage(t)}
@@ -51,7 +51,7 @@ func slipwayPods(t *testing.T, c *kubetest.Client, ns string) []string {
 // the job with an image as a pod and the other on the host; artifacts go
 // both ways.
 func TestRunAutoPutsImageJobsInPods(t *testing.T) {
-	c, ns, flags := kubeFlags(t)
+	c, ns, flags := testCluster(t)
 	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
 stages: [one, two]
 in-pod:
@@ -81,7 +81,7 @@ on-host:
 // TestKilledRunsPodIsDeletedByTheNextRun: `slipway run` killed with kill -9
 // mid-job leaves its pod, which the next run deletes.
 func TestKilledRunsPodIsDeletedByTheNextRun(t *testing.T) {
-	c, ns, flags := kubeFlags(t)
+	c, ns, flags := testCluster(t)
 	dir := testenv.GitRepo(t, map[string]string{".gitlab-ci.yml": `
 slow:
   image: ` + kubetest.BusyboxImage + `
