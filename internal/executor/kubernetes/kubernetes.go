@@ -113,6 +113,11 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, fmt.Errorf("kubernetes executor: %w", err)
 	}
+	// client-go's default of 5 requests a second (burst 10) queues the
+	// calls of a few jobs at once; kubectl's defaults fit a CI's load.
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 300
+	}
 	cs, err := k8s.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes executor: %w", err)
