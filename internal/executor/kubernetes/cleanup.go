@@ -13,8 +13,9 @@ import (
 	"github.com/slipway-cd/slipway/internal/owner"
 )
 
-// CleanupLeftovers deletes the pods in namespace that a Slipway process
-// which is gone left behind: those labelled LabelManaged whose
+// CleanupLeftovers deletes the pods (and registry secrets) in namespace
+// that a Slipway process which is gone left behind: those labelled
+// LabelManaged whose
 // AnnotationOwner names a process of this host that no longer runs (the
 // rule the Docker executor follows for its containers). Pods of live
 // processes, other Slipways sharing the namespace included, are left alone.
@@ -34,7 +35,27 @@ func CleanupLeftovers(ctx context.Context, cs k8s.Interface, namespace string) e
 		}
 		slog.Info("kubernetes: deleted leftover pod", "pod", p.Name, "job", p.Annotations[AnnotationJobName], "owner", p.Annotations[AnnotationOwner])
 	}
+	secrets, err := cs.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManaged + "=true"})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list secrets of namespace %s: %w", namespace, err))...)
+	}
+	for _, s := range secrets.Items {
+		if !owner.Gone(s.Annotations[AnnotationOwner]) {
+			continue
+		}
+		if err := deleteSecret(ctx, cs, namespace, s.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func deleteSecret(ctx context.Context, cs k8s.Interface, namespace, name string) error {
+	err := cs.CoreV1().Secrets(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete secret %s: %w", name, err)
+	}
+	return nil
 }
 
 // deletePod deletes a pod at once (no grace period: whatever the job runs

@@ -37,6 +37,7 @@ type job struct {
 	name       string // the pod's
 	projectDir string
 	created    bool
+	secret     string // the registry secret's name, "" when none
 }
 
 // Run implements executor.Executor: it creates the job's pod, copies the
@@ -111,19 +112,30 @@ func (j *job) expand(s string) string {
 	})
 }
 
-// cleanup deletes the pod, even after ctx ended; it may run twice.
+// cleanup deletes the pod and the registry secret, even after ctx ended;
+// it may run twice.
 func (j *job) cleanup(ctx context.Context) {
-	if !j.created {
-		return
-	}
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
 	defer cancel()
-	if err := deletePod(bctx, j.cs, j.opts.Namespace, j.name); err != nil {
+	var errs []error
+	if j.created {
+		if err := deletePod(bctx, j.cs, j.opts.Namespace, j.name); err != nil {
+			errs = append(errs, err)
+		} else {
+			j.created = false
+		}
+	}
+	if j.secret != "" {
+		if err := deleteSecret(bctx, j.cs, j.opts.Namespace, j.secret); err != nil {
+			errs = append(errs, err)
+		} else {
+			j.secret = ""
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintf(j.out, "WARNING: cleanup: %v\n", err)
 		slog.Warn("kubernetes: job cleanup", "job", j.spec.JobName, "pod", j.name, "err", err)
-		return
 	}
-	j.created = false
 }
 
 // envName is what a shell takes as a variable name.

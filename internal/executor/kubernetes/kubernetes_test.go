@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -21,6 +26,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/executor"
 	"github.com/slipway-cd/slipway/internal/executor/kubernetes"
 	"github.com/slipway-cd/slipway/internal/owner"
+	"github.com/slipway-cd/slipway/internal/registry"
 	"github.com/slipway-cd/slipway/internal/testenv"
 	"github.com/slipway-cd/slipway/internal/testenv/kubetest"
 	"github.com/slipway-cd/slipway/internal/workspace"
@@ -370,4 +376,60 @@ func TestNewDeletesThePodsOfGoneProcesses(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestImageFromSlipwaysRegistryPullsWithTheJobsToken: the job's image is
+// in a registry (Slipway's, behind a password check) that only lets the
+// job's own credentials pull; the node pulls it with them, and the secret
+// holding them goes with the pod. Without them the job fails with the
+// kubelet's reason.
+func TestImageFromSlipwaysRegistryPullsWithTheJobsToken(t *testing.T) {
+	e := newExecutor(t, func(o *kubernetes.Options) { o.PullPolicy = "Always" })
+	reg, err := registry.New(context.Background(), registry.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Close() })
+	const user, token = "slipway-ci-token", "job-token-5f3a9c"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != token {
+			w.Header().Set("WWW-Authenticate", `Basic realm="slipway"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img, err := kubetest.BusyboxOCIImage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(host+"/shop/busybox:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: user, Password: token})); err != nil {
+		t.Fatal(err)
+	}
+
+	s := spec(t, "echo pulled with the token")
+	s.Image = &ci.Image{Name: ref.String()}
+	s.Env = []string{"CI_REGISTRY=" + host, "CI_REGISTRY_USER=" + user, "CI_REGISTRY_PASSWORD=" + token}
+	res, err := e.Run(context.Background(), s)
+	if err != nil || res.ExitCode != 0 || !strings.Contains(logOf(s), "\npulled with the token\n") {
+		t.Fatalf("Run = %+v, %v; log:\n%s", res, err, logOf(s))
+	}
+
+	s = spec(t, "echo never")
+	s.Image = &ci.Image{Name: ref.String()}
+	res, err = e.Run(context.Background(), s)
+	if err == nil || !res.SystemFailure || !strings.Contains(err.Error(), "ErrImagePull") && !strings.Contains(err.Error(), "ImagePullBackOff") {
+		t.Errorf("without the job's credentials: Run = %+v, %v; want the pull's failure", res, err)
+	}
+	waitNoPods(t, e)
+	secrets, err := e.Client().CoreV1().Secrets(e.Namespace()).List(context.Background(), metav1.ListOptions{LabelSelector: kubernetes.LabelManaged + "=true"})
+	if err != nil || len(secrets.Items) > 0 {
+		t.Errorf("registry secrets left: %v %v", secrets, err)
+	}
 }

@@ -109,9 +109,10 @@ func (j *job) pod() (*corev1.Pod, error) {
 	}
 	build.Command, build.Args = j.buildCommand()
 	helperC := corev1.Container{
-		Name:            helperContainer,
-		Image:           o.HelperImage,
-		ImagePullPolicy: corev1.PullPolicy(o.PullPolicy),
+		Name:  helperContainer,
+		Image: o.HelperImage,
+		// Its tag names its content (helper.Image): never worth a pull again.
+		ImagePullPolicy: corev1.PullIfNotPresent,
 		Command:         []string{helper.BinaryPath, helper.Command, "pause"},
 		VolumeMounts:    mount,
 		Resources:       helperRes,

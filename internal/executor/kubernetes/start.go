@@ -32,11 +32,18 @@ func (j *job) start(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(j.out, "Using Kubernetes namespace %s, pod %s\n", j.opts.Namespace, j.name)
-	// Created even when ctx ends during the call, so that cleanup deletes it.
-	j.created = true
+	// Created even when ctx ends during the calls, so that cleanup deletes them.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
+	defer cancel()
+	if secret := j.registrySecret(pod); secret != nil {
+		j.secret = secret.Name
+		if _, err := j.cs.CoreV1().Secrets(j.opts.Namespace).Create(bctx, secret, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create the registry secret %s: %w", secret.Name, err)
+		}
+		pod.Spec.ImagePullSecrets = append(pod.Spec.ImagePullSecrets, corev1.LocalObjectReference{Name: secret.Name})
+	}
+	j.created = true
 	created, err := j.cs.CoreV1().Pods(j.opts.Namespace).Create(bctx, pod, metav1.CreateOptions{})
-	cancel()
 	if err != nil {
 		return fmt.Errorf("create pod %s: %w", j.name, err)
 	}
