@@ -25,6 +25,7 @@ import (
 
 type runFlags struct {
 	ref, source, file, report, workDir, executor string
+	kube                                         kubeFlags
 	variables, manual                            []string
 	concurrency                                  int
 	outputLimit                                  int64
@@ -54,7 +55,8 @@ func init() {
 	fl.BoolVar(&f.json, "json", false, "with --list: print JSON")
 	fl.StringVar(&f.report, "report", "", "write a JSON report of the run to `FILE`")
 	fl.StringVar(&f.workDir, "work-dir", "", "folder for working copies, artifacts and cache (default: the user cache folder)")
-	fl.StringVar(&f.executor, "executor", "shell", "executor for the jobs: shell, docker, or auto (docker for jobs with image:, shell for the others); default: executor in ~/.config/slipway/config.yml, else shell")
+	fl.StringVar(&f.executor, "executor", "shell", "executor for the jobs: shell, docker, kubernetes, or auto (kubernetes for jobs with image: when a cluster is configured, else docker; shell for the others); default: executor in ~/.config/slipway/config.yml, else shell")
+	f.kube.register(fl)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -86,18 +88,17 @@ func runPipeline(cmd *cobra.Command, args []string, f runFlags) error {
 	if f.list {
 		return listPlan(cmd.OutOrStdout(), plan, f.json)
 	}
-	if !cmd.Flags().Changed("executor") {
-		cfg, _, err := loadCLIConfig()
-		if err != nil {
-			return err
-		}
-		if cfg.Executor != "" {
-			f.executor = cfg.Executor
-		}
+	cfg, _, err := loadCLIConfig()
+	if err != nil {
+		return err
 	}
+	if !cmd.Flags().Changed("executor") && cfg.Executor != "" {
+		f.executor = cfg.Executor
+	}
+	kube := f.kube.options(cmd.Flags(), cfg.Kubernetes, f.executor == "kubernetes")
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pick, err := byname.For(ctx, f.executor, plan, cmd.ErrOrStderr())
+	pick, err := byname.ForConfig(ctx, f.executor, byname.Config{Kubernetes: kube}, plan, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

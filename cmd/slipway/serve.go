@@ -81,7 +81,7 @@ func init() {
 	fl.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "HTTP address")
 	fl.StringVar(&cfg.DataDir, "data", "slipway-data", "data folder")
 	fl.StringVar(&cfg.Database, "database", "", "sqlite:///path or postgres://... (default: SQLite in the data folder)")
-	fl.StringVar(&cfg.Executor, "executor", "shell", "executor: shell, docker or auto")
+	fl.StringVar(&cfg.Executor, "executor", "shell", "executor: shell, docker, kubernetes or auto")
 	fl.StringVar(&cfg.BaseURL, "base-url", "", "public URL of the server, for links (default http://LISTEN)")
 	fl.DurationVar(&cfg.ScheduleTick, "schedule-tick", 5*time.Second, "how often due schedules are looked for")
 	fl.DurationVar(&cfg.PollInterval, "poll-interval", time.Minute, "how often polled projects are fetched")

@@ -22,6 +22,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/engine"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/executor/kubernetes"
 	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/jobproc"
 	"github.com/slipway-cd/slipway/internal/notify"
@@ -55,8 +56,10 @@ type Service struct {
 	Logs    *joblog.Store
 	// WorkDir holds the engine's working copies, artifacts and cache.
 	WorkDir string
-	// Executor is shell, docker or auto.
+	// Executor is shell, docker, kubernetes or auto; Kubernetes configures
+	// the kubernetes executor (and makes auto run jobs with an image in pods).
 	Executor    string
+	Kubernetes  *kubernetes.Options
 	Concurrency int
 	// OutputLimit is how many bytes of output each job may log (0: the
 	// engine's default).
@@ -430,7 +433,11 @@ func (s *Service) run(ctx context.Context, project store.Project, p store.Pipeli
 	for _, j := range Latest(jobs) {
 		ids[j.Name] = j.ID
 	}
-	pick, err := byname.For(ctx, s.Executor, plan, nil)
+	executorName := s.Executor
+	if project.Executor != "" {
+		executorName = project.Executor
+	}
+	pick, err := byname.ForConfig(ctx, executorName, byname.Config{Kubernetes: s.Kubernetes}, plan, nil)
 	if err != nil {
 		return err
 	}
@@ -754,6 +761,12 @@ func (s *Service) Recover(ctx context.Context, grace time.Duration, reason strin
 	// beside themselves.
 	if n := jobproc.KillOrphans(); n > 0 {
 		s.log().Warn("killed the processes of jobs whose Slipway is gone", "processes", n)
+	}
+	// And its Kubernetes jobs' pods, before the jobs are failed or retried.
+	if s.Kubernetes != nil {
+		if err := kubernetes.Cleanup(ctx, *s.Kubernetes); err != nil {
+			s.log().Warn("deleting the pods of jobs whose Slipway is gone", "err", err)
+		}
 	}
 	return s.reap(ctx, store.Reap{Self: s.Server, Grace: grace, Restart: true, Reason: reason})
 }

@@ -40,7 +40,7 @@ type Options struct {
 	DryRun bool
 	// Parallel is how many components of one group run at once; 0 means 2.
 	Parallel int
-	// Executor is shell, docker or auto (see byname); "" means shell.
+	// Executor is shell, docker, kubernetes or auto (see byname); "" means shell.
 	Executor string
 	// WorkDir holds each component's pipeline work folder, log and report.
 	WorkDir string

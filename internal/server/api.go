@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/slipway-cd/slipway/internal/executor/byname"
 	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/store"
@@ -208,6 +210,12 @@ func (s *Server) createProject(r *http.Request) (any, error) {
 	var req projectRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
+	}
+	if e := req.Executor; e != "" && !slices.Contains(byname.Names, e) {
+		return nil, badRequest("executor %q: one of %s, or empty for the server's", e, strings.Join(byname.Names, ", "))
+	}
+	if req.Executor == "kubernetes" && s.cfg.Kubernetes == nil {
+		return nil, badRequest("executor kubernetes: the server has no kubernetes configuration")
 	}
 	p, err := s.Store.CreateProject(r.Context(), req.Project)
 	if err != nil {

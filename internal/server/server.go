@@ -24,6 +24,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
 	"github.com/slipway-cd/slipway/internal/env/usage"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/executor/kubernetes"
 	"github.com/slipway-cd/slipway/internal/httpdrain"
 	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/notify"
@@ -48,9 +49,12 @@ type Config struct {
 	// AllowedHosts are more host names requests may name in Host, besides
 	// loopback names and addresses, the listen address and BaseURL's host.
 	AllowedHosts []string `yaml:"allowed_hosts"`
-	// Executor runs jobs: shell, docker or auto.
+	// Executor runs jobs: shell, docker, kubernetes or auto.
 	Executor    string `yaml:"executor"`
 	Concurrency int    `yaml:"concurrency"`
+	// Kubernetes configures the kubernetes executor; with it, auto runs
+	// the jobs that have an image as pods (docs/executors.md).
+	Kubernetes *kubernetes.Options `yaml:"kubernetes"`
 	// OutputLimit is how many bytes of output a job may log (default
 	// 4 MiB); the rest is dropped after a line that says so.
 	OutputLimit int64 `yaml:"output_limit"`
@@ -144,7 +148,13 @@ func (c *Config) defaults() error {
 		valid = valid || n == c.Executor
 	}
 	if !valid {
-		return fmt.Errorf("executor %q: one of shell, docker, auto", c.Executor)
+		return fmt.Errorf("executor %q: one of shell, docker, kubernetes, auto", c.Executor)
+	}
+	if c.Executor == "kubernetes" && c.Kubernetes == nil {
+		c.Kubernetes = &kubernetes.Options{}
+	}
+	if c.Kubernetes != nil && c.Kubernetes.HelperImage == "" {
+		return errors.New("kubernetes.helper_image: not set (make one with `slipway kubernetes helper-image`)")
 	}
 	if c.OutputLimit == 0 {
 		c.OutputLimit = engine.DefaultOutputLimit
@@ -176,6 +186,9 @@ func (c *Config) defaults() error {
 			return fmt.Errorf("server_name: no hostname to derive it from (%w); set it", err)
 		}
 		c.ServerName = host + ":" + c.DataDir
+	}
+	if c.Kubernetes != nil && c.Kubernetes.Installation == "" {
+		c.Kubernetes.Installation = c.ServerName
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = 10 * time.Second
@@ -291,7 +304,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	s.Logs = &joblog.Store{Dir: filepath.Join(cfg.DataDir, "logs")}
 	s.Pipes = &pipelines.Service{
 		Store: st, Mirrors: &mirror.Mirrors{Dir: filepath.Join(cfg.DataDir, "repos")}, Logs: s.Logs,
-		WorkDir: filepath.Join(cfg.DataDir, "work"), Executor: cfg.Executor, Concurrency: cfg.Concurrency,
+		WorkDir: filepath.Join(cfg.DataDir, "work"), Executor: cfg.Executor, Kubernetes: cfg.Kubernetes, Concurrency: cfg.Concurrency,
 		OutputLimit: cfg.OutputLimit, BaseURL: cfg.BaseURL, Logger: logger, Updates: &pipelines.Broker{}, Server: self,
 		Notify: func(e notify.Event) {
 			s.metrics.observe(e)

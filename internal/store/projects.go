@@ -21,7 +21,10 @@ type Project struct {
 	PipelineFile   string `json:"pipeline_file"`
 	// Poll asks the server to fetch the repository for new commits, for
 	// forges that cannot send webhooks.
-	Poll      bool      `json:"poll,omitempty"`
+	Poll bool `json:"poll,omitempty"`
+	// Executor runs the project's jobs (shell, docker, kubernetes or
+	// auto) instead of the server's executor; empty: the server's.
+	Executor  string    `json:"executor,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -31,11 +34,11 @@ const (
 	DefaultPipelineFile = ".gitlab-ci.yml"
 )
 
-const projectCols = "id, name, repo_url, credentials_ref, default_branch, pipeline_file, poll, created_at"
+const projectCols = "id, name, repo_url, credentials_ref, default_branch, pipeline_file, poll, executor, created_at"
 
 func scanProject(r interface{ Scan(...any) error }) (Project, error) {
 	var p Project
-	err := r.Scan(&p.ID, &p.Name, &p.RepoURL, &p.CredentialsRef, &p.DefaultBranch, &p.PipelineFile, &p.Poll, timeCol{&p.CreatedAt})
+	err := r.Scan(&p.ID, &p.Name, &p.RepoURL, &p.CredentialsRef, &p.DefaultBranch, &p.PipelineFile, &p.Poll, &p.Executor, timeCol{&p.CreatedAt})
 	return p, err
 }
 
@@ -70,9 +73,9 @@ func (s *Store) CreateProject(ctx context.Context, p Project) (Project, error) {
 		return Project{}, err
 	}
 	p.CreatedAt = now()
-	err := s.conn().row(ctx, `INSERT INTO projects (name, repo_url, credentials_ref, default_branch, pipeline_file, poll, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		p.Name, p.RepoURL, p.CredentialsRef, p.DefaultBranch, p.PipelineFile, p.Poll, p.CreatedAt).Scan(&p.ID)
+	err := s.conn().row(ctx, `INSERT INTO projects (name, repo_url, credentials_ref, default_branch, pipeline_file, poll, executor, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		p.Name, p.RepoURL, p.CredentialsRef, p.DefaultBranch, p.PipelineFile, p.Poll, p.Executor, p.CreatedAt).Scan(&p.ID)
 	if err != nil {
 		return Project{}, fmt.Errorf("store: create project: %w", constraint(err, fmt.Sprintf("project %q", p.Name)))
 	}
@@ -80,14 +83,14 @@ func (s *Store) CreateProject(ctx context.Context, p Project) (Project, error) {
 }
 
 // UpdateProject changes a project's name, repository, credentials
-// reference, default branch and pipeline file.
+// reference, default branch, pipeline file, polling and executor.
 func (s *Store) UpdateProject(ctx context.Context, p Project) (Project, error) {
 	if err := p.normalize(); err != nil {
 		return Project{}, err
 	}
-	row := s.conn().row(ctx, `UPDATE projects SET name = ?, repo_url = ?, credentials_ref = ?, default_branch = ?, pipeline_file = ?, poll = ?
+	row := s.conn().row(ctx, `UPDATE projects SET name = ?, repo_url = ?, credentials_ref = ?, default_branch = ?, pipeline_file = ?, poll = ?, executor = ?
 		WHERE id = ? RETURNING `+projectCols,
-		p.Name, p.RepoURL, p.CredentialsRef, p.DefaultBranch, p.PipelineFile, p.Poll, p.ID)
+		p.Name, p.RepoURL, p.CredentialsRef, p.DefaultBranch, p.PipelineFile, p.Poll, p.Executor, p.ID)
 	out, err := scanProject(row)
 	if err != nil {
 		return Project{}, fmt.Errorf("store: update project: %w", notFound(constraint(err, fmt.Sprintf("project %q", p.Name)), "project", p.ID))

@@ -1,6 +1,7 @@
 // Package byname makes the executors a pipeline asks for by name (shell,
-// docker, or auto: Docker for jobs with an image, the shell for the
-// others), each once, for the CLI and the server alike.
+// docker, kubernetes, or auto: Kubernetes for jobs with an image when a
+// cluster is configured, else Docker, and the shell for the others), each
+// once, for the CLI and the server alike.
 package byname
 
 import (
@@ -12,13 +13,21 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/executor"
 	"github.com/slipway-cd/slipway/internal/executor/docker"
+	"github.com/slipway-cd/slipway/internal/executor/kubernetes"
 	"github.com/slipway-cd/slipway/internal/executor/shell"
 )
 
 // Names are the executor names For accepts.
-var Names = []string{"shell", "docker", "auto"}
+var Names = []string{"shell", "docker", "kubernetes", "auto"}
 
-func newExecutor(ctx context.Context, kind string) (executor.Executor, error) {
+// Config is what executors need besides their name.
+type Config struct {
+	// Kubernetes configures the kubernetes executor; when set, auto runs
+	// the jobs that have an image in pods.
+	Kubernetes *kubernetes.Options
+}
+
+func newExecutor(ctx context.Context, kind string, cfg Config) (executor.Executor, error) {
 	switch kind {
 	case "shell":
 		return &shell.Executor{}, nil
@@ -26,13 +35,23 @@ func newExecutor(ctx context.Context, kind string) (executor.Executor, error) {
 		// Jobs without image: use SLIPWAY_DOCKER_IMAGE, like a runner's
 		// default image.
 		return docker.New(ctx, docker.Options{DefaultImage: os.Getenv("SLIPWAY_DOCKER_IMAGE")})
+	case "kubernetes":
+		opts := kubernetes.Options{}
+		if cfg.Kubernetes != nil {
+			opts = *cfg.Kubernetes
+		}
+		if opts.Installation == "" {
+			opts.Installation, _ = os.Hostname()
+		}
+		return kubernetes.New(ctx, opts)
 	}
-	return nil, fmt.Errorf("executor %q: unknown (shell, docker or auto)", kind)
+	return nil, fmt.Errorf("executor %q: unknown (shell, docker, kubernetes or auto)", kind)
 }
 
 // Picker hands out the executor of each job, making each kind once.
 type Picker struct {
 	name string
+	cfg  Config
 	ctx  context.Context
 	made map[string]executor.Executor
 }
@@ -41,7 +60,12 @@ type Picker struct {
 // missing Docker engine fails before any job runs. Warnings (an image the
 // shell executor ignores) go to warn.
 func For(ctx context.Context, name string, plan *ci.Plan, warn io.Writer) (*Picker, error) {
-	p := &Picker{name: name, ctx: ctx, made: map[string]executor.Executor{}}
+	return ForConfig(ctx, name, Config{}, plan, warn)
+}
+
+// ForConfig is For with the executors' configuration.
+func ForConfig(ctx context.Context, name string, cfg Config, plan *ci.Plan, warn io.Writer) (*Picker, error) {
+	p := &Picker{name: name, cfg: cfg, ctx: ctx, made: map[string]executor.Executor{}}
 	if name != "auto" {
 		if _, err := p.get(name); err != nil {
 			return nil, err
@@ -53,7 +77,7 @@ func For(ctx context.Context, name string, plan *ci.Plan, warn io.Writer) (*Pick
 			return nil, err
 		}
 		if kind == "shell" && (j.Def.Image != nil || len(j.Def.Services) > 0) && warn != nil {
-			fmt.Fprintf(warn, "slipway: job %s: image and services are ignored by the shell executor (use the docker or auto executor)\n", j.Name)
+			fmt.Fprintf(warn, "slipway: job %s: image and services are ignored by the shell executor (use the docker, kubernetes or auto executor)\n", j.Name)
 		}
 	}
 	return p, nil
@@ -70,6 +94,9 @@ func (p *Picker) kind(j *ci.PlannedJob) string {
 		return p.name
 	}
 	if j.Def.Image != nil {
+		if p.cfg.Kubernetes != nil {
+			return "kubernetes"
+		}
 		return "docker"
 	}
 	return "shell"
@@ -79,7 +106,7 @@ func (p *Picker) get(kind string) (executor.Executor, error) {
 	if e, ok := p.made[kind]; ok {
 		return e, nil
 	}
-	e, err := newExecutor(p.ctx, kind)
+	e, err := newExecutor(p.ctx, kind, p.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s executor: %w", kind, err)
 	}

@@ -247,7 +247,7 @@ func (j *job) startService(ctx context.Context, i int, s ci.Service) error {
 		}
 		env = append(env, v.Name+"="+val)
 	}
-	aliases := serviceAliases(s)
+	aliases := executor.ServiceAliases(s)
 	fmt.Fprintf(j.out, "Starting service %s as %s\n", s.Name, strings.Join(aliases, ", "))
 	id, err := j.create(ctx, "service "+s.Name, client.ContainerCreateOptions{
 		Name: fmt.Sprintf("%s-svc%d", j.name, i),

@@ -6,58 +6,18 @@
 package kubetest
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/slipway-cd/slipway/internal/registry"
-	"github.com/slipway-cd/slipway/internal/testenv"
 )
-
-// busyboxLayer is a layer holding the host's static busybox as /bin/busybox
-// with /bin/sh and /bin/echo linked to it.
-func busyboxLayer(t *testing.T) []byte {
-	t.Helper()
-	bin, err := os.ReadFile(testenv.BusyboxBinary)
-	if err != nil {
-		t.Fatalf("busybox: %v", err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	entries := []*tar.Header{
-		{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))},
-		{Name: "bin/sh", Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777},
-		{Name: "bin/echo", Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777},
-	}
-	for _, h := range entries {
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			if _, err := tw.Write(bin); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // TestPodPullsByDigestFromEmbeddedRegistry pushes an image to Slipway's own
 // registry on loopback and runs a pod from it by digest: the node pulls
@@ -76,12 +36,7 @@ func TestPodPullsByDigestFromEmbeddedRegistry(t *testing.T) {
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
 
-	raw := busyboxLayer(t)
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := BusyboxOCIImage()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package docker
+package executor
 
 import (
 	"strings"
@@ -6,12 +6,12 @@ import (
 	"github.com/slipway-cd/slipway/internal/ci"
 )
 
-// serviceAliases returns the host names a service answers to on the job's
+// ServiceAliases returns the host names a service answers to on the job's
 // network: its `alias:` (GitLab allows several, separated by commas or
 // spaces) and the two names GitLab derives from the image, which are the
 // image's path without registry, tag or digest with each '/' turned into
 // "__" and into "-" (`registry.example.com/a/b:1` → `a__b`, `a-b`).
-func serviceAliases(s ci.Service) []string {
+func ServiceAliases(s ci.Service) []string {
 	var out []string
 	add := func(a string) {
 		for _, have := range out {

@@ -1,4 +1,4 @@
-package docker
+package executor
 
 import (
 	"slices"
@@ -20,7 +20,7 @@ func TestServiceAliasesFollowGitLab(t *testing.T) {
 		{ci.Service{Name: "localhost/team/api"}, []string{"team__api", "team-api"}},
 		{ci.Service{Name: "redis", Alias: "cache, store,cache"}, []string{"cache", "store", "redis"}},
 	} {
-		if got := serviceAliases(tc.service); !slices.Equal(got, tc.want) {
+		if got := ServiceAliases(tc.service); !slices.Equal(got, tc.want) {
 			t.Errorf("aliases of %q alias %q = %q, want %q", tc.service.Name, tc.service.Alias, got, tc.want)
 		}
 	}
