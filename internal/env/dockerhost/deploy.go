@@ -290,7 +290,9 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 		}
 	}
 	cfg.Labels = labels(spec, extra...)
-	created, err := d.opts.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
+	// Not cut short: a create the engine carries out after the deploy
+	// gave up would leave a container nobody knows of.
+	created, err := d.opts.Client.ContainerCreate(context.WithoutCancel(ctx), client.ContainerCreateOptions{
 		Name:       containerName(spec.Env, svc.Name, gen),
 		Config:     cfg,
 		HostConfig: hostCfg,
