@@ -22,7 +22,7 @@ type releaseFlags struct {
 	releaseVersions                  string
 	variables                        []string
 	parallel                         int
-	dryRun, movePrereleaseTags       bool
+	dryRun, movePrereleaseTags, json bool
 }
 
 func init() {
@@ -55,6 +55,7 @@ func init() {
 		fl.StringVar(&f.repos, "repos", "", "folder of the components' repositories, or a URL base their names are appended to (default: the manifest's scmHttpUrl)")
 		fl.BoolVar(&f.dryRun, "dry-run", false, "pipelines get RELEASE_DRY_RUN=true and nothing is tagged")
 		fl.StringVar(&f.report, "report", "", "write the JSON report to `FILE`")
+		fl.BoolVar(&f.json, "json", false, "print the JSON report (the plan, or the run's results) instead of text; a run's progress goes to stderr")
 		fl.StringVar(&f.workDir, "work-dir", "", "folder for mirrors, pipelines, logs and reports (default: the user cache folder)")
 		fl.StringVar(&f.releaseVersions, "release-versions", "", "`REGEXP` of the versions tagged as releases (default: versions without a pre-release part)")
 		fl.BoolVar(&f.movePrereleaseTags, "move-prerelease-tags", false, "tag pre-release versions too, moving their tag to the commit each run built")
@@ -96,6 +97,9 @@ func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run
 		return err
 	}
 	out := cmd.OutOrStdout()
+	if f.json {
+		out = cmd.ErrOrStderr() // stdout carries the JSON report only
+	}
 	if err := plan.WritePlan(out, f.dryRun); err != nil {
 		return err
 	}
@@ -123,6 +127,11 @@ func releaseCommand(cmd *cobra.Command, manifestPath string, f releaseFlags, run
 	if f.report != "" {
 		if err := report.Save(f.report); err != nil {
 			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	if f.json {
+		if err := printJSON(cmd.OutOrStdout(), report); err != nil {
+			return err
 		}
 	}
 	if report.Status != release.Success && report.Status != release.Planned {

@@ -142,6 +142,37 @@ func TestReleasePlanCLI(t *testing.T) {
 	}
 }
 
+// --json prints the report on stdout, and only it: the plan and a run's
+// progress go to stderr.
+func TestReleaseJSONCLI(t *testing.T) {
+	repos := releaseRepos(t, map[string]string{"lib": "build:\n  script: [echo built]\n"})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "release.yml"), []byte("name: shop\nversion: 1.0.0\ncomponents: [{name: lib, version: 2.3.4}]\nbuildDependencies: [[lib]]\n"), 0o644)
+	head := testenv.Git(t, filepath.Join(repos, "lib"), "rev-parse", "HEAD")
+	for _, c := range []struct {
+		cmd  []string
+		want release.Status
+	}{
+		{[]string{"release", "plan", "release.yml", "--json"}, release.Planned},
+		{[]string{"release", "run", "release.yml", "--dry-run", "--json", "--work-dir", t.TempDir()}, release.Success},
+	} {
+		stdout, stderr, code := slipway(t, dir, append(c.cmd, "--repos", repos)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s\n%s", c.cmd, code, stdout, stderr)
+		}
+		var r release.Report
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("%v: stdout is not the JSON report: %v\n%s", c.cmd, err, stdout)
+		}
+		if r.Status != c.want || len(r.Components) != 1 || r.Components[0].Commit != head {
+			t.Errorf("%v: report = %+v, want %s with lib at %s", c.cmd, r, c.want, head)
+		}
+		if !strings.Contains(stderr, head[:12]) {
+			t.Errorf("%v: stderr lacks the plan:\n%s", c.cmd, stderr)
+		}
+	}
+}
+
 func TestReleaseManifestErrorsCLI(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "release.json"), []byte(`{
