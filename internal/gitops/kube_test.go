@@ -1,0 +1,368 @@
+//go:build kube
+
+package gitops_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/slipway-cd/slipway/internal/gitops"
+	"github.com/slipway-cd/slipway/internal/gitops/kube"
+	"github.com/slipway-cd/slipway/internal/testenv/kubetest"
+)
+
+// kubeFixture is a namespace of the real cluster and a client-go client
+// to look at it as a user would with kubectl.
+type kubeFixture struct {
+	t  *testing.T
+	ns string
+	cl client.Client
+}
+
+func newKubeFixture(t *testing.T) *kubeFixture {
+	t.Helper()
+	ns := kubetest.Namespace(t, kubetest.Cluster(t))
+	cl, err := kube.Connect(kube.Target{Kubeconfig: kubetest.Kubeconfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kubeFixture{t: t, ns: ns, cl: cl.Client}
+}
+
+// config is a one-source config whose deployments go to the fixture's
+// namespace; extra is added to each deployment's kubernetes block.
+func (k *kubeFixture) config(src *gitSource, deployments string) string {
+	return strings.NewReplacer("{source}", src.bare, "{kubeconfig}", kubetest.Kubeconfig(), "{ns}", k.ns).Replace(`sources:
+  - name: ops
+    url: {source}
+    branch: main
+deployments:
+` + deployments)
+}
+
+// controller starts a controller on yamlText with its own state folder
+// (its own installation id).
+func (k *kubeFixture) controller(yamlText string) (*gitops.Controller, string) {
+	k.t.Helper()
+	cfg, err := gitops.ParseConfig("slipway-gitops.yaml", []byte(yamlText))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	state := k.t.TempDir()
+	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: state, Logger: quiet()})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	k.t.Cleanup(func() { c.Close(context.Background()) })
+	return c, state
+}
+
+func (k *kubeFixture) deployment(name string) *appsv1.Deployment {
+	k.t.Helper()
+	var d appsv1.Deployment
+	if err := k.cl.Get(context.Background(), client.ObjectKey{Namespace: k.ns, Name: name}, &d); err != nil {
+		k.t.Fatalf("deployment %s: %v", name, err)
+	}
+	return &d
+}
+
+func (k *kubeFixture) configMap(name string) (*corev1.ConfigMap, error) {
+	var cm corev1.ConfigMap
+	err := k.cl.Get(context.Background(), client.ObjectKey{Namespace: k.ns, Name: name}, &cm)
+	return &cm, err
+}
+
+// webManifest is a Deployment of busybox httpd whose pods start at once.
+func webManifest(name string, replicas int) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+spec:
+  replicas: %[2]d
+  selector:
+    matchLabels: {app: %[1]s}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+        - name: web
+          image: %[3]s
+          imagePullPolicy: Never
+          command: ["httpd", "-f", "-p", "8080"]
+`, name, replicas, kubetest.BusyboxImage)
+}
+
+func configMapManifest(name, value string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\ndata:\n  value: %q\n", name, value)
+}
+
+func objectStatus(t *testing.T, st gitops.DeploymentStatus, kind, name string) kube.ObjectStatus {
+	t.Helper()
+	for _, o := range st.Objects {
+		if o.Kind == kind && o.Name == name {
+			return o
+		}
+	}
+	t.Fatalf("deployment %s has no object %s/%s: %+v", st.Name, kind, name, st.Objects)
+	return kube.ObjectStatus{}
+}
+
+// TestKubeManifestsApplyDriftAndPrune: a folder of plain manifests goes to
+// the cluster healthy; a second pass writes nothing; a Deployment scaled
+// by hand comes back; an object that left git is pruned, and one of
+// another deployment with the same name is not touched.
+func TestKubeManifestsApplyDriftAndPrune(t *testing.T) {
+	k := newKubeFixture(t)
+	src := newSource(t, map[string]string{
+		"apps/web.yaml":      webManifest("web", 1),
+		"apps/settings.yaml": configMapManifest("settings", "one") + "---\n" + configMapManifest("extra", "x"),
+	})
+	c, _ := k.controller(k.config(src, `  - name: apps
+    source: ops
+    path: apps
+    prune: true
+    kubernetes:
+      kubeconfig: {kubeconfig}
+      namespace: {ns}
+      timeout: 2m
+`))
+	st, err := reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready || st.Target != gitops.TargetKubernetes {
+		t.Fatalf("first pass: %v\n%+v", err, st)
+	}
+	if web := objectStatus(t, st, "Deployment", "web"); web.Action != "created" || web.Health != "Current" {
+		t.Errorf("web after the first pass: %+v", web)
+	}
+	if d := k.deployment("web"); d.Status.AvailableReplicas != 1 || d.Labels[kube.LabelDeployment] != "apps" || d.Labels[kube.LabelInstallation] == "" {
+		t.Errorf("web on the cluster: available %d, labels %v", d.Status.AvailableReplicas, d.Labels)
+	}
+	rv := k.deployment("web").ResourceVersion
+
+	st, err = reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("second pass: %v\n%+v", err, st)
+	}
+	for _, o := range st.Objects {
+		if o.Action != "unchanged" {
+			t.Errorf("a pass without change wrote %s: %s", o.Ref, o.Action)
+		}
+	}
+	if got := k.deployment("web").ResourceVersion; got != rv {
+		t.Errorf("a pass without change changed the Deployment: resourceVersion %s -> %s", rv, got)
+	}
+
+	// kubectl scale, as a user would.
+	d := k.deployment("web")
+	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"replicas":3}}`))
+	if err := k.cl.SubResource("scale").Patch(context.Background(), d, patch); err != nil {
+		t.Fatal(err)
+	}
+	if n := *k.deployment("web").Spec.Replicas; n != 3 {
+		t.Fatalf("scaled by hand to %d, want 3", n)
+	}
+	st, err = reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("pass after the drift: %v\n%+v", err, st)
+	}
+	if web := objectStatus(t, st, "Deployment", "web"); web.Action != "configured" {
+		t.Errorf("web after the drift: %+v", web)
+	}
+	if n := *k.deployment("web").Spec.Replicas; n != 1 {
+		t.Errorf("drift not corrected: %d replicas, git says 1", n)
+	}
+
+	src.commit("drop extra", map[string]string{"apps/settings.yaml": configMapManifest("settings", "two")})
+	st, err = reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("pass after the removal: %v\n%+v", err, st)
+	}
+	if _, err := k.configMap("extra"); !apierrors.IsNotFound(err) {
+		t.Errorf("extra left git but is still there (err %v)", err)
+	}
+	if o := objectStatus(t, st, "ConfigMap", "extra"); o.Action != "deleted" {
+		t.Errorf("extra's status: %+v", o)
+	}
+	if cm, err := k.configMap("settings"); err != nil || cm.Data["value"] != "two" {
+		t.Errorf("settings: %v %v", cm.Data, err)
+	}
+	for _, r := range st.Inventory {
+		if r.Name == "extra" {
+			t.Errorf("pruned object still in the inventory: %+v", st.Inventory)
+		}
+	}
+}
+
+// TestKubeFailedApplyKeepsThePreviousState: a commit with one object the
+// API refuses changes nothing of the others and prunes nothing; the
+// deployment is Stalled with the API's error until a good commit.
+func TestKubeFailedApplyKeepsThePreviousState(t *testing.T) {
+	k := newKubeFixture(t)
+	src := newSource(t, map[string]string{
+		"apps/settings.yaml": configMapManifest("settings", "one"),
+		"apps/old.yaml":      configMapManifest("old", "x"),
+	})
+	c, _ := k.controller(k.config(src, `  - name: apps
+    source: ops
+    path: apps
+    prune: true
+    kubernetes:
+      kubeconfig: {kubeconfig}
+      namespace: {ns}
+`))
+	if st, err := reconcile(t, c, "apps"); err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("first pass: %v\n%+v", err, st)
+	}
+	bad := webManifest("web", 1) + "  minReadySeconds: -5\n" // the API refuses a negative value
+	src.commit("broken", map[string]string{
+		"apps/settings.yaml": configMapManifest("settings", "two"),
+		"apps/old.yaml":      "",
+		"apps/web.yaml":      bad,
+	})
+	st, err := reconcile(t, c, "apps")
+	if err == nil || st.Condition != gitops.Stalled || st.Reason != gitops.ReasonDeployFailed || !strings.Contains(st.Message, "minReadySeconds") {
+		t.Fatalf("broken commit: %v\n%+v", err, st)
+	}
+	if cm, err := k.configMap("settings"); err != nil || cm.Data["value"] != "one" {
+		t.Errorf("settings changed by a failed pass: %v %v", cm.Data, err)
+	}
+	if _, err := k.configMap("old"); err != nil {
+		t.Errorf("old pruned by a failed pass: %v", err)
+	}
+	src.commit("fixed", map[string]string{"apps/web.yaml": webManifest("web", 1)})
+	st, err = reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("fixed commit: %v\n%+v", err, st)
+	}
+	if cm, err := k.configMap("settings"); err != nil || cm.Data["value"] != "two" {
+		t.Errorf("settings after the fix: %v %v", cm.Data, err)
+	}
+	if _, err := k.configMap("old"); !apierrors.IsNotFound(err) {
+		t.Errorf("old not pruned after the fix: %v", err)
+	}
+}
+
+// TestKubeTwoInstallationsLeaveEachOtherAlone: two controllers (two
+// installations) with a deployment of the same name in one namespace.
+// Each prunes its own objects only; an object the other took over last is
+// left to it.
+func TestKubeTwoInstallationsLeaveEachOtherAlone(t *testing.T) {
+	k := newKubeFixture(t)
+	srcA := newSource(t, map[string]string{"apps/a.yaml": configMapManifest("a", "1") + "---\n" + configMapManifest("shared", "from a")})
+	srcB := newSource(t, map[string]string{"apps/b.yaml": configMapManifest("b", "1") + "---\n" + configMapManifest("shared", "from b")})
+	dep := `  - name: apps
+    source: ops
+    path: apps
+    prune: true
+    kubernetes:
+      kubeconfig: {kubeconfig}
+      namespace: {ns}
+`
+	a, _ := k.controller(k.config(srcA, dep))
+	b, _ := k.controller(k.config(srcB, dep))
+	for _, c := range []*gitops.Controller{a, b} {
+		if st, err := reconcile(t, c, "apps"); err != nil || st.Condition != gitops.Ready {
+			t.Fatalf("first passes: %v\n%+v", err, st)
+		}
+	}
+	shared, _ := k.configMap("shared")
+	if shared.Data["value"] != "from b" {
+		t.Fatalf("shared: %v", shared.Data)
+	}
+	srcA.commit("a drops its objects", map[string]string{"apps/a.yaml": configMapManifest("a2", "1")})
+	st, err := reconcile(t, a, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("a's pass: %v\n%+v", err, st)
+	}
+	if _, err := k.configMap("a"); !apierrors.IsNotFound(err) {
+		t.Errorf("a's own object not pruned: %v", err)
+	}
+	if _, err := k.configMap("shared"); err != nil {
+		t.Errorf("a pruned the object b owns now: %v", err)
+	}
+	if o := objectStatus(t, st, "ConfigMap", "shared"); o.Action != "skipped" {
+		t.Errorf("shared in a's status: %+v", o)
+	}
+	if st, err := reconcile(t, b, "apps"); err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("b's pass: %v\n%+v", err, st)
+	}
+	for _, name := range []string{"a2", "b", "shared"} {
+		if _, err := k.configMap(name); err != nil {
+			t.Errorf("%s after both passes: %v", name, err)
+		}
+	}
+}
+
+// TestKubeCRDAndNamespaceComeFirst: one folder holds a CRD, a custom
+// resource of it, a namespace and an object in it, in the wrong order in
+// the files; one pass applies them all.
+func TestKubeCRDAndNamespaceComeFirst(t *testing.T) {
+	k := newKubeFixture(t)
+	suffix := fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
+	group := "t" + suffix + ".slipway.test"
+	ns := "t-ns-" + suffix
+	crd := fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.%[1]s
+spec:
+  group: %[1]s
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+`, group)
+	src := newSource(t, map[string]string{
+		"apps/a-widget.yaml": fmt.Sprintf("apiVersion: %s/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  size: 3\n", group),
+		"apps/b-in-ns.yaml":  fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: inside\n  namespace: %s\n", ns),
+		"apps/c-crd.yaml":    crd,
+		"apps/d-ns.yaml":     fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", ns),
+	})
+	c, _ := k.controller(k.config(src, `  - name: apps
+    source: ops
+    path: apps
+    prune: true
+    kubernetes:
+      kubeconfig: {kubeconfig}
+      namespace: {ns}
+`))
+	t.Cleanup(func() {
+		// Pruning all is the cleanup: the CRD and the namespace are
+		// cluster-wide.
+		src.commit("empty", map[string]string{"apps/a-widget.yaml": "", "apps/b-in-ns.yaml": "", "apps/c-crd.yaml": "", "apps/d-ns.yaml": "", "apps/keep.yaml": configMapManifest("keep", "x")})
+		if st, err := reconcile(t, c, "apps"); err != nil {
+			t.Errorf("cleanup: %v\n%+v", err, st)
+		}
+	})
+	st, err := reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("pass: %v\n%+v", err, st)
+	}
+	w := &unstructured.Unstructured{}
+	w.SetAPIVersion(group + "/v1")
+	w.SetKind("Widget")
+	if err := k.cl.Get(context.Background(), client.ObjectKey{Namespace: k.ns, Name: "w"}, w); err != nil {
+		t.Errorf("the widget: %v", err)
+	}
+	var cm corev1.ConfigMap
+	if err := k.cl.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "inside"}, &cm); err != nil {
+		t.Errorf("the object in the new namespace: %v", err)
+	}
+}
