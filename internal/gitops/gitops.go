@@ -39,6 +39,9 @@ const (
 	LabelSpec = "slipway.gitops.spec"
 	// LabelRevision is the commit the containers were deployed from.
 	LabelRevision = "slipway.gitops.revision"
+	// LabelInstallation is the id of the controller's installation: a
+	// controller sees only its own containers as its apps.
+	LabelInstallation = "slipway.gitops.installation"
 )
 
 // ComposeFile is the file each app folder holds.

@@ -2,7 +2,8 @@ package gitops
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -174,27 +175,25 @@ func union(a, b []kube.Ref) []kube.Ref {
 }
 
 // installationID is the id that labels this controller's objects: the
-// server's, or one kept in the state folder for a controller of its own.
+// server's, else the one kept in STATE/installation, else one made from
+// the state folder's path, so that a folder removed and made again at the
+// same place is the same installation.
 func installationID(stateDir, given string) (string, error) {
 	if given != "" {
 		return given, nil
 	}
 	p := filepath.Join(stateDir, "installation")
 	b, err := os.ReadFile(p)
-	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		return strings.TrimSpace(string(b)), nil
+	if id := strings.TrimSpace(string(b)); err == nil && id != "" {
+		return id, nil
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("gitops: installation id: %w", err)
 	}
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	id := make([]byte, 6)
-	rand.Read(id)
-	for i := range id {
-		id[i] = alphabet[int(id[i])%len(alphabet)]
-	}
-	if err := os.WriteFile(p, append(id, '\n'), 0o644); err != nil {
+	sum := sha256.Sum256([]byte("slipway-gitops\n" + stateDir))
+	id := strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:6]
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("gitops: installation id: %w", err)
 	}
-	return string(id), nil
+	return id, nil
 }

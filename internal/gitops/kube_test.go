@@ -366,3 +366,68 @@ spec:
 		t.Errorf("the object in the new namespace: %v", err)
 	}
 }
+
+// TestKubeKustomizeWithSubstitutionFromTheCluster: a Kustomize overlay is
+// built, its ${VAR}s filled from a ConfigMap, a Secret and inline values
+// (inline wins, later sources win), defaults used; a variable with no
+// value stalls the deployment with its name and file and changes nothing.
+func TestKubeKustomizeWithSubstitutionFromTheCluster(t *testing.T) {
+	k := newKubeFixture(t)
+	ctx := context.Background()
+	vars := &corev1.ConfigMap{}
+	vars.Name, vars.Namespace = "vars", k.ns
+	vars.Data = map[string]string{"TIER": "gold", "REGION": "from-configmap"}
+	secret := &corev1.Secret{}
+	secret.Name, secret.Namespace = "secret-vars", k.ns
+	secret.StringData = map[string]string{"REGION": "from-secret", "TOKEN": "s3cr3t"}
+	for _, o := range []client.Object{vars, secret} {
+		if err := k.cl.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := newSource(t, map[string]string{
+		"base/kustomization.yaml": "resources: [cm.yaml]\n",
+		"base/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n" +
+			"  tier: ${TIER}\n  region: ${REGION}\n  token: ${TOKEN}\n  size: ${SIZE:=small}\n  env: ${ENV}\n",
+		"prod/kustomization.yaml": "resources: [../base]\nnamePrefix: prod-\n",
+	})
+	c, _ := k.controller(k.config(src, `  - name: apps
+    source: ops
+    path: prod
+    kubernetes:
+      kubeconfig: {kubeconfig}
+      namespace: {ns}
+      postBuild:
+        substitute: {ENV: production, TIER: inline}
+        substituteFrom:
+          - {kind: ConfigMap, name: vars}
+          - {kind: Secret, name: secret-vars}
+          - {kind: ConfigMap, name: absent, optional: true}
+`))
+	st, err := reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("pass: %v\n%+v", err, st)
+	}
+	cm, err := k.configMap("prod-settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"tier": "inline", "region": "from-secret", "token": "s3cr3t", "size": "small", "env": "production"}
+	for key, v := range want {
+		if cm.Data[key] != v {
+			t.Errorf("%s = %q, want %q (all: %v)", key, cm.Data[key], v, cm.Data)
+		}
+	}
+
+	src.commit("a variable nobody sets", map[string]string{"base/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  tier: ${TIER}\n  zone: ${ZONE}\n"})
+	st, err = reconcile(t, c, "apps")
+	if err == nil || st.Condition != gitops.Stalled || !strings.Contains(st.Message, `"ZONE"`) || !strings.Contains(st.Message, "prod/kustomization.yaml") {
+		t.Fatalf("unset variable: %v\n%+v", err, st)
+	}
+	if cm, _ := k.configMap("prod-settings"); cm.Data["env"] != "production" {
+		t.Errorf("a failed render changed the object: %v", cm.Data)
+	}
+	if strings.Contains(st.Message, "s3cr3t") {
+		t.Errorf("the status shows a secret value: %s", st.Message)
+	}
+}
