@@ -5,7 +5,11 @@ package gitops_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -430,4 +434,117 @@ func TestKubeKustomizeWithSubstitutionFromTheCluster(t *testing.T) {
 	if strings.Contains(st.Message, "s3cr3t") {
 		t.Errorf("the status shows a secret value: %s", st.Message)
 	}
+}
+
+// TestKubeHelperProcess is the controller that
+// TestKubeKilledMidApplyConverges kills: it runs one pass of the config
+// in $SLIPWAY_KUBE_HELPER_CONFIG on the state folder
+// $SLIPWAY_KUBE_HELPER_STATE. It does nothing in a normal run.
+func TestKubeHelperProcess(t *testing.T) {
+	cfgFile, state := os.Getenv("SLIPWAY_KUBE_HELPER_CONFIG"), os.Getenv("SLIPWAY_KUBE_HELPER_STATE")
+	if cfgFile == "" {
+		return
+	}
+	cfg, err := gitops.LoadConfig(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: state, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ReconcileAll(context.Background())
+}
+
+// TestKubeKilledMidApplyConverges: a controller killed with SIGKILL in
+// the middle of applying many objects; a new one on the same state folder
+// converges: every object there, and those the killed one had written not
+// written again.
+func TestKubeKilledMidApplyConverges(t *testing.T) {
+	k := newKubeFixture(t)
+	const n = 200
+	var many strings.Builder
+	for i := range n {
+		fmt.Fprintf(&many, "---\n%s", configMapManifest(fmt.Sprintf("cm-%03d", i), "v"))
+	}
+	src := newSource(t, map[string]string{"apps/many.yaml": many.String()})
+	yamlText := k.config(src, `  - name: apps
+    source: ops
+    path: apps
+    prune: true
+    kubernetes:
+      kubeconfig: {kubeconfig}
+      namespace: {ns}
+`)
+	dir := t.TempDir()
+	cfgFile, state := filepath.Join(dir, "slipway-gitops.yaml"), filepath.Join(dir, "state")
+	if err := os.WriteFile(cfgFile, []byte(yamlText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKubeHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SLIPWAY_KUBE_HELPER_CONFIG="+cfgFile, "SLIPWAY_KUBE_HELPER_STATE="+state)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	count := func() map[string]string {
+		var list corev1.ConfigMapList
+		if err := k.cl.List(context.Background(), &list, client.InNamespace(k.ns), client.MatchingLabels{kube.LabelDeployment: "apps"}); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, cm := range list.Items {
+			out[cm.Name] = cm.ResourceVersion
+		}
+		return out
+	}
+	var before map[string]string
+	kubetest.Eventually(t, 3*time.Minute, "the helper applies some objects", func(ctx context.Context) error {
+		select {
+		case err := <-done:
+			t.Fatalf("the helper ended before it was killed: %v", err)
+		default:
+		}
+		if before = count(); len(before) < 5 {
+			return fmt.Errorf("%d objects", len(before))
+		}
+		return nil
+	})
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	before = count() // what the killed controller wrote, settled
+	if len(before) == n {
+		t.Fatalf("the helper applied all %d objects before it was killed: the test proves nothing", n)
+	}
+	st, err := gitops.ReadStatus(state, "apps")
+	if err != nil || st.Condition != gitops.Reconciling {
+		t.Errorf("status left by the killed controller: %v %+v", err, st.Condition)
+	}
+
+	cfg, err := gitops.LoadConfig(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gitops.New(gitops.Options{Config: cfg, StateDir: state, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	st, err = reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("pass after the kill: %v\n%+v", err, st)
+	}
+	after := count()
+	if len(after) != n {
+		t.Errorf("%d objects after the new pass, want %d", len(after), n)
+	}
+	for name, rv := range before {
+		if after[name] != rv {
+			t.Errorf("%s was written again: resourceVersion %s -> %s", name, rv, after[name])
+		}
+	}
+	t.Logf("killed after %d of %d objects", len(before), n)
 }
