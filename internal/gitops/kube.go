@@ -14,6 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/slipway-cd/slipway/internal/gitops/helmrelease"
 	"github.com/slipway-cd/slipway/internal/gitops/kube"
 	"github.com/slipway-cd/slipway/internal/gitops/render"
 )
@@ -70,9 +71,20 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	if err != nil {
 		return stall(ReasonInvalid, err)
 	}
-	objs := make([]*unstructured.Unstructured, len(rendered))
-	for i, o := range rendered {
-		objs[i] = o.Unstructured
+	var objs []*unstructured.Unstructured
+	var releases []helmrelease.Spec
+	var releaseRefs []kube.Ref
+	for _, o := range rendered {
+		if !isHelmRelease(o.Unstructured) {
+			objs = append(objs, o.Unstructured)
+			continue
+		}
+		spec, err := helmSpec(o, c.checkoutDir(art), cluster.Namespace(), k.Timeout)
+		if err != nil {
+			return stall(ReasonInvalid, err)
+		}
+		releases = append(releases, spec)
+		releaseRefs = append(releaseRefs, kube.Ref{APIVersion: HelmReleaseAPIVersion, Kind: HelmReleaseKind, Namespace: spec.Namespace, Name: spec.ReleaseName})
 	}
 
 	// Saved before the apply, so a crash shows, and the inventory already
@@ -83,19 +95,28 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	owner := kube.Owner{Installation: c.installation, Deployment: dep.Name}
 	ctx, cancel := context.WithTimeout(ctx, k.Timeout)
 	defer cancel()
+	want := union(refs(objs), releaseRefs)
 	applied, err := cluster.Apply(ctx, owner, objs, kube.ApplyOptions{Timeout: k.Timeout, Wait: k.Wait})
 	if applied == nil && err != nil {
 		// Nothing or part of it written: keep the old inventory and add
 		// the new objects, so an object created before the failure is
 		// pruned once it leaves git.
-		st.Inventory = union(prev.Inventory, refs(objs))
+		st.Inventory = union(prev.Inventory, want)
 		return stall(ReasonDeployFailed, err)
 	}
 	st.Objects = applied
-	st.Inventory = union(refs(objs), nil)
+	st.Inventory = want
 	if err != nil {
 		st.Inventory = union(st.Inventory, prev.Inventory) // prune waits for a healthy pass
 		return stall(ReasonHealthFailed, err)
+	}
+	if len(releases) > 0 {
+		rels, err := c.reconcileReleases(ctx, dep, cluster, releases)
+		st.Objects = append(st.Objects, rels...)
+		if err != nil {
+			st.Inventory = union(st.Inventory, prev.Inventory)
+			return stall(ReasonDeployFailed, err)
+		}
 	}
 	for _, o := range applied {
 		if o.Action != "unchanged" && o.Action != "" {
@@ -108,7 +129,7 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 				st.Objects = append(st.Objects, kube.ObjectStatus{Ref: r, Action: "orphaned", Message: "left git; kept (prune: false)"})
 			}
 		} else {
-			pruned, err := cluster.Prune(ctx, owner, stale)
+			pruned, err := c.prune(ctx, dep, cluster, owner, stale)
 			st.Objects = append(st.Objects, pruned...)
 			if err != nil {
 				st.Inventory = union(st.Inventory, stale)
@@ -124,6 +145,31 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	c.save(st)
 	c.cleanCheckouts(art)
 	return st
+}
+
+// prune deletes stale objects and uninstalls stale Helm releases.
+func (c *Controller) prune(ctx context.Context, dep Deployment, cl *kube.Cluster, owner kube.Owner, stale []kube.Ref) ([]kube.ObjectStatus, error) {
+	var objs []kube.Ref
+	var out []kube.ObjectStatus
+	var errs []error
+	for _, r := range stale {
+		if r.APIVersion != HelmReleaseAPIVersion || r.Kind != HelmReleaseKind {
+			objs = append(objs, r)
+			continue
+		}
+		st := kube.ObjectStatus{Ref: r, Action: "deleted", Message: "uninstalled"}
+		if err := c.releaser(dep).Uninstall(r.Name, r.Namespace, dep.Kubernetes.Timeout); err != nil {
+			st.Action, st.Message = "", err.Error()
+			errs = append(errs, err)
+		}
+		out = append(out, st)
+	}
+	if len(objs) > 0 {
+		pruned, err := cl.Prune(ctx, owner, objs)
+		out = append(out, pruned...)
+		errs = append(errs, err)
+	}
+	return out, errors.Join(errs...)
 }
 
 // cluster is the deployment's connection, made on first use.

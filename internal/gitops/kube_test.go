@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slipway-cd/slipway/internal/gitops"
+	"github.com/slipway-cd/slipway/internal/gitops/helmrelease/helmtest"
 	"github.com/slipway-cd/slipway/internal/gitops/kube"
 	"github.com/slipway-cd/slipway/internal/testenv/kubetest"
 )
@@ -547,4 +548,73 @@ func TestKubeKilledMidApplyConverges(t *testing.T) {
 		}
 	}
 	t.Logf("killed after %d of %d objects", len(before), n)
+}
+
+// TestKubeHelmReleaseFollowsCommits: a HelmRelease object in the folder
+// installs its chart from a Helm repository by range; a commit bumping the
+// range to 4.1.x upgrades it; a commit removing it uninstalls it (prune).
+func TestKubeHelmReleaseFollowsCommits(t *testing.T) {
+	k := newKubeFixture(t)
+	repoURL := helmtest.ChartRepo(t, "4.0.2", "4.0.3", "4.1.0")
+	release := func(version, message string) string {
+		return fmt.Sprintf(`apiVersion: gitops.slipway.dev/v1
+kind: HelmRelease
+metadata:
+  name: web
+spec:
+  chart: {repoURL: %q, name: web, version: %q}
+  values:
+    env: {MESSAGE: %q}
+  timeout: 90s
+`, repoURL, version, message)
+	}
+	src := newSource(t, map[string]string{"apps/web.yaml": release("4.0.x", "one"), "apps/cm.yaml": configMapManifest("settings", "x")})
+	c, _ := k.controller(k.config(src, `  - name: apps
+    source: ops
+    path: apps
+    prune: true
+    kubernetes:
+      kubeconfig: {kubeconfig}
+      namespace: {ns}
+`))
+	chartOf := func() string {
+		d := k.deployment("web")
+		return d.Labels["chart"]
+	}
+	st, err := reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("first pass: %v\n%+v", err, st)
+	}
+	if rel := objectStatus(t, st, "HelmRelease", "web"); rel.Action != "installed" || rel.Health != "deployed" || rel.Message != "chart 4.0.3, revision 1" {
+		t.Errorf("release after the first pass: %+v", rel)
+	}
+	if got := chartOf(); got != "4.0.3" {
+		t.Errorf("chart on the cluster: %s, want 4.0.3", got)
+	}
+	if st, err := reconcile(t, c, "apps"); err != nil || objectStatus(t, st, "HelmRelease", "web").Action != "unchanged" {
+		t.Errorf("pass without change: %v %+v", err, st.Objects)
+	}
+	src.commit("bump", map[string]string{"apps/web.yaml": release("4.1.x", "one")})
+	st, err = reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("bump: %v\n%+v", err, st)
+	}
+	if rel := objectStatus(t, st, "HelmRelease", "web"); rel.Action != "upgraded" || rel.Message != "chart 4.1.0, revision 2" {
+		t.Errorf("release after the bump: %+v", rel)
+	}
+	if got := chartOf(); got != "4.1.0" {
+		t.Errorf("chart on the cluster after the bump: %s", got)
+	}
+	src.commit("remove", map[string]string{"apps/web.yaml": ""})
+	st, err = reconcile(t, c, "apps")
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("removal: %v\n%+v", err, st)
+	}
+	if rel := objectStatus(t, st, "HelmRelease", "web"); rel.Action != "deleted" {
+		t.Errorf("release after its removal: %+v", rel)
+	}
+	var d appsv1.Deployment
+	if err := k.cl.Get(context.Background(), client.ObjectKey{Namespace: k.ns, Name: "web"}, &d); !apierrors.IsNotFound(err) {
+		t.Errorf("the release's Deployment after uninstall: %v", err)
+	}
 }

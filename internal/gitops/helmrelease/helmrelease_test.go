@@ -6,86 +6,22 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
-	"helm.sh/helm/v4/pkg/chart/common"
-	chart "helm.sh/helm/v4/pkg/chart/v2"
-	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	"helm.sh/helm/v4/pkg/kube"
 	release "helm.sh/helm/v4/pkg/release/v1"
-	repo "helm.sh/helm/v4/pkg/repo/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/slipway-cd/slipway/internal/gitops/helmrelease"
+	"github.com/slipway-cd/slipway/internal/gitops/helmrelease/helmtest"
 	gkube "github.com/slipway-cd/slipway/internal/gitops/kube"
 	"github.com/slipway-cd/slipway/internal/testenv/kubetest"
 )
-
-// deploymentTemplate renders a busybox Deployment whose pods start at
-// once; its image and MESSAGE come from the values.
-const deploymentTemplate = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-  labels:
-    chart: "{{ .Chart.Version }}"
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ .Release.Name }}}
-  template:
-    metadata:
-      labels: {app: {{ .Release.Name }}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-        - name: web
-          image: {{ .Values.image }}
-          imagePullPolicy: Never
-          command: ["httpd", "-f", "-p", "8080"]
-          env:
-            - name: MESSAGE
-              value: {{ .Values.env.MESSAGE | quote }}
-            - name: CHART
-              value: "{{ .Chart.Version }}"
-`
-
-// chartRepo packages versions of the chart "web" and serves them with an
-// index.yaml, as a Helm repository over HTTP.
-func chartRepo(t *testing.T, versions ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, v := range versions {
-		ch := &chart.Chart{
-			Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "web", Version: v, AppVersion: v},
-			Values:   map[string]any{"image": kubetest.BusyboxImage, "env": map[string]any{"MESSAGE": "default"}},
-			// Save writes values.yaml from the raw files.
-			Raw: []*common.File{{Name: "values.yaml", ModTime: time.Now(),
-				Data: []byte("image: " + kubetest.BusyboxImage + "\nenv:\n  MESSAGE: default\n")}},
-			Templates: []*common.File{{Name: "templates/deployment.yaml", ModTime: time.Now(), Data: []byte(deploymentTemplate)}},
-		}
-		if _, err := chartutil.Save(ch, dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(srv.Close)
-	idx, err := repo.IndexDirectory(dir, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := idx.WriteFile(dir+"/index.yaml", 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return srv.URL
-}
 
 func flags() *genericclioptions.ConfigFlags {
 	f := genericclioptions.NewConfigFlags(false)
@@ -132,7 +68,7 @@ func TestHelmReleaseFromARepositoryRange(t *testing.T) {
 	}
 	r := &helmrelease.Releaser{Kubeconfig: kubetest.Kubeconfig(), Log: slog.New(slog.DiscardHandler)}
 	spec := helmrelease.Spec{
-		ReleaseName: "web", Namespace: ns, RepoURL: chartRepo(t, "4.0.2", "4.0.3", "4.1.0"), Chart: "web", Version: "4.0.x",
+		ReleaseName: "web", Namespace: ns, RepoURL: helmtest.ChartRepo(t, "4.0.2", "4.0.3", "4.1.0"), Chart: "web", Version: "4.0.x",
 		ValuesFrom: []helmrelease.ValuesFrom{
 			{Kind: "Secret", Name: "web-env", ValuesKey: "message", TargetPath: "env.MESSAGE"},
 			{Kind: "ConfigMap", Name: "absent", Optional: true},
