@@ -87,15 +87,19 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 		releaseRefs = append(releaseRefs, kube.Ref{APIVersion: HelmReleaseAPIVersion, Kind: HelmReleaseKind, Namespace: spec.Namespace, Name: spec.ReleaseName})
 	}
 
+	owner := kube.Owner{Installation: c.installation, Deployment: dep.Name}
+	ctx, cancel := context.WithTimeout(ctx, k.Timeout)
+	defer cancel()
+	if err := cluster.Prepare(objs, owner); err != nil {
+		return stall(ReasonDeployFailed, err)
+	}
+	want := union(refs(objs), releaseRefs)
 	// Saved before the apply, so a crash shows, and the inventory already
 	// holds what this pass may create: a kill between apply and save must
 	// not leave objects that no later pass prunes.
 	st.Condition, st.Reason, st.Message = Reconciling, ReasonProgressing, "applying "+short(art.Revision)
+	st.Inventory = union(prev.Inventory, want)
 	c.save(st)
-	owner := kube.Owner{Installation: c.installation, Deployment: dep.Name}
-	ctx, cancel := context.WithTimeout(ctx, k.Timeout)
-	defer cancel()
-	want := union(refs(objs), releaseRefs)
 	applied, err := cluster.Apply(ctx, owner, objs, kube.ApplyOptions{Timeout: k.Timeout, Wait: k.Wait})
 	if applied == nil && err != nil {
 		// Nothing or part of it written: keep the old inventory and add

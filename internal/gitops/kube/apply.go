@@ -140,8 +140,14 @@ func refFromMeta(m object.ObjMetadata) Ref {
 	return Ref{APIVersion: gv.String(), Kind: m.GroupKind.Kind, Namespace: m.Namespace, Name: m.Name}
 }
 
-// prepare labels the objects and gives namespaced ones without a namespace
-// the target's default.
+// Prepare labels the objects and gives namespaced ones without a
+// namespace the target's default, as Apply does first: their refs are then
+// those Apply writes (an inventory taken before a failed apply must name
+// them so).
+func (c *Cluster) Prepare(objects []*unstructured.Unstructured, owner Owner) error {
+	return c.prepare(objects, owner)
+}
+
 func (c *Cluster) prepare(objects []*unstructured.Unstructured, owner Owner) error {
 	// Kinds defined by CRDs of the same set are not known to the API yet.
 	crdScopes := map[schema.GroupKind]string{}

@@ -13,14 +13,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // FieldManager is the server-side apply field manager of every apply.
@@ -34,6 +37,8 @@ const (
 	// LabelDeployment is the GitOps deployment the object belongs to.
 	LabelDeployment = "gitops.slipway.dev/deployment"
 )
+
+var quietOnce sync.Once
 
 // Target says which cluster a deployment goes to.
 type Target struct {
@@ -61,6 +66,9 @@ type Cluster struct {
 // Connect reads the target's credentials and builds the clients; it does
 // not talk to the cluster until used.
 func Connect(t Target) (*Cluster, error) {
+	// controller-runtime's client logs nothing we need, and prints a
+	// stack trace when no logger was ever set.
+	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 	cfg, err := t.restConfig()
 	if err != nil {
 		return nil, err
