@@ -64,6 +64,9 @@ type Deployment struct {
 	Interval time.Duration
 	// Notify gets an event per app applied or failed.
 	Notify notify.Config
+	// Kubernetes, when set, makes the deployment go to a cluster: Path is
+	// then a folder of manifests or a Kustomize overlay, not of apps.
+	Kubernetes *Kubernetes
 }
 
 // ConfigError is a mistake in the file, located in it.
@@ -309,8 +312,10 @@ func (d *decoder) deployment(field string, n *yaml.Node) (Deployment, error) {
 			if err = v.Decode(&dep.Notify); err != nil {
 				err = locate(d.file, err)
 			}
+		case "kubernetes":
+			dep.Kubernetes, err = d.kubernetes(v, f)
 		default:
-			err = d.errf(k, f, "unknown key (want name, source, path, prune, interval, notify)")
+			err = d.errf(k, f, "unknown key (want name, source, path, prune, interval, notify, kubernetes)")
 		}
 		return err
 	})

@@ -20,9 +20,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/gitops/kube"
 	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
 )
@@ -37,6 +39,9 @@ const (
 	LabelSpec = "slipway.gitops.spec"
 	// LabelRevision is the commit the containers were deployed from.
 	LabelRevision = "slipway.gitops.revision"
+	// LabelInstallation is the id of the controller's installation: a
+	// controller sees only its own containers as its apps.
+	LabelInstallation = "slipway.gitops.installation"
 )
 
 // ComposeFile is the file each app folder holds.
@@ -47,8 +52,13 @@ type Options struct {
 	Config *Config
 	// StateDir holds the mirrors, the checkouts and the status files.
 	StateDir string
-	// Deployer runs the apps on the Docker host.
+	// Deployer runs the apps on the Docker host; only deployments without
+	// a kubernetes target need one.
 	Deployer *dockerhost.Deployer
+	// Installation is the id labelling what this controller applies, so
+	// two Slipways on one cluster or engine leave each other's alone; ""
+	// keeps one in STATE/installation.
+	Installation string
 	// Getenv reads credentials and notification secrets; os.Getenv when
 	// nil.
 	Getenv func(string) string
@@ -83,14 +93,22 @@ type Controller struct {
 	kick chan string
 	// read is the config file as it was read, to tell a change of it.
 	read []byte
+	// installation is the id on what the controller applies.
+	installation string
+	// clusters are the Kubernetes deployments' connections, by deployment.
+	clusters   map[string]*kube.Cluster
+	clustersMu sync.Mutex
 }
 
 // New checks the options, takes the state folder (ErrLocked when another
 // controller has it) and builds the notification targets, so a missing
 // secret fails at start. Close releases it all.
 func New(opts Options) (*Controller, error) {
-	if opts.Config == nil || opts.Deployer == nil || opts.StateDir == "" {
-		return nil, errors.New("gitops: Config, Deployer and StateDir are required")
+	if opts.Config == nil || opts.StateDir == "" {
+		return nil, errors.New("gitops: Config and StateDir are required")
+	}
+	if opts.Deployer == nil && slices.ContainsFunc(opts.Config.Deployments, func(d Deployment) bool { return d.Kubernetes == nil }) {
+		return nil, errors.New("gitops: a Deployer is required for the deployments onto this Docker host")
 	}
 	// Absolute, so that messages about the apps' files can name them by
 	// their path in the repository.
@@ -111,6 +129,11 @@ func New(opts Options) (*Controller, error) {
 		return nil, err
 	}
 	c.lock = lock
+	if c.installation, err = installationID(opts.StateDir, opts.Installation); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
+	c.clusters = map[string]*kube.Cluster{}
 	c.read, _ = os.ReadFile(opts.Config.File)
 	c.dropStaleStatuses()
 	c.mirrors = &mirror.Mirrors{Dir: filepath.Join(opts.StateDir, "mirrors")}
@@ -263,6 +286,9 @@ func (c *Controller) configChanged() bool {
 // fetched.
 func (c *Controller) restoreRoutes(ctx context.Context) {
 	for _, dep := range c.opts.Config.Deployments {
+		if dep.Kubernetes != nil {
+			continue
+		}
 		running, err := c.running(ctx, dep.Name)
 		if err != nil {
 			c.log.Warn("gitops: routes of the running apps not restored", "deployment", dep.Name, "err", err)
@@ -306,7 +332,12 @@ func (c *Controller) Statuses() []DeploymentStatus {
 
 // syncDeployment reconciles one deployment and reports its status.
 func (c *Controller) syncDeployment(ctx context.Context, dep Deployment, art artifact, fetchErr error) DeploymentStatus {
-	st := c.reconcileDeployment(ctx, dep, art, fetchErr)
+	var st DeploymentStatus
+	if dep.Kubernetes != nil {
+		st = c.reconcileKube(ctx, dep, art, fetchErr)
+	} else {
+		st = c.reconcileDeployment(ctx, dep, art, fetchErr)
+	}
 	if c.opts.Reported != nil && ctx.Err() == nil { // an interrupted pass is no result
 		c.opts.Reported(st)
 	}

@@ -209,7 +209,8 @@ func (f *fixture) open(yamlText string, getenv func(string) string) (*gitops.Con
 	if err != nil {
 		return nil, err
 	}
-	return gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: f.deployer, Getenv: getenv, Logger: quiet()})
+	// One installation for the whole test, whatever its state folders.
+	return gitops.New(gitops.Options{Config: cfg, StateDir: f.state, Deployer: f.deployer, Getenv: getenv, Logger: quiet(), Installation: f.name})
 }
 
 // config is a one-source config; deployments is the YAML of the list.

@@ -278,7 +278,8 @@ func (c *Controller) desired(ctx context.Context, p *pass, app, env string) (doc
 		Env:      env,
 		Name:     p.dep.Name + "/" + app,
 		Services: parsed.Services,
-		Labels:   map[string]string{LabelDeployment: p.dep.Name, LabelApp: app, LabelSpec: hash, LabelRevision: p.art.Revision},
+		Labels: map[string]string{LabelDeployment: p.dep.Name, LabelApp: app, LabelSpec: hash, LabelRevision: p.art.Revision,
+			LabelInstallation: c.installation},
 		// Stopping the old generation (StopTimeout for an image that
 		// ignores SIGTERM) holds up neither the pass nor the next one.
 		RetireInBackground: true,
@@ -312,6 +313,9 @@ func compare(cur dockerhost.Status, spec dockerhost.Spec, ids map[string]string)
 	for _, s := range cur.Services {
 		if s.Labels[LabelSpec] != want {
 			return ReasonUpdated, "the desired spec changed (" + describeChange(cur, spec) + ")"
+		}
+		if s.Labels[LabelInstallation] != spec.Labels[LabelInstallation] {
+			return ReasonUpdated, "labelled with the installation id " + spec.Labels[LabelInstallation]
 		}
 	}
 	var drift []string
@@ -368,6 +372,13 @@ func (c *Controller) running(ctx context.Context, deployment string) (map[string
 	for i := range all {
 		st := &all[i]
 		if len(st.Services) == 0 || st.Services[0].Labels[LabelDeployment] != deployment {
+			continue
+		}
+		// Another installation's (another Slipway on this engine) is not
+		// ours to update or prune. Containers of a Slipway from before
+		// installation ids have none: adopted, and labelled at the next
+		// deploy (compare asks for one).
+		if inst := st.Services[0].Labels[LabelInstallation]; inst != "" && inst != c.installation {
 			continue
 		}
 		out[appOf(*st)] = st

@@ -794,3 +794,53 @@ func TestRunSaysAChangedConfigWaitsForARestart(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestAnotherInstallationsAppsAreNeverPruned: two controllers (two
+// installations, as two Slipways on one Docker engine) with a deployment
+// of the same name. The second neither prunes nor takes over the first's
+// app: it stalls its own app of the same name with the reason.
+func TestAnotherInstallationsAppsAreNeverPruned(t *testing.T) {
+	f := newFixture(t)
+	srcA := newSource(t, map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v1"))})
+	srcB := newSource(t, map[string]string{"apps/README": "no app yet"})
+	dep := `  - name: ` + f.name + `
+    source: ops
+    path: apps
+    prune: true
+`
+	a := f.controller(f.config(srcA, dep), nil)
+	if st, err := reconcile(t, a, f.name); err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("a: %v %+v", err, st)
+	}
+	ids := f.containers(f.name, "web")
+	cfgB, err := gitops.ParseConfig("slipway-gitops.yaml", []byte(f.config(srcB, dep)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := gitops.New(gitops.Options{Config: cfgB, StateDir: t.TempDir(), Deployer: f.deployer, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	st, err := reconcile(t, b, f.name)
+	if err != nil || st.Condition != gitops.Ready {
+		t.Fatalf("b: %v %+v", err, st)
+	}
+	if _, ok := st.App("web"); ok {
+		t.Errorf("b sees a's app as its own: %+v", st.Apps)
+	}
+	if now := f.containers(f.name, "web"); now["web"] != ids["web"] {
+		t.Fatalf("b's pass changed a's app: %v, then %v", ids, now)
+	}
+	srcB.commit("same app name", map[string]string{"apps/web/compose.yaml": appCompose(f.im.ref("v2"))})
+	st, err = reconcile(t, b, f.name)
+	if w := app(t, st, "web"); err == nil || w.Condition != gitops.Stalled || !strings.Contains(w.Message, "already exists") {
+		t.Errorf("b's app of the same name: %v %+v", err, w)
+	}
+	if now := f.containers(f.name, "web"); now["web"] != ids["web"] {
+		t.Errorf("b took over a's app: %v, then %v", ids, now)
+	}
+	if st, err := reconcile(t, a, f.name); err != nil || app(t, st, "web").Reason != gitops.ReasonUpToDate {
+		t.Errorf("a after b's passes: %v %+v", err, st)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/slipway-cd/slipway/internal/gitops/kube"
 )
 
 // Condition is the state of a deployment or an app, as Flux names them.
@@ -58,7 +60,15 @@ type DeploymentStatus struct {
 	// AppliedRevision is the last commit whose apps all became Ready.
 	AppliedRevision string      `json:"applied_revision,omitempty"`
 	Apps            []AppStatus `json:"apps"`
-	UpdatedAt       time.Time   `json:"updated_at"`
+	// Target is docker or kubernetes.
+	Target string `json:"target,omitempty"`
+	// Objects are a Kubernetes deployment's objects as the last pass left
+	// them: what it did to each and their health.
+	Objects []kube.ObjectStatus `json:"objects,omitempty"`
+	// Inventory is every object the deployment applied and has not pruned:
+	// what prune compares the next commit with.
+	Inventory []kube.Ref `json:"inventory,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // AppStatus is the state of one app (one folder) of a deployment.

@@ -83,8 +83,12 @@ func (s *Server) openGitops(ctx context.Context) error {
 	g := newGitopsLoops(cfg)
 	s.registry.MustRegister(g.ready, g.reconciles)
 	log := s.log.With("component", "gitops")
+	installation, err := s.Store.Installation(ctx)
+	if err != nil {
+		return fmt.Errorf("gitops: %w", err)
+	}
 	g.controller, err = gitops.New(gitops.Options{Config: cfg, StateDir: gc.State, Deployer: s.deployer,
-		Notifier: s.notifier, Reported: g.observe, Logger: log})
+		Installation: installation.ID, Notifier: s.notifier, Reported: g.observe, Logger: log})
 	if err != nil {
 		return err
 	}
