@@ -170,8 +170,10 @@ func New(opts Options) (*Controller, error) {
 // controller use the state folder.
 func (c *Controller) Close(ctx context.Context) error {
 	var errs []error
-	if err := c.opts.Deployer.Wait(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("gitops: %w", err))
+	if c.opts.Deployer != nil { // nil when every deployment is on Kubernetes
+		if err := c.opts.Deployer.Wait(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("gitops: %w", err))
+		}
 	}
 	for _, d := range c.dispatchers {
 		if d != c.opts.Notifier { // the server's: it closes it
