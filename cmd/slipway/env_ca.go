@@ -1,11 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -23,17 +21,18 @@ func envCACmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := newAPIClient(cmd)
-			resp, err := http.Get(c.base + "/api/proxy/ca.crt")
+			const path = "/api/proxy/ca.crt"
+			resp, err := c.send("GET", path, "", nil)
 			if err != nil {
 				return err
 			}
 			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return c.failed("GET", path, resp)
+			}
 			body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			if err != nil {
 				return err
-			}
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("the proxy's CA: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 			}
 			if output == "" || output == "-" {
 				_, err = cmd.OutOrStdout().Write(body)

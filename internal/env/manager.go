@@ -121,7 +121,7 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	envDef, err := compose.Parse(ctx, req.ComposeName, req.Compose, vars)
 	if err != nil {
-		return DeployResult{}, err
+		return DeployResult{}, invalidCompose{err}
 	}
 	spec.Services = envDef.Services
 
@@ -646,3 +646,10 @@ func (m *Manager) StopExpired(ctx context.Context, now time.Time) {
 		}
 	}
 }
+
+// invalidCompose is a Compose file the branch got wrong: bad input
+// (store.ErrInvalid, a 400 from the API), with the file's own message.
+type invalidCompose struct{ error }
+
+func (e invalidCompose) Is(target error) bool { return target == store.ErrInvalid }
+func (e invalidCompose) Unwrap() error        { return e.error }

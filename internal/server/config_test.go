@@ -89,6 +89,17 @@ func TestConfigErrorsHavePositions(t *testing.T) {
 	if want := "slipway.yml:4:17: notify[0].secret_env: environment variable SLIPWAY_TEST_UNSET_SECRET is not set"; err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("unset secret_env: error %v, want ...%s", err, want)
 	}
+	// A hostname template or domain the proxy refuses, at its place too.
+	for _, c := range []struct{ text, want string }{
+		{"proxy:\n  hostnames: {main: \"{branch}.{domain}\"}\n", `slipway.yml:2:21: proxy.hostnames.main "{branch}.{domain}": unknown placeholder {branch} at column 1`},
+		{"proxy:\n  hostnames:\n    service: \"{env_slug}.{domain}\"\n", `slipway.yml:3:14: proxy.hostnames.service "{env_slug}.{domain}": needs {service}`},
+		{"proxy:\n  domain: Bad_Domain\n", `slipway.yml:2:11: proxy.domain: `},
+	} {
+		_, err := loadConfigText(t, c.text)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: error %v, want ...%s", c.text, err, c.want)
+		}
+	}
 	// All of them at once, not only the first.
 	_, err = loadConfigText(t, "lisen: x\nproxy:\n  domian: y\n")
 	if err == nil || strings.Count(err.Error(), "\n") != 1 {

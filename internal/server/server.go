@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/slipway-cd/slipway/internal/configfile"
 	"github.com/slipway-cd/slipway/internal/engine"
@@ -122,7 +123,38 @@ func LoadConfig(path string) (Config, error) {
 	if _, err := c.Notify.Targets(os.Getenv, nil); err != nil {
 		return c, fmt.Errorf("%s:%w", path, err)
 	}
+	// The proxy's templates and domain, checked here rather than when the
+	// proxy starts, so that their error has the file's position.
+	if _, err := c.Proxy.hostnames(); err != nil {
+		return c, fmt.Errorf("%s:%s %w", path, keyPosition(path, err.Error()), err)
+	}
 	return c, nil
+}
+
+// keyPosition is "line:col:" of the value of the dotted key an error
+// message starts with (proxy.hostnames.main ...), or "" when the file
+// does not have it (a default is at fault).
+func keyPosition(path, msg string) string {
+	data, err := os.ReadFile(path)
+	var doc yaml.Node
+	if err != nil || yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return ""
+	}
+	key, _, _ := strings.Cut(msg, " ")
+	n := doc.Content[0]
+	for _, k := range strings.Split(strings.TrimSuffix(key, ":"), ".") {
+		var next *yaml.Node
+		for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return ""
+		}
+		n = next
+	}
+	return fmt.Sprintf("%d:%d:", n.Line, n.Column)
 }
 
 func (c *Config) defaults() error {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -31,6 +32,9 @@ func Image(binary string) (v1.Image, name.Tag, error) {
 	data, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, name.Tag{}, fmt.Errorf("helper image: %w", err)
+	}
+	if err := checkStatic(binary, data); err != nil {
+		return nil, name.Tag{}, err
 	}
 	sum := sha256.Sum256(data)
 	tag, err := name.NewTag(DefaultRepository + ":" + hex.EncodeToString(sum[:])[:16])
@@ -81,4 +85,20 @@ func WriteImage(w io.Writer, binary string) (string, error) {
 		return "", fmt.Errorf("helper image: %w", err)
 	}
 	return tag.String(), nil
+}
+
+// checkStatic refuses a dynamically linked binary: on the image's empty
+// filesystem its loader is missing, and every pod would fail to start with
+// an obscure "no such file or directory".
+func checkStatic(binary string, data []byte) error {
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil // not ELF: nothing to tell
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("helper image: %s is dynamically linked, so it cannot run in the helper image (a single file): build slipway with CGO_ENABLED=0", binary)
+		}
+	}
+	return nil
 }
