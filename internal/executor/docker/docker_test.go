@@ -230,27 +230,40 @@ func TestTimedOutJobLeavesNothingBehind(t *testing.T) {
 	withVolume := testenv.BuildImage(t, cli, "slipway-test/volume:1", "FROM "+img+"\nVOLUME /data\n")
 	s := spec(t, img, "echo started", "sleep 300")
 	s.Services = []ci.Service{{Name: withVolume, Alias: "idle", Command: []string{"sleep", "300"}}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// Long enough for the service and the script to start on a loaded
+	// machine: the volume is looked at once the script runs.
+	const timeout = 15 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	volumes := make(chan []string, 1)
+	ran := make(chan struct{})
 	go func() {
 		for !strings.Contains(logOf(s), "started") {
-			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-ran:
+				volumes <- nil
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 		volumes <- jobVolumes(t, cli, s.ID)
 	}()
 	start := time.Now()
 	res, err := e.Run(ctx, s)
+	close(ran)
 	if !errors.Is(err, context.DeadlineExceeded) || res.ExitCode != -1 {
 		t.Fatalf("Run = %+v, %v; want exit code -1 and DeadlineExceeded; log:\n%s", res, err, logOf(s))
 	}
-	if took := time.Since(start); took > 20*time.Second {
-		t.Errorf("Run returned %s after the start, long after the 3s timeout", took)
+	if took := time.Since(start); took > timeout+20*time.Second {
+		t.Errorf("Run returned %s after the start, long after the %s timeout", took, timeout)
 	}
 	if left := created(t, cli, s.ID); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
 	vols := <-volumes
+	if vols == nil {
+		t.Fatalf("the job's script never started within %s; log:\n%s", timeout, logOf(s))
+	}
 	if len(vols) != 1 {
 		t.Fatalf("the service had volumes %v, want one", vols)
 	}
