@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // Config is the `notify:` section of Slipway's YAML configuration: a list of
@@ -249,6 +251,10 @@ func Load(file string) (Config, error) {
 		Notify Config `yaml:"notify"`
 	}
 	if err := yaml.Unmarshal(b, &doc); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) && !errors.As(err, new(*ConfigError)) {
+			return nil, yamlsyntax.InFile(file, b, err) // broken YAML: where it breaks
+		}
 		return nil, prefixErrors(file, err)
 	}
 	return doc.Notify, nil

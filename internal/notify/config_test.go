@@ -92,6 +92,7 @@ func TestConfigErrors(t *testing.T) {
 		{"not a list", "notify:\n  type: slack\n", "2:3: notify: want a list"},
 		{"events not a list", "notify:\n  - type: slack\n    url: https://x\n    events: pipeline.failed\n", "4:13: notify[0].events: want a list"},
 		{"second entry", "notify:\n  - type: slack\n    url: https://x\n  - type: teams\n", "4:11: notify[1].type: unknown type"},
+		{"broken YAML", "notify:\n  - type: slack\n    events: [pipeline.failed\n", ":4:1: invalid YAML: did not find expected ',' or ']'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := writeConfig(t, tc.yaml)

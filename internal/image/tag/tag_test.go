@@ -198,6 +198,7 @@ func TestReadVersionErrors(t *testing.T) {
 		{"package.json number", "package.json", "{\n \"version\": 3}", `:2:13: "version" must be a string`},
 		{"package.json syntax", "package.json", "{\n \"version\": }", ":2:"},
 		{"Chart.yaml without version", "Chart.yaml", "name: x\n", ": no top-level version"},
+		{"Chart.yaml broken", "Chart.yaml", "name: x\nversion: [1.0\n", ":3:1: invalid YAML: did not find expected ',' or ']'"},
 		{"Cargo workspace", "Cargo.toml", "[package]\nversion.workspace = true\n", "takes its version from the workspace"},
 		{"empty VERSION", "VERSION", "\n\n", ": the file is empty"},
 	}

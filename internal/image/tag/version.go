@@ -14,6 +14,8 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
 // Version is a project version read from a version file.
@@ -222,6 +224,9 @@ func jsonVersion(data []byte) (string, int, int, error) {
 func yamlVersion(data []byte) (string, int, int, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
+		if e := yamlsyntax.Locate(data, err); e.Line > 0 {
+			return "", 0, 0, posErr(e.Line, e.Col, fmt.Errorf("invalid YAML: %s", e.Msg))
+		}
 		return "", 0, 0, err
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
