@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/fluxcd/pkg/envsubst"
+	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -173,14 +174,7 @@ func readFile(file, rel string) ([]Object, error) {
 			return out, nil
 		}
 		if err != nil {
-			// yaml.v3 says "yaml: line N: msg": make it file:N: msg.
-			msg := strings.TrimPrefix(err.Error(), "yaml: ")
-			if rest, ok := strings.CutPrefix(msg, "line "); ok {
-				if n, m, ok := strings.Cut(rest, ": "); ok {
-					return nil, fmt.Errorf("%s:%s: %s", rel, n, m)
-				}
-			}
-			return nil, fmt.Errorf("%s: %s", rel, msg)
+			return nil, yamlsyntax.InFile(rel, content, err)
 		}
 		if len(doc.Content) == 0 || doc.Content[0].Tag == "!!null" {
 			continue // an empty document (a lone ---)
