@@ -41,7 +41,9 @@ func pulledBy(cs []container.Summary) []pulledImage {
 			out = append(out, earlier...)
 		}
 	}
-	slices.SortFunc(out, func(a, b pulledImage) int { return cmp.Or(strings.Compare(a.Image, b.Image), strings.Compare(a.Ref, b.Ref)) })
+	slices.SortFunc(out, func(a, b pulledImage) int {
+		return cmp.Or(strings.Compare(a.Image, b.Image), strings.Compare(a.Ref, b.Ref))
+	})
 	return slices.Compact(out)
 }
 
