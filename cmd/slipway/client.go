@@ -276,20 +276,52 @@ func init() {
 		},
 	}
 	logCmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the log while the job runs")
+	var retryJSON, playJSON bool
 	retry := &cobra.Command{
-		Use: "retry JOB-ID", Short: "Run a finished job again", Args: needArgs("JOB-ID"),
+		Use: "retry JOB-ID", Short: "Run a finished job again (prints the new job's id)", Args: needArgs("JOB-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return newAPIClient(cmd).do("POST", "/api/jobs/"+url.PathEscape(args[0])+"/retry", nil, nil)
+			return resumeJob(cmd, args[0], "retry", retryJSON)
 		},
 	}
+	retry.Flags().BoolVar(&retryJSON, "json", false, "print the API's answer: the pipeline and its jobs")
 	play := &cobra.Command{
 		Use: "play JOB-ID", Short: "Run a manual job", Args: needArgs("JOB-ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return newAPIClient(cmd).do("POST", "/api/jobs/"+url.PathEscape(args[0])+"/play", nil, nil)
+			return resumeJob(cmd, args[0], "play", playJSON)
 		},
 	}
+	play.Flags().BoolVar(&playJSON, "json", false, "print the API's answer: the pipeline and its jobs")
 	jobCmd.AddCommand(logCmd, retry, play)
 	rootCmd.AddCommand(pipelineCmd, jobCmd)
+}
+
+// resumeJob retries or plays job id (action is the API's verb) and prints
+// the job that runs now: a retry is a new job, with its own id.
+func resumeJob(cmd *cobra.Command, id, action string, asJSON bool) error {
+	c := newAPIClient(cmd)
+	var job apiJob
+	if err := c.do("GET", "/api/jobs/"+url.PathEscape(id), nil, &job); err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.do("POST", "/api/jobs/"+url.PathEscape(id)+"/"+action, nil, &raw); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), raw)
+	}
+	var p apiPipeline
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return err
+	}
+	// The answer lists the latest attempt of each job: the one that runs.
+	for _, j := range p.Jobs {
+		if j.Name == job.Name {
+			fmt.Fprintf(cmd.OutOrStdout(), "job %d %s (%s): %s in pipeline %d; its log: slipway job log %d\n", j.ID, j.Name, j.Stage, j.Status, p.ID, j.ID)
+			return nil
+		}
+	}
+	return fmt.Errorf("job %s: %s accepted, but pipeline %d has no job %s", id, action, p.ID, job.Name)
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -152,6 +152,74 @@ func TestPipelineRunWaitAndJSONCLI(t *testing.T) {
 	}
 }
 
+// TestJobRetryPrintsTheNewJobCLI: a retry is a new job; the CLI says
+// which, as pipeline run does (it printed nothing).
+func TestJobRetryPrintsTheNewJobCLI(t *testing.T) {
+	s := startTestServer(t)
+	shopProject(t, s, twoStagePipeline)
+	out, errOut, code := s.cli(t, "", nil, "pipeline", "run", "shop", "--wait")
+	var pipeline int64
+	if _, err := fmt.Sscanf(out, "pipeline %d", &pipeline); err != nil || code != 1 {
+		t.Fatalf("pipeline run --wait: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	var p struct {
+		Jobs []struct {
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		} `json:"jobs"`
+	}
+	s.get(t, fmt.Sprintf("/api/pipelines/%d", pipeline), &p)
+	var failed int64
+	for _, j := range p.Jobs {
+		if j.Name == "test" {
+			failed = j.ID
+		}
+	}
+
+	out = s.ok(t, "job", "retry", fmt.Sprint(failed))
+	var retried int64
+	if _, err := fmt.Sscanf(out, "job %d test (test)", &retried); err != nil || retried == failed || !strings.Contains(out, fmt.Sprintf("slipway job log %d", retried)) {
+		t.Fatalf("job retry %d printed %q, want the new job's id and how to read its log", failed, out)
+	}
+	var job struct {
+		Name    string `json:"name"`
+		Attempt int    `json:"attempt"`
+	}
+	s.get(t, fmt.Sprintf("/api/jobs/%d", retried), &job)
+	if job.Name != "test" || job.Attempt < 2 {
+		t.Errorf("job %d that retry printed is %+v, not the new attempt of test", retried, job)
+	}
+
+	// --json: the API's answer, the pipeline with the new attempt (of a
+	// pipeline of its own: the first runs its retry).
+	out, errOut, code = s.cli(t, "", nil, "pipeline", "run", "shop", "--wait")
+	if _, err := fmt.Sscanf(out, "pipeline %d", &pipeline); err != nil || code != 1 {
+		t.Fatalf("pipeline run --wait: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	s.get(t, fmt.Sprintf("/api/pipelines/%d", pipeline), &p)
+	for _, j := range p.Jobs {
+		if j.Name == "test" {
+			failed = j.ID
+		}
+	}
+	out = s.ok(t, "job", "retry", fmt.Sprint(failed), "--json")
+	var answer struct {
+		ID   int64 `json:"id"`
+		Jobs []struct {
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		} `json:"jobs"`
+	}
+	if err := json.Unmarshal([]byte(out), &answer); err != nil || answer.ID != pipeline {
+		t.Fatalf("job retry --json: %v\n%s", err, out)
+	}
+	for _, j := range answer.Jobs {
+		if j.Name == "test" && j.ID <= failed {
+			t.Errorf("job retry --json lists job %d for test, not a new attempt", j.ID)
+		}
+	}
+}
+
 // TestEnvListTakesTheProjectAsArgumentCLI: PROJECT is the first argument,
 // as in pipeline list; the old --project still works, with a notice.
 func TestEnvListTakesTheProjectAsArgumentCLI(t *testing.T) {

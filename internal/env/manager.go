@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -517,9 +518,10 @@ func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
 		m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopFailed)
 		return fmt.Errorf("environment %s: %w", e.Name, err)
 	}
-	inUse := m.imagesInUse(ctx, e)
+	refs := m.deployedImages(ctx, e)
+	inUse := m.imagesInUse(ctx, e, refs)
 	var own []string
-	for _, ref := range e.Images {
+	for _, ref := range refs {
 		if !inUse[ref] && m.isOwnImage(ref) {
 			own = append(own, ref)
 			m.deleteTag(ctx, ref)
@@ -537,9 +539,43 @@ func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
 	return nil
 }
 
-// imagesInUse are the tagged images other live environments of the
-// project run: their tags stay.
-func (m *Manager) imagesInUse(ctx context.Context, e store.Environment) map[string]bool {
+// deployedImages are the images every deployment of e ran, not only the
+// last one: a redeploy leaves the earlier ones on the host (a tag pushed
+// again leaves its earlier image under its digest), and they are the
+// environment's as much.
+func (m *Manager) deployedImages(ctx context.Context, e store.Environment) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(images map[string]string) {
+		for _, ref := range images {
+			if !seen[ref] {
+				seen[ref] = true
+				out = append(out, ref)
+			}
+		}
+	}
+	add(e.Images)
+	const page = 100
+	for offset := 0; ; offset += page {
+		ds, err := m.Store.ListDeployments(ctx, e.ID, page, offset)
+		if err != nil {
+			m.log().Warn("listing an environment's deployments: only its last images are removed", "environment", e.Name, "err", err)
+			break
+		}
+		for _, d := range ds {
+			add(d.Images)
+		}
+		if len(ds) < page {
+			break
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// imagesInUse are those of refs (the images of e) that other live
+// environments of the project run under the same tag: their tags stay.
+func (m *Manager) imagesInUse(ctx context.Context, e store.Environment, refs []string) map[string]bool {
 	out := map[string]bool{}
 	envs, err := m.Store.ListEnvironments(ctx, e.ProjectID)
 	if err != nil {
@@ -551,7 +587,7 @@ func (m *Manager) imagesInUse(ctx context.Context, e store.Environment) map[stri
 		}
 		for _, ref := range other.Images {
 			tagged, _, _ := strings.Cut(ref, "@")
-			for _, mine := range e.Images {
+			for _, mine := range refs {
 				if t, _, _ := strings.Cut(mine, "@"); t == tagged {
 					out[mine] = true
 				}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -140,6 +141,27 @@ func (s *Server) openDeployer(ctx context.Context) error {
 	return err
 }
 
+// proxyUnused is the warning for a proxy: section that nothing starts,
+// "" when the section is empty or used: the proxy runs only for review
+// environments or GitOps, and a user who configured it expects it to.
+func (s *Server) proxyUnused() string {
+	if s.deployer != nil || reflect.ValueOf(s.cfg.Proxy).IsZero() {
+		return ""
+	}
+	return "the proxy: section is configured, but no proxy runs: it starts with environments: enabled: true or a gitops: config"
+}
+
+// noProxyReason says why the server has no embedded proxy.
+func (s *Server) noProxyReason() string {
+	switch {
+	case s.cfg.Proxy.External.AdminURL != "":
+		return "no embedded proxy: the routes go to the external Caddy (proxy.external.admin_url), whose CA is its own"
+	case s.deployer == nil:
+		return "no embedded proxy runs on this server: it starts with environments: enabled: true or a gitops: config (docs/proxy.md)"
+	}
+	return "no embedded proxy runs on this server"
+}
+
 // ProxyAddr is the address of the embedded proxy, "" without one.
 func (s *Server) ProxyAddr() string {
 	if s.proxy == nil {
@@ -162,12 +184,17 @@ func (s *Server) routesEnvironments(mux *http.ServeMux, api func(string, func(*h
 	api("GET /api/projects/{project}/environments", s.listEnvironments)
 	api("GET /api/environments/{id}", s.getEnvironment)
 	api("GET /api/projects/{project}/environments/{environment}/usage", s.getEnvironmentUsage)
+	// The proxy's routes answer without review environments too: GitOps
+	// runs the proxy, and without one the 404 says why.
+	api("GET /api/proxy/routes", func(r *http.Request) (any, error) {
+		if s.proxy == nil {
+			return nil, &httpError{http.StatusNotFound, s.noProxyReason()}
+		}
+		return s.proxy.List(r.Context())
+	})
+	mux.HandleFunc("GET /api/proxy/ca.crt", s.proxyCA)
 	if s.Envs == nil {
 		return
-	}
-	if s.proxy != nil {
-		api("GET /api/proxy/routes", func(r *http.Request) (any, error) { return s.proxy.List(r.Context()) })
-		mux.HandleFunc("GET /api/proxy/ca.crt", s.proxyCA)
 	}
 	api("POST /api/environments/{id}/stop", s.stopEnvironment)
 	// Called from jobs, with their CI_JOB_TOKEN instead of the API token.
@@ -180,6 +207,10 @@ func (s *Server) routesEnvironments(mux *http.ServeMux, api func(string, func(*h
 // clients import it to trust review URLs. It is a public certificate: no
 // token needed.
 func (s *Server) proxyCA(w http.ResponseWriter, r *http.Request) {
+	if s.proxy == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": s.noProxyReason()})
+		return
+	}
 	pem, err := s.proxy.RootCA()
 	if err != nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})

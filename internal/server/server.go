@@ -356,6 +356,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			return nil, err
 		}
 	}
+	if warning := s.proxyUnused(); warning != "" {
+		s.log.Warn(warning)
+	}
 	return s, nil
 }
 

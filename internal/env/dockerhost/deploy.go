@@ -58,7 +58,7 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
 	}
 	gen := nextGeneration(old.Items)
 	log := d.log.With("env", spec.Env, "generation", gen)
-	news, err := d.startGeneration(ctx, spec, gen, log)
+	news, err := d.startGeneration(ctx, spec, gen, old.Items, log)
 	if err != nil {
 		// The old generation was never touched.
 		return Status{}, fmt.Errorf("deploy %s (generation %d): %w", spec.Env, gen, err)
@@ -205,10 +205,10 @@ const portAttempts = 4
 // finds the reserved one taken: a port is checked free when it is reserved,
 // but a program (or a container that another Slipway sharing the engine
 // starts) can bind it before the container starts.
-func (d *Deployer) startOnAFreePort(ctx context.Context, spec Spec, svc compose.Service, gen int) (started, error) {
+func (d *Deployer) startOnAFreePort(ctx context.Context, spec Spec, svc compose.Service, gen int, earlier string) (started, error) {
 	var avoid []int
 	for {
-		s, err := d.start(ctx, spec, svc, gen, avoid)
+		s, err := d.start(ctx, spec, svc, gen, earlier, avoid)
 		if err == nil || s.port == 0 || !portTaken(err) || len(avoid)+1 == portAttempts {
 			return s, err
 		}
@@ -234,7 +234,7 @@ func portTaken(err error) bool {
 // start creates and starts the container of svc in generation gen, on a
 // host port other than those in avoid. The returned started holds what was
 // made even on error, for cleanup.
-func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, gen int, avoid []int) (started, error) {
+func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, gen int, earlier string, avoid []int) (started, error) {
 	s := started{svc: svc}
 	image, pulled, err := d.pinPulled(ctx, svc.Image)
 	if err != nil {
@@ -243,6 +243,9 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 	extra := []string{LabelService, svc.Name, LabelGeneration, strconv.Itoa(gen), LabelImage, image}
 	if pulled || d.pulledBefore(ctx, image) {
 		extra = append(extra, LabelPulled, svc.Image)
+	}
+	if earlier != "" {
+		extra = append(extra, LabelPulledEarlier, earlier)
 	}
 	hostCfg := &container.HostConfig{
 		Resources:     container.Resources{Memory: svc.MemoryBytes, NanoCPUs: svc.NanoCPUs},

@@ -44,6 +44,11 @@ const (
 	// teardown removes that name and LabelImage from the host unless a
 	// container uses the image.
 	LabelPulled = "slipway.image.pulled"
+	// LabelPulledEarlier is on the containers of a generation: the images
+	// (JSON, pulledImage) that earlier generations of the environment
+	// pulled. Their containers are gone after a redeploy, their images are
+	// still the environment's to remove at teardown.
+	LabelPulledEarlier = "slipway.image.pulled.earlier"
 )
 
 // Defaults of zero Options fields.

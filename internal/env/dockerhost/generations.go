@@ -50,7 +50,7 @@ func (d *Deployer) StartGeneration(ctx context.Context, spec Spec) (Generation, 
 		return Generation{}, fmt.Errorf("start %s: list containers: %w", spec.Env, err)
 	}
 	gen := max(nextGeneration(old.Items), spec.FirstGeneration)
-	if _, err := d.startGeneration(ctx, spec, gen, d.log.With("env", spec.Env, "generation", gen)); err != nil {
+	if _, err := d.startGeneration(ctx, spec, gen, old.Items, d.log.With("env", spec.Env, "generation", gen)); err != nil {
 		return Generation{}, fmt.Errorf("start %s (generation %d): %w", spec.Env, gen, err)
 	}
 	gens, err := d.Generations(ctx, spec.Env)
@@ -78,8 +78,12 @@ func nextGeneration(cs []container.Summary) int {
 
 // startGeneration starts the containers of spec as generation gen and
 // waits until they are healthy; on error it removes what it started.
-func (d *Deployer) startGeneration(ctx context.Context, spec Spec, gen int, log *slog.Logger) ([]started, error) {
+func (d *Deployer) startGeneration(ctx context.Context, spec Spec, gen int, old []container.Summary, log *slog.Logger) ([]started, error) {
 	log.Info("deploy: start")
+	earlier, err := d.earlierPulled(ctx, old)
+	if err != nil {
+		return nil, err
+	}
 	if err := d.ensureNetwork(ctx, spec); err != nil {
 		return nil, err
 	}
@@ -92,7 +96,7 @@ func (d *Deployer) startGeneration(ctx context.Context, spec Spec, gen int, log 
 		return nil, err
 	}
 	for _, svc := range spec.Services {
-		s, err := d.startOnAFreePort(ctx, spec, svc, gen)
+		s, err := d.startOnAFreePort(ctx, spec, svc, gen, earlier)
 		if s.id != "" || s.port != 0 {
 			news = append(news, s)
 		}

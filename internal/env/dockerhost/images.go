@@ -1,13 +1,16 @@
 package dockerhost
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
 
@@ -18,6 +21,69 @@ import (
 // the engine deletes the image once it has no other name. An image that any
 // container uses, of another environment or not, keeps its names.
 
+// pulledImage is an image a deploy pulled: by the name the Compose file
+// gave (Ref) and by digest (Image, what the container ran).
+type pulledImage struct {
+	Ref   string `json:"ref"`
+	Image string `json:"image"`
+}
+
+// pulledBy is what containers cs pulled or remember of earlier
+// generations, each once.
+func pulledBy(cs []container.Summary) []pulledImage {
+	var out []pulledImage
+	for _, c := range cs {
+		if ref := c.Labels[LabelPulled]; ref != "" {
+			out = append(out, pulledImage{Ref: ref, Image: c.Labels[LabelImage]})
+		}
+		var earlier []pulledImage
+		if json.Unmarshal([]byte(c.Labels[LabelPulledEarlier]), &earlier) == nil {
+			out = append(out, earlier...)
+		}
+	}
+	slices.SortFunc(out, func(a, b pulledImage) int {
+		return cmp.Or(strings.Compare(a.Image, b.Image), strings.Compare(a.Ref, b.Ref))
+	})
+	return slices.Compact(out)
+}
+
+// earlierPulled is LabelPulledEarlier of a new generation: what the
+// containers old (the environment's) pulled or remember, less the images
+// gone from the host, so that the label does not grow with every deploy.
+func (d *Deployer) earlierPulled(ctx context.Context, old []container.Summary) (string, error) {
+	var keep []pulledImage
+	for _, p := range pulledBy(old) {
+		if _, err := d.opts.Client.ImageInspect(ctx, p.Image); err == nil {
+			keep = append(keep, p)
+		} else if !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("image %s: %w", p.Image, err)
+		}
+	}
+	if len(keep) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(keep)
+	return string(b), err
+}
+
+// pulledImageNames groups the names of images by image ID: the digest
+// name, and the pulled name while it still names that image (a tag pulled
+// again names a newer one, which is not this image's to remove).
+func (d *Deployer) pulledImageNames(ctx context.Context, images []pulledImage) map[string][]string {
+	out := map[string][]string{}
+	for _, p := range images {
+		insp, err := d.opts.Client.ImageInspect(ctx, p.Image)
+		if err != nil {
+			continue // gone already
+		}
+		out[insp.ID] = append(out[insp.ID], p.Image)
+		if tagged, err := d.opts.Client.ImageInspect(ctx, p.Ref); err == nil && tagged.ID == insp.ID {
+			out[insp.ID] = append(out[insp.ID], p.Ref)
+		}
+	}
+	return out
+}
+
 // RemoveImages removes the names refs give (a tag, a digest, or
 // "repo:tag@sha256:..." for both) from the host, unless a container uses
 // their image. A name the host lacks is no error.
@@ -25,15 +91,22 @@ func (d *Deployer) RemoveImages(ctx context.Context, refs ...string) error {
 	var errs []error
 	for _, ref := range refs {
 		tagged, digest, _ := strings.Cut(ref, "@")
-		names := []string{tagged}
+		// By digest first: the tag may name a newer image since (pushed
+		// again by a later deploy), and goes only with the image it names.
+		var names []string
 		if digest != "" {
 			names = append(names, repoOf(tagged)+"@"+digest)
 		}
+		names = append(names, tagged)
 		id := ""
-		for _, name := range names {
-			if insp, err := d.opts.Client.ImageInspect(ctx, name); err == nil {
+		for i, name := range names {
+			insp, err := d.opts.Client.ImageInspect(ctx, name)
+			switch {
+			case err != nil:
+			case id == "":
 				id = insp.ID
-				break
+			case insp.ID != id:
+				names[i] = ""
 			}
 		}
 		if id == "" {

@@ -103,3 +103,62 @@ func TestTeardownRemovesTheImagesItPulled(t *testing.T) {
 		t.Errorf("the teardown removed %s, which was on the engine before any deploy", shared)
 	}
 }
+
+// pushedAway is an image of its own in the registry at addr, named
+// repo:tag there and absent from the engine: a deploy must pull it.
+func pushedAway(t *testing.T, f *fixture, addr, repo, tag string) string {
+	t.Helper()
+	ctx := context.Background()
+	local := testenv.BuildImage(t, f.cli, "slipway-test/"+repo+":"+tag, "FROM "+testenv.BusyboxImage(t, f.cli)+"\nLABEL stamp="+tag+"\n")
+	remote := addr + "/env-test/" + repo + ":" + tag
+	testenv.PushImage(t, f.cli, local, remote)
+	for _, ref := range []string{local, remote} {
+		if _, err := f.cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { f.cli.ImageRemove(context.Background(), remote, client.ImageRemoveOptions{Force: true}) })
+	return remote
+}
+
+// A redeployed environment's earlier generations are gone before its
+// teardown, the images they pulled are not: the teardown removes them too
+// (it removed only the last generation's).
+func TestTeardownRemovesTheImagesOfEarlierGenerations(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	shared := image(t, f.cli)
+	_, addr := registrytest.Start(t, nil)
+	stamp := fmt.Sprintf("%x", time.Now().UnixNano())
+	first := pushedAway(t, f, addr, "earlier", stamp+"-1")
+	second := pushedAway(t, f, addr, "earlier", stamp+"-2")
+
+	name := "review/earlier-" + stamp
+	s := dockerhost.Spec{Env: slug.Environment(name), Name: name}
+	t.Cleanup(func() { f.d.Teardown(context.Background(), s.Env) })
+	var pinned []string
+	for _, ref := range []string{first, second} {
+		env, err := compose.Parse(ctx, "compose.yaml", []byte(imagesCompose), map[string]string{"PULLED": ref, "SHARED": shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Services = env.Services
+		st, err := f.d.Deploy(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		web, _ := st.Service("web")
+		pinned = append(pinned, web.Image)
+	}
+	if err := f.d.Teardown(ctx, s.Env); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range append(pinned, first, second) {
+		if _, err := f.cli.ImageInspect(ctx, ref); !cerrdefs.IsNotFound(err) {
+			t.Errorf("%s is on the engine after the teardown of the environment that pulled it (err %v)", ref, err)
+		}
+	}
+	if _, err := f.cli.ImageInspect(ctx, shared); err != nil {
+		t.Errorf("the teardown removed %s, which was on the engine before any deploy: %v", shared, err)
+	}
+}

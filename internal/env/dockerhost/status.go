@@ -121,14 +121,13 @@ func (d *Deployer) Teardown(ctx context.Context, env string) error {
 		}
 	}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	pulled := map[string][]string{} // image ID: the names it was pulled by
+	var pulled map[string][]string // image ID: the names it was pulled by
 	if err != nil {
 		errs = append(errs, fmt.Errorf("list containers: %w", err))
 	} else {
+		// Those of earlier generations too, which the containers remember.
+		pulled = d.pulledImageNames(ctx, pulledBy(cs.Items))
 		for _, c := range cs.Items {
-			if ref := c.Labels[LabelPulled]; ref != "" {
-				pulled[c.ImageID] = append(pulled[c.ImageID], ref, c.Labels[LabelImage])
-			}
 			if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove container %.12s: %w", c.ID, err))
 			}
