@@ -7,6 +7,8 @@ package executor
 import (
 	"context"
 	"io"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/slipway-cd/slipway/internal/ci"
@@ -55,4 +57,35 @@ type Result struct {
 type Executor interface {
 	Name() string
 	Run(ctx context.Context, spec *Spec) (Result, error)
+}
+
+// SharedLog is the job's log for writers that share it (the script's
+// stdout and stderr, services' logs): one write at a time; io.Discard when
+// the spec has no Output.
+func (s *Spec) SharedLog() io.Writer {
+	if s.Output == nil {
+		return io.Discard
+	}
+	return &lockedWriter{w: s.Output}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Vars is the job's Env as a map, to expand its variables in its settings.
+func (s *Spec) Vars() map[string]string {
+	env := make(map[string]string, len(s.Env))
+	for _, kv := range s.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
 }

@@ -90,15 +90,6 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 }
 
 func (e *Executor) newJob(spec *executor.Spec) *job {
-	out := spec.Output
-	if out == nil {
-		out = io.Discard
-	}
-	env := make(map[string]string, len(spec.Env))
-	for _, kv := range spec.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
 	projectDir := spec.ProjectDir
 	if projectDir == "" {
 		projectDir = e.ProjectDir(spec.Dir)
@@ -110,8 +101,8 @@ func (e *Executor) newJob(spec *executor.Spec) *job {
 		opts:  &e.opts,
 		probe: e.probe,
 		spec:  spec,
-		out:   &lockedWriter{w: out},
-		env:   env,
+		out:   spec.SharedLog(),
+		env:   spec.Vars(),
 		labels: map[string]string{
 			LabelManaged: "true",
 			LabelJob:     spec.ID,

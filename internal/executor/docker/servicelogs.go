@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -14,19 +13,6 @@ import (
 // serviceLogDrain bounds how long cleanup waits for the last lines of
 // services' logs once their containers are gone.
 const serviceLogDrain = 2 * time.Second
-
-// lockedWriter lets the script's output and services' logs share the job
-// log, one write at a time.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
 
 // prefixWriter writes whole lines to w, each after prefix.
 type prefixWriter struct {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -53,17 +52,4 @@ func (j *job) exec(ctx context.Context, container string, command []string, stdi
 		return -1, ctx.Err()
 	}
 	return -1, fmt.Errorf("exec in the %s container: %w", container, err)
-}
-
-// lockedWriter lets exec's stdout and stderr share the job log, one write
-// at a time.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

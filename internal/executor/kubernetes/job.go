@@ -85,22 +85,13 @@ func (e *Executor) Run(ctx context.Context, spec *executor.Spec) (executor.Resul
 }
 
 func (e *Executor) newJob(spec *executor.Spec) *job {
-	out := spec.Output
-	if out == nil {
-		out = io.Discard
-	}
-	env := make(map[string]string, len(spec.Env))
-	for _, kv := range spec.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
 	projectDir := spec.ProjectDir
 	if projectDir == "" {
 		projectDir = e.ProjectDir(spec.Dir)
 	}
 	return &job{
 		cs: e.cs, rest: e.rest, opts: &e.opts, spec: spec,
-		out: &lockedWriter{w: out}, env: env,
+		out: spec.SharedLog(), env: spec.Vars(),
 		name: podName(spec.ID), projectDir: projectDir,
 	}
 }
