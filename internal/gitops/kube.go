@@ -39,15 +39,7 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	st := DeploymentStatus{Name: dep.Name, Source: dep.Source, Target: TargetKubernetes, ObservedRevision: art.Revision,
 		AppliedRevision: prev.AppliedRevision, Apps: []AppStatus{}, Objects: prev.Objects, Inventory: prev.Inventory}
 	log := c.log.With("deployment", dep.Name, "revision", short(art.Revision))
-	stall := func(reason string, err error) DeploymentStatus {
-		if ctx.Err() != nil {
-			return interrupted(st, ctx.Err())
-		}
-		st.Condition, st.Reason, st.Message = Stalled, reason, err.Error()
-		log.Error("gitops: deployment stalled", "reason", reason, "err", err)
-		c.save(st)
-		return st
-	}
+	stall := func(reason string, err error) DeploymentStatus { return c.stall(ctx, log, st, reason, err) }
 	if fetchErr != nil {
 		st.ObservedRevision = prev.ObservedRevision
 		return stall(ReasonSourceFailed, fetchErr)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -29,13 +30,7 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 		// The apps keep running as they were: nothing is known to change.
 		// A list even before any pass saw an app, as Statuses gives.
 		st.Apps = append([]AppStatus{}, prev.Apps...)
-		if ctx.Err() != nil {
-			return interrupted(st, ctx.Err())
-		}
-		st.Condition, st.Reason, st.Message = Stalled, reason, err.Error()
-		log.Error("gitops: deployment stalled", "reason", reason, "err", err)
-		c.save(st)
-		return st
+		return c.stall(ctx, log, st, reason, err)
 	}
 	if fetchErr != nil {
 		st.ObservedRevision = prev.ObservedRevision
@@ -475,4 +470,17 @@ func short(rev string) string {
 
 func shortID(id string) string {
 	return short(strings.TrimPrefix(id, "sha256:"))
+}
+
+// stall records that a deployment's pass stopped at reason (or was
+// interrupted, when ctx ended), keeping what st already says of its apps
+// and objects.
+func (c *Controller) stall(ctx context.Context, log *slog.Logger, st DeploymentStatus, reason string, err error) DeploymentStatus {
+	if ctx.Err() != nil {
+		return interrupted(st, ctx.Err())
+	}
+	st.Condition, st.Reason, st.Message = Stalled, reason, err.Error()
+	log.Error("gitops: deployment stalled", "reason", reason, "err", err)
+	c.save(st)
+	return st
 }
