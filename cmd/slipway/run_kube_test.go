@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,23 +27,7 @@ func testCluster(t *testing.T) (c *kubetest.Client, ns string, flags []string) {
 // slipwayPods are the names of the Slipway pods in ns.
 func slipwayPods(t *testing.T, c *kubetest.Client, ns string) []string {
 	t.Helper()
-	var list struct {
-		Items []struct {
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		} `json:"items"`
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := c.Do(ctx, http.MethodGet, "/api/v1/namespaces/"+ns+"/pods?labelSelector=slipway.managed%3Dtrue", "", nil, &list); err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, it := range list.Items {
-		names = append(names, it.Metadata.Name)
-	}
-	return names
+	return c.PodNames(t, ns, "slipway.managed=true")
 }
 
 // TestRunAutoPutsImageJobsInPods: with a cluster configured, auto runs

@@ -5,7 +5,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,21 +79,5 @@ slow:
 // jobPods are the names of the Slipway pods in ns.
 func jobPods(t *testing.T, c *kubetest.Client, ns string) []string {
 	t.Helper()
-	var list struct {
-		Items []struct {
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		} `json:"items"`
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := c.Do(ctx, http.MethodGet, "/api/v1/namespaces/"+ns+"/pods?labelSelector=slipway.managed%3Dtrue", "", nil, &list); err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, it := range list.Items {
-		names = append(names, it.Metadata.Name)
-	}
-	return names
+	return c.PodNames(t, ns, "slipway.managed=true")
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -337,4 +338,28 @@ func Eventually(t testing.TB, timeout time.Duration, what string, check func(ctx
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// PodNames are the names of the pods in ns that selector (a label
+// selector, "" for all) matches; it fails the test when the API does not answer.
+func (c *Client) PodNames(t testing.TB, ns, selector string) []string {
+	t.Helper()
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	path := "/api/v1/namespaces/" + ns + "/pods?labelSelector=" + url.QueryEscape(selector)
+	if err := c.Do(ctx, http.MethodGet, path, "", nil, &list); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, it := range list.Items {
+		names = append(names, it.Metadata.Name)
+	}
+	return names
 }
