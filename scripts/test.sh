@@ -19,6 +19,14 @@ docker_env=$(scripts/dockerd.sh up); eval "$docker_env"  # real Docker engine fo
 scripts/registry-bin.sh           # Debian's docker-registry, a real registry process for the image push tests
 pg_env=$(scripts/postgres.sh up); eval "$pg_env"  # real PostgreSQL for the store and server tests (exports SLIPWAY_TEST_POSTGRES)
 kube_env=$(scripts/kube.sh up); eval "$kube_env"  # real one-node Kubernetes for the tests tagged kube (exports KUBECONFIG; builds once per machine)
+
+# The Kubernetes executor's helper image of this checkout, built once here
+# rather than once by every test package that runs jobs on the cluster.
+helper_dir=$(mktemp -d); trap 'rm -rf "$helper_dir"' EXIT
+CGO_ENABLED=0 go build -o "$helper_dir/slipway" ./cmd/slipway
+SLIPWAY_TEST_HELPER_IMAGE=$("$helper_dir/slipway" kubernetes helper-image --output "$helper_dir/helper.tar")
+ctr --address "${SLIPWAY_KUBE_RUN:-/run/slipway-kube}/containerd.sock" -n k8s.io images import "$helper_dir/helper.tar" >/dev/null
+export SLIPWAY_TEST_HELPER_IMAGE
 echo "== go test"
 go test -count=1 -timeout 45m -tags kube ./...
 
