@@ -32,6 +32,19 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
+// FieldManager owns, for server-side apply, the fields Slipway's Helm
+// actions set: the manager of the manifests Slipway applies, not the
+// name of the binary (Helm's default), which tests and builds change.
+const FieldManager = "slipway"
+
+func init() {
+	// Helm reads its field manager from this variable only, as its own
+	// main sets it.
+	if kube.ManagedFieldsManager == "" {
+		kube.ManagedFieldsManager = FieldManager
+	}
+}
+
 // Spec is a release as git asks for it; its fields follow Flux's
 // HelmRelease so that one translates to it.
 type Spec struct {
@@ -278,6 +291,9 @@ func (r *Releaser) install(ctx context.Context, cfg *action.Configuration, spec 
 func (r *Releaser) upgrade(ctx context.Context, cfg *action.Configuration, spec Spec, ch *chart.Chart, vals map[string]any) (*release.Release, error) {
 	up := action.NewUpgrade(cfg)
 	up.Namespace, up.Timeout, up.WaitStrategy, up.MaxHistory = spec.Namespace, spec.Timeout, spec.wait(), 10
+	// Git wins: fields a hand-made `helm rollback` (manager helm) took
+	// are taken back, as drift.
+	up.ForceConflicts = true
 	rel, err := up.RunWithContext(ctx, spec.ReleaseName, ch, vals)
 	if err != nil {
 		return nil, fmt.Errorf("helm: upgrade of %s failed: %w", spec.ReleaseName, err)
@@ -324,7 +340,7 @@ func (r *Releaser) remediate(cfg *action.Configuration, spec Spec, install bool)
 		return "uninstalled", err
 	}
 	rb := action.NewRollback(cfg)
-	rb.Timeout, rb.WaitStrategy, rb.MaxHistory = spec.Timeout, spec.wait(), 10
+	rb.Timeout, rb.WaitStrategy, rb.MaxHistory, rb.ForceConflicts = spec.Timeout, spec.wait(), 10, true
 	return "rolled back", rb.Run(spec.ReleaseName) // 0: the previous revision
 }
 

@@ -37,6 +37,7 @@ func RunHelm() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	cmd.SetArgs(args) // cobra reads os.Args otherwise, which are the test binary's
 	if err := cmd.Execute(); err != nil {
 		if cerr, ok := errors.AsType[helmcmd.CommandError](err); ok {
 			os.Exit(cerr.ExitCode)
