@@ -25,7 +25,7 @@ import (
 )
 
 // helmRelease is a HelmRelease object of the chart "web" at repoURL.
-func helmRelease(repoURL, version, message, extra string) string {
+func helmRelease(repoURL, version, message string) string {
 	return fmt.Sprintf(`apiVersion: gitops.slipway.dev/v1
 kind: HelmRelease
 metadata:
@@ -35,7 +35,7 @@ spec:
   values:
     env: {MESSAGE: %q}
   timeout: 90s
-%s`, repoURL, version, message, extra)
+`, repoURL, version, message)
 }
 
 const appsDeployment = `  - name: apps
@@ -74,12 +74,12 @@ func helmCLI(t *testing.T, args ...string) string {
 func TestKubeHelmCLISeesAndRollsBackSlipwaysRelease(t *testing.T) {
 	k := newKubeFixture(t)
 	repoURL := helmtest.ChartRepo(t, "4.0.2", "4.0.3")
-	src := newSource(t, map[string]string{"apps/web.yaml": helmRelease(repoURL, "4.0.x", "one", ""), "apps/cm.yaml": configMapManifest("settings", "x")})
+	src := newSource(t, map[string]string{"apps/web.yaml": helmRelease(repoURL, "4.0.x", "one"), "apps/cm.yaml": configMapManifest("settings", "x")})
 	c, _ := k.controller(k.config(src, appsDeployment))
 	if st, err := reconcile(t, c, "apps"); err != nil || st.Condition != gitops.Ready {
 		t.Fatalf("first pass: %v\n%+v", err, st)
 	}
-	rev := src.commit("two", map[string]string{"apps/web.yaml": helmRelease(repoURL, "4.0.x", "two", "")})
+	rev := src.commit("two", map[string]string{"apps/web.yaml": helmRelease(repoURL, "4.0.x", "two")})
 	st, err := reconcile(t, c, "apps")
 	if err != nil || st.Condition != gitops.Ready || k.message("web") != "two" {
 		t.Fatalf("second pass: %v\n%+v", err, st)
@@ -155,7 +155,7 @@ func TestKubeHelmReleaseFromSlipwaysRegistry(t *testing.T) {
 	}
 	_, host := registrytest.Start(t, &registry.Auth{Users: map[string][]byte{"ci": hash}, Realm: "slipway"})
 	charts := helmtest.PushCharts(t, host, "ci", password, "4.0.2", "4.0.3", "4.1.0")
-	src := newSource(t, map[string]string{"apps/web.yaml": helmRelease(charts, "4.0.x", "oci", "")})
+	src := newSource(t, map[string]string{"apps/web.yaml": helmRelease(charts, "4.0.x", "oci")})
 
 	var logs testenv.Buffer
 	start := func(extra string) (*gitops.Controller, string) {
@@ -201,7 +201,7 @@ func TestKubeHelmReleaseFromSlipwaysRegistry(t *testing.T) {
 	if got := k.deployment("web").Labels["chart"]; got != "4.0.3" || k.message("web") != "oci" {
 		t.Errorf("chart on the cluster: %s", got)
 	}
-	src.commit("bump", map[string]string{"apps/web.yaml": helmRelease(charts, "4.1.x", "oci", "")})
+	src.commit("bump", map[string]string{"apps/web.yaml": helmRelease(charts, "4.1.x", "oci")})
 	st, err = reconcile(t, c, "apps")
 	if rel := objectStatus(t, st, "HelmRelease", "web"); err != nil || rel.Action != "upgraded" || rel.Message != "chart 4.1.0, revision 2" {
 		t.Errorf("release after the bump: %v %+v", err, rel)

@@ -199,6 +199,9 @@ func (r *Releaser) Reconcile(ctx context.Context, spec Spec, data Data, prev Fai
 	}
 	for {
 		cur, err := last(cfg, spec.ReleaseName)
+		if err == nil && cur != nil && cur.Info.Status.IsPending() {
+			err = r.unlock(cfg, spec, cur)
+		}
 		if err != nil {
 			return res, err
 		}
@@ -244,6 +247,25 @@ func (r *Releaser) Reconcile(ctx context.Context, spec Spec, data Data, prev Fai
 			return res, fmt.Errorf("helm: %s of %s to chart %s failed (%d time(s)), %s: %w", verb, spec.ReleaseName, ch.Metadata.Version, *failures, done, err)
 		}
 	}
+}
+
+// unlock marks failed a revision left pending (pending-install,
+// -upgrade, -rollback) by a Helm action that was cut short, as when
+// Slipway was killed in its middle: Helm refuses any action on a release
+// while its last revision is pending. One younger than the timeout may be
+// another client's action under way: it is left alone, and the pass fails.
+func (r *Releaser) unlock(cfg *action.Configuration, spec Spec, cur *release.Release) error {
+	if age := time.Since(cur.Info.LastDeployed); age < spec.Timeout {
+		return fmt.Errorf("helm: release %s: revision %d is %s since %s ago (another action under way?); waiting for it, at most %s",
+			spec.ReleaseName, cur.Version, cur.Info.Status, age.Round(time.Second), spec.Timeout)
+	}
+	was := cur.Info.Status
+	cur.SetStatus(rcommon.StatusFailed, fmt.Sprintf("left %s (its action was cut short); marked failed by Slipway", was))
+	if err := cfg.Releases.Update(cur); err != nil {
+		return fmt.Errorf("helm: release %s: marking revision %d failed: %w", spec.ReleaseName, cur.Version, err)
+	}
+	r.Log.Warn("helm: revision left pending marked failed", "release", spec.ReleaseName, "namespace", spec.Namespace, "revision", cur.Version, "status", was.String())
+	return nil
 }
 
 // set records rel's revision; rel may be nil (no release left).

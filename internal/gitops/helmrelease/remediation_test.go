@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -107,5 +109,51 @@ func TestHelmTestHooksAndRemediation(t *testing.T) {
 	}
 	if _, err := r.Status("web", ns); err == nil {
 		t.Errorf("a release was installed with the retries spent")
+	}
+}
+
+// TestHelmReleaseLeftPendingIsTakenOver: a revision left pending-upgrade
+// (what Helm writes first, and leaves when its process is killed in the
+// middle) blocks every Helm action; a pending revision as young as the
+// timeout is left to whoever runs it, an older one is marked failed and
+// the pass upgrades past it.
+func TestHelmReleaseLeftPendingIsTakenOver(t *testing.T) {
+	ns := kubetest.Namespace(t, kubetest.Cluster(t))
+	ctx := context.Background()
+	r := &helmrelease.Releaser{Kubeconfig: kubetest.Kubeconfig(), Log: slog.New(slog.DiscardHandler)}
+	spec := helmrelease.Spec{ReleaseName: "web", Namespace: ns, RepoURL: helmtest.ChartRepo(t, "4.0.3"), Chart: "web", Timeout: time.Minute}
+	t.Cleanup(func() { r.Uninstall("web", ns, time.Minute) })
+	if _, err := r.Reconcile(ctx, spec, noData, helmrelease.Failures{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := helmConfig(t, ns)
+	l, err := cfg.Releases.Last("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := *l.(*release.Release)
+	info := *pending.Info
+	pending.Info, pending.Version = &info, 2
+	pending.SetStatus(rcommon.StatusPendingUpgrade, "Preparing upgrade")
+	if err := cfg.Releases.Create(&pending); err != nil {
+		t.Fatal(err)
+	}
+	changed := spec
+	changed.Values = map[string]any{"env": map[string]any{"MESSAGE": "after"}}
+
+	if _, err := r.Reconcile(ctx, changed, noData, helmrelease.Failures{}); err == nil || !strings.Contains(err.Error(), "pending-upgrade") {
+		t.Fatalf("a fresh pending revision: %v", err)
+	}
+	info.LastDeployed = time.Now().Add(-time.Hour)
+	if err := cfg.Releases.Update(&pending); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Reconcile(ctx, changed, noData, helmrelease.Failures{})
+	if err != nil || res.Action != "upgraded" || res.Revision != 3 || res.Status != "deployed" {
+		t.Fatalf("past an old pending revision: %v %+v", err, res)
+	}
+	hist, err := action.NewHistory(helmConfig(t, ns)).Run("web")
+	if err != nil || len(hist) != 3 || hist[1].(*release.Release).Info.Status != rcommon.StatusFailed {
+		t.Errorf("history: %v %d revisions", err, len(hist))
 	}
 }
