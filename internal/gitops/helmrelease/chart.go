@@ -104,7 +104,7 @@ func (r *Releaser) ociChart(spec Spec) (*chart.Chart, error) {
 	hostport, _, _ := strings.Cut(ref, "/")
 	h := r.host(hostport)
 	// Anonymous unless the config gives this host credentials: the
-	// docker and helm login files of the user Slipway runs as are not read.
+	// docker and helm logins of the user Slipway runs as are not used.
 	authz := auth.Client{Client: r.httpClient(), Cache: auth.NewCache()}
 	if h.Username != "" || h.Password != "" {
 		authz.Credential = auth.StaticCredential(hostport, auth.Credential{Username: h.Username, Password: h.Password})
