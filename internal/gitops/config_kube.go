@@ -3,9 +3,12 @@ package gitops
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/slipway-cd/slipway/internal/gitops/helmrelease"
 )
 
 // DefaultKubeTimeout bounds a Kubernetes deployment's apply and health
@@ -34,6 +37,21 @@ type Kubernetes struct {
 	Timeout time.Duration
 	// PostBuild substitutes ${VAR} in the rendered objects.
 	PostBuild *PostBuild
+	// HelmRegistries are the hosts of its Helm releases' charts (OCI
+	// registries, HTTP repositories) that need credentials or plain HTTP.
+	HelmRegistries []HelmRegistry
+}
+
+// HelmRegistry is one chart host. Credentials stay out of git: the
+// config names the variable holding them, and they go to this host only.
+type HelmRegistry struct {
+	// Host is host[:port], as in oci://host/... or https://host/...
+	Host string
+	// CredentialsRef is env:NAME, NAME holding user:password.
+	CredentialsRef string
+	// PlainHTTP reaches an OCI registry without TLS; loopback hosts
+	// always are.
+	PlainHTTP bool
 }
 
 // PostBuild is Flux's post-build variable substitution.
@@ -79,8 +97,14 @@ func (d *decoder) kubernetes(n *yaml.Node, field string) (*Kubernetes, error) {
 			k.Timeout, err = d.duration(v, f)
 		case "postBuild":
 			k.PostBuild, err = d.postBuild(v, f)
+		case "helmRegistries":
+			err = d.list(v, f, func(lf string, ln *yaml.Node) error {
+				hr, err := d.helmRegistry(ln, lf)
+				k.HelmRegistries = append(k.HelmRegistries, hr)
+				return err
+			})
 		default:
-			err = d.errf(kn, f, "unknown key (want kubeconfig, context, inCluster, namespace, wait, timeout, postBuild)")
+			err = d.errf(kn, f, "unknown key (want kubeconfig, context, inCluster, namespace, wait, timeout, postBuild, helmRegistries)")
 		}
 		return err
 	})
@@ -118,6 +142,57 @@ func (d *decoder) postBuild(n *yaml.Node, field string) (*PostBuild, error) {
 		return d.errf(kn, f, "unknown key (want substitute, substituteFrom)")
 	})
 	return pb, err
+}
+
+func (d *decoder) helmRegistry(n *yaml.Node, field string) (HelmRegistry, error) {
+	var r HelmRegistry
+	err := d.mapping(n, field, func(key string, kn, v *yaml.Node) error {
+		f := field + "." + key
+		var err error
+		switch key {
+		case "host":
+			r.Host, err = d.str(v, f)
+			if err == nil && (r.Host == "" || strings.ContainsAny(r.Host, "/ ")) {
+				err = d.errf(v, f, "want host or host:port (no scheme, no path), got %q", r.Host)
+			}
+		case "credentials_ref":
+			r.CredentialsRef, err = d.str(v, f)
+			if name, ok := strings.CutPrefix(r.CredentialsRef, "env:"); err == nil && (!ok || name == "") {
+				err = d.errf(v, f, "want env:NAME, NAME a variable holding user:password, got %q", r.CredentialsRef)
+			}
+		case "plainHTTP":
+			r.PlainHTTP, err = d.boolean(v, f)
+		default:
+			err = d.errf(kn, f, "unknown key (want host, credentials_ref, plainHTTP)")
+		}
+		return err
+	})
+	if err == nil && r.Host == "" {
+		err = d.errf(n, field+".host", "required")
+	}
+	return r, err
+}
+
+// helmHosts reads the credentials of the chart hosts from the variables
+// the config names; errors name the variable, never its value.
+func (k *Kubernetes) helmHosts(getenv func(string) string) (map[string]helmrelease.Host, error) {
+	hosts := map[string]helmrelease.Host{}
+	for _, r := range k.HelmRegistries {
+		h := helmrelease.Host{PlainHTTP: r.PlainHTTP}
+		if r.CredentialsRef != "" {
+			name := strings.TrimPrefix(r.CredentialsRef, "env:")
+			v := getenv(name)
+			if v == "" {
+				return nil, fmt.Errorf("helmRegistries %s: credentials_ref: $%s is not set", r.Host, name)
+			}
+			var ok bool
+			if h.Username, h.Password, ok = strings.Cut(v, ":"); !ok {
+				return nil, fmt.Errorf("helmRegistries %s: credentials_ref: want user:password in $%s", r.Host, name)
+			}
+		}
+		hosts[r.Host] = h
+	}
+	return hosts, nil
 }
 
 func (d *decoder) valuesRef(n *yaml.Node, field string) (ValuesRef, error) {

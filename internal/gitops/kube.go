@@ -37,7 +37,8 @@ const (
 func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art artifact, fetchErr error) DeploymentStatus {
 	prev := c.previousStatus(dep.Name)
 	st := DeploymentStatus{Name: dep.Name, Source: dep.Source, Target: TargetKubernetes, ObservedRevision: art.Revision,
-		AppliedRevision: prev.AppliedRevision, Apps: []AppStatus{}, Objects: prev.Objects, Inventory: prev.Inventory}
+		AppliedRevision: prev.AppliedRevision, Apps: []AppStatus{}, Objects: prev.Objects, Inventory: prev.Inventory,
+		Releases: prev.Releases}
 	log := c.log.With("deployment", dep.Name, "revision", short(art.Revision))
 	stall := func(reason string, err error) DeploymentStatus { return c.stall(ctx, log, st, reason, err) }
 	if fetchErr != nil {
@@ -71,7 +72,7 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 			objs = append(objs, o.Unstructured)
 			continue
 		}
-		spec, err := helmSpec(o, c.checkoutDir(art), cluster.Namespace(), k.Timeout)
+		spec, err := helmSpec(o, c.checkoutDir(art), cluster.Namespace(), k.Timeout, k.Wait)
 		if err != nil {
 			return stall(ReasonInvalid, err)
 		}
@@ -80,7 +81,9 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	}
 
 	owner := kube.Owner{Installation: c.installation, Deployment: dep.Name}
-	ctx, cancel := context.WithTimeout(ctx, k.Timeout)
+	// The timeout bounds the apply and its wait; each Helm release's
+	// actions have their own (the release's timeout, by default this one).
+	applyCtx, cancel := context.WithTimeout(ctx, k.Timeout)
 	defer cancel()
 	if err := cluster.Prepare(objs, owner); err != nil {
 		return stall(ReasonDeployFailed, err)
@@ -92,7 +95,7 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	st.Condition, st.Reason, st.Message = Reconciling, ReasonProgressing, "applying "+short(art.Revision)
 	st.Inventory = union(prev.Inventory, want)
 	c.save(st)
-	applied, err := cluster.Apply(ctx, owner, objs, kube.ApplyOptions{Timeout: k.Timeout, Wait: k.Wait})
+	applied, err := cluster.Apply(applyCtx, owner, objs, kube.ApplyOptions{Timeout: k.Timeout, Wait: k.Wait})
 	if applied == nil && err != nil {
 		// Nothing or part of it written: keep the old inventory and add
 		// the new objects, so an object created before the failure is
@@ -107,8 +110,8 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 		return stall(ReasonHealthFailed, err)
 	}
 	if len(releases) > 0 {
-		rels, err := c.reconcileReleases(ctx, dep, cluster, releases)
-		st.Objects = append(st.Objects, rels...)
+		rels, results, err := c.reconcileReleases(ctx, dep, cluster, releases, prev.Releases)
+		st.Objects, st.Releases = append(st.Objects, rels...), results
 		if err != nil {
 			st.Inventory = union(st.Inventory, prev.Inventory)
 			return stall(ReasonDeployFailed, err)
@@ -138,6 +141,9 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	}
 	st.Condition, st.Reason, st.AppliedRevision = Ready, ReasonSucceeded, art.Revision
 	st.Message = fmt.Sprintf("%d object(s) at %s", len(applied), short(art.Revision))
+	if len(releases) > 0 {
+		st.Message = fmt.Sprintf("%d object(s) and %d Helm release(s) at %s", len(applied), len(releases), short(art.Revision))
+	}
 	c.save(st)
 	c.cleanCheckouts(art)
 	return st
@@ -154,7 +160,11 @@ func (c *Controller) prune(ctx context.Context, dep Deployment, cl *kube.Cluster
 			continue
 		}
 		st := kube.ObjectStatus{Ref: r, Action: "deleted", Message: "uninstalled"}
-		if err := c.releaser(dep).Uninstall(r.Name, r.Namespace, dep.Kubernetes.Timeout); err != nil {
+		rel, err := c.releaser(dep)
+		if err == nil {
+			err = rel.Uninstall(r.Name, r.Namespace, dep.Kubernetes.Timeout)
+		}
+		if err != nil {
 			st.Action, st.Message = "", err.Error()
 			errs = append(errs, err)
 		}

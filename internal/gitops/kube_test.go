@@ -556,27 +556,9 @@ func TestKubeKilledMidApplyConverges(t *testing.T) {
 func TestKubeHelmReleaseFollowsCommits(t *testing.T) {
 	k := newKubeFixture(t)
 	repoURL := helmtest.ChartRepo(t, "4.0.2", "4.0.3", "4.1.0")
-	release := func(version, message string) string {
-		return fmt.Sprintf(`apiVersion: gitops.slipway.dev/v1
-kind: HelmRelease
-metadata:
-  name: web
-spec:
-  chart: {repoURL: %q, name: web, version: %q}
-  values:
-    env: {MESSAGE: %q}
-  timeout: 90s
-`, repoURL, version, message)
-	}
+	release := func(version, message string) string { return helmRelease(repoURL, version, message) }
 	src := newSource(t, map[string]string{"apps/web.yaml": release("4.0.x", "one"), "apps/cm.yaml": configMapManifest("settings", "x")})
-	c, _ := k.controller(k.config(src, `  - name: apps
-    source: ops
-    path: apps
-    prune: true
-    kubernetes:
-      kubeconfig: {kubeconfig}
-      namespace: {ns}
-`))
+	c, _ := k.controller(k.config(src, appsDeployment))
 	chartOf := func() string {
 		d := k.deployment("web")
 		return d.Labels["chart"]

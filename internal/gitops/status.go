@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slipway-cd/slipway/internal/gitops/helmrelease"
 	"github.com/slipway-cd/slipway/internal/gitops/kube"
 )
 
@@ -68,7 +69,10 @@ type DeploymentStatus struct {
 	// Inventory is every object the deployment applied and has not pruned:
 	// what prune compares the next commit with.
 	Inventory []kube.Ref `json:"inventory,omitempty"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	// Releases are its Helm releases as the last pass left them, with
+	// their failure counts (which the next pass goes on from).
+	Releases  []helmrelease.Result `json:"releases,omitempty"`
+	UpdatedAt time.Time            `json:"updated_at"`
 }
 
 // AppStatus is the state of one app (one folder) of a deployment.

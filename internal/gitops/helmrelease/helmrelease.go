@@ -3,60 +3,85 @@
 // as Helm stores it (Secrets of the release's namespace) and `helm list`,
 // `helm history` and `helm rollback` see and handle it.
 //
-// A pass resolves the chart (an HTTP Helm repository's index.yaml with a
-// semver range, or a folder of a git checkout), merges the values in
-// Flux's order (valuesFrom in order, then the inline values), and does
-// nothing when the deployed release already has that chart version and
-// those values.
+// A pass resolves the chart (an HTTP Helm repository's index.yaml or an
+// OCI registry's tags with a semver range, or a folder of a git
+// checkout), merges the values in Flux's order (valuesFrom in order, then
+// the inline values), and does nothing when the deployed release already
+// has that chart version and those values. Otherwise it installs or
+// upgrades, runs the chart's test hooks when asked, and remediates a
+// failure as Flux's HelmRelease does: counted retries, a failed install
+// uninstalled, a failed upgrade rolled back (or uninstalled).
 package helmrelease
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
-	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
-	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
-	"helm.sh/helm/v4/pkg/strvals"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"sigs.k8s.io/yaml"
 )
+
+// FieldManager owns, for server-side apply, the fields Slipway's Helm
+// actions set: the manager of the manifests Slipway applies, not the
+// name of the binary (Helm's default), which tests and builds change.
+const FieldManager = "slipway"
+
+func init() {
+	// Helm reads its field manager from this variable only, as its own
+	// main sets it.
+	if kube.ManagedFieldsManager == "" {
+		kube.ManagedFieldsManager = FieldManager
+	}
+}
 
 // Spec is a release as git asks for it; its fields follow Flux's
 // HelmRelease so that one translates to it.
 type Spec struct {
 	// ReleaseName and Namespace name the release.
 	ReleaseName, Namespace string
-	// RepoURL is an HTTP(S) Helm repository; Chart is the chart's name in
-	// it and Version a semver range ("4.0.x"; "" for the newest).
+	// RepoURL is an HTTP(S) Helm repository or an oci:// registry
+	// repository; Chart is the chart's name in it and Version a semver
+	// range ("4.0.x"; "" for the newest).
 	RepoURL, Chart, Version string
 	// ChartDir, instead of a repository, is a chart folder (a checkout's).
 	ChartDir string
 	// ValuesFrom are merged in order, then Values over them.
 	ValuesFrom []ValuesFrom
 	Values     map[string]any
-	// Timeout bounds each Helm action and its wait.
+	// Timeout bounds each Helm action: its wait, and its test hooks.
 	Timeout time.Duration
-	// Retries is how many times a failed upgrade is tried again (each time
-	// after a rollback), as Flux's upgrade.remediation.retries.
-	Retries int
+	// DisableWait installs and upgrades without waiting for the objects
+	// to be ready (hooks are still waited on).
+	DisableWait bool
+	// Test runs the chart's test hooks (helm.sh/hook: test) after each
+	// install and upgrade; a failing test fails the install or upgrade.
+	Test bool
+	// InstallRetries and UpgradeRetries are how many times a failed
+	// install or upgrade of one chart version and values is tried again
+	// (Flux's install/upgrade.remediation.retries); negative: on every
+	// pass, without end.
+	InstallRetries, UpgradeRetries int
+	// UpgradeStrategy is what remediates a failed upgrade: rollback (the
+	// default) or uninstall.
+	UpgradeStrategy string
 }
+
+// Upgrade remediation strategies.
+const (
+	StrategyRollback  = "rollback"
+	StrategyUninstall = "uninstall"
+)
 
 // ValuesFrom is values taken from a ConfigMap or Secret's key.
 type ValuesFrom struct {
@@ -74,16 +99,44 @@ type ValuesFrom struct {
 // found is false for a missing object.
 type Data func(ctx context.Context, kind, name string) (data map[string]string, found bool, err error)
 
+// Failures counts the failed installs and upgrades towards one Target (a
+// chart version and values), as Flux's HelmRelease status does; the
+// caller keeps them between passes. A new target starts from zero.
+type Failures struct {
+	Target          string `json:"target,omitempty"`
+	InstallFailures int    `json:"install_failures,omitempty"`
+	UpgradeFailures int    `json:"upgrade_failures,omitempty"`
+}
+
 // Result is what a pass left.
 type Result struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
 	// Revision is the release's revision, ChartVersion the chart's.
-	Revision     int
-	ChartVersion string
+	Revision     int    `json:"revision,omitempty"`
+	ChartVersion string `json:"chart_version,omitempty"`
 	// Status is Helm's: deployed, failed...
-	Status string
+	Status string `json:"status,omitempty"`
 	// Action is what this pass did: installed, upgraded, unchanged,
-	// rolled back.
-	Action string
+	// rolled back, uninstalled (a remediation), or "" when it did nothing
+	// because the retries are spent.
+	Action string `json:"action,omitempty"`
+	Failures
+}
+
+// Summary is the chart, revision and failures, for status lines.
+func (r Result) Summary() string {
+	var parts []string
+	if r.ChartVersion != "" {
+		parts = append(parts, fmt.Sprintf("chart %s, revision %d", r.ChartVersion, r.Revision))
+	}
+	if r.InstallFailures > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed install(s)", r.InstallFailures))
+	}
+	if r.UpgradeFailures > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed upgrade(s)", r.UpgradeFailures))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Releaser acts on one cluster.
@@ -91,9 +144,12 @@ type Releaser struct {
 	// Kubeconfig and Context point Helm at the cluster, as helm's own
 	// flags do; both "" is $KUBECONFIG or the in-cluster config.
 	Kubeconfig, Context string
-	// HTTP fetches index.yaml and chart archives.
+	// HTTP fetches index.yaml, chart archives and OCI charts.
 	HTTP *http.Client
-	Log  *slog.Logger
+	// Hosts are the credentials and settings of chart hosts, by
+	// host[:port].
+	Hosts map[string]Host
+	Log   *slog.Logger
 }
 
 func (r *Releaser) config(namespace string) (*action.Configuration, error) {
@@ -112,79 +168,202 @@ func (r *Releaser) config(namespace string) (*action.Configuration, error) {
 	return cfg, nil
 }
 
-// Reconcile brings the release to spec: install, upgrade (rolled back
-// when it fails, and tried again Retries times), or nothing.
-func (r *Releaser) Reconcile(ctx context.Context, spec Spec, data Data) (Result, error) {
+// ErrRetriesExhausted is returned when the release failed at its target
+// more often than its remediation retries allow: it is not tried again
+// until git changes the chart version or the values.
+var ErrRetriesExhausted = errors.New("retries exhausted")
+
+// Reconcile brings the release to spec: nothing when it is there, else an
+// install or an upgrade, tried again (after remediation) while the
+// retries allow. prev is what the last pass returned in Result.Failures.
+func (r *Releaser) Reconcile(ctx context.Context, spec Spec, data Data, prev Failures) (Result, error) {
 	if spec.Timeout <= 0 {
 		spec.Timeout = 5 * time.Minute
 	}
+	res := Result{Namespace: spec.Namespace, Name: spec.ReleaseName}
 	ch, err := r.chart(ctx, spec)
 	if err != nil {
-		return Result{}, err
+		return res, err
 	}
 	vals, err := Values(ctx, spec, data)
 	if err != nil {
-		return Result{}, err
+		return res, err
 	}
 	cfg, err := r.config(spec.Namespace)
 	if err != nil {
-		return Result{}, err
+		return res, err
 	}
-	last, err := cfg.Releases.Last(spec.ReleaseName)
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return r.install(ctx, cfg, spec, ch, vals)
+	res.Failures = prev
+	if target := ch.Metadata.Version + "/" + digest(vals)[:12]; prev.Target != target {
+		res.Failures = Failures{Target: target}
 	}
-	if err != nil {
-		return Result{}, fmt.Errorf("helm: release %s: %w", spec.ReleaseName, err)
-	}
-	cur, ok := last.(*release.Release)
-	if !ok {
-		return Result{}, fmt.Errorf("helm: release %s: unsupported release type %T", spec.ReleaseName, last)
-	}
-	if cur.Info.Status == rcommon.StatusDeployed && cur.Chart.Metadata.Version == ch.Metadata.Version && digest(cur.Config) == digest(vals) {
-		return Result{Revision: cur.Version, ChartVersion: ch.Metadata.Version, Status: cur.Info.Status.String(), Action: "unchanged"}, nil
-	}
-	var upErr error
-	for try := 0; try <= spec.Retries; try++ {
-		up := action.NewUpgrade(cfg)
-		up.Namespace, up.Timeout, up.WaitStrategy, up.MaxHistory = spec.Namespace, spec.Timeout, kube.StatusWatcherStrategy, 10
-		rel, err := up.RunWithContext(ctx, spec.ReleaseName, ch, vals)
+	for {
+		cur, err := last(cfg, spec.ReleaseName)
+		if err == nil && cur != nil && cur.Info.Status.IsPending() {
+			err = r.unlock(cfg, spec, cur)
+		}
+		if err != nil {
+			return res, err
+		}
+		if cur != nil && cur.Info.Status == rcommon.StatusDeployed && cur.Chart.Metadata.Version == ch.Metadata.Version && digest(cur.Config) == digest(vals) {
+			res.set(cur, "unchanged")
+			res.InstallFailures, res.UpgradeFailures = 0, 0
+			return res, nil
+		}
+		install := cur == nil || cur.Info.Status == rcommon.StatusUninstalled
+		failures, retries, verb, did := &res.UpgradeFailures, spec.UpgradeRetries, "upgrade", "upgraded"
+		if install {
+			failures, retries, verb, did = &res.InstallFailures, spec.InstallRetries, "install", "installed"
+		}
+		if retries >= 0 && *failures > retries {
+			res.set(cur, "")
+			return res, fmt.Errorf("helm: %s of %s to chart %s failed %d time(s): %w (%s.remediation.retries: %d); tried again once git changes the chart version or values",
+				verb, spec.ReleaseName, ch.Metadata.Version, *failures, ErrRetriesExhausted, verb, retries)
+		}
+		var rel *release.Release
+		if install {
+			rel, err = r.install(ctx, cfg, spec, ch, vals)
+		} else {
+			rel, err = r.upgrade(ctx, cfg, spec, ch, vals)
+		}
+		if err == nil && spec.Test {
+			err = r.test(cfg, spec)
+		}
 		if err == nil {
-			return result(rel, "upgraded")
+			res.set(rel, did)
+			res.InstallFailures, res.UpgradeFailures = 0, 0
+			return res, nil
 		}
-		upErr = err
-		r.Log.Warn("helm: upgrade failed; rolling back", "release", spec.ReleaseName, "try", try+1, "err", err)
-		if rbErr := r.rollback(cfg, spec); rbErr != nil {
-			return Result{}, fmt.Errorf("helm: upgrade of %s failed: %w; rollback failed too: %v", spec.ReleaseName, err, rbErr)
+		*failures++
+		r.Log.Warn("helm: "+verb+" failed; remediating", "release", spec.ReleaseName, "namespace", spec.Namespace, "failures", *failures, "err", err)
+		done, rerr := r.remediate(cfg, spec, install)
+		after, _ := last(cfg, spec.ReleaseName)
+		res.set(after, done)
+		if rerr != nil {
+			return res, fmt.Errorf("helm: %s of %s to chart %s failed: %w; %s failed too: %v", verb, spec.ReleaseName, ch.Metadata.Version, err, done, rerr)
+		}
+		if retries < 0 || *failures > retries {
+			// Out of retries, or retried on the next pass (unlimited).
+			return res, fmt.Errorf("helm: %s of %s to chart %s failed (%d time(s)), %s: %w", verb, spec.ReleaseName, ch.Metadata.Version, *failures, done, err)
 		}
 	}
-	res, _ := r.Status(spec.ReleaseName, spec.Namespace)
-	res.Action = "rolled back"
-	return res, fmt.Errorf("helm: upgrade of %s to chart %s failed, rolled back to revision %d: %w", spec.ReleaseName, ch.Metadata.Version, res.Revision, upErr)
 }
 
-func (r *Releaser) install(ctx context.Context, cfg *action.Configuration, spec Spec, ch *chart.Chart, vals map[string]any) (Result, error) {
+// unlock marks failed a revision left pending (pending-install,
+// -upgrade, -rollback) by a Helm action that was cut short, as when
+// Slipway was killed in its middle: Helm refuses any action on a release
+// while its last revision is pending. One younger than the timeout may be
+// another client's action under way: it is left alone, and the pass fails.
+func (r *Releaser) unlock(cfg *action.Configuration, spec Spec, cur *release.Release) error {
+	if age := time.Since(cur.Info.LastDeployed); age < spec.Timeout {
+		return fmt.Errorf("helm: release %s: revision %d is %s since %s ago (another action under way?); waiting for it, at most %s",
+			spec.ReleaseName, cur.Version, cur.Info.Status, age.Round(time.Second), spec.Timeout)
+	}
+	was := cur.Info.Status
+	cur.SetStatus(rcommon.StatusFailed, fmt.Sprintf("left %s (its action was cut short); marked failed by Slipway", was))
+	if err := cfg.Releases.Update(cur); err != nil {
+		return fmt.Errorf("helm: release %s: marking revision %d failed: %w", spec.ReleaseName, cur.Version, err)
+	}
+	r.Log.Warn("helm: revision left pending marked failed", "release", spec.ReleaseName, "namespace", spec.Namespace, "revision", cur.Version, "status", was.String())
+	return nil
+}
+
+// set records rel's revision; rel may be nil (no release left).
+func (res *Result) set(rel *release.Release, act string) {
+	res.Action = act
+	res.Revision, res.ChartVersion, res.Status = 0, "", ""
+	if rel != nil {
+		res.Revision, res.ChartVersion, res.Status = rel.Version, rel.Chart.Metadata.Version, rel.Info.Status.String()
+	}
+}
+
+// last is the release's newest revision, nil when it has none.
+func last(cfg *action.Configuration, name string) (*release.Release, error) {
+	l, err := cfg.Releases.Last(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("helm: release %s: %w", name, err)
+	}
+	rel, ok := l.(*release.Release)
+	if !ok {
+		return nil, fmt.Errorf("helm: release %s: unsupported release type %T", name, l)
+	}
+	return rel, nil
+}
+
+func (spec Spec) wait() kube.WaitStrategy {
+	if spec.DisableWait {
+		return kube.HookOnlyStrategy
+	}
+	return kube.StatusWatcherStrategy
+}
+
+func (r *Releaser) install(ctx context.Context, cfg *action.Configuration, spec Spec, ch *chart.Chart, vals map[string]any) (*release.Release, error) {
 	in := action.NewInstall(cfg)
-	in.ReleaseName, in.Namespace, in.Timeout, in.WaitStrategy = spec.ReleaseName, spec.Namespace, spec.Timeout, kube.StatusWatcherStrategy
+	in.ReleaseName, in.Namespace, in.Timeout, in.WaitStrategy = spec.ReleaseName, spec.Namespace, spec.Timeout, spec.wait()
 	rel, err := in.RunWithContext(ctx, ch, vals)
 	if err != nil {
-		// A failed install is uninstalled, as Flux's install remediation
-		// does, so the next pass installs afresh.
-		un := action.NewUninstall(cfg)
-		un.Timeout, un.WaitStrategy = spec.Timeout, kube.StatusWatcherStrategy
-		if _, uerr := un.Run(spec.ReleaseName); uerr != nil {
-			r.Log.Warn("helm: uninstall after a failed install", "release", spec.ReleaseName, "err", uerr)
-		}
-		return Result{}, fmt.Errorf("helm: install of %s failed: %w", spec.ReleaseName, err)
+		return nil, fmt.Errorf("helm: install of %s failed: %w", spec.ReleaseName, err)
 	}
-	return result(rel, "installed")
+	return asRelease(rel)
 }
 
-// rollback goes back to the last deployed revision before the failed one.
-func (r *Releaser) rollback(cfg *action.Configuration, spec Spec) error {
+func (r *Releaser) upgrade(ctx context.Context, cfg *action.Configuration, spec Spec, ch *chart.Chart, vals map[string]any) (*release.Release, error) {
+	up := action.NewUpgrade(cfg)
+	up.Namespace, up.Timeout, up.WaitStrategy, up.MaxHistory = spec.Namespace, spec.Timeout, spec.wait(), 10
+	// Git wins: fields a hand-made `helm rollback` (manager helm) took
+	// are taken back, as drift.
+	up.ForceConflicts = true
+	rel, err := up.RunWithContext(ctx, spec.ReleaseName, ch, vals)
+	if err != nil {
+		return nil, fmt.Errorf("helm: upgrade of %s failed: %w", spec.ReleaseName, err)
+	}
+	return asRelease(rel)
+}
+
+// test runs the release's test hooks, as helm test does; the error names
+// the hooks (pods) that failed.
+func (r *Releaser) test(cfg *action.Configuration, spec Spec) error {
+	t := action.NewReleaseTesting(cfg)
+	t.Namespace, t.Timeout = spec.Namespace, spec.Timeout
+	rel, shutdown, err := t.Run(spec.ReleaseName)
+	// shutdown deletes the hooks their delete policy names; after a
+	// failure it returns that failure again.
+	if serr := shutdown(); serr != nil && err == nil {
+		r.Log.Warn("helm: deleting test hooks", "release", spec.ReleaseName, "err", serr)
+	}
+	if err == nil {
+		return nil
+	}
+	var failed []string
+	if v1, ok := rel.(*release.Release); ok {
+		for _, h := range v1.Hooks {
+			if slices.Contains(h.Events, release.HookTest) && h.LastRun.Phase == release.HookPhaseFailed {
+				failed = append(failed, h.Kind+"/"+h.Name)
+			}
+		}
+	}
+	if len(failed) == 0 {
+		return fmt.Errorf("helm: test of %s failed: %w", spec.ReleaseName, err)
+	}
+	return fmt.Errorf("helm: test of %s failed: %s: %w", spec.ReleaseName, strings.Join(failed, ", "), err)
+}
+
+// remediate undoes a failed attempt: a failed install is uninstalled, so
+// the next attempt starts afresh; a failed upgrade is rolled back to the
+// revision before it, or uninstalled. It returns what it did.
+func (r *Releaser) remediate(cfg *action.Configuration, spec Spec, install bool) (string, error) {
+	if install || spec.UpgradeStrategy == StrategyUninstall {
+		un := action.NewUninstall(cfg)
+		un.Timeout, un.WaitStrategy, un.IgnoreNotFound = spec.Timeout, kube.StatusWatcherStrategy, true
+		_, err := un.Run(spec.ReleaseName)
+		return "uninstalled", err
+	}
 	rb := action.NewRollback(cfg)
-	rb.Timeout, rb.WaitStrategy, rb.MaxHistory = spec.Timeout, kube.StatusWatcherStrategy, 10
-	return rb.Run(spec.ReleaseName) // 0: the previous revision
+	rb.Timeout, rb.WaitStrategy, rb.MaxHistory, rb.ForceConflicts = spec.Timeout, spec.wait(), 10, true
+	return "rolled back", rb.Run(spec.ReleaseName) // 0: the previous revision
 }
 
 // Uninstall removes the release (its objects and its history).
@@ -203,152 +382,26 @@ func (r *Releaser) Uninstall(releaseName, namespace string, timeout time.Duratio
 
 // Status is the release's last revision.
 func (r *Releaser) Status(releaseName, namespace string) (Result, error) {
+	res := Result{Namespace: namespace, Name: releaseName}
 	cfg, err := r.config(namespace)
 	if err != nil {
-		return Result{}, err
+		return res, err
 	}
-	last, err := cfg.Releases.Last(releaseName)
+	rel, err := last(cfg, releaseName)
+	if err == nil && rel == nil {
+		err = fmt.Errorf("helm: release %s: %w", releaseName, driver.ErrReleaseNotFound)
+	}
 	if err != nil {
-		return Result{}, fmt.Errorf("helm: release %s: %w", releaseName, err)
+		return res, err
 	}
-	return result(last, "")
+	res.set(rel, "")
+	return res, nil
 }
 
-func result(rel any, act string) (Result, error) {
+func asRelease(rel any) (*release.Release, error) {
 	r, ok := rel.(*release.Release)
 	if !ok {
-		return Result{}, fmt.Errorf("helm: unsupported release type %T", rel)
+		return nil, fmt.Errorf("helm: unsupported release type %T", rel)
 	}
-	return Result{Revision: r.Version, ChartVersion: r.Chart.Metadata.Version, Status: r.Info.Status.String(), Action: act}, nil
-}
-
-// chart loads the spec's chart: from its folder, or the newest version of
-// the repository's index that matches the range.
-func (r *Releaser) chart(ctx context.Context, spec Spec) (*chart.Chart, error) {
-	if spec.ChartDir != "" {
-		ch, err := loader.LoadDir(spec.ChartDir)
-		if err != nil {
-			return nil, fmt.Errorf("helm: chart %s: %w", spec.ChartDir, err)
-		}
-		return ch, nil
-	}
-	base, err := url.Parse(strings.TrimSuffix(spec.RepoURL, "/") + "/")
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, fmt.Errorf("helm: repository %q: want an http(s) URL", spec.RepoURL)
-	}
-	raw, err := r.get(ctx, base.JoinPath("index.yaml").String())
-	if err != nil {
-		return nil, fmt.Errorf("helm: repository %s: %w", spec.RepoURL, err)
-	}
-	var idx repo.IndexFile
-	if err := yaml.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("helm: repository %s: index.yaml: %w", spec.RepoURL, err)
-	}
-	idx.SortEntries()
-	cv, err := idx.Get(spec.Chart, spec.Version)
-	if err != nil {
-		return nil, fmt.Errorf("helm: repository %s: chart %s version %q: %w", spec.RepoURL, spec.Chart, spec.Version, err)
-	}
-	if len(cv.URLs) == 0 {
-		return nil, fmt.Errorf("helm: repository %s: chart %s %s has no URL", spec.RepoURL, spec.Chart, cv.Version)
-	}
-	u, err := base.Parse(cv.URLs[0]) // relative URLs are relative to the repository
-	if err != nil {
-		return nil, fmt.Errorf("helm: chart %s %s: %w", spec.Chart, cv.Version, err)
-	}
-	tgz, err := r.get(ctx, u.String())
-	if err != nil {
-		return nil, fmt.Errorf("helm: chart %s %s: %w", spec.Chart, cv.Version, err)
-	}
-	ch, err := loader.LoadArchive(bytes.NewReader(tgz))
-	if err != nil {
-		return nil, fmt.Errorf("helm: chart %s %s: %w", spec.Chart, cv.Version, err)
-	}
-	return ch, nil
-}
-
-func (r *Releaser) get(ctx context.Context, u string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	hc := r.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-}
-
-// Values merges the spec's values in Flux's order: each valuesFrom in
-// turn (a key's YAML merged over what is there, or with targetPath its
-// raw value set at that path), then the inline values over them.
-func Values(ctx context.Context, spec Spec, data Data) (map[string]any, error) {
-	out := map[string]any{}
-	for i, vf := range spec.ValuesFrom {
-		key := vf.ValuesKey
-		if key == "" {
-			key = "values.yaml"
-		}
-		d, found, err := data(ctx, vf.Kind, vf.Name)
-		if err != nil {
-			return nil, fmt.Errorf("valuesFrom[%d]: %w", i, err)
-		}
-		v, ok := d[key]
-		if !found || !ok {
-			if vf.Optional {
-				continue
-			}
-			if !found {
-				return nil, fmt.Errorf("valuesFrom[%d]: %s %s/%s not found", i, vf.Kind, spec.Namespace, vf.Name)
-			}
-			return nil, fmt.Errorf("valuesFrom[%d]: %s %s/%s has no key %q", i, vf.Kind, spec.Namespace, vf.Name, key)
-		}
-		if vf.TargetPath != "" {
-			// The path is read as helm --set-string reads one (a.b[0].c);
-			// the value is one string: its commas and backslashes escaped.
-			esc := strings.NewReplacer(`\`, `\\`, ",", `\,`).Replace(v)
-			if err := strvals.ParseIntoString(vf.TargetPath+"="+esc, out); err != nil {
-				return nil, fmt.Errorf("valuesFrom[%d]: targetPath %q: %w", i, vf.TargetPath, err)
-			}
-			continue
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal([]byte(v), &m); err != nil {
-			return nil, fmt.Errorf("valuesFrom[%d]: %s %s key %s: %w", i, vf.Kind, vf.Name, key, err)
-		}
-		out = merge(out, m)
-	}
-	return merge(out, spec.Values), nil
-}
-
-// merge puts src over dst, tables merged key by key.
-func merge(dst, src map[string]any) map[string]any {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				dst[k] = merge(dm, sm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-	return dst
-}
-
-// digest identifies values whatever their maps' order.
-func digest(v map[string]any) string {
-	if v == nil {
-		v = map[string]any{}
-	}
-	b, _ := json.Marshal(v) // maps marshal with sorted keys
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return r, nil
 }

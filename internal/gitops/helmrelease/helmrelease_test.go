@@ -77,7 +77,7 @@ func TestHelmReleaseFromARepositoryRange(t *testing.T) {
 	}
 	t.Cleanup(func() { r.Uninstall("web", ns, time.Minute) })
 
-	res, err := r.Reconcile(ctx, spec, data)
+	res, err := r.Reconcile(ctx, spec, data, helmrelease.Failures{})
 	if err != nil || res.Action != "installed" || res.ChartVersion != "4.0.3" || res.Revision != 1 {
 		t.Fatalf("install: %v %+v", err, res)
 	}
@@ -93,7 +93,7 @@ func TestHelmReleaseFromARepositoryRange(t *testing.T) {
 		t.Errorf("rendered Deployment: env %v, available %d", env, d.Status.AvailableReplicas)
 	}
 
-	if res, err := r.Reconcile(ctx, spec, data); err != nil || res.Action != "unchanged" || res.Revision != 1 {
+	if res, err := r.Reconcile(ctx, spec, data, helmrelease.Failures{}); err != nil || res.Action != "unchanged" || res.Revision != 1 {
 		t.Errorf("pass without change: %v %+v", err, res)
 	}
 
@@ -101,7 +101,7 @@ func TestHelmReleaseFromARepositoryRange(t *testing.T) {
 	bad := spec
 	bad.Values = map[string]any{"image": "slipway.local/absent:never"}
 	bad.Timeout = 15 * time.Second
-	res, err = r.Reconcile(ctx, bad, data)
+	res, err = r.Reconcile(ctx, bad, data, helmrelease.Failures{})
 	if err == nil || res.Action != "rolled back" || res.Status != "deployed" || res.Revision != 3 {
 		t.Fatalf("failed upgrade: %v %+v", err, res)
 	}
@@ -132,7 +132,7 @@ func TestHelmReleaseFromARepositoryRange(t *testing.T) {
 	}
 	// Slipway sees the hand-made rollback as drift from git and puts back
 	// what git asks for.
-	res, err = r.Reconcile(ctx, spec, data)
+	res, err = r.Reconcile(ctx, spec, data, helmrelease.Failures{})
 	if err != nil || res.Action != "upgraded" || res.Revision != 5 || res.ChartVersion != "4.0.3" {
 		t.Errorf("after helm's rollback: %v %+v", err, res)
 	}
