@@ -132,3 +132,20 @@ func (h *Host) Teardown(ctx context.Context, env string) error {
 		}
 	}
 }
+
+// Reroute gives the proxy the routes of env's newest generation: an
+// embedded proxy starts without routes when Slipway restarts, while the
+// pods ran on. Routes the proxy has already change nothing.
+func (h *Host) Reroute(ctx context.Context, env string) error {
+	if err := checkEnv(env); err != nil {
+		return err
+	}
+	gens, err := h.Generations(ctx, env)
+	if err != nil || len(gens) == 0 {
+		return err
+	}
+	if err := h.switchRoutes(ctx, env, gens[len(gens)-1]); err != nil {
+		return fmt.Errorf("reroute %s: %w", env, err)
+	}
+	return nil
+}
