@@ -59,7 +59,6 @@ func (h *Host) startGeneration(ctx context.Context, spec dockerhost.Spec) (docke
 		}
 		return dockerhost.Generation{}, fmt.Errorf("start %s (generation %d): %w", spec.Env, gen, err)
 	}
-	var names []string
 	for _, svc := range spec.Services {
 		image, _, err := h.Resolve(ctx, svc.Image)
 		if err != nil {
@@ -97,7 +96,6 @@ func (h *Host) startGeneration(ctx context.Context, spec dockerhost.Spec) (docke
 				return fail(fmt.Errorf("service %s: %w", svc.Name, err))
 			}
 		}
-		names = append(names, meta.Name)
 		log.Info("kubehost: created", "service", svc.Name, "image", image)
 	}
 	wctx, cancel := context.WithTimeout(ctx, h.opts.HealthTimeout)
