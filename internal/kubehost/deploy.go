@@ -113,11 +113,15 @@ func (h *Host) Teardown(ctx context.Context, env string) error {
 	if err := h.owned(ns); err != nil {
 		return fmt.Errorf("teardown %s: %w", env, err)
 	}
-	bg := metav1.DeletePropagationBackground
-	uid := ns.UID
-	err = nss.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("teardown %s: delete namespace %s: %w", env, name, err)
+	// A namespace already terminating (an earlier teardown that gave up
+	// waiting) is only waited for.
+	if ns.DeletionTimestamp == nil {
+		bg := metav1.DeletePropagationBackground
+		uid := ns.UID
+		err = nss.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("teardown %s: delete namespace %s: %w", env, name, err)
+		}
 	}
 	for {
 		_, err := nss.Get(ctx, name, metav1.GetOptions{})

@@ -290,7 +290,11 @@ func serviceStatus(d *appsv1.Deployment, eps []discoveryv1.EndpointSlice) docker
 			s.Port = int(cs[0].Ports[0].ContainerPort)
 		}
 	}
+	// A pod not ready (yet, or any more) is still better named by its own
+	// address than by none, which would read as loopback.
 	if addrs := readyAddrs(eps); len(addrs) > 0 {
+		s.IP = addrs[0]
+	} else if addrs := allAddrs(eps); len(addrs) > 0 {
 		s.IP = addrs[0]
 	}
 	return s

@@ -133,6 +133,9 @@ func TestReadyAddrsSkipsUnreadyAndTerminating(t *testing.T) {
 	if strings.Join(got, ",") != "10.0.0.1,10.0.0.3" {
 		t.Errorf("ready addresses = %v", got)
 	}
+	if all := allAddrs(eps); len(all) != 4 {
+		t.Errorf("all addresses = %v", all)
+	}
 }
 
 func TestUpstreamsFollowAVersionsAddresses(t *testing.T) {

@@ -34,6 +34,18 @@ func readyAddrs(eps []discoveryv1.EndpointSlice) []string {
 	return slices.Compact(out)
 }
 
+// allAddrs are the addresses of every endpoint of the slices, sorted.
+func allAddrs(eps []discoveryv1.EndpointSlice) []string {
+	var out []string
+	for _, s := range eps {
+		for _, e := range s.Endpoints {
+			out = append(out, e.Addresses...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // Upstreams is the one place that turns a generation's ready endpoint
 // addresses into a route's upstreams: it replaces the upstreams of
 // version in rt by one per address on port, each with the version's
