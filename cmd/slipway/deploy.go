@@ -19,9 +19,12 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-cd/slipway/internal/deploy"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/gitops/kube"
+	"github.com/slipway-cd/slipway/internal/kubehost"
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
@@ -31,7 +34,8 @@ func init() {
 	deployCmd := &cobra.Command{
 		Use:   "deploy",
 		Short: "Roll out targets with recreate, rolling, blue-green or canary; promote, roll back",
-		Long: `Roll the targets of a deploy config out to this Docker host (docs/rollouts.md).
+		Long: `Roll the targets of a deploy config out to this Docker host, or to a cluster
+with a kubernetes: section (docs/rollouts.md).
 "slipway deploy serve" runs the embedded proxy, reads the per-version metrics
 of canaries and keeps the targets as their state says; run, promote and
 rollback ask it to act, and remove takes a target off the host. serve reads
@@ -289,13 +293,43 @@ func printRollout(out io.Writer, ro *deploy.Rollout, err error) error {
 	return err
 }
 
-// readOnlyRunner reads state, history and Docker, and routes nothing.
+// readOnlyRunner reads state, history and the host, and routes nothing.
 func readOnlyRunner(cfg *deploy.Config) (*deploy.Runner, error) {
-	host, _, err := dockerHost(cfg, nil)
+	// A CLI run: its client goes when the process does.
+	host, _, err := deployHost(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
 	return deploy.New(deploy.Options{Host: host, StateDir: cfg.StateDir, Logger: slog.New(slog.DiscardHandler)})
+}
+
+// deployHost is where the config's targets run: the cluster of its
+// kubernetes section, else the Docker engine of the environment.
+func deployHost(cfg *deploy.Config, router proxy.Router) (deploy.Host, func(), error) {
+	if cfg.Kubernetes != nil {
+		h, err := kubeHost(cfg, router)
+		return h, func() {}, err
+	}
+	d, cli, err := dockerHost(cfg, router)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, func() { cli.Close() }, nil
+}
+
+// kubeHost runs the targets on the cluster of the config's kubernetes
+// section, each in its own namespace.
+func kubeHost(cfg *deploy.Config, router proxy.Router) (*kubehost.Host, error) {
+	k := cfg.Kubernetes
+	c, err := kube.Connect(kube.Target{Kubeconfig: k.Kubeconfig, Context: k.Context})
+	if err != nil {
+		return nil, fmt.Errorf("%s: kubernetes: %w", cfg.File, err)
+	}
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%s: kubernetes: %w", cfg.File, err)
+	}
+	return kubehost.New(kubehost.Options{Client: cs, NamespacePrefix: k.NamespacePrefix, Router: router, Hostnames: cfg.Hostnames})
 }
 
 // dockerHost is the deployer of the Docker engine of the environment
@@ -321,11 +355,19 @@ func serveDeploy(ctx context.Context, cfg *deploy.Config, every time.Duration, l
 		return err
 	}
 	defer proxyRouter.Close()
-	host, cli, err := dockerHost(cfg, proxyRouter)
+	host, closeHost, err := deployHost(cfg, proxyRouter)
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer closeHost()
+	if kh, ok := host.(*kubehost.Host); ok {
+		// The routes follow the pods' addresses as they change.
+		go func() {
+			if err := kh.Follow(ctx); err != nil {
+				log.Error("deploy serve: following the pods' addresses", "err", err)
+			}
+		}()
+	}
 	runner, err := deploy.New(deploy.Options{Host: host, Router: proxyRouter, Metrics: proxyRouter, StateDir: cfg.StateDir, Logger: log})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/env/compose"
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
+	"github.com/slipway-cd/slipway/internal/slug"
 	"github.com/slipway-cd/slipway/internal/yamlsyntax"
 )
 
@@ -27,6 +28,10 @@ import (
 //	proxy:
 //	  listen: 127.0.0.1:8080       # the embedded proxy of slipway deploy serve
 //	  control: 127.0.0.1:8079      # where serve takes rollouts from the CLI
+//	kubernetes:                    # run the targets on a cluster, not Docker
+//	  kubeconfig: kube.yaml        # relative to this file; "" is kubectl's
+//	  context: staging             # "" is the kubeconfig's current one
+//	  namespace_prefix: shop-      # namespaces: <prefix><env_slug>
 //	targets:
 //	  production:
 //	    compose: compose.yaml      # relative to this file
@@ -48,6 +53,20 @@ type Config struct {
 	Listen, Control string
 	// Targets in the order of the file.
 	Targets []TargetConfig
+	// Kubernetes, when set, runs every target in its own namespace of a
+	// cluster (internal/kubehost) rather than on the Docker engine.
+	Kubernetes *KubernetesConfig
+}
+
+// KubernetesConfig is the cluster the targets run on.
+type KubernetesConfig struct {
+	// Kubeconfig is resolved against the config's folder; "" means
+	// $KUBECONFIG or ~/.kube/config, as kubectl reads them.
+	Kubeconfig string
+	// Context is the kubeconfig's context; "" is its current one.
+	Context string
+	// NamespacePrefix starts each target's namespace ("slipway-" when "").
+	NamespacePrefix string
 }
 
 // TargetConfig is one target of the config file.
@@ -147,8 +166,10 @@ func ParseConfig(path string, b []byte) (*Config, error) {
 			})
 		case "targets":
 			targets = v
+		case "kubernetes":
+			cfg.Kubernetes = p.kubernetes(v, key, dir)
 		default:
-			p.unknown(v, key, "state_dir, domain, ports, proxy, targets")
+			p.unknown(v, key, "state_dir, domain, ports, proxy, kubernetes, targets")
 		}
 	})
 	if !filepath.IsAbs(cfg.StateDir) {
@@ -177,6 +198,29 @@ func ParseConfig(path string, b []byte) (*Config, error) {
 type parser struct {
 	file string
 	errs []error
+}
+
+// kubernetes reads the cluster the targets run on.
+func (p *parser) kubernetes(n *yaml.Node, at, dir string) *KubernetesConfig {
+	k := &KubernetesConfig{}
+	p.mapping(n, at, func(key string, v *yaml.Node) {
+		switch key {
+		case "kubeconfig":
+			if k.Kubeconfig = p.str(v, at+".kubeconfig"); k.Kubeconfig != "" && !filepath.IsAbs(k.Kubeconfig) {
+				k.Kubeconfig = filepath.Join(dir, k.Kubeconfig)
+			}
+		case "context":
+			k.Context = p.str(v, at+".context")
+		case "namespace_prefix":
+			k.NamespacePrefix = p.str(v, at+".namespace_prefix")
+			if pre := strings.TrimSuffix(k.NamespacePrefix, "-"); len(k.NamespacePrefix) > 30 || pre == "" || slug.Label(pre) != pre {
+				p.fail(v, at+".namespace_prefix", fmt.Errorf("%q: want at most 30 lower-case letters, digits and dashes, e.g. shop-", k.NamespacePrefix))
+			}
+		default:
+			p.unknown(v, at+"."+key, "kubeconfig, context, namespace_prefix")
+		}
+	})
+	return k
 }
 
 func (p *parser) fail(n *yaml.Node, key string, err error) {

@@ -28,11 +28,22 @@ type TagDeleter interface {
 	DeleteTag(ctx context.Context, repo, tag string) error
 }
 
+// Host runs environments elsewhere than on the Docker engine;
+// *kubehost.Host (a namespace each on a cluster) is one.
+type Host interface {
+	Deploy(ctx context.Context, spec dockerhost.Spec) (dockerhost.Status, error)
+	Teardown(ctx context.Context, env string) error
+	Reroute(ctx context.Context, env string) error
+}
+
 // Manager runs environments for a server.
 type Manager struct {
 	Store    *store.Store
 	Deployer *dockerhost.Deployer
-	Pipes    *pipelines.Service
+	// Host, when set, runs the environments instead of Deployer (the
+	// server's environments.target: kubernetes).
+	Host  Host
+	Pipes *pipelines.Service
 	// Registry and RegistryHost: image tags of a stopped environment that
 	// live in the embedded registry (host:port) are deleted from it.
 	Registry     TagDeleter
@@ -55,6 +66,14 @@ type Manager struct {
 	// URLOf is where people open a hostname: the proxy's scheme and port
 	// (http://host:8081/); http://host/ when nil.
 	URLOf func(host string) string
+}
+
+// host is where the environments run.
+func (m *Manager) host() Host {
+	if m.Host != nil {
+		return m.Host
+	}
+	return m.Deployer
 }
 
 func (m *Manager) log() *slog.Logger {
@@ -145,7 +164,7 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	for _, s := range spec.Services {
 		images[s.Name] = s.Image
 	}
-	st, deployErr := m.Deployer.Deploy(ctx, spec)
+	st, deployErr := m.host().Deploy(ctx, spec)
 	// What runs, by digest, with the tag it came from (teardown deletes it).
 	for _, svc := range st.Services {
 		if tagged, ok := images[svc.Name]; ok {
@@ -180,7 +199,7 @@ func (m *Manager) Deploy(ctx context.Context, req DeployRequest) (DeployResult, 
 	}
 	if legacy != "" {
 		// What an older Slipway deployed goes now that the new one runs.
-		if err := m.Deployer.Teardown(ctx, legacy); err != nil {
+		if err := m.host().Teardown(ctx, legacy); err != nil {
 			m.log().Warn("removing what an older Slipway deployed", "environment", name, "key", legacy, "err", err)
 		}
 	}
@@ -257,7 +276,7 @@ func (m *Manager) RestoreRoutes(ctx context.Context) {
 				keys = append(keys, legacy)
 			}
 			for _, key := range keys {
-				if err := m.Deployer.Reroute(ctx, key); err != nil {
+				if err := m.host().Reroute(ctx, key); err != nil {
 					m.log().Error("restoring routes", "environment", e.Name, "err", err)
 				}
 			}
@@ -510,7 +529,7 @@ func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
 	}
 	var errs []error
 	for _, key := range keys {
-		if err := m.Deployer.Teardown(ctx, key); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
+		if err := m.host().Teardown(ctx, key); err != nil && !errors.Is(err, dockerhost.ErrNotFound) {
 			errs = append(errs, err)
 		}
 	}
@@ -528,9 +547,12 @@ func (m *Manager) Teardown(ctx context.Context, e store.Environment) error {
 		}
 	}
 	// Its pipeline built them on this engine: they go from the host too
-	// (the deployer keeps any a container uses).
-	if err := m.Deployer.RemoveImages(ctx, own...); err != nil {
-		m.log().Warn("removing an environment's images from the host", "environment", e.Name, "err", err)
+	// (the deployer keeps any a container uses). A cluster's nodes
+	// collect their unused images themselves.
+	if m.Host == nil {
+		if err := m.Deployer.RemoveImages(ctx, own...); err != nil {
+			m.log().Warn("removing an environment's images from the host", "environment", e.Name, "err", err)
+		}
 	}
 	if _, err := m.Store.SetEnvironmentState(ctx, e.ID, store.EnvStopped); err != nil {
 		return err

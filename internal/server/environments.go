@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -10,15 +11,19 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/slipway-cd/slipway/internal/env"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/gitops/kube"
+	"github.com/slipway-cd/slipway/internal/kubehost"
 	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/ports"
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
 	"github.com/slipway-cd/slipway/internal/proxy/external"
 	"github.com/slipway-cd/slipway/internal/registry"
+	"github.com/slipway-cd/slipway/internal/slug"
 	"github.com/slipway-cd/slipway/internal/store"
 )
 
@@ -34,6 +39,64 @@ type EnvironmentsConfig struct {
 	// UsageInterval is how often the services' health and resource use are
 	// sampled (default 15s; docs/usage.md).
 	UsageInterval time.Duration `yaml:"usage_interval"`
+	// Target is where environments run: docker (the default: this host's
+	// engine) or kubernetes (a namespace each on the cluster of Kubernetes).
+	Target string `yaml:"target"`
+	// Kubernetes is the cluster of target: kubernetes.
+	Kubernetes EnvironmentsKubernetes `yaml:"kubernetes"`
+}
+
+// EnvironmentsKubernetes is environments.kubernetes: the cluster review
+// environments run on.
+type EnvironmentsKubernetes struct {
+	// Kubeconfig is the kubeconfig file; "" means $KUBECONFIG or
+	// ~/.kube/config, as kubectl reads them.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// Context is the kubeconfig's context; "" is its current one.
+	Context string `yaml:"context"`
+	// NamespacePrefix starts each environment's namespace (default slipway-).
+	NamespacePrefix string `yaml:"namespace_prefix"`
+}
+
+// checkTarget checks target and its cluster; errors start with the key.
+func (e EnvironmentsConfig) checkTarget() error {
+	switch e.Target {
+	case "", "docker":
+		if e.Kubernetes != (EnvironmentsKubernetes{}) {
+			return errors.New("environments.kubernetes: set, but environments.target is not kubernetes")
+		}
+	case "kubernetes":
+		if p := e.Kubernetes.NamespacePrefix; p != "" {
+			if pre := strings.TrimSuffix(p, "-"); len(p) > 30 || pre == "" || slug.Label(pre) != pre {
+				return fmt.Errorf("environments.kubernetes.namespace_prefix %q: want at most 30 lower-case letters, digits and dashes", p)
+			}
+		}
+	default:
+		return fmt.Errorf("environments.target %q: want docker or kubernetes", e.Target)
+	}
+	return nil
+}
+
+// openKubeHost runs the environments on the cluster of
+// environments.kubernetes, each in its own namespace labelled with the
+// installation.
+func (s *Server) openKubeHost(installation string) error {
+	k := s.cfg.Environments.Kubernetes
+	c, err := kube.Connect(kube.Target{Kubeconfig: k.Kubeconfig, Context: k.Context})
+	if err != nil {
+		return fmt.Errorf("environments.kubernetes: %w", err)
+	}
+	cs, err := k8s.NewForConfig(c.Config)
+	if err != nil {
+		return fmt.Errorf("environments.kubernetes: %w", err)
+	}
+	hostnames, err := s.cfg.Proxy.hostnames()
+	if err != nil {
+		return err
+	}
+	s.kubeHost, err = kubehost.New(kubehost.Options{Client: cs, Installation: installation, NamespacePrefix: k.NamespacePrefix,
+		Router: s.router, Hostnames: hostnames, Logger: s.log})
+	return err
 }
 
 // ProxyConfig is the proxy: section (docs/proxy.md) of review
@@ -69,6 +132,9 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 	if err := s.cfg.Environments.checkUsageInterval(); err != nil {
 		return err
 	}
+	if err := s.cfg.Environments.checkTarget(); err != nil {
+		return err
+	}
 	if err := s.openDeployer(ctx); err != nil {
 		return err
 	}
@@ -78,6 +144,12 @@ func (s *Server) openEnvironments(ctx context.Context) error {
 	}
 	s.Envs = &env.Manager{Store: s.Store, Deployer: s.deployer, Pipes: s.Pipes, Installation: installation.ID, InstalledAt: installation.CreatedAt,
 		Logger: s.log, Notify: s.Pipes.Notify, URLOf: s.appURL}
+	if s.cfg.Environments.Target == "kubernetes" {
+		if err := s.openKubeHost(installation.ID); err != nil {
+			return err
+		}
+		s.Envs.Host = s.kubeHost
+	}
 	if s.Images != nil {
 		s.Envs.Registry = s.Images
 	}
@@ -133,6 +205,7 @@ func (s *Server) openDeployer(ctx context.Context) error {
 		s.registry.MustRegister(r.Collector()) // slipway_proxy_* series (docs/rollouts.md)
 		router = r
 	}
+	s.router = router
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return fmt.Errorf("environments: docker: %w", err)

@@ -28,8 +28,10 @@ import (
 	"github.com/slipway-cd/slipway/internal/executor/kubernetes"
 	"github.com/slipway-cd/slipway/internal/httpdrain"
 	"github.com/slipway-cd/slipway/internal/joblog"
+	"github.com/slipway-cd/slipway/internal/kubehost"
 	"github.com/slipway-cd/slipway/internal/notify"
 	"github.com/slipway-cd/slipway/internal/pipelines"
+	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/proxy/embedded"
 	"github.com/slipway-cd/slipway/internal/registry"
 	"github.com/slipway-cd/slipway/internal/registry/cleanup"
@@ -122,6 +124,10 @@ func LoadConfig(path string) (Config, error) {
 	// file: say where (New, which knows no file, says only line:col).
 	if _, err := c.Notify.Targets(os.Getenv, nil); err != nil {
 		return c, fmt.Errorf("%s:%w", path, err)
+	}
+	// The environments' target, checked here for the same reason.
+	if err := c.Environments.checkTarget(); err != nil {
+		return c, fmt.Errorf("%s:%s %w", path, keyPosition(path, err.Error()), err)
 	}
 	// The proxy's templates and domain, checked here rather than when the
 	// proxy starts, so that their error has the file's position.
@@ -265,6 +271,11 @@ type Server struct {
 	// deployer runs environments and GitOps apps on the Docker host (nil
 	// without either).
 	deployer *dockerhost.Deployer
+	// router is the proxy of the deployer and of kubeHost.
+	router proxy.Router
+	// kubeHost runs the environments on a cluster (environments.target:
+	// kubernetes), nil otherwise.
+	kubeHost *kubehost.Host
 	// gitops reconciles and updates images (nil without gitops:).
 	gitops *gitopsLoops
 	// usage samples the environments' resource use (nil without Envs).
@@ -445,6 +456,16 @@ func (s *Server) Start(ctx context.Context) error {
 		// At once too: a restart resumes the stops it left.
 		s.every(loopCtx, s.cfg.Environments.AutoStopTick, true, s.environmentsPass)
 		s.every(loopCtx, s.usageInterval(), true, s.usagePass)
+	}
+	if s.kubeHost != nil {
+		// The routes follow the pods' addresses as they change.
+		s.loops.Add(1)
+		go func() {
+			defer s.loops.Done()
+			if err := s.kubeHost.Follow(loopCtx); err != nil {
+				s.log.Error("environments: following the pods' addresses", "err", err)
+			}
+		}()
 	}
 	s.every(loopCtx, s.cfg.ExpiryTick, false, s.expire)
 	s.startDeliveryWorkers(loopCtx)

@@ -41,7 +41,7 @@ type started struct {
 // points the routes at them, then removes the previous generation. When the
 // new generation fails, it is removed and the previous one keeps serving.
 func (d *Deployer) Deploy(ctx context.Context, spec Spec) (Status, error) {
-	if err := checkSpec(spec); err != nil {
+	if err := CheckSpec(spec); err != nil {
 		return Status{}, err
 	}
 	unlock := d.lock(spec.Env)

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -148,6 +149,9 @@ type ServiceStatus struct {
 	State string
 	// Port is the loopback port (exposed services), 0 otherwise.
 	Port int
+	// IP is where Port is reached when not on loopback: a pod's address
+	// on a Kubernetes host (internal/kubehost), "" on a Docker host.
+	IP string
 	// Host is the hostname in the proxy, "" without one.
 	Host string
 	// ImageID is the ID of the image the container runs.
@@ -156,12 +160,17 @@ type ServiceStatus struct {
 	Labels map[string]string
 }
 
-// Addr is the loopback address of an exposed service, "" otherwise.
+// Addr is the address of an exposed service (on loopback unless IP is
+// set), "" otherwise.
 func (s ServiceStatus) Addr() string {
 	if s.Port == 0 {
 		return ""
 	}
-	return "127.0.0.1:" + strconv.Itoa(s.Port)
+	ip := s.IP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(s.Port))
 }
 
 // Service returns the status of the named service.
@@ -253,8 +262,9 @@ func (d *Deployer) isRetiring(env string) bool {
 	return d.retiring[env] > 0
 }
 
-// checkSpec refuses what would make unsafe or clashing names.
-func checkSpec(spec Spec) error {
+// CheckSpec refuses what would make unsafe or clashing names (a
+// Kubernetes host checks the same).
+func CheckSpec(spec Spec) error {
 	if err := proxy.CheckSlug("environment slug", spec.Env); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}

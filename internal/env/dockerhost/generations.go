@@ -41,7 +41,7 @@ func (g Generation) Images() map[string]string {
 // no route and removes no other generation; a generation that fails to
 // start is removed.
 func (d *Deployer) StartGeneration(ctx context.Context, spec Spec) (Generation, error) {
-	if err := checkSpec(spec); err != nil {
+	if err := CheckSpec(spec); err != nil {
 		return Generation{}, err
 	}
 	defer d.lock(spec.Env)()
