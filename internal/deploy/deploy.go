@@ -68,6 +68,9 @@ type Strategy struct {
 	Interval time.Duration
 	// Analysis decides whether a canary step passed.
 	Analysis Analysis
+	// Webhooks are called at the points of a canary their types say
+	// (webhooks.go).
+	Webhooks []Webhook
 }
 
 // Defaults of zero Strategy fields.
@@ -185,6 +188,11 @@ func (s Strategy) Validate() error {
 			return fmt.Errorf("steps[%d] %d: want weights rising from 1 to 100", i, w)
 		}
 		prev = w
+	}
+	for i, w := range s.Webhooks {
+		if err := w.Validate(fmt.Sprintf("webhooks[%d]", i)); err != nil {
+			return err
+		}
 	}
 	return s.Analysis.Validate()
 }
