@@ -327,6 +327,10 @@ func (p *parser) canary(n *yaml.Node, at string, s *Strategy) {
 				p.fail(v, k, fmt.Errorf("%d: want at least 1", n))
 			}
 			s.Analysis.MaxFailedChecks = n
+		case "approval":
+			b, err := strconv.ParseBool(p.str(v, k))
+			p.check(v, k, err)
+			s.Approval = b
 		case "prometheus":
 			s.Analysis.Prometheus = p.str(v, k)
 		case "metrics":
@@ -346,7 +350,7 @@ func (p *parser) canary(n *yaml.Node, at string, s *Strategy) {
 				s.Webhooks = append(s.Webhooks, w)
 			})
 		default:
-			p.unknown(v, k, "steps, interval, success_rate, max_p99, min_requests, max_failed_checks, prometheus, metrics, webhooks")
+			p.unknown(v, k, "steps, interval, success_rate, max_p99, min_requests, max_failed_checks, approval, prometheus, metrics, webhooks")
 		}
 	})
 	if len(s.Analysis.Metrics) > 0 && s.Analysis.Prometheus == "" {

@@ -71,6 +71,9 @@ type Strategy struct {
 	// Webhooks are called at the points of a canary their types say
 	// (webhooks.go).
 	Webhooks []Webhook
+	// Approval holds a canary that passed every step until an operator
+	// approves its promotion (gates.go).
+	Approval bool
 }
 
 // Defaults of zero Strategy fields.
@@ -141,6 +144,7 @@ type Runner struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	gates map[string]*gate // gates.go
 }
 
 // New returns a Runner; Host and StateDir are required, and a Router for

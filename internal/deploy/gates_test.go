@@ -180,3 +180,80 @@ func TestWebhookGates(t *testing.T) {
 	}
 	f.serves(t, hostOf(tg), "v2", 5)
 }
+
+// waitState waits until the target's state satisfies ok.
+func waitState(t *testing.T, f *fixture, env, what string, ok func(deploy.State) bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := f.runner.State(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(st) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 2 minutes: %+v", what, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A paused canary holds before its step until resumed; a canary whose
+// strategy asks for approval waits, after passing every step, until an
+// operator approves; an approval with no canary in progress is refused.
+func TestManualGatesPauseResumeApprove(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tg := f.target(t, "canary-gates", f.images.v1, deploy.Strategy{Kind: deploy.Rolling})
+	if _, err := f.runner.Run(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	env := tg.Env()
+	if err := f.runner.Gate(env, deploy.Approve); err == nil || !strings.Contains(err.Error(), "no canary in progress") {
+		t.Fatalf("approve without a canary: %v", err)
+	}
+	h := f.hammer(t, hostOf(tg), 2)
+	if err := f.runner.Gate(env, deploy.Pause); err != nil {
+		t.Fatal(err)
+	}
+	s := canary(50)
+	s.Analysis.MinRequests, s.Analysis.MaxFailedChecks = 1, 20
+	s.Approval = true
+	type result struct {
+		ro  deploy.Rollout
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ro, err := f.runner.Run(ctx, f.target(t, "canary-gates", f.images.v2, s))
+		done <- result{ro, err}
+	}()
+	waitState(t, f, env, "canary paused before its first step", func(st deploy.State) bool {
+		return st.Canary != 0 && st.Waiting == "resume" && st.CanaryWeight == 0
+	})
+	if err := f.runner.Gate(env, deploy.Resume); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, f, env, "canary waiting for approval at 50%", func(st deploy.State) bool {
+		return st.Waiting == "approval" && st.CanaryWeight == 50
+	})
+	select {
+	case r := <-done:
+		t.Fatalf("the canary ended without approval: %+v, %v", r.ro, r.err)
+	default:
+	}
+	if err := f.runner.Gate(env, deploy.Approve); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	h.Stop()
+	if r.err != nil || r.ro.Outcome != deploy.Succeeded {
+		t.Fatalf("canary after approval: %+v, %v", r.ro, r.err)
+	}
+	if st, _ := f.runner.State(env); st.Waiting != "" || st.Canary != 0 {
+		t.Fatalf("state after promotion: %+v", st)
+	}
+	f.serves(t, hostOf(tg), "v2", 5)
+}

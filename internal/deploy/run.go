@@ -264,8 +264,12 @@ func (x *rollout) canary(ctx context.Context) error {
 			return x.rollback(ctx, stable, g, "interrupted: "+err.Error())
 		}
 	}
+	x.resetApproval(x.spec.Env)
 	for i := 0; i < len(steps); {
 		w := steps[i]
+		if err := x.holdUntil(ctx, "resume", func(g *gate) bool { return !g.paused }); err != nil {
+			return x.rollback(ctx, stable, g, err.Error())
+		}
 		if err := x.route(ctx, x.spec.Env, share{stable, 100 - w}, share{g, w}); err != nil {
 			return x.rollback(ctx, stable, g, err.Error())
 		}
@@ -297,10 +301,15 @@ func (x *rollout) canary(ctx context.Context) error {
 	if err := x.confirm(ctx, ConfirmPromotion, g.Number, steps[len(steps)-1]); err != nil {
 		return x.rollback(ctx, stable, g, err.Error())
 	}
+	if x.t.Strategy.Approval {
+		if err := x.holdUntil(ctx, "approval", func(g *gate) bool { return g.approved && !g.paused }); err != nil {
+			return x.rollback(ctx, stable, g, err.Error())
+		}
+	}
 	if err := x.route(ctx, x.spec.Env, share{g, 100}); err != nil {
 		return x.rollback(ctx, stable, g, err.Error())
 	}
-	x.st.Stable, x.st.Previous, x.st.Canary, x.st.CanaryWeight = g.Number, 0, 0, 0
+	x.st.Stable, x.st.Previous, x.st.Canary, x.st.CanaryWeight, x.st.Waiting = g.Number, 0, 0, 0, ""
 	x.log.Info("rollout: canary promoted", "env", x.spec.Env, "generation", g.Number)
 	return x.retire(ctx, g.Number)
 }
@@ -309,7 +318,7 @@ func (x *rollout) canary(ctx context.Context) error {
 func (x *rollout) rollback(ctx context.Context, stable, canary dockerhost.Generation, reason string) error {
 	x.log.Warn("rollout: canary rolled back", "env", x.spec.Env, "generation", canary.Number, "reason", reason)
 	x.ro.Outcome, x.ro.Reason = RolledBack, reason
-	x.st.Canary, x.st.CanaryWeight = 0, 0
+	x.st.Canary, x.st.CanaryWeight, x.st.Waiting = 0, 0, ""
 	err := x.abandon(ctx, canary, nil)
 	return errors.Join(fmt.Errorf("canary generation %d: %w: %s", canary.Number, ErrRolledBack, reason), err)
 }
