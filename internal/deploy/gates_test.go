@@ -179,6 +179,17 @@ func TestWebhookGates(t *testing.T) {
 		t.Fatalf("canary with a failing rollout webhook: %+v, %v; want rolled back naming it", ro, err)
 	}
 	f.serves(t, hostOf(tg), "v2", 5)
+
+	// A rollback webhook that answers 200 rolls the canary back at once.
+	_, rollbackURL := newHook(t, http.StatusOK)
+	s = canary(50, 100)
+	s.Analysis.MinRequests = 1
+	s.Webhooks = []deploy.Webhook{{Name: "abort", Type: deploy.RollbackHook, URL: rollbackURL}}
+	ro, err = f.runner.Run(ctx, f.target(t, "canary-hooks", f.images.v1, s))
+	if !errors.Is(err, deploy.ErrRolledBack) || ro.Reason != "a rollback webhook asked for it" || len(ro.Checks) != 1 {
+		t.Fatalf("canary with a rollback webhook answering 200: %+v, %v; want rolled back after its first step", ro, err)
+	}
+	f.serves(t, hostOf(tg), "v2", 5)
 }
 
 // waitState waits until the target's state satisfies ok.
