@@ -10,6 +10,7 @@ packages+=(caddy)                     # external-Caddy mode of the proxy
 packages+=(chromium chromium-driver)  # browser tests of the web UI
 packages+=(groovy default-jre-headless) # compiles and runs the Jenkinsfiles of slipway convert
 packages+=(apache2-utils)            # htpasswd -B for the registry users docs/registry.md makes
+packages+=(prometheus)               # PromQL-gated canaries: the analysis tests start a real Prometheus
 
 missing=()
 for p in "${packages[@]}"; do

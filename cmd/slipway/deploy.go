@@ -196,8 +196,39 @@ file is removed too while its state file is there.`,
 		},
 	}
 
+	gates := []*cobra.Command{
+		gateCmd(load, deploy.Pause, "Hold the target's canary at its weight (the next one before its first step) until resumed"),
+		gateCmd(load, deploy.Resume, "Let the target's paused canary take its next step"),
+		gateCmd(load, deploy.Approve, "Approve the promotion of the target's canary that waits for approval (canary.approval: true)"),
+	}
 	deployCmd.AddCommand(serve, run, promote, rollback, remove, status, history)
+	deployCmd.AddCommand(gates...)
 	rootCmd.AddCommand(deployCmd)
+}
+
+// gateCmd is deploy pause|resume|approve TARGET: it asks slipway deploy
+// serve, which runs the canaries, to set the target's gate.
+func gateCmd(load func() (*deploy.Config, error), action deploy.GateAction, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   string(action) + " TARGET",
+		Short: short,
+		Args:  needArgs("TARGET"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			if _, err := cfg.Target(args[0]); err != nil {
+				return err
+			}
+			req := deploy.ControlRequest{Target: args[0], Gate: action, Config: cfg.Path()}
+			if _, err := deploy.Control(cmd.Context(), cfg.Control, "/gates", req); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], action)
+			return nil
+		},
+	}
 }
 
 // controlCmd is a command that asks slipway deploy serve for a rollout
@@ -264,6 +295,9 @@ func role(st deploy.State, gen int) string {
 	case st.Stable:
 		return "stable"
 	case st.Canary:
+		if st.Waiting != "" {
+			return fmt.Sprintf("canary %d%%, waiting for %s", st.CanaryWeight, st.Waiting)
+		}
 		return fmt.Sprintf("canary %d%%", st.CanaryWeight)
 	case st.Previous:
 		return "kept until " + st.PreviousUntil.Format(time.RFC3339)

@@ -132,6 +132,16 @@ targets:
 		t.Fatalf("deploy rollback without a previous version: exit %d\n%s%s", code, out, stderr)
 	}
 
+	// The manual gates go to serve, which runs the canaries.
+	for _, action := range []string{"pause", "resume"} {
+		if out, stderr, code := slipway(t, dir, "deploy", action, "cli-prod"); code != 0 || out != "cli-prod: "+action+"\n" {
+			t.Fatalf("deploy %s: exit %d\n%s%s", action, code, out, stderr)
+		}
+	}
+	if _, stderr, code := slipway(t, dir, "deploy", "approve", "cli-prod"); code == 0 || !strings.Contains(stderr, "no canary in progress to approve") {
+		t.Fatalf("deploy approve with no canary: exit %d\n%s", code, stderr)
+	}
+
 	if err := os.WriteFile(filepath.Join(dir, "bad.yaml"), []byte("targets:\n  x:\n    compose: c.yaml\n    strategy: big-bang\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,10 @@ type Analysis struct {
 	// MaxFailedChecks is how many failed steps roll the canary back
 	// (DefaultMaxFailedChecks when zero); a failed step is run again.
 	MaxFailedChecks int
+	// Prometheus is the base URL of the Prometheus the Metrics query.
+	Prometheus string
+	// Metrics are PromQL checks each step must pass as well (metrics.go).
+	Metrics []Metric
 }
 
 // Defaults of zero Analysis fields.
@@ -39,6 +43,14 @@ func (a Analysis) Validate() error {
 	}
 	if a.MaxP99 < 0 || a.MaxFailedChecks < 0 {
 		return fmt.Errorf("analysis: max_p99 and max_failed_checks must not be negative")
+	}
+	if len(a.Metrics) > 0 && a.Prometheus == "" {
+		return fmt.Errorf("analysis.prometheus: missing: the metrics need a Prometheus to query")
+	}
+	for i, m := range a.Metrics {
+		if err := m.Validate(fmt.Sprintf("metrics[%d]", i)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -65,6 +77,15 @@ type Check struct {
 	Passed      bool          `json:"passed"`
 	// Reason says why a check failed.
 	Reason string `json:"reason,omitempty"`
+	// Metrics are the results of the PromQL checks.
+	Metrics []MetricResult `json:"metrics,omitempty"`
+}
+
+// fail marks the check failed for reason, unless it failed already.
+func (c *Check) fail(reason string) {
+	if c.Passed || c.Reason == "" {
+		c.Passed, c.Reason = false, reason
+	}
 }
 
 // Check judges the canary's responses of one step.

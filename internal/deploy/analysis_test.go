@@ -45,3 +45,18 @@ func TestAnalysisChecksRequestsSuccessRateAndLatency(t *testing.T) {
 		t.Errorf("defaults: %+v, want failed at 98%% success", c)
 	}
 }
+
+// Requests that failed with no complete answer (the client timed out) are
+// errors of the canary, across snapshots too.
+func TestAnalysisCountsFailedRequestsAsErrors(t *testing.T) {
+	before := statsOf(10, 0, time.Millisecond)
+	now := before
+	for range 20 {
+		now.ObserveFailed(2 * time.Second)
+	}
+	now.Observe(200, time.Millisecond)
+	c := (Analysis{}).Check(50, now.Sub(before))
+	if c.Passed || c.Requests != 21 || !strings.Contains(c.Reason, "20 errors of 21") {
+		t.Fatalf("check of 20 timed-out requests and 1 answer: %+v, want failed with 20 errors", c)
+	}
+}

@@ -371,10 +371,115 @@ func (p *parser) canary(n *yaml.Node, at string, s *Strategy) {
 				p.fail(v, k, fmt.Errorf("%d: want at least 1", n))
 			}
 			s.Analysis.MaxFailedChecks = n
+		case "approval":
+			b, err := strconv.ParseBool(p.str(v, k))
+			p.check(v, k, err)
+			s.Approval = b
+		case "prometheus":
+			s.Analysis.Prometheus = p.str(v, k)
+		case "metrics":
+			p.list(v, k, func(item *yaml.Node, at string) {
+				m := p.metric(item, at)
+				if err := m.Validate(at); err != nil {
+					p.failAt(item, err)
+				}
+				s.Analysis.Metrics = append(s.Analysis.Metrics, m)
+			})
+		case "webhooks":
+			p.list(v, k, func(item *yaml.Node, at string) {
+				w := p.webhook(item, at)
+				if err := w.Validate(at); err != nil {
+					p.failAt(item, err)
+				}
+				s.Webhooks = append(s.Webhooks, w)
+			})
 		default:
-			p.unknown(v, k, "steps, interval, success_rate, max_p99, min_requests, max_failed_checks")
+			p.unknown(v, k, "steps, interval, success_rate, max_p99, min_requests, max_failed_checks, approval, prometheus, metrics, webhooks")
 		}
 	})
+	if len(s.Analysis.Metrics) > 0 && s.Analysis.Prometheus == "" {
+		p.fail(n, at+".prometheus", errors.New("missing: the metrics need a Prometheus to query (its base URL)"))
+	}
+}
+
+// failAt records err, which names its key itself, at n's position.
+func (p *parser) failAt(n *yaml.Node, err error) {
+	p.errs = append(p.errs, fmt.Errorf("%s:%d:%d: %w", p.file, n.Line, n.Column, err))
+}
+
+// list calls fn with each item of n, a sequence, and its key (at[i]).
+func (p *parser) list(n *yaml.Node, at string, fn func(*yaml.Node, string)) {
+	if n.Kind != yaml.SequenceNode {
+		p.fail(n, at, errors.New("want a list"))
+		return
+	}
+	for i, item := range n.Content {
+		fn(item, fmt.Sprintf("%s[%d]", at, i))
+	}
+}
+
+// metric reads a canary metric in Flagger's shape:
+// {name, query | templateRef, thresholdRange: {min, max}, interval}.
+func (p *parser) metric(n *yaml.Node, at string) Metric {
+	var m Metric
+	bound := func(v *yaml.Node, k string) *float64 {
+		f, err := strconv.ParseFloat(p.str(v, k), 64)
+		if err != nil {
+			p.fail(v, k, fmt.Errorf("want a number, got %q", v.Value))
+		}
+		return &f
+	}
+	p.mapping(n, at, func(key string, v *yaml.Node) {
+		k := at + "." + key
+		switch key {
+		case "name":
+			m.Name = p.str(v, k)
+		case "query":
+			m.Query = p.str(v, k)
+		case "templateRef":
+			m.TemplateRef = p.str(v, k)
+		case "interval":
+			m.Interval = p.duration(v, k)
+		case "thresholdRange":
+			p.mapping(v, k, func(key string, b *yaml.Node) {
+				switch key {
+				case "min":
+					m.Min = bound(b, k+".min")
+				case "max":
+					m.Max = bound(b, k+".max")
+				default:
+					p.unknown(b, k+"."+key, "min, max")
+				}
+			})
+		default:
+			p.unknown(v, k, "name, query, templateRef, thresholdRange, interval")
+		}
+	})
+	return m
+}
+
+// webhook reads a canary webhook: {name, type, url, timeout, metadata}.
+func (p *parser) webhook(n *yaml.Node, at string) Webhook {
+	var w Webhook
+	p.mapping(n, at, func(key string, v *yaml.Node) {
+		k := at + "." + key
+		switch key {
+		case "name":
+			w.Name = p.str(v, k)
+		case "type":
+			w.Type = WebhookType(p.str(v, k))
+		case "url":
+			w.URL = p.str(v, k)
+		case "timeout":
+			w.Timeout = p.duration(v, k)
+		case "metadata":
+			w.Metadata = map[string]string{}
+			p.mapping(v, k, func(key string, mv *yaml.Node) { w.Metadata[key] = p.str(mv, k+"."+key) })
+		default:
+			p.unknown(v, k, "name, type, url, timeout, metadata")
+		}
+	})
+	return w
 }
 
 // Reload reads the config file again, as it is now: a rollout takes the

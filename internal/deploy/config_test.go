@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ targets:
 	s := prod.Strategy
 	want := Analysis{SuccessRate: 0.995, MaxP99: 250 * time.Millisecond, MinRequests: 40, MaxFailedChecks: 3}
 	if s.Kind != Canary || s.Drain != 2*time.Second || s.Smoke != "/healthz" || s.Keep != 5*time.Minute ||
-		len(s.Steps) != 3 || s.Steps[0] != 5 || s.Interval != 30*time.Second || s.Analysis != want || prod.Vars["LOG_LEVEL"] != "info" {
+		len(s.Steps) != 3 || s.Steps[0] != 5 || s.Interval != 30*time.Second || !reflect.DeepEqual(s.Analysis, want) || prod.Vars["LOG_LEVEL"] != "info" {
 		t.Fatalf("production = %+v", prod)
 	}
 	if _, err := cfg.Target("staging"); err == nil || !strings.Contains(err.Error(), "dev, production") {

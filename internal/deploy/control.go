@@ -30,6 +30,8 @@ type ControlRequest struct {
 	// Config is the absolute path of the config file the command read:
 	// serve refuses a request made from another file than its own.
 	Config string `json:"config,omitempty"`
+	// Gate is the action of a POST /gates on Target's canary.
+	Gate GateAction `json:"gate,omitempty"`
 }
 
 // ControlResponse is the rollout recorded, with the error that ended it.
@@ -50,8 +52,8 @@ func CheckLoopback(addr string) error {
 	return nil
 }
 
-// ControlHandler serves POST /rollouts, /promotions, /rollbacks and
-// /removals for the targets of cfg's file, read again at each request.
+// ControlHandler serves POST /rollouts, /promotions, /rollbacks,
+// /removals and /gates for the targets of cfg's file, read again at each request.
 func ControlHandler(r *Runner, cfg *Config) http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, fn func(context.Context, *Config, ControlRequest) (Rollout, error)) {
@@ -126,6 +128,13 @@ func ControlHandler(r *Runner, cfg *Config) http.Handler {
 	handle("POST /removals", func(ctx context.Context, cfg *Config, cr ControlRequest) (Rollout, error) {
 		return Rollout{}, r.Remove(ctx, cfg, cr.Target)
 	})
+	handle("POST /gates", func(ctx context.Context, cfg *Config, cr ControlRequest) (Rollout, error) {
+		tc, err := cfg.Target(cr.Target)
+		if err != nil {
+			return Rollout{}, err
+		}
+		return Rollout{}, r.Gate(Target{Name: tc.Name}.Env(), cr.Gate)
+	})
 	return mux
 }
 
@@ -154,7 +163,7 @@ func writeControl(w http.ResponseWriter, code int, resp ControlResponse) {
 const ControlWait = 30 * time.Second
 
 // Control asks the control endpoint at addr (host:port) for what req
-// says; path is /rollouts, /promotions, /rollbacks or /removals. It waits
+// says; path is /rollouts, /promotions, /rollbacks, /removals or /gates. It waits
 // as long as the rollout runs.
 func Control(ctx context.Context, addr, path string, req ControlRequest) (*Rollout, error) {
 	body, err := json.Marshal(req)

@@ -68,6 +68,12 @@ type Strategy struct {
 	Interval time.Duration
 	// Analysis decides whether a canary step passed.
 	Analysis Analysis
+	// Webhooks are called at the points of a canary their types say
+	// (webhooks.go).
+	Webhooks []Webhook
+	// Approval holds a canary that passed every step until an operator
+	// approves its promotion (gates.go).
+	Approval bool
 }
 
 // Defaults of zero Strategy fields.
@@ -138,6 +144,7 @@ type Runner struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	gates map[string]*gate // gates.go
 }
 
 // New returns a Runner; Host and StateDir are required, and a Router for
@@ -185,6 +192,11 @@ func (s Strategy) Validate() error {
 			return fmt.Errorf("steps[%d] %d: want weights rising from 1 to 100", i, w)
 		}
 		prev = w
+	}
+	for i, w := range s.Webhooks {
+		if err := w.Validate(fmt.Sprintf("webhooks[%d]", i)); err != nil {
+			return err
+		}
 	}
 	return s.Analysis.Validate()
 }

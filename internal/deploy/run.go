@@ -235,18 +235,41 @@ func (x *rollout) canary(ctx context.Context) error {
 		x.ro.Reason = "no stable generation to compare with: rolled out at once"
 		return x.rolling(ctx)
 	}
+	if err := x.confirm(ctx, ConfirmRollout, x.spec.FirstGeneration, 0); err != nil {
+		return err
+	}
 	g, err := x.start(ctx)
 	if err != nil {
 		return err
 	}
+	defer func() { x.postRollout(ctx, g.Number) }()
 	x.st.Canary = g.Number
 	if err := x.saveState(x.st); err != nil {
 		return x.rollback(ctx, stable, g, err.Error())
 	}
 	a := x.t.Strategy.Analysis.withDefaults()
 	steps, failed := x.t.Strategy.steps(), 0
+	for {
+		// pre-rollout runs before the canary gets traffic; a failure
+		// counts as a failed check and is tried again after an interval.
+		_, err := x.hooks(ctx, PreRollout, "Initializing", g.Number, 0)
+		if err == nil {
+			break
+		}
+		x.ro.Checks = append(x.ro.Checks, Check{Reason: err.Error()})
+		if failed++; failed >= a.MaxFailedChecks {
+			return x.rollback(ctx, stable, g, fmt.Sprintf("%d failed checks, last before traffic: %s", failed, err))
+		}
+		if err := sleep(ctx, x.t.Strategy.interval()); err != nil {
+			return x.rollback(ctx, stable, g, "interrupted: "+err.Error())
+		}
+	}
+	x.resetApproval(x.spec.Env)
 	for i := 0; i < len(steps); {
 		w := steps[i]
+		if err := x.holdUntil(ctx, "resume", func(g *gate) bool { return !g.paused }); err != nil {
+			return x.rollback(ctx, stable, g, err.Error())
+		}
 		if err := x.route(ctx, x.spec.Env, share{stable, 100 - w}, share{g, w}); err != nil {
 			return x.rollback(ctx, stable, g, err.Error())
 		}
@@ -260,7 +283,11 @@ func (x *rollout) canary(ctx context.Context) error {
 			return x.rollback(ctx, stable, g, "interrupted: "+err.Error())
 		}
 		c := a.Check(w, x.stats(x.spec.Env, g).Sub(before))
+		x.analyse(ctx, a, &c, g.Number, w)
 		x.ro.Checks = append(x.ro.Checks, c)
+		if called, err := x.hooks(ctx, RollbackHook, "Progressing", g.Number, w); called && err == nil {
+			return x.rollback(ctx, stable, g, "a rollback webhook asked for it")
+		}
 		x.log.Info("rollout: canary analysis", "env", x.spec.Env, "generation", g.Number, "weight", w,
 			"requests", c.Requests, "success_rate", c.SuccessRate, "p99", c.P99, "passed", c.Passed, "reason", c.Reason)
 		if c.Passed {
@@ -271,10 +298,18 @@ func (x *rollout) canary(ctx context.Context) error {
 			return x.rollback(ctx, stable, g, fmt.Sprintf("%d failed checks, last at weight %d%%: %s", failed, w, c.Reason))
 		}
 	}
+	if err := x.confirm(ctx, ConfirmPromotion, g.Number, steps[len(steps)-1]); err != nil {
+		return x.rollback(ctx, stable, g, err.Error())
+	}
+	if x.t.Strategy.Approval {
+		if err := x.holdUntil(ctx, "approval", func(g *gate) bool { return g.approved && !g.paused }); err != nil {
+			return x.rollback(ctx, stable, g, err.Error())
+		}
+	}
 	if err := x.route(ctx, x.spec.Env, share{g, 100}); err != nil {
 		return x.rollback(ctx, stable, g, err.Error())
 	}
-	x.st.Stable, x.st.Previous, x.st.Canary, x.st.CanaryWeight = g.Number, 0, 0, 0
+	x.st.Stable, x.st.Previous, x.st.Canary, x.st.CanaryWeight, x.st.Waiting = g.Number, 0, 0, 0, ""
 	x.log.Info("rollout: canary promoted", "env", x.spec.Env, "generation", g.Number)
 	return x.retire(ctx, g.Number)
 }
@@ -283,7 +318,7 @@ func (x *rollout) canary(ctx context.Context) error {
 func (x *rollout) rollback(ctx context.Context, stable, canary dockerhost.Generation, reason string) error {
 	x.log.Warn("rollout: canary rolled back", "env", x.spec.Env, "generation", canary.Number, "reason", reason)
 	x.ro.Outcome, x.ro.Reason = RolledBack, reason
-	x.st.Canary, x.st.CanaryWeight = 0, 0
+	x.st.Canary, x.st.CanaryWeight, x.st.Waiting = 0, 0, ""
 	err := x.abandon(ctx, canary, nil)
 	return errors.Join(fmt.Errorf("canary generation %d: %w: %s", canary.Number, ErrRolledBack, reason), err)
 }

@@ -28,6 +28,9 @@ type State struct {
 	// found at start belongs to a rollout that was interrupted.
 	Canary       int `json:"canary,omitempty"`
 	CanaryWeight int `json:"canary_weight,omitempty"`
+	// Waiting says what the canary waits for: "resume" (paused) or
+	// "approval"; "" when it runs.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Outcome is how a rollout ended.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -28,7 +29,47 @@ type caddyRoute struct {
 }
 
 type caddyMatch struct {
-	Host []string `json:"host,omitempty"`
+	Host         []string                `json:"host,omitempty"`
+	Path         []string                `json:"path,omitempty"`
+	Header       map[string][]string     `json:"header,omitempty"`
+	HeaderRegexp map[string]caddyPattern `json:"header_regexp,omitempty"`
+}
+
+type caddyPattern struct {
+	Pattern string `json:"pattern"`
+}
+
+// caddyMatchOf is the Caddy matcher set of the route's hosts and Match.
+// Caddy has one header_regexp per header name; Validate does not check
+// that, a second pattern of a name replaces the first.
+func caddyMatchOf(r Route) caddyMatch {
+	cm := caddyMatch{Host: r.Hosts}
+	m := r.Match
+	if m.IsZero() {
+		return cm
+	}
+	switch {
+	case m.Path == "" || m.PathPrefix && m.Path == "/":
+	case m.PathPrefix:
+		p := strings.TrimSuffix(m.Path, "/")
+		cm.Path = []string{p, p + "/*"}
+	default:
+		cm.Path = []string{m.Path}
+	}
+	for _, h := range m.Headers {
+		if h.Regex {
+			if cm.HeaderRegexp == nil {
+				cm.HeaderRegexp = map[string]caddyPattern{}
+			}
+			cm.HeaderRegexp[h.Name] = caddyPattern{Pattern: h.Value}
+			continue
+		}
+		if cm.Header == nil {
+			cm.Header = map[string][]string{}
+		}
+		cm.Header[h.Name] = []string{h.Value}
+	}
+	return cm
 }
 
 type caddyHandler struct {
@@ -93,7 +134,7 @@ func CaddyRoute(r Route, opt CaddyOptions) json.RawMessage {
 	}
 	b, err := json.Marshal(caddyRoute{
 		ID:       r.ID,
-		Match:    []caddyMatch{{Host: r.Hosts}},
+		Match:    []caddyMatch{caddyMatchOf(r)},
 		Handle:   []caddyHandler{h},
 		Terminal: true,
 	})

@@ -29,6 +29,9 @@ type Route struct {
 	// Upstreams receive the requests, load-balanced when there are several,
 	// split by their weights when one has a weight.
 	Upstreams []Upstream
+	// Match, when set, takes only some requests of the hosts (match.go);
+	// the embedded proxy only.
+	Match *Match
 }
 
 // Upstream is one backend of a route.
@@ -126,6 +129,9 @@ func (r Route) Validate() error {
 			return fmt.Errorf("route %s: hosts[%d]: %w", r.ID, i, err)
 		}
 	}
+	if err := r.Match.Validate(); err != nil {
+		return fmt.Errorf("route %s: %w", r.ID, err)
+	}
 	if len(r.Upstreams) == 0 {
 		return fmt.Errorf("route %s: upstreams: none", r.ID)
 	}
@@ -153,11 +159,12 @@ func (r Route) Validate() error {
 }
 
 // HostConflict returns an error when a route of routes other than rt
-// (another id) already matches one of rt's hosts: Caddy would serve only
-// the first, so the second environment would silently get the first's app.
+// (another id) already matches one of rt's hosts with the same Match:
+// Caddy would serve only the first, so the second environment would
+// silently get the first's app.
 func HostConflict(routes []Route, rt Route) error {
 	for _, other := range routes {
-		if other.ID == rt.ID {
+		if other.ID == rt.ID || !other.Match.Equal(rt.Match) {
 			continue
 		}
 		for _, h := range other.Hosts {

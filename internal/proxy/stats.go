@@ -19,6 +19,10 @@ type Stats struct {
 	// Classes counts responses by status class: Classes[2] the 2xx, ...,
 	// Classes[5] the 5xx.
 	Classes [6]uint64
+	// Failed counts the requests the client saw fail with no status from
+	// the upstream: it gave up (timed out) or its connection broke before
+	// the response was done. They are in Requests, not in Classes.
+	Failed uint64
 	// Latency counts responses by duration: Latency[i] those at most
 	// LatencyBuckets[i] and above the bound before; the last element those
 	// above every bound. Upgraded connections (1xx) are not timed.
@@ -28,8 +32,8 @@ type Stats struct {
 }
 
 // Errors is the number of 5xx responses, the proxy's own 502 for an
-// upstream it could not reach included.
-func (s Stats) Errors() uint64 { return s.Classes[5] }
+// upstream it could not reach included, and of failed requests.
+func (s Stats) Errors() uint64 { return s.Classes[5] + s.Failed }
 
 // SuccessRate is the share of responses that are not 5xx, 1 when there
 // was none.
@@ -65,7 +69,7 @@ func (s Stats) Quantile(q float64) time.Duration {
 // Sub returns the counts of s that prev does not have: the traffic between
 // the snapshots prev and s.
 func (s Stats) Sub(prev Stats) Stats {
-	d := Stats{Requests: s.Requests - prev.Requests, LatencySum: s.LatencySum - prev.LatencySum}
+	d := Stats{Requests: s.Requests - prev.Requests, Failed: s.Failed - prev.Failed, LatencySum: s.LatencySum - prev.LatencySum}
 	for i := range s.Classes {
 		d.Classes[i] = s.Classes[i] - prev.Classes[i]
 	}
@@ -88,6 +92,18 @@ func (s *Stats) Observe(code int, took time.Duration) {
 	if code/100 == 1 {
 		return
 	}
+	s.observeLatency(took)
+}
+
+// ObserveFailed counts one request that failed after took with no
+// complete response (Failed).
+func (s *Stats) ObserveFailed(took time.Duration) {
+	s.Requests++
+	s.Failed++
+	s.observeLatency(took)
+}
+
+func (s *Stats) observeLatency(took time.Duration) {
 	if s.Latency == nil {
 		s.Latency = make([]uint64, len(LatencyBuckets)+1)
 	}
@@ -102,7 +118,7 @@ func (s *Stats) Observe(code int, took time.Duration) {
 // Add returns the counts of s and o together, e.g. of one version over
 // several routes.
 func (s Stats) Add(o Stats) Stats {
-	sum := Stats{Requests: s.Requests + o.Requests, LatencySum: s.LatencySum + o.LatencySum}
+	sum := Stats{Requests: s.Requests + o.Requests, Failed: s.Failed + o.Failed, LatencySum: s.LatencySum + o.LatencySum}
 	for i := range s.Classes {
 		sum.Classes[i] = s.Classes[i] + o.Classes[i]
 	}

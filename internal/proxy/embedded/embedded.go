@@ -191,7 +191,7 @@ func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
 	prev, had := r.routes[rt.ID]
 	r.routes[rt.ID] = rt
 	setUpstreams(rt)
-	if had && slices.Equal(prev.Hosts, rt.Hosts) {
+	if had && slices.Equal(prev.Hosts, rt.Hosts) && prev.Match.Equal(rt.Match) {
 		return nil // an upstream switch: no reload (see upstreams.go)
 	}
 	if err := r.load(); err != nil {
@@ -311,7 +311,8 @@ func (r *Router) render() map[string]any {
 	for id := range r.routes {
 		ids = append(ids, id)
 	}
-	sort.Strings(ids)
+	// Caddy tries routes in order: the more specific match first.
+	sort.Slice(ids, func(i, j int) bool { return proxy.Precedes(r.routes[ids[i]], r.routes[ids[j]]) })
 	routes := make([]json.RawMessage, 0, len(ids)+1)
 	opt := proxy.CaddyOptions{StreamCloseDelay: r.cfg.StreamCloseDelay, UpstreamSource: "slipway"}
 	for _, id := range ids {
@@ -346,6 +347,8 @@ func (r *Router) render() map[string]any {
 		for _, id := range ids {
 			hosts = append(hosts, r.routes[id].Hosts...)
 		}
+		slices.Sort(hosts) // routes of one host by match name it once
+		hosts = slices.Compact(hosts)
 		apps := cfg["apps"].(map[string]any)
 		apps["tls"], apps["pki"] = r.cfg.HTTPS.tlsApp(hosts)
 	}

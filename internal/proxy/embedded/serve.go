@@ -100,7 +100,13 @@ func serveActive(w http.ResponseWriter, r *http.Request) {
 		if sw.code == 0 {
 			sw.code = http.StatusOK
 		}
-		stats.observe(s.route, s.version, sw.code, time.Since(start))
+		// The request's context ends before its handler returns only
+		// when the client went away: it timed out or its connection
+		// broke, so it never got the whole response, whatever status
+		// Caddy wrote (499 for a client gone before the upstream
+		// answered, a 4xx that would pass for a success).
+		failed := r.Context().Err() != nil && sw.code/100 != 1
+		stats.observe(s.route, s.version, sw.code, failed, time.Since(start))
 	}
 }
 

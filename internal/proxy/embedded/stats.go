@@ -36,7 +36,9 @@ type statsTable struct {
 
 var stats = statsTable{routes: map[string]map[string]*proxy.Stats{}, live: map[string]map[string]bool{}}
 
-func (t *statsTable) observe(route, version string, code int, took time.Duration) {
+// observe counts a response of status code, or a failed request when
+// failed (proxy.Stats.Failed).
+func (t *statsTable) observe(route, version string, code int, failed bool, took time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.live[route][version] {
@@ -52,7 +54,11 @@ func (t *statsTable) observe(route, version string, code int, took time.Duration
 		s = &proxy.Stats{}
 		vs[version] = s
 	}
-	s.Observe(code, took)
+	if failed {
+		s.ObserveFailed(took)
+	} else {
+		s.Observe(code, took)
+	}
 }
 
 // keep drops the counters of the route's versions that are not in versions
@@ -132,7 +138,8 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Collector returns the proxy's Prometheus series:
 // slipway_proxy_requests_total{route,version,code} with code a status class
-// (2xx, ..., 5xx) and slipway_proxy_request_duration_seconds{route,version}.
+// (2xx, ..., 5xx) or "failed" (requests that got no complete response:
+// the client timed out or the connection broke) and slipway_proxy_request_duration_seconds{route,version}.
 func (r *Router) Collector() prometheus.Collector { return collector{} }
 
 var (
@@ -159,6 +166,10 @@ func (collector) Collect(ch chan<- prometheus.Metric) {
 					ch <- prometheus.MustNewConstMetric(requestsDesc, prometheus.CounterValue, float64(n),
 						id, version, strconv.Itoa(class)+"xx")
 				}
+			}
+			if s.Failed > 0 {
+				ch <- prometheus.MustNewConstMetric(requestsDesc, prometheus.CounterValue, float64(s.Failed),
+					id, version, "failed")
 			}
 			if s.Latency == nil {
 				continue

@@ -77,6 +77,11 @@ func (r *Router) Apply(ctx context.Context, rt proxy.Route) error {
 	if err := rt.Validate(); err != nil {
 		return err
 	}
+	if !rt.Match.IsZero() {
+		// Routes read back from Caddy carry no match: List could not
+		// tell two routes of one host apart.
+		return fmt.Errorf("route %s: match: only the embedded proxy routes by path and header", rt.ID)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.ensureServer(ctx); err != nil {
