@@ -80,8 +80,12 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	}
 
 	owner := kube.Owner{Installation: c.installation, Deployment: dep.Name}
+	// The pass's own context stays what stall looks at: the timeout
+	// running out is a failed pass, not the controller stopping.
+	passCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, k.Timeout)
 	defer cancel()
+	stall = func(reason string, err error) DeploymentStatus { return c.stall(passCtx, log, st, reason, err) }
 	if err := cluster.Prepare(objs, owner); err != nil {
 		return stall(ReasonDeployFailed, err)
 	}
