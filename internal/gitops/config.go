@@ -84,7 +84,7 @@ func (e *ConfigError) Error() string {
 
 // foreignKeys are top-level keys other parts of Slipway own in the same
 // file: skipped here, never refused.
-var foreignKeys = map[string]bool{"imagePolicies": true, "imageUpdates": true}
+var foreignKeys = map[string]bool{"imagePolicies": true, "imageUpdates": true, "receivers": true}
 
 // LoadConfig reads and validates a slipway-gitops.yaml.
 func LoadConfig(file string) (*Config, error) {
@@ -128,7 +128,7 @@ func ParseConfig(file string, content []byte) (*Config, error) {
 		case foreignKeys[key]:
 			return nil
 		}
-		return d.errf(k, key, "unknown top-level key (want sources, deployments, imagePolicies, imageUpdates)")
+		return d.errf(k, key, "unknown top-level key (want sources, deployments, imagePolicies, imageUpdates, receivers)")
 	})
 	if err != nil {
 		return nil, err

@@ -335,13 +335,17 @@ func (c *Controller) Statuses() []DeploymentStatus {
 // syncDeployment reconciles one deployment and reports its status.
 func (c *Controller) syncDeployment(ctx context.Context, dep Deployment, art artifact, fetchErr error) DeploymentStatus {
 	var st DeploymentStatus
+	prev := c.previousStatus(dep.Name)
 	if dep.Kubernetes != nil {
 		st = c.reconcileKube(ctx, dep, art, fetchErr)
 	} else {
 		st = c.reconcileDeployment(ctx, dep, art, fetchErr)
 	}
-	if c.opts.Reported != nil && ctx.Err() == nil { // an interrupted pass is no result
-		c.opts.Reported(st)
+	if ctx.Err() == nil { // an interrupted pass is no result
+		c.alert(dep, art, prev, st)
+		if c.opts.Reported != nil {
+			c.opts.Reported(st)
+		}
 	}
 	return st
 }

@@ -53,36 +53,16 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	if err != nil {
 		return stall(ReasonDeployFailed, err)
 	}
-	ropts := render.Options{}
-	if k.PostBuild != nil {
-		ropts.Substitute = true
-		if ropts.Vars, err = c.substitutions(ctx, cluster, k.PostBuild); err != nil {
-			return stall(ReasonDeployFailed, err)
-		}
-	}
-	rendered, err := render.Render(c.checkoutDir(art), dep.Path, ropts)
+	objs, releases, releaseRefs, reason, err := c.desiredObjects(ctx, dep, art, cluster)
 	if err != nil {
-		return stall(ReasonInvalid, err)
-	}
-	var objs []*unstructured.Unstructured
-	var releases []helmrelease.Spec
-	var releaseRefs []kube.Ref
-	for _, o := range rendered {
-		if !isHelmRelease(o.Unstructured) {
-			objs = append(objs, o.Unstructured)
-			continue
-		}
-		spec, err := helmSpec(o, c.checkoutDir(art), cluster.Namespace(), k.Timeout, k.Wait)
-		if err != nil {
-			return stall(ReasonInvalid, err)
-		}
-		releases = append(releases, spec)
-		releaseRefs = append(releaseRefs, kube.Ref{APIVersion: HelmReleaseAPIVersion, Kind: HelmReleaseKind, Namespace: spec.Namespace, Name: spec.ReleaseName})
+		return stall(reason, err)
 	}
 
 	owner := kube.Owner{Installation: c.installation, Deployment: dep.Name}
 	// The timeout bounds the apply and its wait; each Helm release's
 	// actions have their own (the release's timeout, by default this one).
+	// ctx stays the pass's own, which stall looks at: the timeout running
+	// out is a failed pass, not the controller stopping.
 	applyCtx, cancel := context.WithTimeout(ctx, k.Timeout)
 	defer cancel()
 	if err := cluster.Prepare(objs, owner); err != nil {
@@ -147,6 +127,38 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	c.save(st)
 	c.cleanCheckouts(art)
 	return st
+}
+
+// desiredObjects renders the deployment's folder at art's commit: the
+// objects to apply and the Helm releases to install (with their refs);
+// on failure, the reason the deployment stalls for.
+func (c *Controller) desiredObjects(ctx context.Context, dep Deployment, art artifact, cluster *kube.Cluster) (
+	objs []*unstructured.Unstructured, releases []helmrelease.Spec, releaseRefs []kube.Ref, reason string, err error) {
+	k := dep.Kubernetes
+	ropts := render.Options{}
+	if k.PostBuild != nil {
+		ropts.Substitute = true
+		if ropts.Vars, err = c.substitutions(ctx, cluster, k.PostBuild); err != nil {
+			return nil, nil, nil, ReasonDeployFailed, err
+		}
+	}
+	rendered, err := render.Render(c.checkoutDir(art), dep.Path, ropts)
+	if err != nil {
+		return nil, nil, nil, ReasonInvalid, err
+	}
+	for _, o := range rendered {
+		if !isHelmRelease(o.Unstructured) {
+			objs = append(objs, o.Unstructured)
+			continue
+		}
+		spec, err := helmSpec(o, c.checkoutDir(art), cluster.Namespace(), k.Timeout, k.Wait)
+		if err != nil {
+			return nil, nil, nil, ReasonInvalid, err
+		}
+		releases = append(releases, spec)
+		releaseRefs = append(releaseRefs, kube.Ref{APIVersion: HelmReleaseAPIVersion, Kind: HelmReleaseKind, Namespace: spec.Namespace, Name: spec.ReleaseName})
+	}
+	return objs, releases, releaseRefs, "", nil
 }
 
 // prune deletes stale objects and uninstalls stale Helm releases.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/slipway-cd/slipway/internal/executor/byname"
+	"github.com/slipway-cd/slipway/internal/gitops/receiver"
 	"github.com/slipway-cd/slipway/internal/joblog"
 	"github.com/slipway-cd/slipway/internal/pipelines"
 	"github.com/slipway-cd/slipway/internal/store"
@@ -29,6 +30,7 @@ func (s *Server) Handler() http.Handler {
 
 	mux.HandleFunc("POST /hooks/{project}", s.webhook)
 	mux.HandleFunc("POST /hooks/{project}/{provider}", s.webhook)
+	mux.HandleFunc(receiver.PathPrefix, s.receive)
 
 	api := func(pattern string, h func(*http.Request) (any, error)) {
 		mux.HandleFunc(pattern, s.apiHandler(h, tokenForWrites))

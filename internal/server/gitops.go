@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/gitops"
 	"github.com/slipway-cd/slipway/internal/gitops/imageupdate"
+	"github.com/slipway-cd/slipway/internal/gitops/receiver"
 	"github.com/slipway-cd/slipway/internal/scm/mirror"
 )
 
@@ -36,6 +37,8 @@ type gitopsLoops struct {
 	controller *gitops.Controller
 	// images runs the image updates; nil when the config has none.
 	images *imageupdate.Automation
+	// receivers serve the config's receivers (/hook/...); nil without.
+	receivers *receiver.Handler
 	// ready and reconciles are slipway_gitops_app_ready and
 	// slipway_gitops_reconcile_total.
 	ready      *prometheus.GaugeVec
@@ -74,6 +77,10 @@ func (s *Server) openGitops(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gitops.config: %w", err)
 	}
+	recvs, err := receiver.Load(cfg)
+	if err != nil {
+		return fmt.Errorf("gitops.config: %w", err)
+	}
 	if err := s.openDeployer(ctx); err != nil {
 		return fmt.Errorf("gitops: %w", err)
 	}
@@ -81,8 +88,17 @@ func (s *Server) openGitops(ctx context.Context) error {
 		gc.State = filepath.Join(s.cfg.DataDir, "gitops")
 	}
 	g := newGitopsLoops(cfg)
-	s.registry.MustRegister(g.ready, g.reconciles)
 	log := s.log.With("component", "gitops")
+	if len(recvs) > 0 {
+		// Built before the controller, so that a missing secret fails
+		// with nothing to close; calls come once the server serves.
+		g.receivers, err = receiver.New(recvs, receiver.Options{File: cfg.File, MaxBodyBytes: s.cfg.Webhooks.MaxBodyBytes,
+			Reconcile: func(d string) error { return g.controller.Reconcile(d) }, Logger: log})
+		if err != nil {
+			return fmt.Errorf("gitops.config: %w", err)
+		}
+	}
+	s.registry.MustRegister(g.ready, g.reconciles)
 	installation, err := s.Store.Installation(ctx)
 	if err != nil {
 		return fmt.Errorf("gitops: %w", err)
@@ -166,6 +182,16 @@ func (s *Server) closeGitops(ctx context.Context) {
 	if err := s.gitops.controller.Close(ctx); err != nil {
 		s.log.Error("gitops: closing", "err", err)
 	}
+}
+
+// receive serves the GitOps receivers: each checks its own secret, so no
+// API token is asked for (a forge cannot send one).
+func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
+	if s.gitops == nil || s.gitops.receivers == nil {
+		http.NotFound(w, r)
+		return
+	}
+	s.gitops.receivers.ServeHTTP(w, r)
 }
 
 func (s *Server) routesGitops(api func(string, func(*http.Request) (any, error))) {

@@ -58,7 +58,7 @@ const (
 
 // otherKeys are the top-level keys of the file that other parts of
 // Slipway read.
-var otherKeys = []string{"sources", "deployments"}
+var otherKeys = []string{"sources", "deployments", "receivers"}
 
 // LoadConfig reads and checks a config file.
 func LoadConfig(path string) (*Config, error) {
@@ -95,7 +95,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 			c.Updates, err = d.updates(val, filepath.Dir(file))
 		default:
 			if !slices.Contains(otherKeys, key.Value) {
-				err = d.errAt(key, key.Value, errors.New("unknown top-level key (want imagePolicies, imageUpdates, sources or deployments)"))
+				err = d.errAt(key, key.Value, errors.New("unknown top-level key (want imagePolicies, imageUpdates, sources, deployments or receivers)"))
 			}
 		}
 		if err != nil {
