@@ -211,7 +211,13 @@ func record(prev []Service, samples []dockerhost.ServiceUsage, now time.Time, wi
 	for _, u := range samples {
 		svc := Service{ServiceUsage: u, Up: u.Up(), UptimeSeconds: u.Uptime(now).Seconds()}
 		i := slices.IndexFunc(prev, func(p Service) bool { return p.Service == u.Service })
-		if i >= 0 {
+		if i >= 0 && !u.Read.IsZero() && u.Read.Equal(prev[i].Read) {
+			// The same figures again (a kubelet refreshes its own every
+			// few seconds): no new point, the rates of the last one.
+			old := prev[i]
+			svc.CPUPercent, svc.NetworkRxPerSec, svc.NetworkTxPerSec = old.CPUPercent, old.NetworkRxPerSec, old.NetworkTxPerSec
+			svc.History = old.History
+		} else if i >= 0 {
 			old := prev[i]
 			svc.CPUPercent = u.CPUPercent(old.ServiceUsage)
 			svc.NetworkRxPerSec, svc.NetworkTxPerSec = u.NetworkRates(old.ServiceUsage)

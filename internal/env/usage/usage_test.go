@@ -22,13 +22,18 @@ type engine struct {
 	reads   int
 	down    bool
 	failing bool
+	// stale answers the last figures again, as a kubelet does between
+	// its refreshes.
+	stale bool
 }
 
 func (e *engine) UsageOf(ctx context.Context, envs []string) (map[string]dockerhost.Usage, error) {
 	if e.failing {
 		return nil, errors.New("engine busy")
 	}
-	e.reads++
+	if !e.stale {
+		e.reads++
+	}
 	out := map[string]dockerhost.Usage{}
 	for _, env := range envs {
 		if env == "gone" {
@@ -80,6 +85,15 @@ func TestSamplerRatesHistoryAndForgetting(t *testing.T) {
 	if reports := s.Reports(); len(reports) != 2 || reports[0].Environment != "review/a" || reports[1].Environment != "staging" {
 		t.Errorf("reports: %+v", reports)
 	}
+
+	// The same figures again keep the rates and add no point.
+	e.stale = true
+	s.Pass(ctx)
+	r, _ = s.Get("k-shop-review")
+	if web := r.Services[0]; web.CPUPercent != 50 || len(web.History) != 3 {
+		t.Errorf("after a pass of the same figures: cpu %.1f%%, %d points; want 50%%, 3", web.CPUPercent, len(web.History))
+	}
+	e.stale = false
 
 	// A failing engine keeps the last samples.
 	e.failing = true
