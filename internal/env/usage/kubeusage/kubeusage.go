@@ -150,7 +150,8 @@ func (r *Reader) stats(ctx context.Context, nodes map[string]bool, lists map[usa
 	}
 	if r.Metrics == nil || !r.metricsServed() {
 		for node, err := range refused {
-			return nil, fmt.Errorf("node %s: summary: %w (and metrics.k8s.io is not served)", node, err)
+			return nil, fmt.Errorf("node %s: the kubelet's Summary API is refused (%s; reading it needs get on nodes/proxy) and metrics.k8s.io is not served: %w",
+				node, apierrors.ReasonForError(err), err)
 		}
 	}
 	namespaces := map[string]bool{}
