@@ -296,16 +296,16 @@ func workload(p corev1.Pod) string {
 }
 
 // sum is one service's figures over its pods. The service runs when all
-// its pods run, and is healthy when all are Ready; its run is the set of
-// its pods (Container) and the last start, so that a replaced pod starts a
-// new run, whose first rates are not computed from another pod's counters.
+// its pods run, and is healthy when all are Ready. Its figures are those of
+// the pods that have some (a pending pod has none yet); its run is the set
+// of those pods (Container) and the last start, so that a pod replaced,
+// added or gone starts a new run, whose first rates are not computed from
+// other pods' counters.
 func sum(name string, pods []corev1.Pod, found map[string]podStats) dockerhost.ServiceUsage {
 	slices.SortFunc(pods, func(a, b corev1.Pod) int { return cmp.Compare(a.Name, b.Name) })
 	u := dockerhost.ServiceUsage{Service: name, State: "running", Health: "healthy"}
-	names := make([]string, 0, len(pods))
-	complete := true
+	var measured []string
 	for _, p := range pods {
-		names = append(names, p.Name)
 		if p.Status.StartTime != nil && p.Status.StartTime.After(u.StartedAt) {
 			u.StartedAt = p.Status.StartTime.Time
 		}
@@ -326,9 +326,9 @@ func sum(name string, pods []corev1.Pod, found map[string]podStats) dockerhost.S
 		}
 		s, ok := found[string(p.UID)]
 		if !ok || !s.hasFigures {
-			complete = false
 			continue
 		}
+		measured = append(measured, p.Name)
 		if s.read.After(u.Read) {
 			u.Read = s.read
 		}
@@ -338,12 +338,7 @@ func sum(name string, pods []corev1.Pod, found map[string]podStats) dockerhost.S
 		u.NetworkTxBytes += s.tx
 		u.MemoryLimitBytes += limitOf(p, s.nodeMemory)
 	}
-	u.Container = strings.Join(names, ",")
-	if len(pods) == 0 || !complete {
-		// Part of the pods without figures (pending, on a node that did
-		// not answer): sums of the others would read as a drop.
-		u.Read, u.CPUSeconds, u.MemoryBytes, u.NetworkRxBytes, u.NetworkTxBytes, u.MemoryLimitBytes = time.Time{}, 0, 0, 0, 0, 0
-	}
+	u.Container = strings.Join(measured, ",")
 	return u
 }
 
