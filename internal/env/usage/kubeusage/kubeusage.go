@@ -174,7 +174,20 @@ func (r *Reader) stats(ctx context.Context, nodes map[string]bool, lists map[usa
 			}
 		}
 	}
+	r.forget(time.Now().Add(-time.Hour))
 	return out, nil
+}
+
+// forget drops the CPU integrals of pods not seen since before: pods
+// that are gone.
+func (r *Reader) forget(before time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for uid, c := range r.cpu {
+		if c.at.Before(before) {
+			delete(r.cpu, uid)
+		}
+	}
 }
 
 // summary reads a node's Summary API through the API server's node proxy.

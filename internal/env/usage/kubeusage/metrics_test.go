@@ -60,7 +60,7 @@ func (a *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // from its rate, so the sampler's CPU % is that rate; without the API the
 // pass fails and says why.
 func TestMetricsAPIWhenTheSummaryIsRefused(t *testing.T) {
-	api := &apiServer{now: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)}
+	api := &apiServer{now: time.Now().Truncate(time.Second)}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	r, err := kubeusage.New(&rest.Config{Host: srv.URL})
