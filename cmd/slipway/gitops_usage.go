@@ -8,18 +8,23 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/slipway-cd/slipway/internal/gitops"
 )
 
 // apiGitopsUsage is a GitOps deployment's usage as the server's API
 // answers it.
 type apiGitopsUsage struct {
-	Deployment string `json:"deployment"`
-	Target     string `json:"target"`
-	Apps       []struct {
-		App       string            `json:"app"`
-		SampledAt time.Time         `json:"sampled_at"`
-		Services  []apiServiceUsage `json:"services"`
-	} `json:"apps"`
+	Deployment string        `json:"deployment"`
+	Target     string        `json:"target"`
+	Apps       []apiAppUsage `json:"apps"`
+}
+
+// apiAppUsage is one app's usage (a Kubernetes deployment's workloads).
+type apiAppUsage struct {
+	App       string            `json:"app"`
+	SampledAt time.Time         `json:"sampled_at"`
+	Services  []apiServiceUsage `json:"services"`
 }
 
 func init() {
@@ -54,11 +59,44 @@ func init() {
 
 func printGitopsUsage(w io.Writer, u apiGitopsUsage) error {
 	fmt.Fprintf(w, "deployment %s (%s)\n", u.Deployment, u.Target)
-	if len(u.Apps) == 0 {
+	return printAppsUsage(w, u.Apps)
+}
+
+// serverGitopsStatus is `gitops status --server`: each deployment's status
+// as the server's last pass left it, then its apps' resource use.
+func serverGitopsStatus(cmd *cobra.Command, asJSON bool) error {
+	var raw json.RawMessage
+	if err := newAPIClient(cmd).do("GET", "/api/gitops", nil, &raw); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), raw)
+	}
+	var v struct {
+		Deployments []struct {
+			gitops.DeploymentStatus
+			Usage []apiAppUsage `json:"usage"`
+		} `json:"deployments"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	for _, d := range v.Deployments {
+		printGitops(w, []gitops.DeploymentStatus{d.DeploymentStatus})
+		if err := printAppsUsage(w, d.Usage); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printAppsUsage(w io.Writer, apps []apiAppUsage) error {
+	if len(apps) == 0 {
 		_, err := fmt.Fprintln(w, "no app runs, or none was sampled yet")
 		return err
 	}
-	for _, a := range u.Apps {
+	for _, a := range apps {
 		if a.App != "" {
 			fmt.Fprintf(w, "app %s", a.App)
 		} else {

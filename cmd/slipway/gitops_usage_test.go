@@ -40,3 +40,33 @@ func TestGitopsUsagePrintsEachApp(t *testing.T) {
 		}
 	}
 }
+
+// TestGitopsStatusFromTheServer: `slipway gitops status --server` prints
+// each deployment's status from GET /api/gitops, then its apps' usage.
+func TestGitopsStatusFromTheServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/gitops" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"deployments": [{"name": "onkube", "condition": "Ready", "reason": "Succeeded", "message": "applied",
+ "observed_revision": "0123456789abcdef", "target": "kubernetes", "apps": [],
+ "usage": [{"deployment": "onkube", "services": [{"service": "burner", "state": "running", "health": "healthy", "up": true,
+  "cpu_percent": 20, "memory_bytes": 1048576, "memory_limit_bytes": 100663296}]}]}], "images": {}}`))
+	}))
+	defer srv.Close()
+	out, errOut, code := slipway(t, t.TempDir(), "gitops", "status", "--server", srv.URL)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^deployment onkube: Ready \(Succeeded\) at 0123456789ab: applied$`),
+		regexp.MustCompile(`(?m)^workloads\nSERVICE\s+STATE`),
+		regexp.MustCompile(`(?m)^burner\s+running\s+healthy\s+0\s+0s\s+20\.0%\s+1\.0MiB\s+96\.0MiB`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
