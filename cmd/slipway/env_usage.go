@@ -90,13 +90,18 @@ func printUsage(w io.Writer, u apiUsage) error {
 		fmt.Fprintf(w, ", sampled %s", u.SampledAt.Local().Format(time.DateTime))
 	}
 	fmt.Fprintln(w)
-	if len(u.Services) == 0 {
+	return printServiceUsage(w, u.Services)
+}
+
+// printServiceUsage is the table of services of `env usage` and `gitops usage`.
+func printServiceUsage(w io.Writer, services []apiServiceUsage) error {
+	if len(services) == 0 {
 		_, err := fmt.Fprintln(w, "no service runs, or none was sampled yet")
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tSTATE\tHEALTH\tRESTARTS\tUPTIME\tCPU\tMEMORY\tLIMIT\tNET IN\tNET OUT")
-	for _, s := range u.Services {
+	for _, s := range services {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f%%\t%s\t%s\t%s/s\t%s/s\n", s.Service, s.State, s.Health, s.RestartCount,
 			time.Duration(s.UptimeSeconds)*time.Second, s.CPUPercent, sizeIEC(float64(s.MemoryBytes)), sizeIEC(float64(s.MemoryLimitBytes)),
 			sizeIEC(s.NetworkRxPerSec), sizeIEC(s.NetworkTxPerSec))

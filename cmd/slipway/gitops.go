@@ -90,9 +90,14 @@ func init() {
 		Use:   "status",
 		Short: "Show the status of each deployment as the last pass left it",
 		Long: "Print the condition (Ready, Reconciling, Stalled), the reason and the revisions of each deployment\n" +
-			"and app, from the status files of the state folder; reconcile or run writes them.",
+			"and app, from the status files of the state folder; reconcile or run writes them.\n\n" +
+			"With --server, ask the Slipway server that runs GitOps instead: each deployment's status and the\n" +
+			"resource use of its apps' services, as `slipway gitops usage` prints it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("server") {
+				return serverGitopsStatus(cmd, asJSON)
+			}
 			all, err := gitops.ReadStatuses(stateDir)
 			if err != nil {
 				return err
@@ -108,7 +113,8 @@ func init() {
 		},
 	}
 	status.Flags().StringVar(&stateDir, "state", "slipway-gitops", "the state folder of reconcile or run")
-	status.Flags().BoolVar(&asJSON, "json", false, "print the status files as a JSON list")
+	status.Flags().BoolVar(&asJSON, "json", false, "print the status files as a JSON list (with --server: GET /api/gitops as it is)")
+	status.Flags().String("server", "", "ask this Slipway server (its URL) rather than read --state")
 	gitopsCmd.AddCommand(reconcile, run, status)
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slipway-cd/slipway/internal/env/usage"
 	"github.com/slipway-cd/slipway/internal/gitops"
 	"github.com/slipway-cd/slipway/internal/gitops/imageupdate"
 	"github.com/slipway-cd/slipway/internal/gitops/receiver"
@@ -112,6 +113,7 @@ func (s *Server) openGitops(ctx context.Context) error {
 		g.images = &imageupdate.Automation{Config: images, Logger: log, Ran: g.pushed}
 	}
 	s.gitops = g
+	s.openUsage()
 	return nil
 }
 
@@ -197,6 +199,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) {
 func (s *Server) routesGitops(api func(string, func(*http.Request) (any, error))) {
 	api("GET /api/gitops", s.getGitops)
 	api("POST /api/gitops/{deployment}/reconcile", s.reconcileGitops)
+	api("GET /api/gitops/{deployment}/usage", s.getGitopsUsage)
 	api("POST /api/gitops/images/{update}/run", s.runImageUpdate)
 }
 
@@ -218,6 +221,9 @@ type gitopsDeploymentView struct {
 	// URLs are the addresses of each app's services with a hostname,
 	// through the proxy.
 	URLs map[string][]string `json:"urls"`
+	// Usage is the resource use of each app's services (of the
+	// deployment's workloads on Kubernetes), as last sampled.
+	Usage []usage.Report `json:"usage"`
 }
 
 var errNoGitops = &httpError{http.StatusNotFound, "this server runs no GitOps: give gitops.config in its configuration"}
@@ -238,6 +244,7 @@ func (s *Server) gitopsView() (gitopsView, error) {
 				}
 			}
 		}
+		dv.Usage = s.gitopsUsage(st)
 		v.Deployments = append(v.Deployments, dv)
 	}
 	if s.gitops.images != nil {

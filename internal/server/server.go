@@ -278,8 +278,11 @@ type Server struct {
 	kubeHost *kubehost.Host
 	// gitops reconciles and updates images (nil without gitops:).
 	gitops *gitopsLoops
-	// usage samples the environments' resource use (nil without Envs).
+	// usage samples the resource use of environments and GitOps apps
+	// (nil without either).
 	usage *usage.Sampler
+	// kubeReaders read the pods of GitOps deployments onto Kubernetes.
+	kubeReaders kubeReaders
 
 	http     *http.Server
 	drain    *httpdrain.Drain
@@ -455,6 +458,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.Envs != nil {
 		// At once too: a restart resumes the stops it left.
 		s.every(loopCtx, s.cfg.Environments.AutoStopTick, true, s.environmentsPass)
+	}
+	if s.usage != nil {
 		s.every(loopCtx, s.usageInterval(), true, s.usagePass)
 	}
 	if s.kubeHost != nil {

@@ -27,10 +27,14 @@ func (c EnvironmentsConfig) checkUsageInterval() error {
 	return nil
 }
 
-// openUsage prepares the sampler of the environments' resource use and
-// its Prometheus series; Start runs its passes (usagePass).
+// openUsage prepares the sampler of the resource use of environments and
+// GitOps apps, and its Prometheus series, once; Start runs its passes
+// (usagePass).
 func (s *Server) openUsage() {
-	s.usage = &usage.Sampler{Reader: s.Envs.Deployer, Targets: s.usageTargets, Logger: s.log}
+	if s.usage != nil {
+		return
+	}
+	s.usage = &usage.Sampler{Reader: s.deployer, Targets: s.usageTargets, Logger: s.log}
 	s.registry.MustRegister(s.usage.Collector())
 }
 
@@ -53,10 +57,14 @@ func (s *Server) usageInterval() time.Duration {
 // liveStates are the states in which an environment may have containers.
 var liveStates = []string{store.EnvDeploying, store.EnvAvailable, store.EnvStopping, store.EnvStopFailed}
 
-// usageTargets are the environments that may have containers.
+// usageTargets are the environments that may have containers and the
+// GitOps apps.
 func (s *Server) usageTargets(ctx context.Context) ([]usage.Target, error) {
+	out := s.gitopsUsageTargets(ctx)
+	if s.Envs == nil {
+		return out, nil
+	}
 	names := map[int64]string{}
-	var out []usage.Target
 	for _, state := range liveStates {
 		envs, err := s.Store.ListEnvironmentsInState(ctx, state)
 		if err != nil {

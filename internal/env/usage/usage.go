@@ -11,7 +11,9 @@ package usage
 import (
 	"cmp"
 	"context"
+	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -27,20 +29,45 @@ const (
 	MaxPoints = 720
 )
 
-// Target is a live environment to sample.
+// Target is a live environment, or a GitOps deployment's app, to sample.
 type Target struct {
-	// Key is the environment's key on the Docker host (its containers'
-	// slipway.env label).
+	// Key identifies the target in the sampler; on the Docker host it is
+	// the environment's key (its containers' slipway.env label).
 	Key           string `json:"-"`
-	ProjectID     int64  `json:"project_id"`
-	Project       string `json:"project"`
-	EnvironmentID int64  `json:"environment_id"`
-	Environment   string `json:"environment"`
+	ProjectID     int64  `json:"project_id,omitempty"`
+	Project       string `json:"project,omitempty"`
+	EnvironmentID int64  `json:"environment_id,omitempty"`
+	Environment   string `json:"environment,omitempty"`
+	// Deployment and App name a GitOps app instead of an environment
+	// (App is empty for a deployment onto Kubernetes).
+	Deployment string `json:"deployment,omitempty"`
+	App        string `json:"app,omitempty"`
+	// Cluster reads Pods when the target runs on Kubernetes; without it
+	// the target's containers are on the Docker host (Sampler.Reader).
+	Cluster PodReader `json:"-"`
+	Pods    []PodSet  `json:"-"`
 }
 
 // Reader reads the usage of environments; *dockerhost.Deployer is one.
 type Reader interface {
 	UsageOf(ctx context.Context, envs []string) (map[string]dockerhost.Usage, error)
+}
+
+// PodSet selects some of a target's pods on Kubernetes.
+type PodSet struct {
+	Namespace string
+	// Selector is a label selector (app=web,tier in (a,b)).
+	Selector string
+	// Service names the pods' service; empty names each pod after the
+	// workload that owns it (its Deployment, StatefulSet, ...).
+	Service string
+}
+
+// PodReader reads the usage of targets on one Kubernetes cluster, by
+// target key: a service's figures are summed over its pods.
+// *kubeusage.Reader is one.
+type PodReader interface {
+	PodUsage(ctx context.Context, targets map[string][]PodSet) (map[string]dockerhost.Usage, error)
 }
 
 // Point is one moment of a service's history. Rates are over the time
@@ -108,17 +135,7 @@ func (s *Sampler) Pass(ctx context.Context) {
 		}
 		return
 	}
-	keys := make([]string, len(targets))
-	for i, t := range targets {
-		keys[i] = t.Key
-	}
-	all, err := s.Reader.UsageOf(ctx, keys)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log().Warn("usage: sampling environments", "err", err)
-		}
-		return
-	}
+	all, failed := s.read(ctx, targets)
 	now := time.Now()
 	window := cmp.Or(s.Window, DefaultWindow)
 	s.mu.Lock()
@@ -133,12 +150,58 @@ func (s *Sampler) Pass(ctx context.Context) {
 			r = &Report{}
 		}
 		r.Target = t
-		r.SampledAt = now
-		r.Services = record(r.Services, all[t.Key].Services, now, window)
+		if !failed[t.Key] {
+			r.SampledAt = now
+			r.Services = record(r.Services, all[t.Key].Services, now, window)
+		}
 		next[t.Key] = r
 	}
 	// Environments no longer live are forgotten, with their series.
 	s.reports = next
+}
+
+// read asks each target's reader for its usage: the Docker host's for
+// targets without a cluster, each cluster's for its own. The targets of a
+// reader that fails are in failed: they keep their last samples.
+func (s *Sampler) read(ctx context.Context, targets []Target) (all map[string]dockerhost.Usage, failed map[string]bool) {
+	all, failed = map[string]dockerhost.Usage{}, map[string]bool{}
+	var onHost []string
+	clusters := map[PodReader]map[string][]PodSet{}
+	for _, t := range targets {
+		if t.Cluster == nil {
+			onHost = append(onHost, t.Key)
+			continue
+		}
+		if clusters[t.Cluster] == nil {
+			clusters[t.Cluster] = map[string][]PodSet{}
+		}
+		clusters[t.Cluster][t.Key] = t.Pods
+	}
+	keep := func(got map[string]dockerhost.Usage, err error, keys []string, what string) {
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log().Warn("usage: sampling "+what, "err", err)
+			}
+			for _, k := range keys {
+				failed[k] = true
+			}
+			return
+		}
+		maps.Copy(all, got)
+	}
+	if len(onHost) > 0 {
+		if s.Reader == nil {
+			keep(nil, errors.New("no Docker host to read"), onHost, "the Docker host")
+		} else {
+			got, err := s.Reader.UsageOf(ctx, onHost)
+			keep(got, err, onHost, "the Docker host")
+		}
+	}
+	for c, sets := range clusters {
+		got, err := c.PodUsage(ctx, sets)
+		keep(got, err, slices.Collect(maps.Keys(sets)), "a Kubernetes cluster")
+	}
+	return all, failed
 }
 
 // record turns the new samples into services, with the rates since the
@@ -148,7 +211,13 @@ func record(prev []Service, samples []dockerhost.ServiceUsage, now time.Time, wi
 	for _, u := range samples {
 		svc := Service{ServiceUsage: u, Up: u.Up(), UptimeSeconds: u.Uptime(now).Seconds()}
 		i := slices.IndexFunc(prev, func(p Service) bool { return p.Service == u.Service })
-		if i >= 0 {
+		if i >= 0 && !u.Read.IsZero() && u.Read.Equal(prev[i].Read) {
+			// The same figures again (a kubelet refreshes its own every
+			// few seconds): no new point, the rates of the last one.
+			old := prev[i]
+			svc.CPUPercent, svc.NetworkRxPerSec, svc.NetworkTxPerSec = old.CPUPercent, old.NetworkRxPerSec, old.NetworkTxPerSec
+			svc.History = old.History
+		} else if i >= 0 {
 			old := prev[i]
 			svc.CPUPercent = u.CPUPercent(old.ServiceUsage)
 			svc.NetworkRxPerSec, svc.NetworkTxPerSec = u.NetworkRates(old.ServiceUsage)

@@ -22,13 +22,18 @@ type engine struct {
 	reads   int
 	down    bool
 	failing bool
+	// stale answers the last figures again, as a kubelet does between
+	// its refreshes.
+	stale bool
 }
 
 func (e *engine) UsageOf(ctx context.Context, envs []string) (map[string]dockerhost.Usage, error) {
 	if e.failing {
 		return nil, errors.New("engine busy")
 	}
-	e.reads++
+	if !e.stale {
+		e.reads++
+	}
 	out := map[string]dockerhost.Usage{}
 	for _, env := range envs {
 		if env == "gone" {
@@ -80,6 +85,15 @@ func TestSamplerRatesHistoryAndForgetting(t *testing.T) {
 	if reports := s.Reports(); len(reports) != 2 || reports[0].Environment != "review/a" || reports[1].Environment != "staging" {
 		t.Errorf("reports: %+v", reports)
 	}
+
+	// The same figures again keep the rates and add no point.
+	e.stale = true
+	s.Pass(ctx)
+	r, _ = s.Get("k-shop-review")
+	if web := r.Services[0]; web.CPUPercent != 50 || len(web.History) != 3 {
+		t.Errorf("after a pass of the same figures: cpu %.1f%%, %d points; want 50%%, 3", web.CPUPercent, len(web.History))
+	}
+	e.stale = false
 
 	// A failing engine keeps the last samples.
 	e.failing = true
@@ -188,5 +202,56 @@ func TestSamplerTargetListedTwice(t *testing.T) {
 	r, _ := s.Get("k")
 	if web := r.Services[0]; web.CPUPercent != 50 || len(web.History) != 2 {
 		t.Errorf("after three passes: cpu %.1f%%, %d points; want 50%%, 2", web.CPUPercent, len(web.History))
+	}
+}
+
+// cluster stands in for a Kubernetes reader: it answers the pods of each
+// target as one service, or fails.
+type cluster struct {
+	asked   map[string][]usage.PodSet
+	failing bool
+}
+
+func (c *cluster) PodUsage(ctx context.Context, targets map[string][]usage.PodSet) (map[string]dockerhost.Usage, error) {
+	c.asked = targets
+	if c.failing {
+		return nil, errors.New("nodes/proxy is forbidden")
+	}
+	out := map[string]dockerhost.Usage{}
+	for key, sets := range targets {
+		out[key] = dockerhost.Usage{Env: key, Services: []dockerhost.ServiceUsage{{Service: sets[0].Service, State: "running", Read: time.Now()}}}
+	}
+	return out, nil
+}
+
+// TestSamplerReadsEachTargetFromItsOwnReader: targets with a cluster are
+// read from it with their pod sets, the others from the Docker host; a
+// cluster that fails keeps its targets' last samples while the Docker
+// host's go on.
+func TestSamplerReadsEachTargetFromItsOwnReader(t *testing.T) {
+	e := &engine{start: time.Now().Add(-time.Hour)}
+	k := &cluster{}
+	pods := []usage.PodSet{{Namespace: "shop", Selector: "app=web", Service: "web"}}
+	targets := []usage.Target{
+		{Key: "k-shop-staging", Project: "shop", Environment: "staging"},
+		{Key: "gitops/prod", Deployment: "prod", Cluster: k, Pods: pods},
+	}
+	s := sampler(e, &targets)
+	ctx := context.Background()
+	s.Pass(ctx)
+	if len(k.asked) != 1 || len(k.asked["gitops/prod"]) != 1 || k.asked["gitops/prod"][0] != pods[0] || e.reads != 1 {
+		t.Fatalf("the cluster was asked %v, the engine read %d times", k.asked, e.reads)
+	}
+	onKube, _ := s.Get("gitops/prod")
+	if len(onKube.Services) != 1 || onKube.Services[0].Service != "web" || onKube.Deployment != "prod" {
+		t.Errorf("the cluster's target: %+v", onKube)
+	}
+	k.failing = true
+	s.Pass(ctx)
+	if again, _ := s.Get("gitops/prod"); !again.SampledAt.Equal(onKube.SampledAt) || len(again.Services) != 1 {
+		t.Errorf("a failed cluster changed its target's report: %+v", again)
+	}
+	if host, _ := s.Get("k-shop-staging"); host.SampledAt.Equal(onKube.SampledAt) || e.reads != 2 {
+		t.Errorf("the Docker host's target was not sampled again: %+v", host)
 	}
 }
