@@ -25,6 +25,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/slipway-cd/slipway/internal/env/usage"
 	"github.com/slipway-cd/slipway/internal/proxy"
 	"github.com/slipway-cd/slipway/internal/slug"
 )
@@ -149,6 +150,12 @@ func shortLabel(s string) string {
 	}
 	sum := sha256.Sum256([]byte(s))
 	return strings.TrimRight(s[:slug.RefMaxLen-9], "-") + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// PodSet selects the pods of environment env, each named after its
+// Compose service, for its usage figures.
+func (h *Host) PodSet(env string) usage.PodSet {
+	return usage.PodSet{Namespace: h.Namespace(env), Selector: h.selector(LabelEnv, shortLabel(env)), ServiceLabel: LabelService}
 }
 
 // selector matches the objects of this installation, with more labels

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slipway-cd/slipway/internal/env"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
+	"github.com/slipway-cd/slipway/internal/env/usage/kubeusage"
 	"github.com/slipway-cd/slipway/internal/gitops/kube"
 	"github.com/slipway-cd/slipway/internal/kubehost"
 	"github.com/slipway-cd/slipway/internal/pipelines"
@@ -93,6 +94,9 @@ func (s *Server) openKubeHost(installation string) error {
 	hostnames, err := s.cfg.Proxy.hostnames()
 	if err != nil {
 		return err
+	}
+	if s.kubeUsage, err = kubeusage.New(c.Config); err != nil {
+		return fmt.Errorf("environments.kubernetes: %w", err)
 	}
 	s.kubeHost, err = kubehost.New(kubehost.Options{Client: cs, Installation: installation, NamespacePrefix: k.NamespacePrefix,
 		Router: s.router, Hostnames: hostnames, Logger: s.log})

@@ -5,6 +5,7 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -37,6 +38,7 @@ proxy:
 environments:
   enabled: true
   auto_stop_tick: 500ms
+  usage_interval: 500ms
   target: kubernetes
   kubernetes: {kubeconfig: %s, namespace_prefix: %s}
 `, proxyAddr, kubetest.Kubeconfig(), prefix)), 0o644)
@@ -112,6 +114,27 @@ services:
 	if code, body, err := viaProxy(proxyAddr, e.host(""), "/"); err != nil || code != 200 || strings.TrimSpace(body) != "hello feature/login" {
 		t.Fatalf("GET %s through the proxy: %d %q %v", e.host(""), code, body, err)
 	}
+
+	// Its figures come from the kubelet, under the Compose service's name.
+	kubetest.Eventually(t, 90*time.Second, "usage of the web service", func(context.Context) error {
+		out, err := s.cli("env", "usage", "shop", e.Name, "--json").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("slipway env usage: %v\n%s", err, out)
+		}
+		var u struct {
+			Services []struct {
+				Service     string `json:"service"`
+				MemoryBytes uint64 `json:"memory_bytes"`
+			} `json:"services"`
+		}
+		if err := json.Unmarshal(out, &u); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if len(u.Services) != 1 || u.Services[0].Service != "web" || u.Services[0].MemoryBytes == 0 {
+			return fmt.Errorf("services %+v, want web using memory", u.Services)
+		}
+		return nil
+	})
 
 	if code := s.do("POST", fmt.Sprintf("/api/environments/%d/stop", e.ID), nil, nil); code >= 300 {
 		t.Fatalf("stop: %d", code)

@@ -24,6 +24,7 @@ import (
 	"github.com/slipway-cd/slipway/internal/env"
 	"github.com/slipway-cd/slipway/internal/env/dockerhost"
 	"github.com/slipway-cd/slipway/internal/env/usage"
+	"github.com/slipway-cd/slipway/internal/env/usage/kubeusage"
 	"github.com/slipway-cd/slipway/internal/executor/byname"
 	"github.com/slipway-cd/slipway/internal/executor/kubernetes"
 	"github.com/slipway-cd/slipway/internal/httpdrain"
@@ -276,6 +277,8 @@ type Server struct {
 	// kubeHost runs the environments on a cluster (environments.target:
 	// kubernetes), nil otherwise.
 	kubeHost *kubehost.Host
+	// kubeUsage reads the pods of the environments on that cluster.
+	kubeUsage *kubeusage.Reader
 	// gitops reconciles and updates images (nil without gitops:).
 	gitops *gitopsLoops
 	// usage samples the resource use of environments and GitOps apps

@@ -78,8 +78,12 @@ func (s *Server) usageTargets(ctx context.Context) ([]usage.Target, error) {
 				}
 				names[e.ProjectID] = p.Name
 			}
-			out = append(out, usage.Target{Key: s.Envs.HostKey(e.ProjectID, e.Slug), ProjectID: e.ProjectID,
-				Project: names[e.ProjectID], EnvironmentID: e.ID, Environment: e.Name})
+			t := usage.Target{Key: s.Envs.HostKey(e.ProjectID, e.Slug), ProjectID: e.ProjectID,
+				Project: names[e.ProjectID], EnvironmentID: e.ID, Environment: e.Name}
+			if s.kubeHost != nil {
+				t.Cluster, t.Pods = s.kubeUsage, []usage.PodSet{s.kubeHost.PodSet(t.Key)}
+			}
+			out = append(out, t)
 		}
 	}
 	return out, nil

@@ -61,6 +61,9 @@ type PodSet struct {
 	// Service names the pods' service; empty names each pod after the
 	// workload that owns it (its Deployment, StatefulSet, ...).
 	Service string
+	// ServiceLabel, when set, names each pod after its value of this
+	// label (a review environment's pods: one service, several generations).
+	ServiceLabel string
 }
 
 // PodReader reads the usage of targets on one Kubernetes cluster, by

@@ -101,7 +101,11 @@ func (r *Reader) PodUsage(ctx context.Context, targets map[string][]usage.PodSet
 					continue // selected twice: counted once
 				}
 				seen[string(p.UID)] = true
-				name := cmp.Or(set.Service, workload(p))
+				name := set.Service
+				if name == "" && set.ServiceLabel != "" {
+					name = p.Labels[set.ServiceLabel]
+				}
+				name = cmp.Or(name, workload(p))
 				services[name] = append(services[name], p)
 			}
 		}
