@@ -68,7 +68,9 @@ type DeploymentStatus struct {
 	// Inventory is every object the deployment applied and has not pruned:
 	// what prune compares the next commit with.
 	Inventory []kube.Ref `json:"inventory,omitempty"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	// Suspended: no pass applies or prunes anything until it is resumed.
+	Suspended bool      `json:"suspended,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // AppStatus is the state of one app (one folder) of a deployment.
