@@ -120,7 +120,7 @@ func (c *Controller) reconcileReleases(ctx context.Context, dep Deployment, cl *
 	for _, s := range specs {
 		res, err := r.Reconcile(ctx, s, data)
 		st := kube.ObjectStatus{Ref: kube.Ref{APIVersion: HelmReleaseAPIVersion, Kind: HelmReleaseKind, Namespace: s.Namespace, Name: s.ReleaseName},
-			Action: res.Action, Health: res.Status}
+			Action: res.Action, Health: res.Status, ChartVersion: res.ChartVersion}
 		if res.ChartVersion != "" {
 			st.Message = fmt.Sprintf("chart %s, revision %d", res.ChartVersion, res.Revision)
 		}
