@@ -190,23 +190,15 @@ func gitopsRouter(ctx context.Context, f gitopsFlags) (proxy.Router, error) {
 	return nil, nil
 }
 
-// printGitops tells per app what the pass did.
+// printGitops tells per app what the pass did; a Kubernetes deployment
+// is a tree of its objects (printTree).
 func printGitops(w io.Writer, all []gitops.DeploymentStatus) {
 	for _, d := range all {
+		if d.Target == gitops.TargetKubernetes {
+			printTree(w, d)
+			continue
+		}
 		fmt.Fprintf(w, "deployment %s: %s (%s) at %.12s: %s\n", d.Name, d.Condition, d.Reason, d.ObservedRevision, d.Message)
-		if d.Target == gitops.TargetKubernetes && d.AppliedRevision != "" {
-			fmt.Fprintf(w, "  applied: %.12s\n", d.AppliedRevision)
-		}
-		for _, o := range d.Objects {
-			fmt.Fprintf(w, "  %s: %s", o.Ref, o.Action)
-			if o.Health != "" {
-				fmt.Fprintf(w, ", %s", o.Health)
-			}
-			if o.Message != "" {
-				fmt.Fprintf(w, ": %s", o.Message)
-			}
-			fmt.Fprintln(w)
-		}
 		for _, a := range d.Apps {
 			fmt.Fprintf(w, "  %s: %s (%s)", a.Name, a.Condition, a.Reason)
 			if a.Message != "" {

@@ -67,6 +67,12 @@ type Deployment struct {
 	// Kubernetes, when set, makes the deployment go to a cluster: Path is
 	// then a folder of manifests or a Kustomize overlay, not of apps.
 	Kubernetes *Kubernetes
+	// DependsOn are deployments that must be Ready at their source's
+	// current revision before this one is reconciled (Flux's dependsOn).
+	DependsOn []string
+	// Suspend keeps the deployment from being applied or pruned, as
+	// slipway gitops suspend does until resume.
+	Suspend bool
 }
 
 // ConfigError is a mistake in the file, located in it.
@@ -314,8 +320,17 @@ func (d *decoder) deployment(field string, n *yaml.Node) (Deployment, error) {
 			}
 		case "kubernetes":
 			dep.Kubernetes, err = d.kubernetes(v, f)
+		case "dependsOn":
+			err = d.list(v, f, func(lf string, ln *yaml.Node) error {
+				name, err := d.str(ln, lf)
+				d.at[lf] = ln
+				dep.DependsOn = append(dep.DependsOn, name)
+				return err
+			})
+		case "suspend":
+			dep.Suspend, err = d.boolean(v, f)
 		default:
-			err = d.errf(k, f, "unknown key (want name, source, path, prune, interval, notify, kubernetes)")
+			err = d.errf(k, f, "unknown key (want name, source, path, prune, interval, notify, kubernetes, dependsOn, suspend)")
 		}
 		return err
 	})
@@ -355,7 +370,7 @@ func (d *decoder) check(c *Config, root *yaml.Node) error {
 	if len(c.Deployments) == 0 {
 		return d.errf(root, "deployments", "required: at least one deployment")
 	}
-	return nil
+	return d.checkDependencies(c)
 }
 
 // cleanPath refuses paths that leave the repository.

@@ -88,6 +88,15 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 		{"bad notify target", head + "deployments:\n  - name: prod\n    source: ops\n    notify:\n      - type: pager\n",
 			`f.yaml:8:15: notify[0].type: unknown type "pager"`},
 		{"no deployment", head, "f.yaml:1:1: deployments: required"},
+		{"dependsOn a missing deployment", head + "deployments:\n  - name: web\n    source: ops\n    dependsOn: [db]\n",
+			`f.yaml:7:17: deployments[0].dependsOn[0]: no deployment named "db"`},
+		{"dependsOn itself", head + "deployments:\n  - name: web\n    source: ops\n    dependsOn: [web]\n",
+			`f.yaml:7:17: deployments[0].dependsOn[0]: deployment "web" depends on itself`},
+		{"dependsOn cycle", head + "deployments:\n  - name: a\n    source: ops\n    dependsOn: [b]\n" +
+			"  - name: b\n    source: ops\n    dependsOn: [c]\n  - name: c\n    source: ops\n    dependsOn:\n      - a\n",
+			`f.yaml:14:9: deployments[2].dependsOn[0]: dependsOn cycle: a -> b -> c -> a`},
+		{"suspend not a boolean", head + "deployments:\n  - name: prod\n    source: ops\n    suspend: 1\n",
+			"f.yaml:7:14: deployments[0].suspend: want true or false"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := gitops.ParseConfig("f.yaml", []byte(tc.yaml))

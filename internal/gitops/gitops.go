@@ -195,12 +195,16 @@ func (c *Controller) ReconcileAll(ctx context.Context) ([]DeploymentStatus, erro
 	for _, s := range c.opts.Config.Sources {
 		arts[s.Name], errs[s.Name] = c.fetch(ctx, s)
 	}
+	done := map[string]DeploymentStatus{}
+	for _, dep := range dependencyOrder(c.opts.Config.Deployments) {
+		done[dep.Name] = c.syncDeployment(ctx, dep, arts, errs)
+	}
 	var out []DeploymentStatus
 	var failed []error
 	for _, dep := range c.opts.Config.Deployments {
-		st := c.syncDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
+		st := done[dep.Name]
 		out = append(out, st)
-		if st.Condition != Ready {
+		if st.Condition != Ready && !st.Suspended {
 			failed = append(failed, fmt.Errorf("deployment %s: %s: %s", st.Name, st.Reason, st.Message))
 		}
 	}
@@ -215,6 +219,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.restoreRoutes(ctx)
 	c.log.Info("gitops: running the config as read at start; restart to apply a change of it", "config", cfg.File)
 	warned := false
+	order := dependencyOrder(cfg.Deployments)
 	nextFetch := map[string]time.Time{}
 	nextSync := map[string]time.Time{}
 	arts := map[string]artifact{}
@@ -243,12 +248,15 @@ func (c *Controller) Run(ctx context.Context) error {
 			arts[s.Name], errs[s.Name] = art, err
 			nextFetch[s.Name] = now.Add(s.Interval)
 		}
-		for _, dep := range cfg.Deployments {
+		for _, dep := range order {
 			if now.Before(nextSync[dep.Name]) {
 				continue
 			}
-			c.syncDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
+			st := c.syncDeployment(ctx, dep, arts, errs)
 			nextSync[dep.Name] = time.Now().Add(dep.Interval)
+			if st.Reason == ReasonDependencyNotReady {
+				nextSync[dep.Name] = time.Now().Add(min(dep.Interval, dependencyRetry))
+			}
 		}
 		next := time.Now().Add(time.Hour)
 		for _, t := range nextFetch {
@@ -332,17 +340,24 @@ func (c *Controller) Statuses() []DeploymentStatus {
 	return out
 }
 
-// syncDeployment reconciles one deployment and reports its status.
-func (c *Controller) syncDeployment(ctx context.Context, dep Deployment, art artifact, fetchErr error) DeploymentStatus {
+// syncDeployment reconciles one deployment, unless it is suspended or
+// waits on a dependency, and reports its status. arts and errs are the
+// sources' last fetches.
+func (c *Controller) syncDeployment(ctx context.Context, dep Deployment, arts map[string]artifact, errs map[string]error) DeploymentStatus {
 	var st DeploymentStatus
 	prev := c.previousStatus(dep.Name)
-	if dep.Kubernetes != nil {
-		st = c.reconcileKube(ctx, dep, art, fetchErr)
-	} else {
-		st = c.reconcileDeployment(ctx, dep, art, fetchErr)
+	switch {
+	case c.suspendedBy(dep) != "":
+		return c.saveSuspended(dep)
+	case c.notReady(dep, arts) != "":
+		st = c.waitForDependencies(dep, c.notReady(dep, arts))
+	case dep.Kubernetes != nil:
+		st = c.reconcileKube(ctx, dep, arts[dep.Source], errs[dep.Source])
+	default:
+		st = c.reconcileDeployment(ctx, dep, arts[dep.Source], errs[dep.Source])
 	}
 	if ctx.Err() == nil { // an interrupted pass is no result
-		c.alert(dep, art, prev, st)
+		c.alert(dep, arts[dep.Source], prev, st)
 		if c.opts.Reported != nil {
 			c.opts.Reported(st)
 		}

@@ -168,7 +168,7 @@ func (c *Controller) reconcileReleases(ctx context.Context, dep Deployment, cl *
 		}
 		res, err := r.Reconcile(ctx, s, data, failures)
 		st := kube.ObjectStatus{Ref: kube.Ref{APIVersion: HelmReleaseAPIVersion, Kind: HelmReleaseKind, Namespace: s.Namespace, Name: s.ReleaseName},
-			Action: res.Action, Health: res.Status, Message: res.Summary()}
+			Action: res.Action, Health: res.Status, Message: res.Summary(), ChartVersion: res.ChartVersion}
 		if err != nil {
 			st.Message = strings.TrimPrefix(st.Message+": "+err.Error(), ": ")
 			errs = append(errs, err)

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -28,6 +29,7 @@ const (
 // Reasons of Kubernetes deployments.
 const (
 	ReasonHealthFailed = "HealthCheckFailed" // applied, but not healthy in time
+	ReasonHookFailed   = "HookFailed"        // a PreSync, Sync or PostSync hook failed
 )
 
 // reconcileKube makes the deployment's cluster hold the objects of its
@@ -68,27 +70,39 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 	if err := cluster.Prepare(objs, owner); err != nil {
 		return stall(ReasonDeployFailed, err)
 	}
-	want := union(refs(objs), releaseRefs)
+	plan, err := kube.NewPlan(objs)
+	if err != nil {
+		return stall(ReasonInvalid, err)
+	}
+	want := union(refs(plan.Objects), releaseRefs)
 	// Saved before the apply, so a crash shows, and the inventory already
 	// holds what this pass may create: a kill between apply and save must
 	// not leave objects that no later pass prunes.
 	st.Condition, st.Reason, st.Message = Reconciling, ReasonProgressing, "applying "+short(art.Revision)
 	st.Inventory = union(prev.Inventory, want)
 	c.save(st)
-	applied, err := cluster.Apply(applyCtx, owner, objs, kube.ApplyOptions{Timeout: k.Timeout, Wait: k.Wait})
-	if applied == nil && err != nil {
-		// Nothing or part of it written: keep the old inventory and add
-		// the new objects, so an object created before the failure is
-		// pruned once it leaves git.
+	// Hooks run once per revision, as Argo CD runs them once per sync: a
+	// pass that only corrects drift runs none.
+	runHooks := art.Revision != prev.AppliedRevision
+	applied, err := cluster.ApplyPlan(applyCtx, owner, plan, kube.PlanOptions{
+		ApplyOptions: kube.ApplyOptions{Timeout: k.Timeout, Wait: k.Wait}, RunHooks: runHooks})
+	if err != nil {
+		// Nothing, part or all of it written: keep the old inventory and
+		// add the new objects, so an object created before the failure is
+		// pruned once it leaves git; prune waits for a healthy pass.
+		st.Objects = mergeStatuses(applied, prev.Objects)
 		st.Inventory = union(prev.Inventory, want)
+		var hookErr *kube.HookError
+		switch {
+		case errors.As(err, &hookErr):
+			return stall(ReasonHookFailed, err)
+		case kube.IsHealthError(err):
+			return stall(ReasonHealthFailed, err)
+		}
 		return stall(ReasonDeployFailed, err)
 	}
 	st.Objects = applied
 	st.Inventory = want
-	if err != nil {
-		st.Inventory = union(st.Inventory, prev.Inventory) // prune waits for a healthy pass
-		return stall(ReasonHealthFailed, err)
-	}
 	if len(releases) > 0 {
 		rels, results, err := c.reconcileReleases(ctx, dep, cluster, releases, prev.Releases)
 		st.Objects, st.Releases = append(st.Objects, rels...), results
@@ -120,9 +134,9 @@ func (c *Controller) reconcileKube(ctx context.Context, dep Deployment, art arti
 		}
 	}
 	st.Condition, st.Reason, st.AppliedRevision = Ready, ReasonSucceeded, art.Revision
-	st.Message = fmt.Sprintf("%d object(s) at %s", len(applied), short(art.Revision))
+	st.Message = fmt.Sprintf("%d object(s) at %s", len(plan.Objects), short(art.Revision))
 	if len(releases) > 0 {
-		st.Message = fmt.Sprintf("%d object(s) and %d Helm release(s) at %s", len(applied), len(releases), short(art.Revision))
+		st.Message = fmt.Sprintf("%d object(s) and %d Helm release(s) at %s", len(plan.Objects), len(releases), short(art.Revision))
 	}
 	c.save(st)
 	c.cleanCheckouts(art)
@@ -228,6 +242,19 @@ func refs(objs []*unstructured.Unstructured) []kube.Ref {
 	out := make([]kube.Ref, len(objs))
 	for i, o := range objs {
 		out[i] = kube.Ref{APIVersion: o.GetAPIVersion(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName()}
+	}
+	return out
+}
+
+// mergeStatuses is cur followed by the statuses of old whose object cur
+// lacks: a pass cut short shows what it did and what it did not get to as
+// the pass before left it.
+func mergeStatuses(cur, old []kube.ObjectStatus) []kube.ObjectStatus {
+	out := append([]kube.ObjectStatus{}, cur...)
+	for _, o := range old {
+		if !slices.ContainsFunc(cur, func(n kube.ObjectStatus) bool { return n.Ref == o.Ref }) {
+			out = append(out, o)
+		}
 	}
 	return out
 }

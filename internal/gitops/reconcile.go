@@ -440,6 +440,10 @@ func services(st dockerhost.Status) []ServiceStatus {
 
 func (c *Controller) save(st DeploymentStatus) {
 	st.UpdatedAt = time.Now().UTC()
+	if dep, ok := c.deployment(st.Name); ok {
+		// A pass that ran while Suspend was asked for ends suspended.
+		st.Suspended = c.suspendedBy(dep) != ""
+	}
 	if err := c.saveStatus(st); err != nil {
 		c.log.Error("gitops: save status", "deployment", st.Name, "err", err)
 	}

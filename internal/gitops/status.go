@@ -71,8 +71,10 @@ type DeploymentStatus struct {
 	Inventory []kube.Ref `json:"inventory,omitempty"`
 	// Releases are its Helm releases as the last pass left them, with
 	// their failure counts (which the next pass goes on from).
-	Releases  []helmrelease.Result `json:"releases,omitempty"`
-	UpdatedAt time.Time            `json:"updated_at"`
+	Releases []helmrelease.Result `json:"releases,omitempty"`
+	// Suspended: no pass applies or prunes anything until it is resumed.
+	Suspended bool      `json:"suspended,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // AppStatus is the state of one app (one folder) of a deployment.

@@ -200,6 +200,8 @@ func (s *Server) routesGitops(api func(string, func(*http.Request) (any, error))
 	api("GET /api/gitops", s.getGitops)
 	api("POST /api/gitops/{deployment}/reconcile", s.reconcileGitops)
 	api("GET /api/gitops/{deployment}/usage", s.getGitopsUsage)
+	api("POST /api/gitops/{deployment}/suspend", s.suspendGitops)
+	api("POST /api/gitops/{deployment}/resume", s.resumeGitops)
 	api("POST /api/gitops/images/{update}/run", s.runImageUpdate)
 }
 
@@ -274,6 +276,45 @@ func (s *Server) requestReconcile(name string) error {
 		return &httpError{http.StatusNotFound, err.Error()}
 	}
 	return err
+}
+
+// suspendGitops stops the deployment's passes until resume: 200 with its
+// status.
+func (s *Server) suspendGitops(r *http.Request) (any, error) {
+	return s.suspendOrResume(r.PathValue("deployment"), true)
+}
+
+// resumeGitops lets the deployment's passes run again and asks for one:
+// 200 with its status; 409 when its config suspends it.
+func (s *Server) resumeGitops(r *http.Request) (any, error) {
+	return s.suspendOrResume(r.PathValue("deployment"), false)
+}
+
+func (s *Server) suspendOrResume(name string, suspend bool) (any, error) {
+	if s.gitops == nil {
+		return nil, errNoGitops
+	}
+	c := s.gitops.controller
+	var err error
+	if suspend {
+		err = c.Suspend(name)
+	} else {
+		err = c.Resume(name)
+	}
+	switch {
+	case errors.Is(err, gitops.ErrUnknownDeployment):
+		return nil, &httpError{http.StatusNotFound, err.Error()}
+	case errors.Is(err, gitops.ErrSuspendedByConfig):
+		return nil, &httpError{http.StatusConflict, err.Error()}
+	case err != nil:
+		return nil, err
+	}
+	for _, st := range c.Statuses() {
+		if st.Name == name {
+			return st, nil
+		}
+	}
+	return nil, nil
 }
 
 // runImageUpdate asks for a run of the image update now: 202.

@@ -68,6 +68,11 @@ type ObjectStatus struct {
 	// Health is kstatus' verdict: Current, InProgress, Failed, NotFound...
 	Health  string `json:"health,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Hook is the phase of a hook (PreSync, Sync, PostSync), "" for an
+	// object the deployment keeps.
+	Hook string `json:"hook,omitempty"`
+	// ChartVersion is the chart a Helm release runs.
+	ChartVersion string `json:"chart_version,omitempty"`
 }
 
 // Owner says whose objects these are: it becomes their labels.
@@ -127,7 +132,7 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 		})
 		c.health(ctx, out)
 		if werr != nil {
-			return out, fmt.Errorf("health check: %w", werr)
+			return out, &HealthError{werr}
 		}
 		return out, nil
 	}
@@ -198,7 +203,7 @@ func (c *Cluster) health(ctx context.Context, objs []ObjectStatus) {
 			objs[i].Health, objs[i].Message = string(status.UnknownStatus), err.Error()
 			continue
 		}
-		res, err := status.Compute(u)
+		res, err := computeStatus(u)
 		if err != nil {
 			objs[i].Health, objs[i].Message = string(status.UnknownStatus), err.Error()
 			continue

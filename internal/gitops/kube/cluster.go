@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling/engine"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -88,7 +89,7 @@ func Connect(t Target) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
+	poller := polling.NewStatusPoller(c, mapper, polling.Options{CustomStatusReaders: []engine.StatusReader{newJobStatusReader(mapper)}})
 	m := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: "gitops.slipway.dev"})
 	m.SetConcurrency(4)
 	ns := t.Namespace
