@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -107,7 +106,8 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 	aopts := ssa.DefaultApplyOptions()
 	aopts.WaitTimeout = opts.Timeout
 	aopts.WaitInterval = 500 * time.Millisecond
-	cs, err := c.manager.ApplyAllStaged(ctx, objects, aopts)
+	manager := c.manager(&snapshotReader{Client: c.Client, objs: c.listOwned(ctx, owner, refsOf(objects))})
+	cs, err := manager.ApplyAllStaged(ctx, objects, aopts)
 	if err != nil {
 		return nil, err
 	}
@@ -121,17 +121,17 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 		out = append(out, ObjectStatus{Ref: r, Action: actions[r.key()]})
 	}
 	if opts.Wait {
-		werr := c.manager.WaitForSetWithContext(ctx, cs.ToObjMetadataSet(), ssa.WaitOptions{
+		werr := manager.WaitForSetWithContext(ctx, cs.ToObjMetadataSet(), ssa.WaitOptions{
 			Interval: 500 * time.Millisecond, Timeout: opts.Timeout, FailFast: true,
 			JobsWithTTL: utils.ExtractJobsWithTTL(objects),
 		})
-		c.health(ctx, out)
+		c.health(ctx, owner, out)
 		if werr != nil {
 			return out, fmt.Errorf("health check: %w", werr)
 		}
 		return out, nil
 	}
-	c.health(ctx, out)
+	c.health(ctx, owner, out)
 	return out, nil
 }
 
@@ -184,12 +184,21 @@ func (c *Cluster) prepare(objects []*unstructured.Unstructured, owner Owner) err
 	return nil
 }
 
-// health fills in each object's kstatus.
-func (c *Cluster) health(ctx context.Context, objs []ObjectStatus) {
+// health fills in each object's kstatus, reading them a kind and
+// namespace at a time.
+func (c *Cluster) health(ctx context.Context, owner Owner, objs []ObjectStatus) {
+	refs := make([]Ref, len(objs))
 	for i := range objs {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(schema.FromAPIVersionAndKind(objs[i].APIVersion, objs[i].Kind))
-		err := c.Client.Get(ctx, client.ObjectKey{Namespace: objs[i].Namespace, Name: objs[i].Name}, u)
+		refs[i] = objs[i].Ref
+	}
+	listed := c.listOwned(ctx, owner, refs)
+	for i := range objs {
+		u, err := listed[objs[i].Ref], error(nil)
+		if u == nil {
+			u = &unstructured.Unstructured{}
+			u.SetGroupVersionKind(schema.FromAPIVersionAndKind(objs[i].APIVersion, objs[i].Kind))
+			err = c.Client.Get(ctx, client.ObjectKey{Namespace: objs[i].Namespace, Name: objs[i].Name}, u)
+		}
 		switch {
 		case apierrors.IsNotFound(err):
 			objs[i].Health, objs[i].Message = string(status.NotFoundStatus), ""
@@ -220,7 +229,7 @@ func (c *Cluster) Prune(ctx context.Context, owner Owner, stale []Ref) ([]Object
 	}
 	opts := ssa.DefaultDeleteOptions()
 	opts.Inclusions = owner.labels()
-	cs, err := c.manager.DeleteAll(ctx, objs, opts)
+	cs, err := c.manager(c.Client).DeleteAll(ctx, objs, opts)
 	var out []ObjectStatus
 	if cs != nil {
 		for _, e := range cs.Entries {
@@ -240,11 +249,23 @@ func (c *Cluster) Prune(ctx context.Context, owner Owner, stale []Ref) ([]Object
 
 // Stale returns the refs of old that new lacks.
 func Stale(old, new []Ref) []Ref {
+	have := make(map[string]bool, len(new))
+	for _, n := range new {
+		have[n.key()] = true
+	}
 	var out []Ref
 	for _, o := range old {
-		if !slices.ContainsFunc(new, func(n Ref) bool { return n.key() == o.key() }) {
+		if !have[o.key()] {
 			out = append(out, o)
 		}
+	}
+	return out
+}
+
+func refsOf(objects []*unstructured.Unstructured) []Ref {
+	out := make([]Ref, len(objects))
+	for i, o := range objects {
+		out[i] = refOf(o)
 	}
 	return out
 }
