@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sort"
 	"strings"
 	"time"
 
@@ -106,20 +107,50 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 	aopts := ssa.DefaultApplyOptions()
 	aopts.WaitTimeout = opts.Timeout
 	aopts.WaitInterval = 500 * time.Millisecond
-	manager := c.manager(&snapshotReader{Client: c.Client, objs: c.listOwned(ctx, owner, refsOf(objects))})
-	cs, err := manager.ApplyAllStaged(ctx, objects, aopts)
+	sort.Sort(ssa.SortableUnstructureds(objects))
+	listed := c.listOwned(ctx, owner, refsOf(objects))
+	known := c.verified.get(owner)
+	checks := map[string]check{} // by key
+	var toApply []*unstructured.Unstructured
+	var skipped []ssa.ChangeSetEntry
+	for _, o := range objects {
+		r := refOf(o)
+		ck := check{desired: digest(o)}
+		if l := listed[r]; l != nil {
+			ck.resourceVersion = l.GetResourceVersion()
+		}
+		checks[r.key()] = ck
+		if ck.resourceVersion != "" && known[r] == ck {
+			skipped = append(skipped, ssa.ChangeSetEntry{ObjMetadata: object.UnstructuredToObjMetadata(o),
+				GroupVersion: o.GroupVersionKind().Version, Subject: utils.FmtUnstructured(o), Action: ssa.UnchangedAction})
+			continue
+		}
+		toApply = append(toApply, o)
+	}
+	manager := c.manager(&snapshotReader{Client: c.Client, objs: listed})
+	cs, err := manager.ApplyAllStaged(ctx, toApply, aopts)
 	if err != nil {
+		c.verified.set(owner, nil)
 		return nil, err
 	}
+	cs.Append(skipped)
 	actions := map[string]string{}
 	for _, e := range cs.Entries {
 		actions[refFromMeta(e.ObjMetadata).key()] = string(e.Action)
 	}
 	var out []ObjectStatus
+	now := map[Ref]check{}
 	for _, o := range objects {
 		r := refOf(o)
 		out = append(out, ObjectStatus{Ref: r, Action: actions[r.key()]})
+		// Only an object found as git asks is verified: the version of
+		// one just written is not known without reading it again, and
+		// a change made meanwhile would then pass for ours.
+		if ck := checks[r.key()]; ck.resourceVersion != "" && actions[r.key()] == string(ssa.UnchangedAction) {
+			now[r] = ck
+		}
 	}
+	c.verified.set(owner, now)
 	if opts.Wait {
 		werr := manager.WaitForSetWithContext(ctx, cs.ToObjMetadataSet(), ssa.WaitOptions{
 			Interval: 500 * time.Millisecond, Timeout: opts.Timeout, FailFast: true,

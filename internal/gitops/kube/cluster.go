@@ -59,6 +59,8 @@ type Cluster struct {
 	Client client.Client
 	Mapper meta.RESTMapper
 	poller *polling.StatusPoller
+	// verified are the objects the last pass found as git asks.
+	verified verified
 	// namespace is the target's default namespace.
 	namespace string
 }
