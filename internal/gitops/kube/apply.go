@@ -113,6 +113,9 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 	checks := map[string]check{} // by key
 	var toApply []*unstructured.Unstructured
 	var skipped []ssa.ChangeSetEntry
+	// fresh are the skipped objects as this pass read them: their health
+	// comes from that read, with no other.
+	fresh := map[Ref]*unstructured.Unstructured{}
 	for _, o := range objects {
 		r := refOf(o)
 		ck := check{desired: digest(o)}
@@ -123,6 +126,7 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 		if ck.resourceVersion != "" && known[r] == ck {
 			skipped = append(skipped, ssa.ChangeSetEntry{ObjMetadata: object.UnstructuredToObjMetadata(o),
 				GroupVersion: o.GroupVersionKind().Version, Subject: utils.FmtUnstructured(o), Action: ssa.UnchangedAction})
+			fresh[r] = listed[r]
 			continue
 		}
 		toApply = append(toApply, o)
@@ -133,6 +137,7 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 		c.verified.set(owner, nil)
 		return nil, err
 	}
+	wait := cs.ToObjMetadataSet()
 	cs.Append(skipped)
 	actions := map[string]string{}
 	for _, e := range cs.Entries {
@@ -151,18 +156,32 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 		}
 	}
 	c.verified.set(owner, now)
-	if opts.Wait {
-		werr := manager.WaitForSetWithContext(ctx, cs.ToObjMetadataSet(), ssa.WaitOptions{
-			Interval: 500 * time.Millisecond, Timeout: opts.Timeout, FailFast: true,
-			JobsWithTTL: utils.ExtractJobsWithTTL(objects),
-		})
-		c.health(ctx, owner, out)
-		if werr != nil {
-			return out, fmt.Errorf("health check: %w", werr)
+	for i, o := range out {
+		if u := fresh[o.Ref]; u != nil {
+			out[i].Health, out[i].Message = health(u)
 		}
-		return out, nil
+	}
+	var werr error
+	if opts.Wait {
+		// The objects skipped are waited on only when their health, as
+		// read, is not Current yet.
+		for i, o := range out {
+			if fresh[o.Ref] != nil && o.Health != string(status.CurrentStatus) {
+				wait = append(wait, object.UnstructuredToObjMetadata(fresh[o.Ref]))
+				out[i].Health, out[i].Message = "", ""
+			}
+		}
+		if len(wait) > 0 {
+			werr = manager.WaitForSetWithContext(ctx, wait, ssa.WaitOptions{
+				Interval: 500 * time.Millisecond, Timeout: opts.Timeout, FailFast: true,
+				JobsWithTTL: utils.ExtractJobsWithTTL(objects),
+			})
+		}
 	}
 	c.health(ctx, owner, out)
+	if werr != nil {
+		return out, fmt.Errorf("health check: %w", werr)
+	}
 	return out, nil
 }
 
@@ -215,36 +234,48 @@ func (c *Cluster) prepare(objects []*unstructured.Unstructured, owner Owner) err
 	return nil
 }
 
-// health fills in each object's kstatus, reading them a kind and
-// namespace at a time.
+// health fills in the kstatus of the objects that have none yet, reading
+// them a kind and namespace at a time.
 func (c *Cluster) health(ctx context.Context, owner Owner, objs []ObjectStatus) {
-	refs := make([]Ref, len(objs))
-	for i := range objs {
-		refs[i] = objs[i].Ref
+	var refs []Ref
+	for _, o := range objs {
+		if o.Health == "" {
+			refs = append(refs, o.Ref)
+		}
+	}
+	if len(refs) == 0 {
+		return
 	}
 	listed := c.listOwned(ctx, owner, refs)
 	for i := range objs {
-		u, err := listed[objs[i].Ref], error(nil)
+		if objs[i].Health != "" {
+			continue
+		}
+		u := listed[objs[i].Ref]
 		if u == nil {
 			u = &unstructured.Unstructured{}
 			u.SetGroupVersionKind(schema.FromAPIVersionAndKind(objs[i].APIVersion, objs[i].Kind))
-			err = c.Client.Get(ctx, client.ObjectKey{Namespace: objs[i].Namespace, Name: objs[i].Name}, u)
+			err := c.Client.Get(ctx, client.ObjectKey{Namespace: objs[i].Namespace, Name: objs[i].Name}, u)
+			switch {
+			case apierrors.IsNotFound(err):
+				objs[i].Health, objs[i].Message = string(status.NotFoundStatus), ""
+				continue
+			case err != nil:
+				objs[i].Health, objs[i].Message = string(status.UnknownStatus), err.Error()
+				continue
+			}
 		}
-		switch {
-		case apierrors.IsNotFound(err):
-			objs[i].Health, objs[i].Message = string(status.NotFoundStatus), ""
-			continue
-		case err != nil:
-			objs[i].Health, objs[i].Message = string(status.UnknownStatus), err.Error()
-			continue
-		}
-		res, err := status.Compute(u)
-		if err != nil {
-			objs[i].Health, objs[i].Message = string(status.UnknownStatus), err.Error()
-			continue
-		}
-		objs[i].Health, objs[i].Message = string(res.Status), res.Message
+		objs[i].Health, objs[i].Message = health(u)
 	}
+}
+
+// health is an object's kstatus and its message.
+func health(u *unstructured.Unstructured) (string, string) {
+	res, err := status.Compute(u)
+	if err != nil {
+		return string(status.UnknownStatus), err.Error()
+	}
+	return string(res.Status), res.Message
 }
 
 // Prune deletes the objects of stale that are still labelled as the

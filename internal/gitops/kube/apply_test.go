@@ -120,6 +120,9 @@ func TestNoChangeApplyWritesNothingAndReadsByList(t *testing.T) {
 		if got["dry-run PATCH"] != dryRuns {
 			t.Errorf("%s: %d dry runs, want %d: %v", what, got["dry-run PATCH"], dryRuns, got)
 		}
+		if dryRuns == 0 && len(want) == 0 && got["GET"] != 1 {
+			t.Errorf("%s: %d reads, want one LIST (the objects' health comes from it too): %v", what, got["GET"], got)
+		}
 		if got["GET"] > 10 {
 			t.Errorf("%s: %d reads for %d objects, want a few LISTs: %v", what, got["GET"], n, got)
 		}
