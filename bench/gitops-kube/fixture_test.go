@@ -95,10 +95,11 @@ func connect(b *testing.B) *kube.Cluster {
 }
 
 // writes reads the API server's apiserver_request_total and returns the
-// requests that change objects of group (POST, PUT, PATCH, APPLY, DELETE;
-// dry runs apart), by verb and code, and the dry runs by verb. The group is
-// the benchmark's own, so no other user of the cluster adds to it.
-func writes(b *testing.B, cl *kube.Cluster, group string) (real, dry map[string]float64) {
+// requests that create or change objects of group (POST, PUT, PATCH,
+// APPLY; dry runs apart) by verb and code, the dry runs by verb and the
+// deletes by verb and code. The group is the benchmark's own, so no other
+// client creates or changes its objects.
+func writes(b *testing.B, cl *kube.Cluster, group string) (real, dry, deletes map[string]float64) {
 	b.Helper()
 	hc, err := rest.HTTPClientFor(cl.Config)
 	if err != nil {
@@ -113,7 +114,7 @@ func writes(b *testing.B, cl *kube.Cluster, group string) (real, dry map[string]
 		body, _ := io.ReadAll(resp.Body)
 		b.Fatalf("GET /metrics: %s: %s", resp.Status, body)
 	}
-	real, dry = map[string]float64{}, map[string]float64{}
+	real, dry, deletes = map[string]float64{}, map[string]float64{}, map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -129,13 +130,15 @@ func writes(b *testing.B, cl *kube.Cluster, group string) (real, dry map[string]
 			continue
 		}
 		v, _ := strconv.ParseFloat(value, 64)
-		if l["dry_run"] != "" {
+		if strings.HasPrefix(l["verb"], "DELETE") {
+			deletes[l["verb"]+" "+l["code"]] += v
+		} else if l["dry_run"] != "" {
 			dry[l["verb"]] += v
 		} else {
 			real[l["verb"]+" "+l["code"]] += v
 		}
 	}
-	return real, dry
+	return real, dry, deletes
 }
 
 func parseLabels(s string) map[string]string {
