@@ -111,7 +111,7 @@ gitops:
 		if i > 0 {
 			toServer, toCluster = append(toServer, server), append(toCluster, cluster)
 		}
-		b.Logf("push %d: webhook -> rolled out on the cluster %4.0f ms, -> Ready in the server %4.0f ms", i, ms(cluster), ms(server))
+		b.Logf("%s push %d: webhook -> rolled out on the cluster %4.0f ms, -> Ready in the server %4.0f ms", start.UTC().Format("15:04:05.000"), i, ms(cluster), ms(server))
 	}
 	s, c := median(toServer), median(toCluster)
 	b.ReportMetric(ms(s), "ms-push-to-ready")
@@ -163,6 +163,9 @@ func serve(b *testing.B, bin, config string) *server {
 	b.Cleanup(func() {
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		s.cmd.Wait()
+		if b.Failed() {
+			b.Logf("server log:\n%s", s.stderr)
+		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get(s.url + "/healthz"); err == nil {
