@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -112,31 +112,81 @@ func (c *Cluster) Apply(ctx context.Context, owner Owner, objects []*unstructure
 	aopts := ssa.DefaultApplyOptions()
 	aopts.WaitTimeout = opts.Timeout
 	aopts.WaitInterval = 500 * time.Millisecond
-	cs, err := c.manager.ApplyAllStaged(ctx, objects, aopts)
+	sort.Sort(ssa.SortableUnstructureds(objects))
+	listed := c.listOwned(ctx, owner, refsOf(objects))
+	known := c.verified.get(owner)
+	checks := map[string]check{} // by key
+	var toApply []*unstructured.Unstructured
+	var skipped []ssa.ChangeSetEntry
+	// fresh are the skipped objects as this pass read them: their health
+	// comes from that read, with no other.
+	fresh := map[Ref]*unstructured.Unstructured{}
+	for _, o := range objects {
+		r := refOf(o)
+		ck := check{desired: digest(o)}
+		if l := listed[r]; l != nil {
+			ck.resourceVersion = l.GetResourceVersion()
+		}
+		checks[r.key()] = ck
+		if ck.resourceVersion != "" && known[r] == ck {
+			skipped = append(skipped, ssa.ChangeSetEntry{ObjMetadata: object.UnstructuredToObjMetadata(o),
+				GroupVersion: o.GroupVersionKind().Version, Subject: utils.FmtUnstructured(o), Action: ssa.UnchangedAction})
+			fresh[r] = listed[r]
+			continue
+		}
+		toApply = append(toApply, o)
+	}
+	manager := c.manager(&snapshotReader{Client: c.Client, objs: listed})
+	cs, err := manager.ApplyAllStaged(ctx, toApply, aopts)
 	if err != nil {
+		c.verified.update(owner, refsOf(objects), nil)
 		return nil, err
 	}
+	wait := cs.ToObjMetadataSet()
+	cs.Append(skipped)
 	actions := map[string]string{}
 	for _, e := range cs.Entries {
 		actions[refFromMeta(e.ObjMetadata).key()] = string(e.Action)
 	}
 	var out []ObjectStatus
+	now := map[Ref]check{}
 	for _, o := range objects {
 		r := refOf(o)
 		out = append(out, ObjectStatus{Ref: r, Action: actions[r.key()]})
-	}
-	if opts.Wait {
-		werr := c.manager.WaitForSetWithContext(ctx, cs.ToObjMetadataSet(), ssa.WaitOptions{
-			Interval: 500 * time.Millisecond, Timeout: opts.Timeout, FailFast: true,
-			JobsWithTTL: utils.ExtractJobsWithTTL(objects),
-		})
-		c.health(ctx, out)
-		if werr != nil {
-			return out, &HealthError{werr}
+		// Only an object found as git asks is verified: the version of
+		// one just written is not known without reading it again, and
+		// a change made meanwhile would then pass for ours.
+		if ck := checks[r.key()]; ck.resourceVersion != "" && actions[r.key()] == string(ssa.UnchangedAction) {
+			now[r] = ck
 		}
-		return out, nil
 	}
-	c.health(ctx, out)
+	c.verified.update(owner, refsOf(objects), now)
+	for i, o := range out {
+		if u := fresh[o.Ref]; u != nil {
+			out[i].Health, out[i].Message = health(u)
+		}
+	}
+	var werr error
+	if opts.Wait {
+		// The objects skipped are waited on only when their health, as
+		// read, is not Current yet.
+		for i, o := range out {
+			if fresh[o.Ref] != nil && o.Health != string(status.CurrentStatus) {
+				wait = append(wait, object.UnstructuredToObjMetadata(fresh[o.Ref]))
+				out[i].Health, out[i].Message = "", ""
+			}
+		}
+		if len(wait) > 0 {
+			werr = manager.WaitForSetWithContext(ctx, wait, ssa.WaitOptions{
+				Interval: 500 * time.Millisecond, Timeout: opts.Timeout, FailFast: true,
+				JobsWithTTL: utils.ExtractJobsWithTTL(objects),
+			})
+		}
+	}
+	c.health(ctx, owner, out)
+	if werr != nil {
+		return out, &HealthError{werr}
+	}
 	return out, nil
 }
 
@@ -189,27 +239,48 @@ func (c *Cluster) prepare(objects []*unstructured.Unstructured, owner Owner) err
 	return nil
 }
 
-// health fills in each object's kstatus.
-func (c *Cluster) health(ctx context.Context, objs []ObjectStatus) {
-	for i := range objs {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(schema.FromAPIVersionAndKind(objs[i].APIVersion, objs[i].Kind))
-		err := c.Client.Get(ctx, client.ObjectKey{Namespace: objs[i].Namespace, Name: objs[i].Name}, u)
-		switch {
-		case apierrors.IsNotFound(err):
-			objs[i].Health, objs[i].Message = string(status.NotFoundStatus), ""
-			continue
-		case err != nil:
-			objs[i].Health, objs[i].Message = string(status.UnknownStatus), err.Error()
-			continue
+// health fills in the kstatus of the objects that have none yet, reading
+// them a kind and namespace at a time.
+func (c *Cluster) health(ctx context.Context, owner Owner, objs []ObjectStatus) {
+	var refs []Ref
+	for _, o := range objs {
+		if o.Health == "" {
+			refs = append(refs, o.Ref)
 		}
-		res, err := computeStatus(u)
-		if err != nil {
-			objs[i].Health, objs[i].Message = string(status.UnknownStatus), err.Error()
-			continue
-		}
-		objs[i].Health, objs[i].Message = string(res.Status), res.Message
 	}
+	if len(refs) == 0 {
+		return
+	}
+	listed := c.listOwned(ctx, owner, refs)
+	for i := range objs {
+		if objs[i].Health != "" {
+			continue
+		}
+		u := listed[objs[i].Ref]
+		if u == nil {
+			u = &unstructured.Unstructured{}
+			u.SetGroupVersionKind(schema.FromAPIVersionAndKind(objs[i].APIVersion, objs[i].Kind))
+			err := c.Client.Get(ctx, client.ObjectKey{Namespace: objs[i].Namespace, Name: objs[i].Name}, u)
+			switch {
+			case apierrors.IsNotFound(err):
+				objs[i].Health, objs[i].Message = string(status.NotFoundStatus), ""
+				continue
+			case err != nil:
+				objs[i].Health, objs[i].Message = string(status.UnknownStatus), err.Error()
+				continue
+			}
+		}
+		objs[i].Health, objs[i].Message = health(u)
+	}
+}
+
+// health is an object's kstatus and its message.
+func health(u *unstructured.Unstructured) (string, string) {
+	res, err := computeStatus(u)
+	if err != nil {
+		return string(status.UnknownStatus), err.Error()
+	}
+	return string(res.Status), res.Message
 }
 
 // Prune deletes the objects of stale that are still labelled as the
@@ -225,7 +296,7 @@ func (c *Cluster) Prune(ctx context.Context, owner Owner, stale []Ref) ([]Object
 	}
 	opts := ssa.DefaultDeleteOptions()
 	opts.Inclusions = owner.labels()
-	cs, err := c.manager.DeleteAll(ctx, objs, opts)
+	cs, err := c.manager(c.Client).DeleteAll(ctx, objs, opts)
 	var out []ObjectStatus
 	if cs != nil {
 		for _, e := range cs.Entries {
@@ -245,11 +316,23 @@ func (c *Cluster) Prune(ctx context.Context, owner Owner, stale []Ref) ([]Object
 
 // Stale returns the refs of old that new lacks.
 func Stale(old, new []Ref) []Ref {
+	have := make(map[string]bool, len(new))
+	for _, n := range new {
+		have[n.key()] = true
+	}
 	var out []Ref
 	for _, o := range old {
-		if !slices.ContainsFunc(new, func(n Ref) bool { return n.key() == o.key() }) {
+		if !have[o.key()] {
 			out = append(out, o)
 		}
+	}
+	return out
+}
+
+func refsOf(objects []*unstructured.Unstructured) []Ref {
+	out := make([]Ref, len(objects))
+	for i, o := range objects {
+		out[i] = refOf(o)
 	}
 	return out
 }

@@ -56,10 +56,12 @@ type Target struct {
 
 // Cluster is a connection to one cluster.
 type Cluster struct {
-	Config  *rest.Config
-	Client  client.Client
-	Mapper  meta.RESTMapper
-	manager *ssa.ResourceManager
+	Config *rest.Config
+	Client client.Client
+	Mapper meta.RESTMapper
+	poller *polling.StatusPoller
+	// verified are the objects the last pass found as git asks.
+	verified verified
 	// namespace is the target's default namespace.
 	namespace string
 }
@@ -74,9 +76,21 @@ func Connect(t Target) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	ns := t.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	return newCluster(cfg, ns)
+}
+
+// newCluster builds the clients on cfg.
+func newCluster(cfg *rest.Config, ns string) (*Cluster, error) {
 	cfg.UserAgent = "slipway-gitops"
-	// The defaults (5 queries/s) make a pass over many objects crawl.
-	cfg.QPS, cfg.Burst = 50, 100
+	// No client-side rate limit: a pass over 1,000 objects at the
+	// defaults (5/s), or even at 50/s, took a minute. What bounds the load
+	// is the apply's concurrency (requests in flight), and the API
+	// server's priority and fairness shares it out, as for kubectl.
+	cfg.QPS = -1
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: %w", err)
@@ -90,14 +104,20 @@ func Connect(t Target) (*Cluster, error) {
 		return nil, fmt.Errorf("kubernetes: %w", err)
 	}
 	poller := polling.NewStatusPoller(c, mapper, polling.Options{CustomStatusReaders: []engine.StatusReader{newJobStatusReader(mapper)}})
-	m := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: "gitops.slipway.dev"})
-	m.SetConcurrency(4)
-	ns := t.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	return &Cluster{Config: cfg, Client: c, Mapper: mapper, manager: m, namespace: ns}, nil
+	return &Cluster{Config: cfg, Client: c, Mapper: mapper, poller: poller, namespace: ns}, nil
 }
+
+// manager is an ssa engine whose reads of the objects' current state go
+// to reader.
+func (c *Cluster) manager(reader client.Client) *ssa.ResourceManager {
+	m := ssa.NewResourceManager(reader, c.poller, ssa.Owner{Field: FieldManager, Group: "gitops.slipway.dev"})
+	m.SetConcurrency(applyConcurrency)
+	return m
+}
+
+// applyConcurrency is how many objects are dry-run at once: with no
+// client-side rate limit, the requests in flight of a pass.
+const applyConcurrency = 8
 
 // Namespace is the namespace given to objects that name none.
 func (c *Cluster) Namespace() string { return c.namespace }

@@ -17,7 +17,7 @@ func (c *Cluster) Diff(ctx context.Context, objects []*unstructured.Unstructured
 	var out []ObjectStatus
 	for _, o := range objects {
 		st := ObjectStatus{Ref: refOf(o)}
-		entry, _, _, err := c.manager.Diff(ctx, o.DeepCopy(), opts)
+		entry, _, _, err := c.manager(c.Client).Diff(ctx, o.DeepCopy(), opts)
 		switch {
 		case err != nil:
 			st.Action, st.Message = "invalid", err.Error()

@@ -238,7 +238,7 @@ func (c *Cluster) runHook(ctx context.Context, owner Owner, h Hook, timeout time
 		if err := c.deleteHook(ctx, u, metav1.DeletePropagationForeground); err != nil {
 			return fail(err.Error())
 		}
-		if err := c.manager.WaitForTermination([]*unstructured.Unstructured{u}, ssa.WaitOptions{Interval: 200 * time.Millisecond, Timeout: timeout}); err != nil {
+		if err := c.manager(c.Client).WaitForTermination([]*unstructured.Unstructured{u}, ssa.WaitOptions{Interval: 200 * time.Millisecond, Timeout: timeout}); err != nil {
 			return fail(err.Error())
 		}
 	case err == nil:
@@ -246,12 +246,12 @@ func (c *Cluster) runHook(ctx context.Context, owner Owner, h Hook, timeout time
 	case !apierrors.IsNotFound(err):
 		return fail(err.Error())
 	}
-	entry, err := c.manager.Apply(ctx, u, ssa.DefaultApplyOptions())
+	entry, err := c.manager(c.Client).Apply(ctx, u, ssa.DefaultApplyOptions())
 	if err != nil {
 		return fail(err.Error())
 	}
 	st.Action = string(entry.Action)
-	werr := c.manager.WaitForSetWithContext(ctx, object.ObjMetadataSet{entry.ObjMetadata}, ssa.WaitOptions{
+	werr := c.manager(c.Client).WaitForSetWithContext(ctx, object.ObjMetadataSet{entry.ObjMetadata}, ssa.WaitOptions{
 		Interval: 500 * time.Millisecond, Timeout: timeout, FailFast: true,
 		JobsWithTTL: utils.ExtractJobsWithTTL([]*unstructured.Unstructured{u}),
 	})
@@ -281,7 +281,7 @@ func (c *Cluster) runHook(ctx context.Context, owner Owner, h Hook, timeout time
 func (c *Cluster) deleteHook(ctx context.Context, u *unstructured.Unstructured, propagation metav1.DeletionPropagation) error {
 	opts := ssa.DefaultDeleteOptions()
 	opts.PropagationPolicy = propagation
-	_, err := c.manager.Delete(ctx, u, opts)
+	_, err := c.manager(c.Client).Delete(ctx, u, opts)
 	return err
 }
 
