@@ -448,3 +448,34 @@ release:
 		})
 	}
 }
+
+// GitLab sets CI_JOB_MANUAL for every manual job a user starts, those a
+// rule makes manual too, and for no other.
+func TestCIJobManualForRuleManualJobs(t *testing.T) {
+	out, _ := Jenkins(load(t, `
+gated:
+  script:
+    - echo "manual=${CI_JOB_MANUAL:-unset}"
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      when: manual
+mixed:
+  script:
+    - echo "manual=${CI_JOB_MANUAL:-unset}"
+  rules:
+    - if: $CI_COMMIT_TAG
+      when: manual
+    - when: on_success
+`))
+	main := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main", "HARNESS_APPROVE=gated")
+	if got := main.Output("gated", "script"); !strings.Contains(got, "manual=true\n") {
+		t.Errorf("gated, played on main, printed %q, want manual=true\n%s", got, out)
+	}
+	if got := main.Output("mixed", "script"); !strings.Contains(got, "manual=unset\n") {
+		t.Errorf("mixed on main (not manual) printed %q, want manual=unset", got)
+	}
+	tag := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=v1", "TAG_NAME=v1", "HARNESS_APPROVE=mixed")
+	if got := tag.Output("mixed", "script"); !strings.Contains(got, "manual=true\n") {
+		t.Errorf("mixed, played on a tag, printed %q, want manual=true\n%s", got, out)
+	}
+}

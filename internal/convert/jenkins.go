@@ -133,6 +133,7 @@ func (c *converter) plan() {
 						c.keepGoing = true
 					}
 				}
+				u.scope.manualRules(j, u.method, u.static, u.branches)
 				if u.method != "" && u.dynamicAllow() {
 					c.keepGoing = true
 				}

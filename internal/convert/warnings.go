@@ -109,7 +109,7 @@ func provided(j *ci.Job, name string) bool {
 	case name == "CI_JOB_STATUS":
 		return usesJobStatus(j)
 	case name == "CI_JOB_MANUAL":
-		return j.When == ci.Manual && j.Rules == nil
+		return j.When == ci.Manual || slices.ContainsFunc(j.Rules, func(r ci.Rule) bool { return r.When == ci.Manual })
 	case name == "CI_ENVIRONMENT_NAME", name == "CI_ENVIRONMENT_URL", name == "CI_ENVIRONMENT_ACTION":
 		return j.Environment != nil
 	case name == "CI_ENVIRONMENT_SLUG", name == "CI_ENVIRONMENT_TIER":
