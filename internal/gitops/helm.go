@@ -125,7 +125,7 @@ func (c *Controller) reconcileReleases(ctx context.Context, dep Deployment, cl *
 			st.Message = fmt.Sprintf("chart %s, revision %d", res.ChartVersion, res.Revision)
 		}
 		if err != nil {
-			st.Message = err.Error()
+			st.Message = oneLine(err)
 			errs = append(errs, err)
 		}
 		out = append(out, st)

@@ -155,7 +155,7 @@ func (c *Controller) prune(ctx context.Context, dep Deployment, cl *kube.Cluster
 		}
 		st := kube.ObjectStatus{Ref: r, Action: "deleted", Message: "uninstalled"}
 		if err := c.releaser(dep).Uninstall(r.Name, r.Namespace, dep.Kubernetes.Timeout); err != nil {
-			st.Action, st.Message = "", err.Error()
+			st.Action, st.Message = "", oneLine(err)
 			errs = append(errs, err)
 		}
 		out = append(out, st)

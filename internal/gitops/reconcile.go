@@ -105,7 +105,7 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 // status file keeps what the pass last saved (an app Reconciling mid-deploy,
 // as after a crash) and the next pass finishes the work.
 func interrupted(st DeploymentStatus, err error) DeploymentStatus {
-	st.Condition, st.Reason, st.Message = Reconciling, ReasonProgressing, "pass interrupted: "+err.Error()
+	st.Condition, st.Reason, st.Message = Reconciling, ReasonProgressing, "pass interrupted: "+oneLine(err)
 	return st
 }
 
@@ -143,7 +143,7 @@ func (c *Controller) reconcileApp(ctx context.Context, p *pass, i int, cur *dock
 	}
 	log := c.log.With("deployment", dep.Name, "app", app, "revision", short(art.Revision))
 	fail := func(reason string, err error) AppStatus {
-		a.Condition, a.Reason, a.Message, a.Changed = Stalled, reason, err.Error(), true
+		a.Condition, a.Reason, a.Message, a.Changed = Stalled, reason, oneLine(err), true
 		log.Error("gitops: app failed", "reason", reason, "err", err)
 		return a
 	}
@@ -218,7 +218,7 @@ func (c *Controller) removed(ctx context.Context, dep Deployment, cur *dockerhos
 		return a
 	}
 	if err := c.opts.Deployer.Teardown(ctx, cur.Env); err != nil {
-		a.Condition, a.Reason, a.Message, a.Changed = Stalled, ReasonDeployFailed, "prune: "+err.Error(), true
+		a.Condition, a.Reason, a.Message, a.Changed = Stalled, ReasonDeployFailed, "prune: "+oneLine(err), true
 		log.Error("gitops: prune failed", "err", err)
 		return a
 	}
@@ -479,7 +479,7 @@ func (c *Controller) stall(ctx context.Context, log *slog.Logger, st DeploymentS
 	if ctx.Err() != nil {
 		return interrupted(st, ctx.Err())
 	}
-	st.Condition, st.Reason, st.Message = Stalled, reason, err.Error()
+	st.Condition, st.Reason, st.Message = Stalled, reason, oneLine(err)
 	log.Error("gitops: deployment stalled", "reason", reason, "err", err)
 	c.save(st)
 	return st
