@@ -34,6 +34,8 @@ type started struct {
 	id   string
 	port int
 	host string
+	// pulled is the image the deploy pulled for it; zero when it did not.
+	pulled pulledImage
 }
 
 // Deploy brings the environment to spec as a new generation: it starts the
@@ -243,6 +245,7 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 	extra := []string{LabelService, svc.Name, LabelGeneration, strconv.Itoa(gen), LabelImage, image}
 	if pulled || d.pulledBefore(ctx, image) {
 		extra = append(extra, LabelPulled, svc.Image)
+		s.pulled = pulledImage{Ref: svc.Image, Image: image}
 	}
 	if earlier != "" {
 		extra = append(extra, LabelPulledEarlier, earlier)
@@ -672,9 +675,15 @@ func (d *Deployer) removeRoutes(ctx context.Context, env string, keep map[string
 	return errors.Join(errs...)
 }
 
-// removeGeneration removes the containers and ports of a failed generation.
+// removeGeneration removes the containers, ports and pulled images of a
+// failed generation.
 func (d *Deployer) removeGeneration(ctx context.Context, env string, news []started, gen int) {
+	var pulled []pulledImage
+	defer func() { d.removeImages(ctx, env, d.pulledImageNames(ctx, pulled)) }()
 	for _, s := range news {
+		if s.pulled != (pulledImage{}) {
+			pulled = append(pulled, s.pulled)
+		}
 		if s.id != "" {
 			// It never got traffic: no graceful stop.
 			if _, err := d.opts.Client.ContainerRemove(ctx, s.id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
