@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -178,7 +179,11 @@ func (c *Controller) reconcileApp(ctx context.Context, p *pass, i int, cur *dock
 		reason, why = ReasonDriftCorrected, "drift: no container of the app is left"
 	}
 	if cur != nil {
-		reason, why = compare(*cur, spec, ids)
+		hosts, err := c.hosts(spec)
+		if err != nil {
+			return fail(ReasonInvalid, err)
+		}
+		reason, why = compare(*cur, spec, ids, hosts)
 	}
 	if reason == ReasonUpToDate {
 		// A proxy started with the controller lacks the routes of what
@@ -301,9 +306,24 @@ func specHash(services []compose.Service) (string, error) {
 	return hex.EncodeToString(sum[:16]), nil
 }
 
-// compare says why cur is not spec (and whether it is drift, which only
-// Docker-side changes make), or ReasonUpToDate.
-func compare(cur dockerhost.Status, spec dockerhost.Spec, ids map[string]string) (reason, why string) {
+// hosts are the hostnames the deployer gives spec's services now (by
+// service; "" without one): a proxy or --domain added, changed or removed
+// since the app was deployed changes them.
+func (c *Controller) hosts(spec dockerhost.Spec) (map[string]string, error) {
+	out := map[string]string{}
+	for _, svc := range spec.Services {
+		h, err := c.opts.Deployer.Host(spec, svc)
+		if err != nil {
+			return nil, err
+		}
+		out[svc.Name] = h
+	}
+	return out, nil
+}
+
+// compare says why cur is not spec with the hostnames hosts (and whether
+// it is drift, which only Docker-side changes make), or ReasonUpToDate.
+func compare(cur dockerhost.Status, spec dockerhost.Spec, ids, hosts map[string]string) (reason, why string) {
 	want := spec.Labels[LabelSpec]
 	for _, s := range cur.Services {
 		if s.Labels[LabelSpec] != want {
@@ -312,6 +332,15 @@ func compare(cur dockerhost.Status, spec dockerhost.Spec, ids map[string]string)
 		if s.Labels[LabelInstallation] != spec.Labels[LabelInstallation] {
 			return ReasonUpdated, "labelled with the installation id " + spec.Labels[LabelInstallation]
 		}
+	}
+	var changed []string
+	for _, svc := range spec.Services {
+		if s, ok := cur.Service(svc.Name); ok && s.Host != hosts[svc.Name] {
+			changed = append(changed, fmt.Sprintf("service %s: %s, now %s", svc.Name, cmp.Or(s.Host, "none"), cmp.Or(hosts[svc.Name], "none")))
+		}
+	}
+	if len(changed) > 0 {
+		return ReasonUpdated, "the hostname changed (" + strings.Join(changed, "; ") + ")"
 	}
 	var drift []string
 	for _, svc := range spec.Services {

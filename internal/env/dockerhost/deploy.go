@@ -225,6 +225,20 @@ func (d *Deployer) startOnAFreePort(ctx context.Context, spec Spec, svc compose.
 	}
 }
 
+// Host is the hostname a deploy of spec gives service svc in the proxy;
+// "" for a service not exposed, or without a proxy.
+func (d *Deployer) Host(spec Spec, svc compose.Service) (string, error) {
+	if d.opts.Router == nil || !svc.Expose {
+		return "", nil
+	}
+	hostSlug := spec.HostSlug
+	if hostSlug == "" {
+		hostSlug = spec.Env
+	}
+	names := proxy.Names{EnvName: spec.Name, Env: hostSlug, Ref: spec.RefSlug}
+	return d.opts.Hostnames.Host(names, svc.Hostname, svc.Main)
+}
+
 // portTaken reports whether the engine refused to start a container because
 // its host port is in use: by another container ("port is already
 // allocated") or by another program (the bind of the engine's proxy).
@@ -282,16 +296,9 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 		cfg.ExposedPorts = network.PortSet{cport: {}}
 		hostCfg.PortBindings = network.PortMap{cport: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(s.port)}}}
 		extra = append(extra, LabelHostPort, strconv.Itoa(s.port))
-		if d.opts.Router != nil {
-			hostSlug := spec.HostSlug
-			if hostSlug == "" {
-				hostSlug = spec.Env
-			}
-			names := proxy.Names{EnvName: spec.Name, Env: hostSlug, Ref: spec.RefSlug}
-			s.host, err = d.opts.Hostnames.Host(names, svc.Hostname, svc.Main)
-			if err != nil {
-				return s, err
-			}
+		if s.host, err = d.Host(spec, svc); err != nil {
+			return s, err
+		} else if s.host != "" {
 			extra = append(extra, LabelHost, s.host)
 		}
 	}
