@@ -257,9 +257,13 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 		return s, err
 	}
 	extra := []string{LabelService, svc.Name, LabelGeneration, strconv.Itoa(gen), LabelImage, image}
-	if pulled || d.pulledBefore(ctx, image) {
-		extra = append(extra, LabelPulled, svc.Image)
-		s.pulled = pulledImage{Ref: svc.Image, Image: image}
+	ref, resolved := d.resolvedPull(image)
+	if !resolved {
+		ref = svc.Image
+	}
+	if pulled || resolved || d.pulledBefore(ctx, image) {
+		extra = append(extra, LabelPulled, ref)
+		s.pulled = pulledImage{Ref: ref, Image: image}
 	}
 	if earlier != "" {
 		extra = append(extra, LabelPulledEarlier, earlier)
@@ -389,8 +393,13 @@ func (d *Deployer) Resolve(ctx context.Context, image string) (pinned, id string
 	if err != nil {
 		return "", "", fmt.Errorf("image %q: %w", image, err)
 	}
+	tag, before := "", ""
 	if _, ok := named.(reference.Digested); !ok {
-		if err := d.pull(ctx, reference.FamiliarString(reference.TagNameOnly(named))); err != nil {
+		tag = reference.FamiliarString(reference.TagNameOnly(named))
+		if insp, err := d.opts.Client.ImageInspect(ctx, tag); err == nil {
+			before = insp.ID
+		}
+		if err := d.pull(ctx, tag); err != nil {
 			return "", "", err
 		}
 	}
@@ -401,7 +410,25 @@ func (d *Deployer) Resolve(ctx context.Context, image string) (pinned, id string
 	if err != nil {
 		return "", "", fmt.Errorf("image %s: %w", pinned, err)
 	}
+	if tag != "" && insp.ID != before {
+		// The pull brought the image: it is the deploys' own.
+		d.mu.Lock()
+		if d.resolvedPulls == nil {
+			d.resolvedPulls = map[string]string{}
+		}
+		d.resolvedPulls[pinned] = tag
+		d.mu.Unlock()
+	}
 	return pinned, insp.ID, nil
+}
+
+// resolvedPull tells whether Resolve pulled image (pinned by digest), and
+// by which tag.
+func (d *Deployer) resolvedPull(image string) (tag string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tag, ok = d.resolvedPulls[image]
+	return tag, ok
 }
 
 // ensureImage pulls ref when the engine lacks it, and tells whether it did.

@@ -236,3 +236,42 @@ func TestRemovedGenerationTakesTheImagesItPulled(t *testing.T) {
 		t.Errorf("the failed start removed %s or %s, which generation %d runs", stable, shared, first.Number)
 	}
 }
+
+// A rollout resolves its tags first (Resolve pulls them), then starts the
+// pinned digests: the images Resolve pulled are the generation's own too,
+// and go with it (they stayed, even after a teardown: nothing marked them).
+func TestImagesResolvePulledGoWithTheGeneration(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	shared := image(t, f.cli)
+	_, addr := registrytest.Start(t, nil)
+	stamp := fmt.Sprintf("%x", time.Now().UnixNano())
+	canary := pushedAway(t, f, addr, "resolved", stamp)
+
+	name := "review/resolved-" + stamp
+	pinned, _, err := f.d.Resolve(ctx, canary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := compose.Parse(ctx, "compose.yaml", []byte(imagesCompose), map[string]string{"PULLED": pinned, "SHARED": shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dockerhost.Spec{Env: slug.Environment(name), Name: name, Services: env.Services}
+	t.Cleanup(func() { f.d.Teardown(context.Background(), s.Env) })
+	g, err := f.d.StartGeneration(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.RemoveGeneration(ctx, s.Env, g.Number); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{canary, pinned} {
+		if _, err := f.cli.ImageInspect(ctx, ref); !cerrdefs.IsNotFound(err) {
+			t.Errorf("%s is on the engine after the removal of the only generation that ran it (err %v)", ref, err)
+		}
+	}
+	if _, err := f.cli.ImageInspect(ctx, shared); err != nil {
+		t.Errorf("the removal took %s, which was on the engine before: %v", shared, err)
+	}
+}
