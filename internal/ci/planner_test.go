@@ -357,3 +357,27 @@ func TestPlanRefusesVariablesThatExpandPastTheLimit(t *testing.T) {
 		t.Fatalf("err %v, want %q", err, want)
 	}
 }
+
+// GitLab sets CI_JOB_MANUAL for every manual job, those a rule makes
+// manual too, and for no other.
+func TestCIJobManualForRuleManualJobs(t *testing.T) {
+	p := plan(t, `
+ruled:
+  script: [x]
+  rules:
+    - when: manual
+declared:
+  script: [x]
+  when: manual
+automatic:
+  script: [x]
+  rules:
+    - when: on_success
+`, pushMain)
+	for _, j := range p.Jobs {
+		v, ok := j.Variables.Get("CI_JOB_MANUAL")
+		if want := j.Name != "automatic"; ok != want || (ok && v.Value != "true") {
+			t.Errorf("%s: CI_JOB_MANUAL = %q (set %v), want set: %v", j.Name, v.Value, ok, want)
+		}
+	}
+}

@@ -448,3 +448,101 @@ release:
 		})
 	}
 }
+
+// GitLab sets CI_JOB_MANUAL for every manual job a user starts, those a
+// rule makes manual too, and for no other.
+func TestCIJobManualForRuleManualJobs(t *testing.T) {
+	out, _ := Jenkins(load(t, `
+gated:
+  script:
+    - echo "manual=${CI_JOB_MANUAL:-unset}"
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+      when: manual
+mixed:
+  script:
+    - echo "manual=${CI_JOB_MANUAL:-unset}"
+  rules:
+    - if: $CI_COMMIT_TAG
+      when: manual
+    - when: on_success
+`))
+	main := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main", "HARNESS_APPROVE=gated")
+	if got := main.Output("gated", "script"); !strings.Contains(got, "manual=true\n") {
+		t.Errorf("gated, played on main, printed %q, want manual=true\n%s", got, out)
+	}
+	if got := main.Output("mixed", "script"); !strings.Contains(got, "manual=unset\n") {
+		t.Errorf("mixed on main (not manual) printed %q, want manual=unset", got)
+	}
+	tag := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=v1", "TAG_NAME=v1", "HARNESS_APPROVE=mixed")
+	if got := tag.Output("mixed", "script"); !strings.Contains(got, "manual=true\n") {
+		t.Errorf("mixed, played on a tag, printed %q, want manual=true\n%s", got, out)
+	}
+}
+
+// A job's services run as Docker Pipeline sidecars: each started with
+// withRun (the job's variables and its own, its command), the job's image
+// inside, linked to each under GitLab's aliases, the steps in it; a cache,
+// which Jenkins lacks, is warned naming its key and paths.
+func TestServicesBecomeSidecars(t *testing.T) {
+	out, warnings := Jenkins(load(t, `
+variables:
+  DATABASE: shop
+test:
+  image: golang:1.26
+  services:
+    - name: postgres:16
+      alias: db
+      variables:
+        POSTGRES_DB: shop
+    - name: registry.example.com/my-group/cache:2
+      command: ["--maxmemory", "64mb"]
+  cache:
+    key: go-mod
+    paths: [.cache/go-build, vendor/]
+  script:
+    - echo "testing against db"
+`))
+	var msgs []string
+	for _, w := range warnings {
+		msgs = append(msgs, w.Msg)
+	}
+	all := strings.Join(msgs, "\n")
+	if strings.Contains(all, "services") || !strings.Contains(all, `key "go-mod", paths .cache/go-build, vendor/ start empty`) {
+		t.Errorf("warnings:\n%s\nwant none about services, one naming the cache's key and paths", all)
+	}
+	jenkinstest.Compile(t, map[string]string{"services": out})
+	run := jenkinstest.Execute(t, out, t.TempDir(), "BRANCH_NAME=main")
+	started := run.Find("withRun", "test")
+	if len(started) != 2 || started[0].Image != "postgres:16" || started[1].Image != "registry.example.com/my-group/cache:2" {
+		t.Fatalf("services started: %+v\n%s", started, out)
+	}
+	if a := started[0].Args; !strings.Contains(a, "-e DATABASE") || !strings.Contains(a, "-e 'POSTGRES_DB=shop'") {
+		t.Errorf("postgres runs with %q, want the job's variables and its own", a)
+	}
+	if started[1].Command != "'--maxmemory' '64mb'" {
+		t.Errorf("cache's command: %q", started[1].Command)
+	}
+	inside := run.Find("inside", "test")
+	if len(inside) != 1 || inside[0].Image != "golang:1.26" {
+		t.Fatalf("the job's image: %+v", inside)
+	}
+	pg, cache := started[0].Name, started[1].Name
+	for _, link := range []string{pg + ":db", pg + ":postgres", cache + ":my-group__cache", cache + ":my-group-cache"} {
+		if !strings.Contains(inside[0].Args, "--link "+link) {
+			t.Errorf("the job's container runs with %q, want --link %s", inside[0].Args, link)
+		}
+	}
+	var order []string
+	for _, e := range run.Events {
+		if e.Stage == "test" && e.Event != "stage" && e.Event != "end" {
+			order = append(order, e.Event)
+		}
+	}
+	if want := []string{"withRun", "withRun", "inside", "sh", "stop", "stop"}; !slices.Equal(order, want) {
+		t.Errorf("events %q, want %q", order, want)
+	}
+	if got := run.Output("test", "script"); !strings.Contains(got, "testing against db\n") || run.Result != "SUCCESS" {
+		t.Errorf("script printed %q, build %s", got, run.Result)
+	}
+}

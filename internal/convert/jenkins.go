@@ -133,6 +133,7 @@ func (c *converter) plan() {
 						c.keepGoing = true
 					}
 				}
+				u.scope.manualRules(j, u.method, u.static, u.branches)
 				if u.method != "" && u.dynamicAllow() {
 					c.keepGoing = true
 				}
@@ -372,10 +373,10 @@ func instances(j *ci.Job) []instance {
 func (c *converter) job(u *unit) {
 	j := u.job
 	c.open("stage(%s)", quote(u.in.name))
-	if j.Image != nil {
+	if j.Image != nil && len(j.Services) == 0 {
 		c.line("agent { docker { %s } }", strings.Join(dockerAgent(j.Image), "; "))
 	} else {
-		c.line("agent any")
+		c.line("agent any") // with services, the steps start the containers
 	}
 	c.when(u)
 	if u.method == "" && u.static.when == ci.Manual {
@@ -434,13 +435,21 @@ func (c *converter) steps(u *unit) {
 	if w := withEnv(j, u.in); w != "" {
 		c.open("%s", w)
 	}
+	scripted := u.method != ""
+	if len(j.Services) > 0 {
+		if !scripted {
+			c.open("script")
+			scripted = true
+		}
+		c.openServices(u)
+	}
 	c.open("dir(%s)", quote(u.dir))
 	c.line("deleteDir()")
 	c.line("checkout scm")
 	if deps := c.dependencies(u); len(deps) > 0 {
 		// A job that did not run or failed left no stash to unstash.
 		unstash := fmt.Sprintf("for (name in [%s]) { if (stashed.contains(name)) { unstash(name) } }", strings.Join(deps, ", "))
-		if u.method == "" {
+		if !scripted {
 			unstash = "script { " + unstash + " }" // the steps are in a script block otherwise
 		}
 		c.line("%s", unstash)

@@ -189,7 +189,7 @@ nightly:
 		got = append(got, w.String())
 	}
 	want := []string{
-		".gitlab-ci.yml:2:1: job build: services: not translated",
+		".gitlab-ci.yml:2:1: job build: services: the job has no image",
 		".gitlab-ci.yml:2:1: job build: cache: not translated",
 		".gitlab-ci.yml:8:1: job test: uses $CI_REGISTRY_IMAGE: GitLab predefined variables that Jenkins does not set",
 		".gitlab-ci.yml:10:11: job test: needs: build: Jenkins has no job graph",

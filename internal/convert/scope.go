@@ -28,10 +28,7 @@ type scope struct {
 // job's folder in the workspace.
 func newScope(cfg *ci.Config, j *ci.Job, in instance, dir string) *scope {
 	s := &scope{unset: map[string]bool{}, exprs: map[string]string{}}
-	add := func(name, expr string) {
-		s.pre = append(s.pre, name+" = "+expr)
-		s.exprs[name] = expr
-	}
+	add := s.set
 	own := j.Variables.With(in.vars)
 	for _, name := range predefinedUsed(j) {
 		if _, ok := own.Get(name); ok {
@@ -115,6 +112,31 @@ func newScope(cfg *ci.Config, j *ci.Job, in instance, dir string) *scope {
 	}
 	s.vars = dependencyOrder(vars.With(own))
 	return s
+}
+
+// set makes the stage set predefined variable name to the Groovy expr.
+func (s *scope) set(name, expr string) {
+	s.pre = append(s.pre, name+" = "+expr)
+	s.exprs[name] = expr
+}
+
+// manualRules sets CI_JOB_MANUAL, where the job uses it, for a job that
+// its rules make manual: GitLab sets it for every manual job a user
+// starts. method is the job's rule method ("" when its rules agree).
+func (s *scope) manualRules(j *ci.Job, method string, static outcome, branches []ruleBranch) {
+	if j.Rules == nil || !slices.Contains(predefinedUsed(j), "CI_JOB_MANUAL") {
+		return
+	}
+	if _, own := j.Variables.Get("CI_JOB_MANUAL"); own {
+		return
+	}
+	switch manual := indexes(branches, func(o outcome) bool { return o.when == ci.Manual }); {
+	case method == "" && static.when == ci.Manual:
+		s.set("CI_JOB_MANUAL", "'true'")
+	case method != "" && manual != "[]":
+		// Jenkins unsets a variable set to ''.
+		s.set("CI_JOB_MANUAL", `"${`+method+`() in `+manual+` ? 'true' : ''}"`)
+	}
 }
 
 // lines writes the stage's environment block.

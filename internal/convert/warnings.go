@@ -1,9 +1,11 @@
 package convert
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/slipway-cd/slipway/internal/ci"
@@ -37,11 +39,11 @@ func (c *converter) unsupported(j *ci.Job) {
 	if len(missing) > 0 {
 		w("uses %s: GitLab predefined variables that Jenkins does not set (empty there)", strings.Join(missing, ", "))
 	}
-	if len(j.Services) > 0 {
-		w("services: not translated (a Jenkins docker agent has no service containers; start them with docker.image(...).withRun in a script block)")
+	for _, msg := range servicesWarnings(j) {
+		w("%s", msg)
 	}
-	if len(j.Cache) > 0 {
-		w("cache: not translated (Jenkins keeps nothing between builds; each job starts from a clean checkout)")
+	for _, cache := range j.Cache {
+		w("%s", cacheLost(cache))
 	}
 	stageOf := map[string]int{}
 	for i, s := range c.cfg.Stages {
@@ -109,11 +111,35 @@ func provided(j *ci.Job, name string) bool {
 	case name == "CI_JOB_STATUS":
 		return usesJobStatus(j)
 	case name == "CI_JOB_MANUAL":
-		return j.When == ci.Manual && j.Rules == nil
+		return j.When == ci.Manual || slices.ContainsFunc(j.Rules, func(r ci.Rule) bool { return r.When == ci.Manual })
 	case name == "CI_ENVIRONMENT_NAME", name == "CI_ENVIRONMENT_URL", name == "CI_ENVIRONMENT_ACTION":
 		return j.Environment != nil
 	case name == "CI_ENVIRONMENT_SLUG", name == "CI_ENVIRONMENT_TIER":
 		return j.Environment != nil && !strings.Contains(j.Environment.Name, "$")
 	}
 	return false
+}
+
+// cacheLost says what of a cache the Jenkinsfile loses: Jenkins has no
+// cache between builds, and each job starts from a clean checkout.
+func cacheLost(c ci.Cache) string {
+	key := "key " + strconv.Quote(cmp.Or(c.Key, "default"))
+	if len(c.KeyFiles) > 0 {
+		key = "key from the files " + strings.Join(c.KeyFiles, ", ")
+		if c.KeyPrefix != "" {
+			key += " (prefix " + strconv.Quote(c.KeyPrefix) + ")"
+		}
+	}
+	var lost []string
+	if len(c.Paths) > 0 {
+		lost = append(lost, "paths "+strings.Join(c.Paths, ", "))
+	}
+	if c.Untracked {
+		lost = append(lost, "the untracked files")
+	}
+	what := strings.Join(lost, " and ")
+	if what == "" {
+		what = "nothing"
+	}
+	return fmt.Sprintf("cache: not translated (Jenkins keeps nothing between builds): %s, %s start empty in every build", key, what)
 }

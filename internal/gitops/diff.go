@@ -118,14 +118,19 @@ func (c *Controller) diffDocker(ctx context.Context, dep Deployment, art artifac
 		cur := running[app]
 		switch {
 		case err != nil:
-			ch.Action, ch.Why = DiffInvalid, err.Error()
+			ch.Action, ch.Why = DiffInvalid, oneLine(err)
 			if !errors.As(err, new(*invalidError)) {
 				ch.Action = "failed"
 			}
 		case cur == nil:
 			ch.Action, ch.Why = DiffCreated, "first deploy"
 		default:
-			reason, why := compare(*cur, spec, ids)
+			hosts, err := c.hosts(spec)
+			if err != nil {
+				ch.Action, ch.Why = DiffInvalid, oneLine(err)
+				break
+			}
+			reason, why := compare(*cur, spec, ids, hosts)
 			ch.Action, ch.Why = DiffUpdated, why
 			if reason == ReasonUpToDate {
 				ch.Action, ch.Why = DiffUnchanged, "running as "+short(art.Revision)+" asks"

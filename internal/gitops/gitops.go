@@ -208,7 +208,7 @@ func (c *Controller) ReconcileAll(ctx context.Context) ([]DeploymentStatus, erro
 			failed = append(failed, fmt.Errorf("deployment %s: %s: %s", st.Name, st.Reason, st.Message))
 		}
 	}
-	return out, errors.Join(failed...)
+	return out, joinLine(failed...)
 }
 
 // Run reconciles until ctx ends: each source is fetched at its interval,

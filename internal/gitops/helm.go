@@ -170,7 +170,7 @@ func (c *Controller) reconcileReleases(ctx context.Context, dep Deployment, cl *
 		st := kube.ObjectStatus{Ref: kube.Ref{APIVersion: HelmReleaseAPIVersion, Kind: HelmReleaseKind, Namespace: s.Namespace, Name: s.ReleaseName},
 			Action: res.Action, Health: res.Status, Message: res.Summary(), ChartVersion: res.ChartVersion}
 		if err != nil {
-			st.Message = strings.TrimPrefix(st.Message+": "+err.Error(), ": ")
+			st.Message = strings.TrimPrefix(st.Message+": "+oneLine(err), ": ")
 			errs = append(errs, err)
 		}
 		out = append(out, st)

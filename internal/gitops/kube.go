@@ -191,7 +191,7 @@ func (c *Controller) prune(ctx context.Context, dep Deployment, cl *kube.Cluster
 			err = rel.Uninstall(r.Name, r.Namespace, dep.Kubernetes.Timeout)
 		}
 		if err != nil {
-			st.Action, st.Message = "", err.Error()
+			st.Action, st.Message = "", oneLine(err)
 			errs = append(errs, err)
 		}
 		out = append(out, st)

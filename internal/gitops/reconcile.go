@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -105,7 +106,7 @@ func (c *Controller) reconcileDeployment(ctx context.Context, dep Deployment, ar
 // status file keeps what the pass last saved (an app Reconciling mid-deploy,
 // as after a crash) and the next pass finishes the work.
 func interrupted(st DeploymentStatus, err error) DeploymentStatus {
-	st.Condition, st.Reason, st.Message = Reconciling, ReasonProgressing, "pass interrupted: "+err.Error()
+	st.Condition, st.Reason, st.Message = Reconciling, ReasonProgressing, "pass interrupted: "+oneLine(err)
 	return st
 }
 
@@ -143,7 +144,7 @@ func (c *Controller) reconcileApp(ctx context.Context, p *pass, i int, cur *dock
 	}
 	log := c.log.With("deployment", dep.Name, "app", app, "revision", short(art.Revision))
 	fail := func(reason string, err error) AppStatus {
-		a.Condition, a.Reason, a.Message, a.Changed = Stalled, reason, err.Error(), true
+		a.Condition, a.Reason, a.Message, a.Changed = Stalled, reason, oneLine(err), true
 		log.Error("gitops: app failed", "reason", reason, "err", err)
 		return a
 	}
@@ -178,7 +179,11 @@ func (c *Controller) reconcileApp(ctx context.Context, p *pass, i int, cur *dock
 		reason, why = ReasonDriftCorrected, "drift: no container of the app is left"
 	}
 	if cur != nil {
-		reason, why = compare(*cur, spec, ids)
+		hosts, err := c.hosts(spec)
+		if err != nil {
+			return fail(ReasonInvalid, err)
+		}
+		reason, why = compare(*cur, spec, ids, hosts)
 	}
 	if reason == ReasonUpToDate {
 		// A proxy started with the controller lacks the routes of what
@@ -218,7 +223,7 @@ func (c *Controller) removed(ctx context.Context, dep Deployment, cur *dockerhos
 		return a
 	}
 	if err := c.opts.Deployer.Teardown(ctx, cur.Env); err != nil {
-		a.Condition, a.Reason, a.Message, a.Changed = Stalled, ReasonDeployFailed, "prune: "+err.Error(), true
+		a.Condition, a.Reason, a.Message, a.Changed = Stalled, ReasonDeployFailed, "prune: "+oneLine(err), true
 		log.Error("gitops: prune failed", "err", err)
 		return a
 	}
@@ -301,9 +306,24 @@ func specHash(services []compose.Service) (string, error) {
 	return hex.EncodeToString(sum[:16]), nil
 }
 
-// compare says why cur is not spec (and whether it is drift, which only
-// Docker-side changes make), or ReasonUpToDate.
-func compare(cur dockerhost.Status, spec dockerhost.Spec, ids map[string]string) (reason, why string) {
+// hosts are the hostnames the deployer gives spec's services now (by
+// service; "" without one): a proxy or --domain added, changed or removed
+// since the app was deployed changes them.
+func (c *Controller) hosts(spec dockerhost.Spec) (map[string]string, error) {
+	out := map[string]string{}
+	for _, svc := range spec.Services {
+		h, err := c.opts.Deployer.Host(spec, svc)
+		if err != nil {
+			return nil, err
+		}
+		out[svc.Name] = h
+	}
+	return out, nil
+}
+
+// compare says why cur is not spec with the hostnames hosts (and whether
+// it is drift, which only Docker-side changes make), or ReasonUpToDate.
+func compare(cur dockerhost.Status, spec dockerhost.Spec, ids, hosts map[string]string) (reason, why string) {
 	want := spec.Labels[LabelSpec]
 	for _, s := range cur.Services {
 		if s.Labels[LabelSpec] != want {
@@ -312,6 +332,15 @@ func compare(cur dockerhost.Status, spec dockerhost.Spec, ids map[string]string)
 		if s.Labels[LabelInstallation] != spec.Labels[LabelInstallation] {
 			return ReasonUpdated, "labelled with the installation id " + spec.Labels[LabelInstallation]
 		}
+	}
+	var changed []string
+	for _, svc := range spec.Services {
+		if s, ok := cur.Service(svc.Name); ok && s.Host != hosts[svc.Name] {
+			changed = append(changed, fmt.Sprintf("service %s: %s, now %s", svc.Name, cmp.Or(s.Host, "none"), cmp.Or(hosts[svc.Name], "none")))
+		}
+	}
+	if len(changed) > 0 {
+		return ReasonUpdated, "the hostname changed (" + strings.Join(changed, "; ") + ")"
 	}
 	var drift []string
 	for _, svc := range spec.Services {
@@ -483,7 +512,7 @@ func (c *Controller) stall(ctx context.Context, log *slog.Logger, st DeploymentS
 	if ctx.Err() != nil {
 		return interrupted(st, ctx.Err())
 	}
-	st.Condition, st.Reason, st.Message = Stalled, reason, err.Error()
+	st.Condition, st.Reason, st.Message = Stalled, reason, oneLine(err)
 	log.Error("gitops: deployment stalled", "reason", reason, "err", err)
 	c.save(st)
 	return st

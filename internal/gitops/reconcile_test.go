@@ -714,16 +714,26 @@ func TestUnsetVariableIsAnInvalidSpec(t *testing.T) {
 		return strings.Replace(appCompose(f.im.ref("v1")), "    x-slipway:", "    environment:\n      EXTRA: \""+extra+"\"\n    x-slipway:", 1)
 	}
 	src := newSource(t, map[string]string{
-		"apps/unset/compose.yaml":   withExtra("-${SUFFIX}"),
+		"apps/unset/compose.yaml":   withExtra("-${SUFFIX}-${OTHER}"),
 		"apps/default/compose.yaml": withExtra("-${SUFFIX:-plain}"),
+		"more/unset/compose.yaml":   withExtra("-${SUFFIX}"),
 	})
 	dep := f.name
-	c := f.controller(f.config(src, "  - name: "+dep+"\n    source: ops\n    path: apps\n"), nil)
-	st, _ := reconcile(t, c, dep)
+	c := f.controller(f.config(src, "  - name: "+dep+"\n    source: ops\n    path: apps\n  - name: "+dep+"-more\n    source: ops\n    path: more\n"), nil)
+	st, err := reconcile(t, c, dep)
 	unset := app(t, st, "unset")
 	want := "apps/unset/compose.yaml:6:16: ${SUFFIX}: variable SUFFIX is not set"
 	if unset.Condition != gitops.Stalled || unset.Reason != gitops.ReasonInvalid || !strings.HasPrefix(unset.Message, want) {
 		t.Errorf("unset: %+v, want Stalled/InvalidSpec %q", unset, want)
+	}
+	// Both variables are named, on the one line a status message has; the
+	// pass's error names both deployments on one line too.
+	if !strings.Contains(unset.Message, "apps/unset/compose.yaml:6:26: ${OTHER}") || strings.Contains(unset.Message, "\n") {
+		t.Errorf("unset's message %q, want both variables on one line", unset.Message)
+	}
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "deployment "+dep+": ") ||
+		!strings.Contains(err.Error(), "deployment "+dep+"-more: ") {
+		t.Errorf("the pass's error %q, want both deployments on one line", err)
 	}
 	if ids := f.containers(dep, "unset"); len(ids) != 0 {
 		t.Errorf("the app with an unset variable runs: %v", ids)

@@ -60,15 +60,15 @@ func (n Names) review() bool {
 // Validate checks the domain and both templates, naming the config key at
 // fault. A template must hold {env_slug} or {ref_slug}, and the service
 // template {service}, or two environments or services would share a
-// hostname.
+// hostname. Every problem is reported, one line each (errors.Join).
 func (h Hostnames) Validate() error {
+	var errs []error
 	if err := CheckHostname(h.Domain); err != nil {
-		return fmt.Errorf("proxy.domain: %w", err)
+		errs = append(errs, fmt.Errorf("proxy.domain: %w", err))
 	}
-	if err := checkTemplate("proxy.hostnames.main", h.template(true, Names{}), false); err != nil {
-		return err
-	}
-	return checkTemplate("proxy.hostnames.service", h.template(false, Names{}), true)
+	errs = append(errs, checkTemplate("proxy.hostnames.main", h.template(true, Names{}), false),
+		checkTemplate("proxy.hostnames.service", h.template(false, Names{}), true))
+	return errors.Join(errs...)
 }
 
 // Host returns the hostname of service in the environment n; main selects

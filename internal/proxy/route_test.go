@@ -137,6 +137,19 @@ func TestTemplateErrorsNameTheKey(t *testing.T) {
 	}
 }
 
+// Every bad template and the domain are reported at once, one line each.
+func TestEveryBadTemplateIsReported(t *testing.T) {
+	err := Hostnames{Domain: "Bad_Domain", Main: "{branch}.{domain}", Service: "{env_slug}.{domain}"}.Validate()
+	if err == nil {
+		t.Fatal("three bad values: no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "proxy.domain: ") ||
+		!strings.HasPrefix(lines[1], "proxy.hostnames.main ") || !strings.HasPrefix(lines[2], "proxy.hostnames.service ") {
+		t.Errorf("error = %q, want one line for the domain and each template", err)
+	}
+}
+
 func TestRouteValidateNamesField(t *testing.T) {
 	good := Route{ID: "slipway-review-x--app", Hosts: []string{"review-x.test"}, Upstreams: []Upstream{{Addr: "127.0.0.1:8040"}}}
 	if err := good.Validate(); err != nil {

@@ -100,6 +100,12 @@ func TestConfigErrorsHavePositions(t *testing.T) {
 			t.Errorf("%q: error %v, want ...%s", c.text, err, c.want)
 		}
 	}
+	// Every bad template, each at its place.
+	_, err = loadConfigText(t, "proxy:\n  hostnames:\n    main: \"{branch}.{domain}\"\n    service: \"{env_slug}.{domain}\"\n")
+	if err == nil || !strings.Contains(err.Error(), "slipway.yml:3:11: proxy.hostnames.main ") ||
+		!strings.Contains(err.Error(), "slipway.yml:4:14: proxy.hostnames.service ") || strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("two bad templates: error %v, want both, one line each with its file:line:col", err)
+	}
 	// All of them at once, not only the first.
 	_, err = loadConfigText(t, "lisen: x\nproxy:\n  domian: y\n")
 	if err == nil || strings.Count(err.Error(), "\n") != 1 {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/slipway-cd/slipway/internal/ci"
 	"github.com/slipway-cd/slipway/internal/configfile"
 	"github.com/slipway-cd/slipway/internal/engine"
 	"github.com/slipway-cd/slipway/internal/env"
@@ -128,24 +129,34 @@ func LoadConfig(path string) (Config, error) {
 	}
 	// The environments' target, checked here for the same reason.
 	if err := c.Environments.checkTarget(); err != nil {
-		return c, fmt.Errorf("%s:%s %w", path, keyPosition(path, err.Error()), err)
+		line, col := keyPosition(path, err.Error())
+		return c, &ci.Error{Pos: ci.Pos{File: path, Line: line, Col: col}, Msg: err.Error()}
 	}
 	// The proxy's templates and domain, checked here rather than when the
 	// proxy starts, so that their error has the file's position.
 	if _, err := c.Proxy.hostnames(); err != nil {
-		return c, fmt.Errorf("%s:%s %w", path, keyPosition(path, err.Error()), err)
+		errs := []error{err}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = joined.Unwrap()
+		}
+		var list ci.ErrorList
+		for _, e := range errs {
+			line, col := keyPosition(path, e.Error())
+			list = append(list, &ci.Error{Pos: ci.Pos{File: path, Line: line, Col: col}, Msg: e.Error()})
+		}
+		return c, list
 	}
 	return c, nil
 }
 
-// keyPosition is "line:col:" of the value of the dotted key an error
-// message starts with (proxy.hostnames.main ...), or "" when the file
-// does not have it (a default is at fault).
-func keyPosition(path, msg string) string {
+// keyPosition is the line and column of the value of the dotted key an
+// error message starts with (proxy.hostnames.main ...), or 0, 0 when the
+// file does not have it (a default is at fault).
+func keyPosition(path, msg string) (line, col int) {
 	data, err := os.ReadFile(path)
 	var doc yaml.Node
 	if err != nil || yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
-		return ""
+		return 0, 0
 	}
 	key, _, _ := strings.Cut(msg, " ")
 	n := doc.Content[0]
@@ -157,11 +168,11 @@ func keyPosition(path, msg string) string {
 			}
 		}
 		if next == nil {
-			return ""
+			return 0, 0
 		}
 		n = next
 	}
-	return fmt.Sprintf("%d:%d:", n.Line, n.Column)
+	return n.Line, n.Column
 }
 
 func (c *Config) defaults() error {

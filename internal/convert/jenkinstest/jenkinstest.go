@@ -19,7 +19,7 @@ var harness []byte
 
 // Event is one line the harness reports.
 type Event struct {
-	Event    string   `json:"event"` // stage, skip, sh, archive, junit, stash, unstash, lock, input, end, build
+	Event    string   `json:"event"` // stage, skip, sh, archive, junit, stash, unstash, lock, input, end, build, pull, withRun, stop, inside
 	Stage    string   `json:"stage"`
 	Label    string   `json:"label"` // of an sh step: script or after_script
 	Image    string   `json:"image"`
@@ -28,7 +28,9 @@ type Event struct {
 	Files    []string `json:"files"`
 	Result   string   `json:"result"`
 	Reason   string   `json:"reason"`
-	Name     string   `json:"name"`    // of a stash, unstash or lock
+	Name     string   `json:"name"`    // of a stash, unstash or lock; the container of withRun and stop
+	Args     string   `json:"args"`    // docker run arguments of withRun and inside
+	Command  string   `json:"command"` // of withRun
 	Message  string   `json:"message"` // of an input
 	Approved bool     `json:"approved"`
 }

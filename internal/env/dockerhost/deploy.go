@@ -34,6 +34,8 @@ type started struct {
 	id   string
 	port int
 	host string
+	// pulled is the image the deploy pulled for it; zero when it did not.
+	pulled pulledImage
 }
 
 // Deploy brings the environment to spec as a new generation: it starts the
@@ -223,6 +225,20 @@ func (d *Deployer) startOnAFreePort(ctx context.Context, spec Spec, svc compose.
 	}
 }
 
+// Host is the hostname a deploy of spec gives service svc in the proxy;
+// "" for a service not exposed, or without a proxy.
+func (d *Deployer) Host(spec Spec, svc compose.Service) (string, error) {
+	if d.opts.Router == nil || !svc.Expose {
+		return "", nil
+	}
+	hostSlug := spec.HostSlug
+	if hostSlug == "" {
+		hostSlug = spec.Env
+	}
+	names := proxy.Names{EnvName: spec.Name, Env: hostSlug, Ref: spec.RefSlug}
+	return d.opts.Hostnames.Host(names, svc.Hostname, svc.Main)
+}
+
 // portTaken reports whether the engine refused to start a container because
 // its host port is in use: by another container ("port is already
 // allocated") or by another program (the bind of the engine's proxy).
@@ -241,8 +257,13 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 		return s, err
 	}
 	extra := []string{LabelService, svc.Name, LabelGeneration, strconv.Itoa(gen), LabelImage, image}
-	if pulled || d.pulledBefore(ctx, image) {
-		extra = append(extra, LabelPulled, svc.Image)
+	ref, resolved := d.resolvedPull(image)
+	if !resolved {
+		ref = svc.Image
+	}
+	if pulled || resolved || d.pulledBefore(ctx, image) {
+		extra = append(extra, LabelPulled, ref)
+		s.pulled = pulledImage{Ref: ref, Image: image}
 	}
 	if earlier != "" {
 		extra = append(extra, LabelPulledEarlier, earlier)
@@ -279,16 +300,9 @@ func (d *Deployer) start(ctx context.Context, spec Spec, svc compose.Service, ge
 		cfg.ExposedPorts = network.PortSet{cport: {}}
 		hostCfg.PortBindings = network.PortMap{cport: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(s.port)}}}
 		extra = append(extra, LabelHostPort, strconv.Itoa(s.port))
-		if d.opts.Router != nil {
-			hostSlug := spec.HostSlug
-			if hostSlug == "" {
-				hostSlug = spec.Env
-			}
-			names := proxy.Names{EnvName: spec.Name, Env: hostSlug, Ref: spec.RefSlug}
-			s.host, err = d.opts.Hostnames.Host(names, svc.Hostname, svc.Main)
-			if err != nil {
-				return s, err
-			}
+		if s.host, err = d.Host(spec, svc); err != nil {
+			return s, err
+		} else if s.host != "" {
 			extra = append(extra, LabelHost, s.host)
 		}
 	}
@@ -379,8 +393,13 @@ func (d *Deployer) Resolve(ctx context.Context, image string) (pinned, id string
 	if err != nil {
 		return "", "", fmt.Errorf("image %q: %w", image, err)
 	}
+	tag, before := "", ""
 	if _, ok := named.(reference.Digested); !ok {
-		if err := d.pull(ctx, reference.FamiliarString(reference.TagNameOnly(named))); err != nil {
+		tag = reference.FamiliarString(reference.TagNameOnly(named))
+		if insp, err := d.opts.Client.ImageInspect(ctx, tag); err == nil {
+			before = insp.ID
+		}
+		if err := d.pull(ctx, tag); err != nil {
 			return "", "", err
 		}
 	}
@@ -391,7 +410,25 @@ func (d *Deployer) Resolve(ctx context.Context, image string) (pinned, id string
 	if err != nil {
 		return "", "", fmt.Errorf("image %s: %w", pinned, err)
 	}
+	if tag != "" && insp.ID != before {
+		// The pull brought the image: it is the deploys' own.
+		d.mu.Lock()
+		if d.resolvedPulls == nil {
+			d.resolvedPulls = map[string]string{}
+		}
+		d.resolvedPulls[pinned] = tag
+		d.mu.Unlock()
+	}
 	return pinned, insp.ID, nil
+}
+
+// resolvedPull tells whether Resolve pulled image (pinned by digest), and
+// by which tag.
+func (d *Deployer) resolvedPull(image string) (tag string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tag, ok = d.resolvedPulls[image]
+	return tag, ok
 }
 
 // ensureImage pulls ref when the engine lacks it, and tells whether it did.
@@ -672,9 +709,15 @@ func (d *Deployer) removeRoutes(ctx context.Context, env string, keep map[string
 	return errors.Join(errs...)
 }
 
-// removeGeneration removes the containers and ports of a failed generation.
+// removeGeneration removes the containers, ports and pulled images of a
+// failed generation.
 func (d *Deployer) removeGeneration(ctx context.Context, env string, news []started, gen int) {
+	var pulled []pulledImage
+	defer func() { d.removeImages(ctx, env, d.pulledImageNames(ctx, pulled)) }()
 	for _, s := range news {
+		if s.pulled != (pulledImage{}) {
+			pulled = append(pulled, s.pulled)
+		}
 		if s.id != "" {
 			// It never got traffic: no graceful stop.
 			if _, err := d.opts.Client.ContainerRemove(ctx, s.id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {

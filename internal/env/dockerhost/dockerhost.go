@@ -198,6 +198,10 @@ type Deployer struct {
 	// the background; bg waits for them.
 	retiring map[string]int
 	bg       sync.WaitGroup
+	// resolvedPulls maps the images Resolve pulled (pinned by digest) to
+	// the tag it pulled, so that the generation that runs one marks it as
+	// its own (LabelPulled), as it marks what it pulls itself.
+	resolvedPulls map[string]string
 }
 
 // New returns a Deployer; Client and Ports are required.

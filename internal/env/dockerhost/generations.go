@@ -136,9 +136,10 @@ func (d *Deployer) Generations(ctx context.Context, env string) ([]Generation, e
 	return out, nil
 }
 
-// RemoveGeneration stops and removes the containers of a generation and
-// releases their ports; a missing generation is no error. Its routes are
-// the caller's business.
+// RemoveGeneration stops and removes the containers of a generation,
+// releases their ports and removes the images it pulled unless another
+// generation or container uses them; a missing generation is no error. Its
+// routes are the caller's business.
 func (d *Deployer) RemoveGeneration(ctx context.Context, env string, gen int) error {
 	defer d.lock(env)()
 	f := envFilter(env).Add("label", LabelGeneration+"="+strconv.Itoa(gen))
@@ -147,7 +148,11 @@ func (d *Deployer) RemoveGeneration(ctx context.Context, env string, gen int) er
 		return fmt.Errorf("remove %s generation %d: list containers: %w", env, gen, err)
 	}
 	var errs []error
+	var pulled []pulledImage // by this generation: earlier ones are the others' to remove
 	for _, c := range res.Items {
+		if ref := c.Labels[LabelPulled]; ref != "" {
+			pulled = append(pulled, pulledImage{Ref: ref, Image: c.Labels[LabelImage]})
+		}
 		if err := d.removeContainer(ctx, c.ID); err != nil {
 			errs = append(errs, err)
 		}
@@ -158,5 +163,6 @@ func (d *Deployer) RemoveGeneration(ctx context.Context, env string, gen int) er
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove %s generation %d: %w", env, gen, err)
 	}
+	d.removeImages(ctx, env, d.pulledImageNames(ctx, pulled))
 	return nil
 }

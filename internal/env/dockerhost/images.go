@@ -129,6 +129,17 @@ func repoOf(tagged string) string {
 	return tagged[:i]
 }
 
+// removeImages removes the images of pulled (image ID: the names it was
+// pulled by) that no container uses. A failure is only logged: the
+// containers that used them are gone whatever becomes of the images.
+func (d *Deployer) removeImages(ctx context.Context, env string, pulled map[string][]string) {
+	for id, names := range pulled {
+		if err := d.removeUnusedImage(ctx, id, names); err != nil {
+			d.log.Warn("image not removed", "env", env, "image", id, "err", err)
+		}
+	}
+}
+
 // removeUnusedImage removes names of image id when no container (running
 // or not, of any environment or none) is made from it or from an image
 // built on it.
@@ -138,7 +149,7 @@ func (d *Deployer) removeUnusedImage(ctx context.Context, id string, names []str
 		return fmt.Errorf("image %.19s: list its containers: %w", id, err)
 	}
 	if len(users.Items) > 0 {
-		d.log.Info("teardown: image kept, a container uses it", "image", id, "container", strings.TrimPrefix(firstName(users.Items[0].Names), "/"))
+		d.log.Info("image kept, a container uses it", "image", id, "container", strings.TrimPrefix(firstName(users.Items[0].Names), "/"))
 		return nil
 	}
 	var errs []error
@@ -156,7 +167,7 @@ func (d *Deployer) removeUnusedImage(ctx context.Context, id string, names []str
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	d.log.Info("teardown: image names removed", "image", id, "names", names)
+	d.log.Info("image names removed", "image", id, "names", names)
 	return nil
 }
 

@@ -162,3 +162,116 @@ func TestTeardownRemovesTheImagesOfEarlierGenerations(t *testing.T) {
 		t.Errorf("the teardown removed %s, which was on the engine before any deploy: %v", shared, err)
 	}
 }
+
+// A generation removed alone (a rolled-back canary) or one that fails to
+// start takes the images it pulled with it, unless another generation or
+// container uses them; they stayed until the environment's teardown.
+func TestRemovedGenerationTakesTheImagesItPulled(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	shared := image(t, f.cli)
+	_, addr := registrytest.Start(t, nil)
+	stamp := fmt.Sprintf("%x", time.Now().UnixNano())
+	stable := pushedAway(t, f, addr, "stable", stamp)
+	canary := pushedAway(t, f, addr, "canary", stamp)
+	crashing := pushedAway(t, f, addr, "crashing", stamp)
+
+	name := "review/canary-" + stamp
+	spec := func(pulled string) dockerhost.Spec {
+		t.Helper()
+		env, err := compose.Parse(ctx, "compose.yaml", []byte(imagesCompose), map[string]string{"PULLED": pulled, "SHARED": shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dockerhost.Spec{Env: slug.Environment(name), Name: name, Services: env.Services}
+	}
+	t.Cleanup(func() { f.d.Teardown(context.Background(), slug.Environment(name)) })
+	present := func(ref string) bool {
+		t.Helper()
+		_, err := f.cli.ImageInspect(ctx, ref)
+		if err != nil && !cerrdefs.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	first, err := f.d.StartGeneration(ctx, spec(stable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := f.d.StartGeneration(ctx, spec(canary))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A third generation of the stable image: removing it keeps the image
+	// the first generation runs.
+	third, err := f.d.StartGeneration(ctx, spec(stable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []int{second.Number, third.Number} {
+		if err := f.d.RemoveGeneration(ctx, spec(stable).Env, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if present(canary) {
+		t.Errorf("%s, pulled by generation %d alone, is still on the engine after its removal", canary, second.Number)
+	}
+	if !present(stable) || !present(shared) {
+		t.Errorf("removing generations %d and %d removed %s or %s, which generation %d runs", second.Number, third.Number, stable, shared, first.Number)
+	}
+
+	// A generation that crashes at start is removed with its image.
+	bad := spec(crashing)
+	for i := range bad.Services {
+		bad.Services[i].Command = []string{"sh", "-c", "exit 3"}
+	}
+	if _, err := f.d.StartGeneration(ctx, bad); err == nil {
+		t.Fatal("a crashing generation started")
+	}
+	if present(crashing) {
+		t.Errorf("%s, pulled by a generation that failed to start, is still on the engine", crashing)
+	}
+	if !present(stable) || !present(shared) {
+		t.Errorf("the failed start removed %s or %s, which generation %d runs", stable, shared, first.Number)
+	}
+}
+
+// A rollout resolves its tags first (Resolve pulls them), then starts the
+// pinned digests: the images Resolve pulled are the generation's own too,
+// and go with it (they stayed, even after a teardown: nothing marked them).
+func TestImagesResolvePulledGoWithTheGeneration(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	shared := image(t, f.cli)
+	_, addr := registrytest.Start(t, nil)
+	stamp := fmt.Sprintf("%x", time.Now().UnixNano())
+	canary := pushedAway(t, f, addr, "resolved", stamp)
+
+	name := "review/resolved-" + stamp
+	pinned, _, err := f.d.Resolve(ctx, canary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := compose.Parse(ctx, "compose.yaml", []byte(imagesCompose), map[string]string{"PULLED": pinned, "SHARED": shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := dockerhost.Spec{Env: slug.Environment(name), Name: name, Services: env.Services}
+	t.Cleanup(func() { f.d.Teardown(context.Background(), s.Env) })
+	g, err := f.d.StartGeneration(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.d.RemoveGeneration(ctx, s.Env, g.Number); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{canary, pinned} {
+		if _, err := f.cli.ImageInspect(ctx, ref); !cerrdefs.IsNotFound(err) {
+			t.Errorf("%s is on the engine after the removal of the only generation that ran it (err %v)", ref, err)
+		}
+	}
+	if _, err := f.cli.ImageInspect(ctx, shared); err != nil {
+		t.Errorf("the removal took %s, which was on the engine before: %v", shared, err)
+	}
+}

@@ -160,11 +160,7 @@ func (d *Deployer) Teardown(ctx context.Context, env string) error {
 		return fmt.Errorf("teardown %s: %w", env, err)
 	}
 	// Last, and no failure of the teardown: the environment is gone.
-	for id, names := range pulled {
-		if err := d.removeUnusedImage(ctx, id, names); err != nil {
-			d.log.Warn("teardown: image not removed", "env", env, "image", id, "err", err)
-		}
-	}
+	d.removeImages(ctx, env, pulled)
 	d.log.Info("teardown: done", "env", env)
 	return nil
 }

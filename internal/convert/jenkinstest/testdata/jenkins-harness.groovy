@@ -22,7 +22,8 @@
 // approved (any other input aborts the build, as a click on Abort does).
 // `checkout scm` copies the folder SCM (default: nothing) into the current
 // folder. It prints one line per event: "@@ {json}" with event = stage,
-// skip, sh, archive, junit, stash, unstash, lock, input, end or build.
+// skip, sh, archive, junit, stash, unstash, lock, input, end, build, or,
+// for docker.image(...), pull, withRun, stop and inside.
 
 import groovy.json.JsonOutput
 import java.util.concurrent.TimeUnit
@@ -225,9 +226,45 @@ class PostDsl {
     def methodMissing(String name, args) { conditions[name] = args[0] }
 }
 
+// DockerImage is the Docker Pipeline plugin's docker.image(name): its
+// sidecars (withRun) and containers for steps (inside) are events here,
+// and the steps run on this machine.
+class DockerImage {
+    Harness h
+    StepsDsl steps
+    String name
+    static int started = 0
+
+    void pull() { h.event(event: 'pull', stage: h.stage, image: name) }
+    def withRun(String args, Closure c) { withRun(args, '', c) }
+    def withRun(String args, String command, Closure c) {
+        def container = [id: "container-${++started}".toString()]
+        h.event(event: 'withRun', stage: h.stage, image: name, args: args, command: command, name: container.id)
+        try {
+            c.delegate = steps
+            c.resolveStrategy = Closure.DELEGATE_FIRST
+            c.call(container)
+        } finally {
+            h.event(event: 'stop', stage: h.stage, image: name, name: container.id)
+        }
+    }
+    def inside(String args, Closure c) {
+        h.event(event: 'inside', stage: h.stage, image: name, args: args)
+        Harness.dsl(c, steps)
+    }
+}
+
+class DockerDsl {
+    Harness h
+    StepsDsl steps
+    DockerImage image(String name) { new DockerImage(h: h, steps: steps, name: name) }
+}
+
 class StepsDsl {
     Harness h
     String stageResult = 'SUCCESS'
+
+    DockerDsl getDocker() { new DockerDsl(h: h, steps: this) }
 
     File cwd() {
         if (h.cwd == null) {
