@@ -179,6 +179,9 @@ func pushApps(b *testing.B, cli *client.Client) (v1, v2, bad string) {
 			"Dockerfile": fmt.Appendf(nil, appDockerfile, mark, status), "app": app})
 		ref := reg + "/bench/rollout-app:" + mark
 		testenv.PushImage(b, cli, local, ref)
+		b.Cleanup(func() { // the tag names this run's registry, gone after it
+			_, _ = cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{})
+		})
 		return ref
 	}
 	return push("v1", 200), push("v2", 200), push("bad", 500)
