@@ -26,7 +26,11 @@ import (
 
 // Targets of issue 15: no failed request at 200 req/s during a promoted
 // canary nor during a blue-green switch, and a bad canary off the routes
-// within two analysis intervals of its first failure.
+// within two analysis intervals of its first failure. By design the
+// rollback comes max_failed_checks (2) intervals after the canary's first
+// step plus the analysis' milliseconds: the users' first 500 comes a
+// request gap (about 50ms at the canary's 10%) after that step, which is
+// the margin this target has.
 const (
 	rate     = 200
 	interval = 3 * time.Second
@@ -152,12 +156,14 @@ func BenchmarkRollouts(b *testing.B) {
 		if switchedBack.failed() != 0 {
 			b.Errorf("blue-green rollback: %d failed requests, want 0", switchedBack.failed())
 		}
-		if got := rolled.rate(); got < rate*0.95 {
-			b.Errorf("the load reached %.0f req/s, want %d: the figures are not at the rate asked", got, rate)
+		for _, t := range []*tally{canary, switched, rolled, switchedBack} {
+			if got := t.rate(); got < rate*0.95 {
+				b.Errorf("the load reached %.0f req/s, want %d: the figures are not at the rate asked", got, rate)
+			}
 		}
 	}
-	x.cli("deploy", "remove", canaryT)
-	x.cli("deploy", "remove", bgT)
+	x.cli0("deploy", "remove", canaryT)
+	x.cli0("deploy", "remove", bgT)
 }
 
 // pushApps builds v1, a good v2 and a bad version (500 on appPath, a
