@@ -66,6 +66,10 @@ targets:
 	if code != 0 || !strings.Contains(out, "kcli: canary generation 1 succeeded") {
 		t.Fatalf("first deploy run: exit %d\n%s%s", code, out, stderr)
 	}
+	// The cluster's steps in serve's log, in its format and levels.
+	if !strings.Contains(logs.String(), `level=INFO msg="kubehost: ready" env=kcli namespace=`+ns) {
+		t.Errorf("deploy serve's log has no line of generation 1 ready on the cluster:\n%s", logs)
+	}
 	users := cliLoad(t, listen, "kcli.kcli.test", 2)
 	users.waitFor(t, 10)
 	if counts := users.snapshot(); !only(counts, "200 v1") {
