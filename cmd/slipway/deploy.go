@@ -330,18 +330,19 @@ func printRollout(out io.Writer, ro *deploy.Rollout, err error) error {
 // readOnlyRunner reads state, history and the host, and routes nothing.
 func readOnlyRunner(cfg *deploy.Config) (*deploy.Runner, error) {
 	// A CLI run: its client goes when the process does.
-	host, _, err := deployHost(cfg, nil)
+	quiet := slog.New(slog.DiscardHandler)
+	host, _, err := deployHost(cfg, nil, quiet)
 	if err != nil {
 		return nil, err
 	}
-	return deploy.New(deploy.Options{Host: host, StateDir: cfg.StateDir, Logger: slog.New(slog.DiscardHandler)})
+	return deploy.New(deploy.Options{Host: host, StateDir: cfg.StateDir, Logger: quiet})
 }
 
 // deployHost is where the config's targets run: the cluster of its
 // kubernetes section, else the Docker engine of the environment.
-func deployHost(cfg *deploy.Config, router proxy.Router) (deploy.Host, func(), error) {
+func deployHost(cfg *deploy.Config, router proxy.Router, log *slog.Logger) (deploy.Host, func(), error) {
 	if cfg.Kubernetes != nil {
-		h, err := kubeHost(cfg, router)
+		h, err := kubeHost(cfg, router, log)
 		return h, func() {}, err
 	}
 	d, cli, err := dockerHost(cfg, router)
@@ -352,8 +353,10 @@ func deployHost(cfg *deploy.Config, router proxy.Router) (deploy.Host, func(), e
 }
 
 // kubeHost runs the targets on the cluster of the config's kubernetes
-// section, each in its own namespace.
-func kubeHost(cfg *deploy.Config, router proxy.Router) (*kubehost.Host, error) {
+// section, each in its own namespace. Its lines go to log: slog's default
+// writes through the log package, which the embedded proxy sends to its
+// own logger, every level as info.
+func kubeHost(cfg *deploy.Config, router proxy.Router, log *slog.Logger) (*kubehost.Host, error) {
 	k := cfg.Kubernetes
 	c, err := kube.Connect(kube.Target{Kubeconfig: k.Kubeconfig, Context: k.Context})
 	if err != nil {
@@ -363,7 +366,7 @@ func kubeHost(cfg *deploy.Config, router proxy.Router) (*kubehost.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: kubernetes: %w", cfg.File, err)
 	}
-	return kubehost.New(kubehost.Options{Client: cs, NamespacePrefix: k.NamespacePrefix, Router: router, Hostnames: cfg.Hostnames})
+	return kubehost.New(kubehost.Options{Client: cs, NamespacePrefix: k.NamespacePrefix, Router: router, Hostnames: cfg.Hostnames, Logger: log})
 }
 
 // dockerHost is the deployer of the Docker engine of the environment
@@ -389,7 +392,7 @@ func serveDeploy(ctx context.Context, cfg *deploy.Config, every time.Duration, l
 		return err
 	}
 	defer proxyRouter.Close()
-	host, closeHost, err := deployHost(cfg, proxyRouter)
+	host, closeHost, err := deployHost(cfg, proxyRouter, log)
 	if err != nil {
 		return err
 	}

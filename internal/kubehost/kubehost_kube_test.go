@@ -93,7 +93,11 @@ func (f *fixture) teardownAtEnd(t *testing.T, env string) {
 
 // get asks the proxy for path on host.
 func (f *fixture) get(host, path string) (int, string, error) {
-	c := &http.Client{Timeout: 10 * time.Second}
+	return f.getWith(&http.Client{Timeout: 10 * time.Second}, host, path)
+}
+
+// getWith is get by the client c.
+func (f *fixture) getWith(c *http.Client, host, path string) (int, string, error) {
 	code, body, err := proxytest.Get(c, "http://"+f.proxy.Addr()+path, host)
 	return code, strings.TrimSpace(body), err
 }

@@ -40,7 +40,13 @@ func rolloutFixture(t *testing.T) (*fixture, *deploy.Runner) {
 // target is the environment name at version mark; the test tears it down.
 func (f *fixture) target(t *testing.T, name, mark string, s deploy.Strategy) deploy.Target {
 	t.Helper()
-	env, err := compose.Parse(context.Background(), "compose.yaml", []byte(appCompose), map[string]string{"MARK": mark})
+	return f.targetOf(t, name, appCompose, map[string]string{"MARK": mark}, s)
+}
+
+// targetOf is target with the Compose file file and its variables vars.
+func (f *fixture) targetOf(t *testing.T, name, file string, vars map[string]string, s deploy.Strategy) deploy.Target {
+	t.Helper()
+	env, err := compose.Parse(context.Background(), "compose.yaml", []byte(file), vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,23 +62,35 @@ type load struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	counts map[string]int
-	n      int
+	// first and last are when each kind of answer came first and last.
+	first, last map[string]time.Time
+	n           int
 }
 
 func (f *fixture) load(t *testing.T, host string, clients int) *load {
-	l := &load{counts: map[string]int{}}
+	return f.loadWith(t, host, clients, &http.Client{Timeout: 10 * time.Second})
+}
+
+// loadWith is load by clients that give up as c does.
+func (f *fixture) loadWith(t *testing.T, host string, clients int, c *http.Client) *load {
+	l := &load{counts: map[string]int{}, first: map[string]time.Time{}, last: map[string]time.Time{}}
 	for range clients {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			for !l.stop.Load() {
-				code, body, err := f.get(host, "/")
+				code, body, err := f.getWith(c, host, "/")
 				key := http.StatusText(code) + " " + body
 				if err != nil {
 					key = "error"
 				}
+				now := time.Now()
 				l.mu.Lock()
 				l.counts[key]++
+				if _, ok := l.first[key]; !ok {
+					l.first[key] = now
+				}
+				l.last[key] = now
 				l.n++
 				l.mu.Unlock()
 			}
