@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -108,6 +109,38 @@ type MetricResult struct {
 	Value  float64 `json:"value"`
 	Passed bool    `json:"passed"`
 	Reason string  `json:"reason,omitempty"`
+}
+
+// MarshalJSON writes a value JSON cannot hold (NaN when the query gave
+// none, ±Inf) as null: a rollout's record with such a check must still
+// save; its reason says what happened.
+func (r MetricResult) MarshalJSON() ([]byte, error) {
+	type plain MetricResult
+	var v *float64
+	if !math.IsNaN(r.Value) && !math.IsInf(r.Value, 0) {
+		v = &r.Value
+	}
+	return json.Marshal(struct {
+		plain
+		Value *float64 `json:"value"`
+	}{plain(r), v})
+}
+
+// UnmarshalJSON reads a null value back as NaN.
+func (r *MetricResult) UnmarshalJSON(b []byte) error {
+	type plain MetricResult
+	aux := struct {
+		*plain
+		Value *float64 `json:"value"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	r.Value = math.NaN()
+	if aux.Value != nil {
+		r.Value = *aux.Value
+	}
+	return nil
 }
 
 // checkMetric queries prometheus (its base URL) for m. No value (no
