@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"net"
 	"strconv"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -195,16 +195,9 @@ func resolve(ns string, ref gwv1.BackendRef, b Backends) ([]string, *refProblem)
 				continue
 			}
 			for _, a := range ep.Addresses {
-				addrs = append(addrs, joinHostPort(a, port))
+				addrs = append(addrs, net.JoinHostPort(a, strconv.Itoa(int(port))))
 			}
 		}
 	}
 	return addrs, nil
-}
-
-func joinHostPort(ip string, port int32) string {
-	if strings.Contains(ip, ":") {
-		return "[" + ip + "]:" + strconv.Itoa(int(port))
-	}
-	return ip + ":" + strconv.Itoa(int(port))
 }
