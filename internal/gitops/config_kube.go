@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/slipway-cd/slipway/internal/gitops/helmrelease"
 )
@@ -88,7 +89,7 @@ func (d *decoder) kubernetes(n *yaml.Node, field string) (*Kubernetes, error) {
 			k.InCluster, err = d.boolean(v, f)
 		case "namespace":
 			k.Namespace, err = d.str(v, f)
-			if err == nil && !isDNSLabel(k.Namespace) {
+			if err == nil && len(validation.IsDNS1123Label(k.Namespace)) > 0 {
 				err = d.errf(v, f, "want a namespace name (lower-case letters, digits, inner dashes, at most 63), got %q", k.Namespace)
 			}
 		case "wait":
@@ -226,18 +227,6 @@ func (d *decoder) boolean(v *yaml.Node, field string) (bool, error) {
 		return false, d.errf(v, field, "want true or false")
 	}
 	return v.Value == "true", nil
-}
-
-func isDNSLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
-		return false
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
-			return false
-		}
-	}
-	return true
 }
 
 func isVarName(s string) bool {

@@ -69,6 +69,8 @@ func TestConfigErrorsNameFileLineAndField(t *testing.T) {
 			"f.yaml:3:5: sources[0].uri: unknown key"},
 		{"bad interval", "sources:\n  - name: ops\n    url: x\n    interval: soon\n",
 			`f.yaml:4:15: sources[0].interval: want a duration of at least 1s such as 30s, 5m or 1h, got "soon"`},
+		{"namespace not a DNS label", head + "deployments:\n  - name: a\n    source: ops\n    kubernetes: {namespace: Prod_1}\n",
+			`f.yaml:7:29: deployments[0].kubernetes.namespace: want a namespace name`},
 		{"name not a slug", "sources:\n  - name: Ops_Repo\n    url: x\n",
 			`f.yaml:2:11: sources[0].name: want lower-case letters`},
 		{"url read as an option", "sources:\n  - name: ops\n    url: --upload-pack=touch /tmp/x\n",

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,7 +95,7 @@ func attach(g *gwv1.Gateway, ref gwv1.ParentReference, hr *gwv1.HTTPRoute) (host
 		}
 		listeners = append(listeners, l.Name)
 		for _, h := range hs {
-			if !contains(hosts, h) {
+			if !slices.Contains(hosts, h) {
 				hosts = append(hosts, h)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
@@ -267,19 +268,10 @@ func (c *Controller) reconcile(ctx context.Context) error {
 func union(a, b []string) []string {
 	out := append([]string(nil), a...)
 	for _, h := range b {
-		if !contains(out, h) {
+		if !slices.Contains(out, h) {
 			out = append(out, h)
 		}
 	}
 	sort.Strings(out)
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
